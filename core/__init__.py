@@ -1,0 +1,80 @@
+"""PathLens core: pure analytics on the canonical event table (never imports streamlit).
+
+Everything a page shows can be computed from a notebook with ``from core import ...``.
+Names are resolved lazily from :data:`_EXPORTS`, so ``import core`` stays cheap and torch is
+imported only when a cart-abandonment function is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    # schema, errors, filters, sessions
+    "CANONICAL_COLUMNS": "core.schema",
+    "CANONICAL_SCHEMA": "core.schema",
+    "DEFAULT_FUNNEL": "core.schema",
+    "EVENT_TYPES": "core.schema",
+    "conform": "core.schema",
+    "empty_events": "core.schema",
+    "PathLensError": "core.errors",
+    "LoadError": "core.errors",
+    "SchemaError": "core.errors",
+    "ParameterError": "core.errors",
+    "DatasetNotFound": "core.errors",
+    "ModelError": "core.errors",
+    "Condition": "core.filters",
+    "FilterParams": "core.filters",
+    "apply_filters": "core.filters",
+    "DEFAULT_SESSION_GAP": "core.sessions",
+    "assign_sessions": "core.sessions",
+    # loading and storage
+    "load_events": "core.loader",
+    "LoadResult": "core.loader",
+    "LoadReport": "core.loader",
+    "canonical_event_type": "core.loader",
+    "DatasetStore": "core.store",
+    "generate_shop": "core.synth",
+    "overview_metrics": "core.overview",
+    # funnels
+    "compute_funnel": "core.funnels",
+    "FunnelResult": "core.funnels",
+    "FunnelStep": "core.funnels",
+    # paths
+    "compute_paths": "core.paths",
+    "PathsResult": "core.paths",
+    # segments
+    "user_features": "core.segments",
+    "fit_segments": "core.segments",
+    "Segmentation": "core.segments",
+    # basket rules
+    "mine_rules": "core.rules",
+    "RuleSet": "core.rules",
+    "bought_together": "core.rules",
+    "load_baskets": "core.rules",
+    # cart abandonment
+    "cart_sessions": "core.cart",
+    "load_bundled_model": "core.cart",
+    "score_carts": "core.cart",
+    "train_model": "core.cart",
+    "evaluate": "core.cart",
+    "explain": "core.cart",
+    "ModelCard": "core.cart",
+    "Metrics": "core.cart",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
