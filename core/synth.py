@@ -1,0 +1,446 @@
+"""Seeded generator of a realistic shop's event log with planted, documented ground truth.
+
+``python -m core.synth`` writes ``sample_data/events.csv.gz`` (the bundled sample),
+``sample_data/user_personas.csv.gz`` (user_id, persona) and ``sample_data/ground_truth.json``.
+
+What is planted (and what the pages must recover):
+
+* **Personas** (for K-means): five behaviours with different visit frequency, session depth,
+  search use, cart use, removals, purchase propensity, price level and device.
+* **Bundles** (for basket rules): when an order holds a bundle's anchor product, each companion
+  is added to the same order with the bundle's probability.
+* **Cart-abandonment drivers** (for the model): the purchase decision of a cart session is a
+  logistic function of persona, device, channel, cart value, removals, long pauses, night-time
+  visits and whether the user bought before; the coefficients are written to the ground truth.
+* **Funnel rates**: the planted step probabilities and the realised session-level counts of
+  ``view_item -> add_to_cart -> begin_checkout -> purchase``.
+
+The output uses GA4 event names and one row per item for cart and purchase events (one
+``order_id`` per order), like a flattened GA4/BigQuery export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+START = datetime(2026, 6, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Persona:
+    share: float
+    description: str
+    sessions_mean: float  # mean number of sessions in the period (at least 1)
+    views_mean: float  # mean product views per session
+    search_mean: float  # mean searches per session
+    p_cart: float  # probability a product view is followed by an add-to-cart
+    p_remove: float  # probability a cart item is removed again
+    purchase_bias: float  # persona term of the purchase logit
+    price_level: float  # preference for expensive products (-1 cheap .. +1 expensive)
+    p_mobile: float
+    dwell_s: float  # mean seconds between events
+    channels: dict[str, float]
+
+
+PERSONAS: dict[str, Persona] = {
+    "loyal_vip": Persona(
+        0.10, "Frequent visitors who buy often and spend a lot; mostly desktop, email/direct.",
+        sessions_mean=11, views_mean=4, search_mean=0.3, p_cart=0.35, p_remove=0.04,
+        purchase_bias=2.2, price_level=1.0, p_mobile=0.25, dwell_s=35,
+        channels={"email": 0.35, "direct": 0.35, "organic": 0.2, "paid_search": 0.1},
+    ),
+    "deal_seeker": Persona(
+        0.20, "Few visits, search a lot, buy cheap items when they buy.",
+        sessions_mean=3, views_mean=5, search_mean=3.0, p_cart=0.18, p_remove=0.12,
+        purchase_bias=0.6, price_level=-1.0, p_mobile=0.55, dwell_s=30,
+        channels={"paid_search": 0.4, "organic": 0.3, "referral": 0.2, "email": 0.1},
+    ),
+    "window_shopper": Persona(
+        0.25, "Many long browsing sessions, hardly ever add to cart, never really buy.",
+        sessions_mean=6, views_mean=13, search_mean=0.8, p_cart=0.015, p_remove=0.3,
+        purchase_bias=-1.2, price_level=0.3, p_mobile=0.5, dwell_s=55,
+        channels={"organic": 0.45, "paid_social": 0.25, "direct": 0.2, "referral": 0.1},
+    ),
+    "cart_abandoner": Persona(
+        0.15, "Add to cart readily, remove items, rarely complete; mostly mobile, social ads.",
+        sessions_mean=4, views_mean=4, search_mean=0.5, p_cart=0.5, p_remove=0.35,
+        purchase_bias=-0.9, price_level=0.2, p_mobile=0.85, dwell_s=25,
+        channels={"paid_social": 0.55, "organic": 0.2, "paid_search": 0.15, "direct": 0.1},
+    ),
+    "bouncer": Persona(
+        0.30, "One short visit: a landing page, maybe one product, then gone.",
+        sessions_mean=1, views_mean=0.6, search_mean=0.1, p_cart=0.0, p_remove=0.0,
+        purchase_bias=-3.0, price_level=0.0, p_mobile=0.6, dwell_s=20,
+        channels={"paid_social": 0.4, "organic": 0.3, "paid_search": 0.2, "referral": 0.1},
+    ),
+}
+
+#: Coefficients of the purchase decision of a cart session (logit scale); see module docstring.
+ABANDONMENT_DRIVERS: dict[str, float] = {
+    "intercept": -0.7,
+    "mobile": -0.8,
+    "paid_social": -0.6,
+    "log2_cart_value_over_100": -0.45,
+    "per_remove_from_cart": -0.6,
+    "long_pause_over_5min": -0.7,
+    "night_00_05": -0.5,
+    "bought_before": 0.9,
+}
+
+#: Step probabilities of the checkout stage (given the purchase decision).
+P_CHECKOUT_IF_BUYING = 1.0
+P_CHECKOUT_IF_ABANDONING = 0.3
+
+CATEGORIES: dict[str, tuple[float, list[str]]] = {
+    # category: (median price, brands)
+    "electronics.phones": (420.0, ["Nokari", "Samsong", "Pear", "Xiaomo"]),
+    "electronics.cameras": (560.0, ["Canan", "Nikor", "Sonix"]),
+    "electronics.audio": (90.0, ["Bosse", "Sonix", "JBLX", "Pear"]),
+    "computers.laptops": (900.0, ["Lenova", "Dellx", "Pear", "Asuz"]),
+    "computers.accessories": (25.0, ["Logitek", "Ankor", "Sandisc"]),
+    "home.kitchen": (60.0, ["Philipx", "Bosh", "Delongi", "Tefal"]),
+    "home.decor": (35.0, ["Ikeo", "Hemma", "Nordik"]),
+    "fashion.shoes": (80.0, ["Nikee", "Adidaz", "Pumma", "Asix"]),
+    "fashion.clothing": (40.0, ["Zaro", "H&N", "Uniqlo", "Levy"]),
+    "beauty.skincare": (22.0, ["Nivo", "Loreal", "Cerava"]),
+    "sports.fitness": (30.0, ["Decath", "Reebak", "Gaiam"]),
+    "toys.games": (28.0, ["Lego", "Hasbo", "Mattell"]),
+}
+
+#: Planted bundles: anchor product name, companions, probability each companion joins the order.
+BUNDLES: list[tuple[str, str, list[tuple[str, str]], float]] = [
+    ("Mirrorless camera", "electronics.cameras",
+     [("Memory card 128GB", "computers.accessories"), ("Camera bag", "electronics.cameras")], 0.75),
+    ("Ultrabook 14", "computers.laptops",
+     [("Laptop sleeve", "computers.accessories"), ("Wireless mouse", "computers.accessories")], 0.7),
+    ("Smartphone X", "electronics.phones",
+     [("Phone case", "electronics.phones"), ("Screen protector", "electronics.phones")], 0.8),
+    ("Espresso machine", "home.kitchen", [("Coffee beans 1kg", "home.kitchen")], 0.8),
+    ("Running shoes", "fashion.shoes", [("Sports socks 3-pack", "fashion.clothing")], 0.7),
+    ("Yoga mat", "sports.fitness", [("Yoga blocks", "sports.fitness")], 0.75),
+]
+
+COUNTRIES = {"US": 0.35, "GB": 0.15, "DE": 0.15, "FR": 0.1, "NL": 0.08, "ES": 0.07,
+             "PL": 0.05, "SE": 0.05}
+HOUR_WEIGHTS = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 4, 4, 4, 5, 5, 4, 4, 4, 5, 6, 7,
+                         8, 7, 5, 3], dtype=float)
+OTHER_EVENTS = ("login", "view_cart", "view_promotion")
+
+
+def _catalogue(rng: np.random.Generator, n_per_category: int = 50) -> pl.DataFrame:
+    rows = []
+    pid = 1
+    bundle_names = {a: c for a, c, _, _ in BUNDLES}
+    for anchor, cat, comps, _ in BUNDLES:
+        for name, ccat in [(anchor, cat), *comps]:
+            bundle_names[name] = ccat
+    for cat, (median, brands) in CATEGORIES.items():
+        for i in range(n_per_category):
+            price = float(np.round(median * math.exp(rng.normal(0, 0.5)), 2))
+            rows.append((f"P{pid:05d}", f"{cat.split('.')[-1].title()} item {i + 1}", cat,
+                         brands[int(rng.integers(len(brands)))], price))
+            pid += 1
+    for name, cat in bundle_names.items():
+        median, brands = CATEGORIES[cat]
+        price = float(np.round(median * math.exp(rng.normal(0, 0.3)), 2))
+        rows.append((f"P{pid:05d}", name, cat, brands[int(rng.integers(len(brands)))], price))
+        pid += 1
+    cat = pl.DataFrame(rows, schema=["product_id", "name", "category", "brand", "price"],
+                       orient="row")
+    # Zipf-like popularity; bundle anchors are moderately popular so their orders are common.
+    pop = 1.0 / np.arange(1, cat.height + 1) ** 0.8
+    pop = rng.permutation(pop)
+    is_bundle = cat["name"].is_in(list(bundle_names)).to_numpy()
+    is_anchor = cat["name"].is_in([b[0] for b in BUNDLES]).to_numpy()
+    pop[is_bundle] = np.quantile(pop, 0.6)
+    pop[is_anchor] = 2.5 * np.quantile(pop, 0.99)
+    return cat.with_columns(pl.Series("popularity", pop))
+
+
+def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    keys = list(weights)
+    p = np.array([weights[k] for k in keys], dtype=float)
+    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+
+
+def generate_shop(*, users: int = 20_000, days: int = 90, seed: int = 42) -> tuple[
+    pl.DataFrame, pl.DataFrame, dict
+]:
+    """Generate a shop's event log with planted ground truth.
+
+    Parameters
+    ----------
+    users : int, default 20000
+        Number of users.
+    days : int, default 90
+        Length of the period, starting 2026-06-01 UTC.
+    seed : int, default 42
+        Seed of the random generator; the same seed gives the same output.
+
+    Returns
+    -------
+    events : pl.DataFrame
+        Columns ``event_time`` (UTC datetime), ``event_name`` (GA4 names), ``user_id``,
+        ``session_id``, ``product_id``, ``category``, ``brand``, ``price``, ``quantity``,
+        ``order_id``, ``device``, ``country``, ``channel``; sorted by user and time.
+    personas : pl.DataFrame
+        ``user_id``, ``persona`` (the planted persona of each user).
+    truth : dict
+        The planted ground truth (personas, bundles, drivers, funnel rates).
+    """
+    rng = np.random.default_rng(seed)
+    cat = _catalogue(rng)
+    pids = cat["product_id"].to_list()
+    names = cat["name"].to_list()
+    cats = cat["category"].to_list()
+    brands = cat["brand"].to_list()
+    prices = cat["price"].to_numpy()
+    pop = cat["popularity"].to_numpy()
+    log_price = np.log(prices)
+    lp_z = (log_price - log_price.mean()) / log_price.std()
+    by_name = {n: i for i, n in enumerate(names)}
+    anchors = {by_name[a]: ([by_name[c] for c, _ in comps], p) for a, _, comps, p in BUNDLES}
+    # companions are sold on their own too (rarely), so rules must find the lift, not a tautology
+    browse_pool = np.arange(len(pids))
+    persona_names = list(PERSONAS)
+    shares = np.array([PERSONAS[p].share for p in persona_names])
+    user_persona = rng.choice(len(persona_names), size=users, p=shares / shares.sum())
+    period_s = days * 86400.0
+    # per-persona item sampling weights by price preference
+    item_p = {}
+    for name, pr in PERSONAS.items():
+        w = pop[browse_pool] * np.exp(pr.price_level * 0.8 * lp_z[browse_pool])
+        item_p[name] = w / w.sum()
+
+    cols: dict[str, list] = {k: [] for k in (
+        "event_time", "event_name", "user_id", "session_id", "product_id", "quantity",
+        "order_id", "device", "country", "channel", "_item")}
+    n_orders = 0
+    funnel = {"sessions": 0, "view_item": 0, "add_to_cart": 0, "begin_checkout": 0,
+              "purchase": 0}
+    cart_sessions = 0
+    abandoned = 0
+
+    def emit(t, name, uid, sid, item, qty, order, device, country, channel):
+        cols["event_time"].append(t)
+        cols["event_name"].append(name)
+        cols["user_id"].append(uid)
+        cols["session_id"].append(sid)
+        cols["_item"].append(item)
+        cols["quantity"].append(qty)
+        cols["order_id"].append(order)
+        cols["device"].append(device)
+        cols["country"].append(country)
+        cols["channel"].append(channel)
+
+    hour_p = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
+    for u in range(users):
+        pname = persona_names[user_persona[u]]
+        pr = PERSONAS[pname]
+        uid = f"U{u + 1:06d}"
+        country = _choice(rng, COUNTRIES)
+        n_sess = 1 if pr.sessions_mean <= 1 else max(1, int(rng.poisson(pr.sessions_mean)))
+        # session start days spread over the period, each at a plausible hour
+        day_offsets = np.sort(rng.uniform(0, days, size=n_sess)).astype(int)
+        bought_before = False
+        user_mobile = rng.random() < pr.p_mobile
+        for s in range(n_sess):
+            hour = int(rng.choice(24, p=hour_p))
+            t = START.timestamp() + day_offsets[s] * 86400 + hour * 3600 + rng.uniform(0, 3600)
+            if t >= START.timestamp() + period_s:
+                continue
+            mobile = user_mobile if rng.random() < 0.85 else not user_mobile
+            device = "mobile" if mobile else ("desktop" if rng.random() < 0.85 else "tablet")
+            channel = _choice(rng, pr.channels)
+            sid = f"{uid}-S{s + 1}"
+            funnel["sessions"] += 1
+            ev = []  # (name, item, qty)
+            ev.append(("page_view", None, None))
+            if rng.random() < 0.15:
+                ev.append(("login" if bought_before else "view_promotion", None, None))
+            n_search = int(rng.poisson(pr.search_mean))
+            n_views = int(rng.poisson(pr.views_mean))
+            if pname == "bouncer":
+                n_views = min(n_views, 1)
+            cart: list[int] = []
+            n_removes = 0
+            viewed = False
+            for _ in range(n_search):
+                ev.append(("search", None, None))
+            items = rng.choice(browse_pool, size=n_views, p=item_p[pname]) if n_views else []
+            for it in items:
+                ev.append(("view_item", int(it), None))
+                viewed = True
+                if rng.random() < pr.p_cart:
+                    ev.append(("add_to_cart", int(it), 1 + int(rng.random() < 0.15)))
+                    cart.append(int(it))
+                    if rng.random() < 0.1:
+                        ev.append(("add_to_wishlist", int(it), None))
+            if cart and rng.random() < pr.p_remove * 1.5:
+                for it in list(cart):
+                    if rng.random() < pr.p_remove and len(cart) > 0:
+                        ev.append(("remove_from_cart", it, 1))
+                        cart.remove(it)
+                        n_removes += 1
+            if viewed:
+                funnel["view_item"] += 1
+            had_cart = any(e[0] == "add_to_cart" for e in ev)
+            # timing: exponential dwell, occasional long pause (under the 30-minute gap)
+            gaps = rng.exponential(pr.dwell_s, size=len(ev) + 3)
+            long_pause = False
+            if len(ev) > 2 and rng.random() < 0.12:
+                k = int(rng.integers(1, len(ev)))
+                gaps[k] = rng.uniform(330, 1500)
+                long_pause = True
+            bought = False
+            if had_cart:
+                funnel["add_to_cart"] += 1
+                cart_sessions += 1
+                value = float(sum(prices[i] for i in cart)) if cart else 0.0
+                if cart:
+                    logit = (ABANDONMENT_DRIVERS["intercept"] + pr.purchase_bias
+                             + ABANDONMENT_DRIVERS["mobile"] * (device == "mobile")
+                             + ABANDONMENT_DRIVERS["paid_social"] * (channel == "paid_social")
+                             + ABANDONMENT_DRIVERS["log2_cart_value_over_100"]
+                             * math.log2(max(value, 1.0) / 100.0)
+                             + ABANDONMENT_DRIVERS["per_remove_from_cart"] * n_removes
+                             + ABANDONMENT_DRIVERS["long_pause_over_5min"] * long_pause
+                             + ABANDONMENT_DRIVERS["night_00_05"] * (hour < 5)
+                             + ABANDONMENT_DRIVERS["bought_before"] * bought_before)
+                    bought = rng.random() < 1 / (1 + math.exp(-logit))
+                if rng.random() < 0.2:
+                    ev.append(("view_cart", None, None))
+                if bought or (cart and rng.random() < P_CHECKOUT_IF_ABANDONING):
+                    ev.append(("begin_checkout", None, None))
+                    funnel["begin_checkout"] += 1
+                if bought:
+                    n_orders += 1
+                    order = f"O{n_orders:07d}"
+                    lines = list(dict.fromkeys(cart))
+                    for a in list(lines):
+                        if a in anchors:
+                            comps, p = anchors[a]
+                            lines += [c for c in comps if c not in lines and rng.random() < p]
+                    for it in lines:
+                        ev.append(("purchase", it, 1 + int(rng.random() < 0.1), order))
+                    funnel["purchase"] += 1
+                    bought_before = True
+                else:
+                    abandoned += 1
+            t_now = t
+            for i, e in enumerate(ev):
+                if i > 0 and not (e[0] == "purchase" and ev[i - 1][0] == "purchase"):
+                    t_now += gaps[i]
+                order = e[3] if len(e) > 3 else None
+                emit(t_now, e[0], uid, sid, e[1], e[2], order, device, country, channel)
+
+    item_idx = cols.pop("_item")
+    idx = np.array([-1 if i is None else i for i in item_idx])
+    has = idx >= 0
+    safe = np.where(has, idx, 0)
+    events = pl.DataFrame({
+        "event_time": pl.Series(np.array(cols.pop("event_time")) * 1e6).cast(pl.Int64)
+        .cast(pl.Datetime("us", "UTC")),
+        "event_name": cols.pop("event_name"),
+        "user_id": cols.pop("user_id"),
+        "session_id": cols.pop("session_id"),
+        "product_id": pl.Series(np.array(pids, dtype=object)[safe]).cast(pl.String),
+        "category": pl.Series(np.array(cats, dtype=object)[safe]).cast(pl.String),
+        "brand": pl.Series(np.array(brands, dtype=object)[safe]).cast(pl.String),
+        "price": prices[safe],
+        "quantity": pl.Series(cols.pop("quantity"), dtype=pl.Int64),
+        "order_id": pl.Series(cols.pop("order_id"), dtype=pl.String),
+        "device": cols.pop("device"),
+        "country": cols.pop("country"),
+        "channel": cols.pop("channel"),
+    })
+    mask = pl.Series(has)
+    events = events.with_columns(
+        [pl.when(mask).then(pl.col(c)).otherwise(None).alias(c)
+         for c in ("product_id", "category", "brand", "price")]
+    ).sort(["user_id", "event_time"], maintain_order=True)
+    personas = pl.DataFrame({
+        "user_id": [f"U{u + 1:06d}" for u in range(users)],
+        "persona": [persona_names[i] for i in user_persona],
+    })
+    truth = {
+        "generator": "core.synth.generate_shop",
+        "seed": seed,
+        "users": users,
+        "days": days,
+        "start": START.isoformat(),
+        "events": events.height,
+        "personas": {k: asdict(v) for k, v in PERSONAS.items()},
+        "persona_counts": dict(personas.group_by("persona").len().iter_rows()),
+        "bundles": [
+            {"anchor": a, "companions": [c for c, _ in comps], "probability": p,
+             "product_ids": [pids[by_name[a]]] + [pids[by_name[c]] for c, _ in comps]}
+            for a, _, comps, p in BUNDLES
+        ],
+        "abandonment_drivers": {
+            "model": "P(purchase | cart session) = sigmoid(sum of terms); persona terms are "
+                     "each persona's purchase_bias",
+            "coefficients": ABANDONMENT_DRIVERS,
+            "p_checkout_if_buying": P_CHECKOUT_IF_BUYING,
+            "p_checkout_if_abandoning": P_CHECKOUT_IF_ABANDONING,
+            "cart_sessions": cart_sessions,
+            "abandoned_cart_sessions": abandoned,
+            "abandonment_rate": round(abandoned / max(cart_sessions, 1), 4),
+        },
+        "funnel": {
+            "definition": "sessions containing view_item, then add_to_cart, then "
+                          "begin_checkout, then purchase, in that order (count_by=session_id; "
+                          "the generator emits these steps in order within a session)",
+            "realised_session_counts": funnel,
+            "orders": n_orders,
+        },
+    }
+    return events, personas, truth
+
+
+def write_sample(out_dir: Path, *, users: int, days: int, seed: int) -> dict:
+    """Generate and write the sample files; return the ground truth written."""
+    events, personas, truth = generate_shop(users=users, days=days, seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv = events.with_columns(
+        pl.col("event_time").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+    ).write_csv()
+    raw = csv.encode()
+    # mtime=0 keeps the gzip bytes identical for identical content
+    with open(out_dir / "events.csv.gz", "wb") as fh, gzip.GzipFile(
+        fileobj=fh, mode="wb", compresslevel=9, mtime=0, filename=""
+    ) as gz:
+        gz.write(raw)
+    with open(out_dir / "user_personas.csv.gz", "wb") as fh, gzip.GzipFile(
+        fileobj=fh, mode="wb", compresslevel=9, mtime=0, filename=""
+    ) as gz:
+        gz.write(personas.write_csv().encode())
+    truth["events_csv_sha256"] = hashlib.sha256(raw).hexdigest()
+    (out_dir / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    return truth
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", type=Path, default=SAMPLE_DIR)
+    args = ap.parse_args(argv)
+    truth = write_sample(args.out, users=args.users, days=args.days, seed=args.seed)
+    print(f"wrote {truth['events']:,} events for {args.users:,} users to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
