@@ -1,0 +1,87 @@
+"""Data: upload an export, check what the loader understood, fix the mapping, use the dataset."""
+
+import streamlit as st
+
+from core.schema import CANONICAL_COLUMNS
+from ui.ingest import cached_load, cached_raw_columns, store_dataset
+from ui.shell import download_csv, page_setup, show_error
+
+ctx = page_setup("Data", icon="🗂️")
+st.caption(f"Active dataset: **{ctx.dataset_name}** (`{ctx.dataset_id}`)")
+
+st.markdown(
+    "Upload an event-log export: GA4 (BigQuery, flattened), Mixpanel, Amplitude, Segment, the "
+    "Kaggle REES46 or Taobao dumps, RetailRocket, an order-line export (one row per order line), "
+    "or any CSV / Parquet / JSON Lines file with a user, a time and an event column. "
+    "The format is detected from the columns; you can correct the mapping below."
+)
+upload = st.file_uploader(
+    "Event log", type=["csv", "tsv", "txt", "gz", "zip", "parquet", "jsonl", "json", "ndjson"],
+    key="data.upload",
+)
+if upload is None:
+    st.info("No file chosen. The active dataset stays as it is; the bundled sample is the "
+            "default.")
+    st.stop()
+
+content = upload.getvalue()
+name = upload.name
+try:
+    columns = cached_raw_columns(content, name)
+except Exception as e:  # noqa: BLE001 - any reading error is the file's, shown as a message
+    show_error(e)
+    st.stop()
+
+mapping: dict[str, str] = {}
+with st.expander("Column mapping (detected automatically; change it if something is wrong)"):
+    st.caption("Each PathLens column and the column of your file it is read from. The mapping "
+               "applies to this upload only, so it is not part of the page link; once the "
+               "dataset is in use its id is.")
+    suggested = None
+    try:
+        from core.loader import suggest_mapping
+
+        suggested = suggest_mapping(columns)
+    except Exception:  # noqa: BLE001
+        suggested = {}
+    grid = st.columns(3)
+    none = "(not in this file)"
+    for i, col in enumerate(CANONICAL_COLUMNS):
+        default = suggested.get(col)
+        options = [none, *columns]
+        choice = grid[i % 3].selectbox(
+            col, options, index=options.index(default) if default in options else 0,
+            key=f"data.map.{col}",
+        )
+        if choice != none and choice != default:
+            mapping[col] = choice
+
+try:
+    result = cached_load(content, name, tuple(sorted(mapping.items())))
+except Exception as e:  # noqa: BLE001
+    show_error(e)
+    st.stop()
+
+report = result.report
+st.subheader("What the loader understood")
+c = st.columns(4)
+c[0].metric("Format", str(getattr(report, "format", getattr(report, "detected_format", "?"))))
+c[1].metric("Rows read", f"{report.rows_read:,}")
+c[2].metric("Rows kept", f"{report.rows_kept:,}")
+c[3].metric("Rows dropped", f"{sum(report.rows_dropped.values()):,}")
+if report.rows_dropped:
+    st.markdown("**Dropped rows, by reason** (nothing is dropped silently):")
+    st.table({"reason": list(report.rows_dropped), "rows": list(report.rows_dropped.values())})
+for w in report.warnings:
+    st.warning(w)
+events = result.events
+st.markdown(f"**Preview** ({events.height:,} events, {events['user_id'].n_unique():,} users)")
+st.dataframe(events.head(200), hide_index=True)
+download_csv(events.head(10_000), "preview.csv", key="data.dl_preview",
+             label="Download preview (first 10,000 rows)")
+
+if events.height == 0:
+    st.error("No usable rows: nothing to analyse.")
+    st.stop()
+st.button("Use this dataset", type="primary", key="data.use",
+          on_click=store_dataset, args=(content, name, tuple(sorted(mapping.items()))))

@@ -1,0 +1,1 @@
+"""Streamlit glue: the page shell, cached wrappers around core, shared widgets and links."""

@@ -1,0 +1,40 @@
+"""Cached loading of uploads and storing them as datasets."""
+
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+
+from core.loader import LoadResult, load_events, read_raw
+from ui.data import dataset_names, get_store
+
+
+def _buffer(content: bytes, name: str) -> io.BytesIO:
+    buf = io.BytesIO(content)
+    buf.name = name
+    return buf
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the file…")
+def cached_raw_columns(content: bytes, name: str) -> list[str]:
+    """Column names of an uploaded file as read (for the mapping editor)."""
+    frame, _warnings = read_raw(_buffer(content, name))
+    return list(frame.columns)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading events…")
+def cached_load(content: bytes, name: str, mapping: tuple[tuple[str, str], ...]) -> LoadResult:
+    """Load an upload into the canonical table (shared, not copied)."""
+    return load_events(_buffer(content, name), mapping=dict(mapping) or None)
+
+
+def store_dataset(content: bytes, name: str, mapping: tuple[tuple[str, str], ...]) -> None:
+    """Button callback: put the loaded upload into the store and make it the active dataset."""
+    result = cached_load(content, name, mapping)
+    report = result.report.to_dict() if hasattr(result.report, "to_dict") else {}
+    dataset_id = get_store().put(result.events, name=name, report=report)
+    dataset_names.clear()
+    st.session_state["dataset"] = dataset_id
+    for key in ("from", "to", "filter", "where"):
+        st.session_state.pop(key, None)

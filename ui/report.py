@@ -1,0 +1,24 @@
+"""Overview summary export (HTML)."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from core.overview import OverviewMetrics
+from core.report import summary_html
+
+
+def summary_download(ctx, metrics: OverviewMetrics, trend: pl.DataFrame,
+                     mix: pl.DataFrame) -> None:
+    """A button that downloads a one-page HTML summary of the Overview."""
+    try:
+        link = st.context.url
+    except Exception:  # noqa: BLE001
+        link = None
+    label = ", ".join(c.label() for c in ctx.filters.conditions) or "none"
+    page = summary_html(metrics, trend, mix, dataset_name=ctx.dataset_name,
+                        filters_label=label, link=link)
+    st.download_button("Export one-page summary (HTML)", data=page.encode(),
+                       file_name="pathlens_summary.html", mime="text/html",
+                       key="overview.summary", icon=":material/summarize:", on_click="ignore")

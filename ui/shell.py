@@ -1,0 +1,249 @@
+"""The page shell: one call at the top of every page renders the sidebar and returns the context.
+
+The sidebar holds the active dataset, a date range and property filters. Every control is bound
+to the URL (``bind="query-params"``; the widget key is the parameter name), so a copied link
+reopens the same dataset and filters. A URL value that cannot be used (unknown dataset, a
+malformed filter, a date outside the data) is dropped with a notice at the top of the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+import streamlit as st
+
+from core.errors import DatasetNotFound, ParameterError, PathLensError
+from core.export import to_safe_csv
+from core.filters import OPERATORS, Condition, FilterParams, format_condition, parse_condition
+from core.overview import DatasetInfo
+from core.store import SAMPLE_ID, is_valid_id
+from ui.data import cached_dataset_info, dataset_names, filtered_events, get_store
+
+DATASET_KEY = "dataset"
+FROM_KEY = "from"
+TO_KEY = "to"
+FILTER_KEY = "filter"
+WHERE_KEY = "where"
+
+
+@dataclass
+class PageContext:
+    """What a page needs: the active dataset, the sidebar filters and cached accessors."""
+
+    dataset_id: str
+    dataset_name: str
+    filters: FilterParams
+    info: DatasetInfo
+    notices: list[str] = field(default_factory=list)
+
+    def events(self) -> pl.DataFrame:
+        """The filtered canonical table (cached; shared, do not mutate)."""
+        return filtered_events(self.dataset_id, self.filters)
+
+    def notice(self, message: str) -> None:
+        """Report a URL parameter that was ignored (shown once at the top of the page)."""
+        self.notices.append(message)
+        st.warning(message, icon="⚠️")
+
+
+def _raw_param(key: str) -> str | None:
+    try:
+        return st.query_params.get(key)
+    except Exception:  # noqa: BLE001 - no query params outside a browser session
+        return None
+
+
+def _dataset_control(notices: list[str]) -> str:
+    names = dataset_names()
+    raw = _raw_param(DATASET_KEY)
+    store = get_store()
+    if raw is not None and raw not in names:
+        if is_valid_id(raw) and store.exists(raw):
+            dataset_names.clear()
+            names = dataset_names()
+        else:
+            why = "is malformed" if not is_valid_id(raw) else "is not on this server"
+            notices.append(f"The dataset `{raw[:40]}` in the link {why}; showing the sample.")
+            del st.query_params[DATASET_KEY]
+            if st.session_state.get(DATASET_KEY) == raw:
+                del st.session_state[DATASET_KEY]
+    current = st.session_state.get(DATASET_KEY)
+    if current is not None and current not in names:
+        dataset_names.clear()
+        names = dataset_names()
+        if current not in names:
+            del st.session_state[DATASET_KEY]
+    options = list(names)
+    return st.sidebar.selectbox(
+        "Dataset", options, index=0, key=DATASET_KEY, bind="query-params",
+        format_func=lambda i: names.get(i, i),
+        help="The event log every page analyses. Upload your own on the Data page.",
+    )
+
+
+def _date_controls(info: DatasetInfo, notices: list[str]) -> tuple[date | None, date | None]:
+    lo = info.first.date() if info.first else None
+    hi = info.last.date() if info.last else None
+    for key in (FROM_KEY, TO_KEY):
+        raw = _raw_param(key)
+        if raw is None:
+            continue
+        try:
+            d = date.fromisoformat(raw)
+            if lo and hi and not lo <= d <= hi:
+                raise ValueError
+        except ValueError:
+            notices.append(
+                f"Ignored `{key}={raw[:40]}` from the link: expected a date between {lo} and {hi}."
+            )
+            del st.query_params[key]
+            st.session_state.pop(key, None)
+    c1, c2 = st.sidebar.columns(2)
+    start = c1.date_input("From", value=None, min_value=lo, max_value=hi, key=FROM_KEY,
+                          bind="query-params", help="First day (UTC) to include; empty = all.")
+    end = c2.date_input("To", value=None, min_value=lo, max_value=hi, key=TO_KEY,
+                        bind="query-params", help="Last day (UTC) to include; empty = all.")
+    if start and end and start > end:
+        st.sidebar.error(f"`From` ({start}) is after `To` ({end}); the date range is ignored.")
+        return None, None
+    return start, end
+
+
+def _filter_controls(info: DatasetInfo, notices: list[str]) -> tuple[Condition, ...]:
+    options = [
+        f"{col}:eq:{v}" for col, values in info.properties.items() for v in values
+    ]
+    raw = st.query_params.get_all(FILTER_KEY) if hasattr(st.query_params, "get_all") else []
+    unknown = [r for r in raw if r not in options]
+    if unknown:
+        notices.append(
+            "Ignored filter(s) from the link that do not exist in this dataset: "
+            + ", ".join(f"`{u[:40]}`" for u in unknown)
+        )
+
+    def label(opt: str) -> str:
+        col, _, val = opt.split(":", 2)
+        return f"{col} = {val}"
+
+    picked = st.sidebar.multiselect(
+        "Filters", options, key=FILTER_KEY, bind="query-params", format_func=label,
+        placeholder="e.g. device = mobile",
+        help="Values of the same property are OR-ed; different properties are AND-ed.",
+    )
+    where = st.sidebar.text_input(
+        "More conditions", key=WHERE_KEY, bind="query-params",
+        placeholder="price:gt:100; brand:is_not_null",
+        help="column:op:value, separated by ';'. Operators: " + ", ".join(OPERATORS),
+    )
+    by_col: dict[str, list[str]] = {}
+    for opt in picked:
+        col, _, val = opt.split(":", 2)
+        by_col.setdefault(col, []).append(val)
+    conditions = [
+        Condition(col, "eq", vals[0]) if len(vals) == 1 else Condition(col, "in", tuple(vals))
+        for col, vals in by_col.items()
+    ]
+    columns = set(info.properties) | set(info.numeric) | {
+        "event", "event_type", "product_id", "order_id", "user_id", "session_id"}
+    for part in (where or "").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            cond = parse_condition(part)
+            if cond.column not in columns:
+                raise ParameterError(f"column `{cond.column}` is not in this dataset")
+            conditions.append(cond)
+        except ParameterError as e:
+            st.sidebar.error(f"Condition `{part}` ignored: {e}")
+    return tuple(conditions)
+
+
+def page_setup(title: str, *, icon: str | None = None) -> PageContext:
+    """Render the shared sidebar and return the page's context.
+
+    Parameters
+    ----------
+    title : str
+        Page title shown as the header.
+    icon : str, optional
+        Emoji or material icon shown before the title.
+
+    Returns
+    -------
+    PageContext
+    """
+    notices: list[str] = []
+    dataset_id = _dataset_control(notices)
+    try:
+        info = cached_dataset_info(dataset_id)
+    except DatasetNotFound as e:
+        notices.append(str(e))
+        dataset_id = SAMPLE_ID
+        info = cached_dataset_info(SAMPLE_ID)
+    date_from, date_to = _date_controls(info, notices)
+    conditions = _filter_controls(info, notices)
+    try:
+        filters = FilterParams(date_from, date_to, conditions)
+    except ParameterError as e:
+        st.sidebar.error(str(e))
+        filters = FilterParams()
+    name = dataset_names().get(dataset_id, dataset_id)
+    st.title(f"{icon} {title}" if icon else title)
+    for n in notices:
+        st.warning(n, icon="⚠️")
+    copy_link()
+    return PageContext(dataset_id=dataset_id, dataset_name=name, filters=filters, info=info,
+                       notices=notices)
+
+
+def copy_link() -> None:
+    """A sidebar box with the full URL of the current view (its copy button copies it)."""
+    try:
+        url = st.context.url
+    except Exception:  # noqa: BLE001 - no browser context (tests)
+        url = None
+    with st.sidebar.expander("🔗 Copy link to this view"):
+        if url:
+            st.code(url, language=None, wrap_lines=True)
+            st.caption("Anyone who can reach this server opens exactly this view.")
+        else:
+            st.caption("The link appears when the app runs in a browser.")
+
+
+def show_error(error: Exception) -> None:
+    """Show a user-caused error as a message (never a traceback)."""
+    if isinstance(error, PathLensError):
+        st.error(error.message, icon="🚫")
+    else:
+        st.error(f"Something went wrong: {error}", icon="🚫")
+
+
+def download_csv(frame: pl.DataFrame, filename: str, *, key: str,
+                 label: str = "Download CSV") -> None:
+    """A download button for a table, with spreadsheet formulas neutralised."""
+    st.download_button(label, data=to_safe_csv(frame), file_name=filename, mime="text/csv",
+                       key=key, icon=":material/download:", on_click="ignore")
+
+
+def guarded(fn: Callable[[], object]) -> object | None:
+    """Run ``fn``; show a :class:`PathLensError` as a message and return ``None``."""
+    try:
+        return fn()
+    except PathLensError as e:
+        show_error(e)
+        return None
+
+
+__all__ = [
+    "PageContext",
+    "copy_link",
+    "download_csv",
+    "format_condition",
+    "guarded",
+    "page_setup",
+    "show_error",
+]
