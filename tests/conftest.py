@@ -1,4 +1,6 @@
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -6,6 +8,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+# Tests never touch a developer's real dataset store: one fresh store per test session.
+os.environ["PATHLENS_DATA_DIR"] = tempfile.mkdtemp(prefix="pathlens-test-store-")
+os.environ.pop("PATHLENS_PASSWORD", None)
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
