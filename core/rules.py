@@ -509,8 +509,7 @@ def _encode(baskets: pl.DataFrame, params: RuleParams) -> _Encoded:
 
 
 def _pct(x: float) -> str:
-    p = 100 * x
-    return f"{p:.2g}%" if p < 1 else f"{p:.1f}%"
+    return f"{100 * x:.3g}%"
 
 
 def _most_frequent_pair(baskets: pl.DataFrame, n: int) -> tuple[tuple[str, str], int] | None:
@@ -660,19 +659,18 @@ def mine_rules_with(data: pl.DataFrame | pl.LazyFrame, params: RuleParams) -> Ru
         cap=enc.cap,
         rows_dropped=dropped,
     )
-    if enc.one_item_baskets == enc.n_baskets:
-        return RuleSet(
-            notes=notes,
-            params=params,
-            reason=(
-                f"Every one of the {enc.n_baskets:,} baskets holds a single item, so no item "
-                "goes with another. Try a larger basket (session or user) or another source "
-                "event (add_to_cart, view_item)."
-            ),
-        )
     itemsets = _frequent_itemsets(enc, params)
     rules = _rules(itemsets, enc, params) if itemsets.height else _empty_rules()
-    reason = None if rules.height else _why_no_rule(baskets, enc, params, itemsets)
+    if rules.height:
+        reason = None
+    elif enc.one_item_baskets == enc.n_baskets:
+        reason = (
+            f"Every one of the {enc.n_baskets:,} baskets holds a single item, so no item "
+            "goes with another. Try a larger basket (session or user) or another source "
+            "event (add_to_cart, view_item)."
+        )
+    else:
+        reason = _why_no_rule(baskets, enc, params, itemsets)
     return RuleSet(rules=rules, itemsets=itemsets, notes=notes, params=params, reason=reason)
 
 
