@@ -236,7 +236,7 @@ def _open_bytes(
     warnings: tuple[str, ...],
     sniff: bool = True,
 ) -> RawSource:
-    if not data.strip():
+    if not data or data.isspace():
         what = "0 bytes" if not data else "only blank lines"
         raise LoadError(f"{name!r} is empty ({what}): there is nothing to load", code="empty_file")
     magic = _magic(data)
@@ -269,7 +269,7 @@ def _open_bytes(
                 "pdf": "PDF document", "image": "image", "sqlite": "SQLite database"}[magic]
         raise LoadError(f"{name!r} is a {kind}, not an event log; upload CSV, Parquet or "
                         "JSON Lines", code="binary_file")
-    text, encoding, enc_warnings = _decode(data, name=name)
+    text, encoding, enc_warnings = _decode(data, name=name, full_check=not sniff)
     utf8 = data if encoding == "utf-8" else text.encode("utf-8")
     if not sniff:
         return RawSource(name=name, kind="text", data=utf8, encoding=encoding,
@@ -309,7 +309,16 @@ def _open_zip(data: bytes, *, name: str, warnings: tuple[str, ...], sniff: bool)
                        warnings=warnings + extra, sniff=sniff)
 
 
-def _decode(data: bytes, *, name: str) -> tuple[str, str, list[str]]:
+def _complete_head(data: bytes) -> bytes:
+    """The first bytes of ``data``, cut after the last complete line."""
+    if len(data) <= _SNIFF_BYTES:
+        return data
+    head = data[:_SNIFF_BYTES]
+    cut = head.rfind(b"\n")
+    return head[: cut + 1] if cut > 0 else head
+
+
+def _decode(data: bytes, *, name: str, full_check: bool = False) -> tuple[str, str, list[str]]:
     """Decode text bytes: UTF-16 by BOM, else UTF-8, else Windows-1252 / Latin-1 with a warning.
 
     The returned text is empty when the bytes are valid UTF-8 already (callers keep them).
@@ -325,7 +334,9 @@ def _decode(data: bytes, *, name: str) -> tuple[str, str, list[str]]:
         raise LoadError(
             f"{name!r} is a binary file (it contains NUL bytes), not a text export; upload "
             "CSV, Parquet or JSON Lines", code="binary_file")
-    bad_at = _first_invalid_utf8(data)
+    # Only the head is checked here: the CSV reader validates the rest as it reads, and
+    # collect_raw() transcodes and reads again if a later byte turns out not to be UTF-8.
+    bad_at = _first_invalid_utf8(_complete_head(data) if full_check is False else data)
     if bad_at is None:
         return "", "utf-8", []  # valid as it is: callers keep the original bytes
     line = data.count(b"\n", 0, bad_at) + 1
@@ -508,6 +519,8 @@ def scan_raw(raw: RawSource, *, row_index: bool = False) -> pl.LazyFrame:
             else:
                 df = pl.read_json(src, infer_schema_length=None)
         except Exception as e:  # polars raises several kinds on malformed JSON
+            if isinstance(e, pl.exceptions.PolarsError) and _is_utf8_error(e):
+                raise  # collect_raw() transcodes and reads again
             raise LoadError(f"{raw.name!r} is not valid {'JSON Lines' if raw.kind == 'jsonl' else 'JSON'}: "
                             f"{_first_line(e)}", code="bad_json") from None
         lf = df.lazy()
@@ -569,7 +582,7 @@ def _is_utf8_error(e: BaseException) -> bool:
 def transcode(raw: RawSource) -> RawSource:
     """Re-read a CSV whose bytes turned out not to be UTF-8 past the sniffed head."""
     data = raw.data if raw.data is not None else raw.path.read_bytes()  # type: ignore[union-attr]
-    text, encoding, warnings = _decode(data, name=raw.name)
+    text, encoding, warnings = _decode(data, name=raw.name, full_check=True)
     utf8 = data if encoding == "utf-8" else text.encode("utf-8")
     return replace(raw, data=utf8, path=None, encoding=encoding,
                    warnings=raw.warnings + tuple(warnings))
@@ -610,7 +623,8 @@ def collect_raw(
         try:
             return build(scan_raw(raw, row_index=row_index)).collect(), raw
         except pl.exceptions.PolarsError as e:
-            if raw.kind == "csv" and attempt == 0 and raw.encoding == "utf-8" and _is_utf8_error(e):
+            if (raw.kind != "parquet" and attempt == 0 and raw.encoding == "utf-8"
+                    and _is_utf8_error(e)):
                 raw = transcode(raw)
                 continue
             if raw.kind == "csv" and "more fields" in str(e):

@@ -1,0 +1,490 @@
+"""Export formats recognised by their columns, column-name synonyms, and the event vocabulary.
+
+:func:`detect_format` names the export a table comes from (Kaggle REES46, RetailRocket, Taobao
+UserBehavior, GA4 BigQuery flattened, Mixpanel, Amplitude, Segment, order lines such as UCI
+Online Retail, the PathLens sample) from its column names alone, and :func:`suggest_mapping`
+says which source column feeds each canonical column (:mod:`core.schema`). Anything else is
+mapped by column-name synonyms. :func:`canonical_event_type` maps raw event names onto the
+canonical e-commerce steps.
+
+Column names are compared case-, space-, underscore-, dot- and ``$``-insensitively
+(``"Customer ID"`` = ``customer_id``, ``"$browser"`` = ``browser``), and the prefixes that
+flattened exports put in front of nested fields (``properties.``, ``event_params.``,
+``items.``, ``ecommerce.``...) are ignored when the full name does not match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final
+
+from core.schema import CANONICAL_COLUMNS, EVENT_TYPES
+
+# --------------------------------------------------------------------------------------------
+# event vocabulary
+
+_VOCABULARY: Final[dict[str, tuple[str, ...]]] = {
+    "page_view": (
+        "page_view", "pageview", "page", "page viewed", "viewed page", "loaded a page",
+        "screen", "screen_view", "screenview", "screen viewed", "view_page", "home",
+    ),
+    "search": (
+        "search", "searched", "products searched", "product searched", "view_search_results",
+        "search results viewed", "site_search",
+    ),
+    "view_item": (
+        "view_item", "view", "pv", "product viewed", "viewed product", "view product",
+        "product view", "product_view", "item viewed", "view item", "detail", "product detail",
+        "product_detail_view", "productview", "viewcontent",
+    ),
+    "add_to_wishlist": (
+        "add_to_wishlist", "fav", "favorite", "favourite", "wishlist", "add to favorites",
+        "add to favourites", "product added to wishlist", "added to wishlist",
+        "wishlist product added", "like", "save for later",
+    ),
+    "add_to_cart": (
+        "add_to_cart", "cart", "addtocart", "add to cart", "product added", "added to cart",
+        "add_item_to_cart", "add to basket", "added to basket", "addtobasket", "basket_add",
+        "cart_add",
+    ),
+    "remove_from_cart": (
+        "remove_from_cart", "remove", "removefromcart", "product removed", "removed from cart",
+        "remove from basket", "cart_remove", "product removed from cart",
+    ),
+    "begin_checkout": (
+        "begin_checkout", "checkout", "checkout started", "start checkout", "started checkout",
+        "initiate checkout", "initiatecheckout", "checkout_start", "begin checkout",
+    ),
+    "purchase": (
+        "purchase", "buy", "transaction", "order completed", "completed order", "order",
+        "order placed", "placed order", "purchased", "checkout completed", "ecommerce_purchase",
+        "in_app_purchase", "sale", "payment completed",
+    ),
+}
+
+
+def _event_key(name: str) -> str:
+    return re.sub(r"[\s_\-.:/]+", "", name.strip().lower())
+
+
+_EVENT_LOOKUP: Final[dict[str, str]] = {
+    _event_key(raw): etype for etype, names in _VOCABULARY.items() for raw in names
+}
+
+
+@lru_cache(maxsize=4096)
+def canonical_event_type(name: str) -> str:
+    """Map a raw event name onto one of :data:`core.schema.EVENT_TYPES`.
+
+    Case, spaces, underscores, hyphens and dots are ignored, so ``"Product Added"``,
+    ``"add_to_cart"``, ``"addtocart"`` and ``"cart"`` are the same step. GA4's e-commerce
+    names map to themselves; names that are no e-commerce step (``session_start``,
+    ``first_visit``, ``view_item_list``, ``refund``...) map to ``"other"``.
+    ``session_start`` is deliberately not a page view: GA4 sends it next to the first
+    ``page_view`` of a visit, so counting it would double that page view.
+
+    Parameters
+    ----------
+    name : str
+        The event name as exported.
+
+    Returns
+    -------
+    str
+        One of ``page_view``, ``search``, ``view_item``, ``add_to_wishlist``, ``add_to_cart``,
+        ``remove_from_cart``, ``begin_checkout``, ``purchase``, ``other``.
+
+    Examples
+    --------
+    >>> canonical_event_type("Order Completed")
+    'purchase'
+    >>> canonical_event_type("pv")
+    'view_item'
+    >>> canonical_event_type("session_start")
+    'other'
+    """
+    if not isinstance(name, str):
+        return "other"
+    return _EVENT_LOOKUP.get(_event_key(name), "other")
+
+
+assert set(_VOCABULARY) | {"other"} == set(EVENT_TYPES)
+
+# --------------------------------------------------------------------------------------------
+# column names
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+#: Prefixes that flattened exports put before nested fields (normalized).
+_PREFIXES: Final = ("eventproperties", "eventparams", "properties", "ecommerce", "items",
+                    "traits", "userproperties")
+
+
+def _stripped(name: str) -> str:
+    n = _norm(name)
+    for p in _PREFIXES:
+        if n.startswith(p) and len(n) > len(p):
+            return n[len(p):]
+    return n
+
+
+def _names(*names: str) -> tuple[str, ...]:
+    return tuple(_norm(n) for n in names)
+
+
+#: Column-name synonyms for every canonical column, in order of preference.
+SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
+    "user_id": _names(
+        "user_id", "user", "customer_id", "customer", "client_id", "visitor_id", "distinct_id",
+        "user_pseudo_id", "anonymous_id", "member_id", "account_id", "person_id", "shopper_id",
+        "buyer_id", "cookie_id", "device_id", "uid",
+    ),
+    "ts": _names(
+        "timestamp", "ts", "event_time", "event_timestamp", "time", "datetime", "date_time",
+        "event_datetime", "created_at", "occurred_at", "time_stamp", "server_time",
+        "client_time", "received_at", "sent_at", "logged_at", "invoice_date", "order_date",
+        "event_date", "date",
+    ),
+    "event": _names(
+        "event", "event_name", "event_type", "action", "event_action", "behavior_type",
+        "behaviour_type", "behavior", "behaviour", "activity", "interaction", "type",
+    ),
+    "session_id": _names(
+        "session_id", "user_session", "ga_session_id", "session", "visit_id", "session_key",
+    ),
+    "product_id": _names(
+        "product_id", "item_id", "sku", "product_sku", "stock_code", "variant_id", "asin",
+        "product_code", "article_id", "product", "item",
+    ),
+    "category": _names(
+        "category", "category_code", "category_name", "product_category", "item_category",
+        "department", "category_id",
+    ),
+    "brand": _names("brand", "brand_name", "item_brand", "product_brand", "manufacturer", "vendor"),
+    "price": _names(
+        "price", "unit_price", "item_price", "product_price", "sale_price", "price_usd",
+    ),
+    "quantity": _names("quantity", "qty", "units", "item_quantity", "quantity_ordered"),
+    "order_id": _names(
+        "order_id", "transaction_id", "invoice_no", "invoice", "invoice_id", "invoice_number",
+        "order_number", "purchase_id", "receipt_id",
+    ),
+}
+
+_ORDER_IDS: Final = SYNONYMS["order_id"]
+_CUSTOMERS: Final = _names("customer_id", "customer", "user_id", "client_id", "buyer_id",
+                           "account_id", "member_id", "user", "email")
+_DATES: Final = _names("invoice_date", "order_date", "order_datetime", "created_at", "date",
+                       "datetime", "timestamp", "time", "purchase_date", "transaction_date")
+_ITEMS: Final = _names("stock_code", "product_id", "sku", "item_id", "product", "item",
+                       "product_code", "description", "product_name", "item_name")
+
+
+# --------------------------------------------------------------------------------------------
+# export formats
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """An export format recognised by its columns.
+
+    Attributes
+    ----------
+    name, label : str
+        Short id (``"rees46"``) and the name shown to users.
+    signature : tuple of tuple of str
+        Normalized column names that must all be present; each entry lists alternatives.
+    absent : tuple of str
+        Normalized names that must not be present.
+    columns : dict
+        Canonical column -> source-name candidates (normalized), preferred first.
+    user_fallback : tuple of str
+        Columns filling the user where the user column is empty (Amplitude's ``device_id``).
+    event_fallback : tuple of str
+        Columns filling the event name where it is empty (Segment's ``type`` for page calls).
+    session_scope : str
+        ``"global"`` (ids unique across users), ``"per_user"`` (GA4's ``ga_session_id``,
+        Amplitude's ``session_id``: made unique by prefixing the user) or ``"none"``.
+    session_null : tuple of str
+        Session-id values meaning "no session" (Amplitude's ``-1``).
+    order_lines : bool
+        Rows are order lines: each becomes a ``purchase`` event (``refund`` for returns).
+    """
+
+    name: str
+    label: str
+    signature: tuple[tuple[str, ...], ...]
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    absent: tuple[str, ...] = ()
+    user_fallback: tuple[str, ...] = ()
+    event_fallback: tuple[str, ...] = ()
+    session_scope: str = "global"
+    session_null: tuple[str, ...] = ()
+    order_lines: bool = False
+
+
+def _sig(*entries: str | tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(_names(e) if isinstance(e, str) else _names(*e) for e in entries)
+
+
+#: Recognised formats, checked in this order (the most specific first).
+FORMATS: Final[tuple[ExportFormat, ...]] = (
+    ExportFormat(
+        name="rees46",
+        label="Kaggle REES46 e-commerce events",
+        signature=_sig("event_time", "event_type", "user_id", "user_session"),
+        columns={
+            "ts": _names("event_time"), "event": _names("event_type"),
+            "user_id": _names("user_id"), "session_id": _names("user_session"),
+            "product_id": _names("product_id"), "category": _names("category_code"),
+            "brand": _names("brand"), "price": _names("price"),
+        },
+    ),
+    ExportFormat(
+        name="pathlens",
+        label="PathLens sample format",
+        signature=_sig("event_time", "event_name", "user_id", "session_id"),
+        columns={
+            "ts": _names("event_time"), "event": _names("event_name"),
+            "user_id": _names("user_id"), "session_id": _names("session_id"),
+        },
+    ),
+    ExportFormat(
+        name="ga4",
+        label="Google Analytics 4 (BigQuery export, flattened)",
+        signature=_sig("event_timestamp", "event_name", "user_pseudo_id"),
+        columns={
+            "ts": _names("event_timestamp"), "event": _names("event_name"),
+            "user_id": _names("user_pseudo_id"), "session_id": _names("ga_session_id"),
+            "product_id": _names("item_id"), "category": _names("item_category"),
+            "brand": _names("item_brand"), "price": _names("price", "item_price"),
+            "quantity": _names("quantity", "item_quantity"),
+            "order_id": _names("transaction_id"),
+        },
+        session_scope="per_user",
+    ),
+    ExportFormat(
+        name="amplitude",
+        label="Amplitude export",
+        signature=_sig("event_type", "event_time", "session_id",
+                       ("user_id", "device_id", "amplitude_id")),
+        columns={
+            "ts": _names("event_time"), "event": _names("event_type"),
+            "user_id": _names("user_id", "device_id", "amplitude_id"),
+            "session_id": _names("session_id"),
+        },
+        user_fallback=_names("device_id", "amplitude_id"),
+        session_scope="per_user",
+        session_null=("-1",),
+    ),
+    ExportFormat(
+        name="retailrocket",
+        label="RetailRocket events",
+        signature=_sig("timestamp", "visitorid", "event"),
+        columns={
+            "ts": _names("timestamp"), "event": _names("event"),
+            "user_id": _names("visitorid"), "product_id": _names("itemid"),
+            "order_id": _names("transactionid"),
+        },
+        session_scope="none",
+    ),
+    ExportFormat(
+        name="taobao",
+        label="Taobao UserBehavior",
+        signature=_sig("user_id", "item_id", "behavior_type", "timestamp"),
+        columns={
+            "ts": _names("timestamp"), "event": _names("behavior_type"),
+            "user_id": _names("user_id"), "product_id": _names("item_id"),
+            "category": _names("category_id"),
+        },
+        session_scope="none",
+    ),
+    ExportFormat(
+        name="mixpanel",
+        label="Mixpanel export",
+        signature=_sig("event", "distinct_id", "time"),
+        columns={
+            "ts": _names("time"), "event": _names("event"), "user_id": _names("distinct_id"),
+        },
+        session_scope="none",
+    ),
+    ExportFormat(
+        name="segment",
+        label="Segment events",
+        signature=_sig("event", "timestamp", ("anonymousid", "messageid")),
+        columns={
+            "ts": _names("timestamp"), "event": _names("event"),
+            "user_id": _names("userid", "anonymousid"),
+        },
+        user_fallback=_names("anonymousid"),
+        event_fallback=_names("type"),
+        session_scope="none",
+    ),
+    ExportFormat(
+        name="order_lines",
+        label="Order lines (one row per order line, e.g. UCI Online Retail)",
+        signature=(_ORDER_IDS, _CUSTOMERS, _DATES, _names("quantity", "qty", "units")),
+        absent=SYNONYMS["event"],
+        columns={
+            "order_id": _ORDER_IDS, "user_id": _CUSTOMERS, "ts": _DATES,
+            "product_id": _ITEMS,
+            "quantity": _names("quantity", "qty", "units"),
+            "price": _names("unit_price", "price", "item_price", "sale_price"),
+        },
+        session_scope="none",
+        order_lines=True,
+    ),
+)
+FORMATS_BY_NAME: Final[dict[str, ExportFormat]] = {f.name: f for f in FORMATS}
+
+#: Names :func:`detect_format` returns besides the recognised formats.
+GENERIC, UNKNOWN = "generic", "unknown"
+FORMAT_LABELS: Final[dict[str, str]] = {
+    **{f.name: f.label for f in FORMATS},
+    GENERIC: "Event log (columns matched by name)",
+    UNKNOWN: "Unknown format",
+}
+
+
+class _Columns:
+    """Source columns indexed by normalized and prefix-stripped name."""
+
+    def __init__(self, columns: Iterable[str]) -> None:
+        self.names = list(columns)
+        self.exact: dict[str, str] = {}
+        self.loose: dict[str, str] = {}
+        for c in self.names:
+            self.exact.setdefault(_norm(c), c)
+            self.loose.setdefault(_stripped(c), c)
+
+    def has(self, key: str) -> bool:
+        return key in self.exact or key in self.loose
+
+    def find(self, candidates: Sequence[str], taken: set[str] | frozenset[str] = frozenset()) -> str | None:
+        for cand in candidates:
+            col = self.exact.get(cand)
+            if col is not None and col not in taken:
+                return col
+        for cand in candidates:
+            col = self.loose.get(cand)
+            if col is not None and col not in taken:
+                return col
+        return None
+
+
+def _matches(fmt: ExportFormat, cols: _Columns) -> bool:
+    if not all(any(cols.has(alt) for alt in entry) for entry in fmt.signature):
+        return False
+    return not any(a in cols.exact for a in fmt.absent)
+
+
+def detect_format(columns: Iterable[str]) -> str:
+    """Name the export format a table comes from, from its column names alone.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The table's column names as read.
+
+    Returns
+    -------
+    str
+        ``"rees46"``, ``"pathlens"``, ``"ga4"``, ``"amplitude"``, ``"retailrocket"``,
+        ``"taobao"``, ``"mixpanel"``, ``"segment"``, ``"order_lines"``; ``"generic"`` when
+        synonyms find a user, a time and an event column; ``"unknown"`` otherwise.
+        :data:`FORMAT_LABELS` gives the names to show.
+
+    Examples
+    --------
+    >>> detect_format(["user_id", "item_id", "category_id", "behavior_type", "timestamp"])
+    'taobao'
+    >>> detect_format(["who", "when", "what"])
+    'unknown'
+    """
+    cols = _Columns(columns)
+    for fmt in FORMATS:
+        if _matches(fmt, cols):
+            return fmt.name
+    mapping = _synonym_mapping(cols, {})
+    if all(k in mapping for k in ("user_id", "ts", "event")):
+        return GENERIC
+    return UNKNOWN
+
+
+def _synonym_mapping(cols: _Columns, mapping: dict[str, str]) -> dict[str, str]:
+    taken = set(mapping.values())
+    out = dict(mapping)
+    for canon in CANONICAL_COLUMNS:
+        if canon in out or canon not in SYNONYMS:
+            continue
+        col = cols.find(SYNONYMS[canon], taken)
+        if col is not None:
+            out[canon] = col
+            taken.add(col)
+    return out
+
+
+def suggest_mapping(columns: Iterable[str], *, format: str | None = None) -> dict[str, str]:
+    """Which source column feeds each canonical column, as the loader would map it.
+
+    Columns of the detected format come first, then column-name synonyms fill the rest; a
+    source column feeds at most one canonical column. Canonical columns with no source are
+    left out (the loader leaves them null).
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The table's column names as read.
+    format : str, optional
+        A format name from :func:`detect_format`; detected when omitted.
+
+    Returns
+    -------
+    dict
+        Canonical column (``user_id``, ``ts``, ``event``, ``session_id``, ``product_id``,
+        ``category``, ``brand``, ``price``, ``quantity``, ``order_id``) -> source column.
+
+    Examples
+    --------
+    >>> suggest_mapping(["visitorid", "timestamp", "event", "itemid", "transactionid"])["order_id"]
+    'transactionid'
+    """
+    cols = _Columns(columns)
+    name = format if format is not None else detect_format(cols.names)
+    fmt = FORMATS_BY_NAME.get(name)
+    mapping: dict[str, str] = {}
+    if fmt is not None:
+        taken: set[str] = set()
+        for canon, candidates in fmt.columns.items():
+            col = cols.find(candidates, taken)
+            if col is not None:
+                mapping[canon] = col
+                taken.add(col)
+    mapping = _synonym_mapping(cols, mapping)
+    if fmt is not None and fmt.order_lines:
+        mapping.pop("event", None)
+    return {c: mapping[c] for c in CANONICAL_COLUMNS if c in mapping}
+
+
+def fallback_columns(columns: Iterable[str], candidates: Sequence[str],
+                     exclude: Iterable[str]) -> list[str]:
+    """Source columns among ``candidates`` (normalized names), minus ``exclude``."""
+    cols = _Columns(columns)
+    excluded = set(exclude)
+    out: list[str] = []
+    for cand in candidates:
+        col = cols.find([cand], excluded | set(out))
+        if col is not None:
+            out.append(col)
+    return out
+
+
+__all__ = ["FORMATS", "FORMATS_BY_NAME", "FORMAT_LABELS", "GENERIC", "SYNONYMS", "UNKNOWN",
+           "ExportFormat", "canonical_event_type", "detect_format", "fallback_columns",
+           "suggest_mapping"]

@@ -1,0 +1,1033 @@
+"""Load what users really upload into the canonical event table.
+
+:func:`load_events` reads a file (:mod:`core.io`), recognises the export format by its columns
+(:mod:`core.formats`), maps and parses every canonical column, drops the rows it cannot use
+and counts them per reason, builds sessions where the export has none, and returns the
+canonical table (:mod:`core.schema`) sorted by user and time with a :class:`LoadReport` that
+says what was read, kept, dropped and assumed. Nothing is lost silently:
+``rows_read == rows_kept + sum(rows_dropped.values())``.
+
+Rows are dropped for exactly one reason each, checked in this order: no user, no timestamp,
+a timestamp that cannot be read, no event name, an exact duplicate of an earlier row.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any, Final
+
+import polars as pl
+
+from core.errors import LoadError, ParameterError, SchemaError
+from core.formats import (
+    FORMAT_LABELS,
+    FORMATS_BY_NAME,
+    UNKNOWN,
+    ExportFormat,
+    canonical_event_type,
+    detect_format,
+    fallback_columns,
+    suggest_mapping,
+)
+from core.io import ROW_COLUMN, RawSource, Source, collect_raw, open_source, read_raw, scan_raw
+from core.schema import CANONICAL_COLUMNS, CANONICAL_SCHEMA, UTC_US, conform, empty_events
+from core.sessions import DEFAULT_SESSION_GAP
+
+#: Reasons a row is dropped, in the order they are checked (each row counts once).
+MISSING_USER: Final = "missing user"
+MISSING_TS: Final = "missing timestamp"
+BAD_TS: Final = "unparseable timestamp"
+MISSING_EVENT: Final = "missing event name"
+DUPLICATE: Final = "duplicate row"
+DROP_REASONS: Final = (MISSING_USER, MISSING_TS, BAD_TS, MISSING_EVENT, DUPLICATE)
+
+#: Canonical columns a mapping may name, and those that must be found.
+MAPPABLE: Final = tuple(c for c in CANONICAL_COLUMNS if c != "event_type")
+REQUIRED: Final = ("user_id", "ts", "event")
+
+_EXAMPLES: Final = 5  # offending rows quoted in a message
+_SAMPLE: Final = 2000  # distinct values used to recognise a timestamp format
+_SAMPLE_ROWS: Final = 5000  # rows read first to decide how to parse each column
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class LoadReport:
+    """What the loader read, kept, dropped and assumed.
+
+    Attributes
+    ----------
+    source : str
+        File name.
+    file_kind : str
+        How the file was read, e.g. ``"CSV, semicolon-separated, UTF-8, gzip"``.
+    format : str
+        Detected export format (``"rees46"``, ``"ga4"``, ``"generic"``...).
+    format_label : str
+        Its name for people.
+    mapping : dict
+        Canonical column -> source column actually used.
+    rows_read : int
+        Data rows in the file.
+    rows_kept : int
+        Rows in the canonical table.
+    rows_dropped : dict
+        Reason (:data:`DROP_REASONS`) -> rows; every reason is present, zeros included.
+    ts_unit : str
+        How timestamps were read: ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` (epochs), ``"text"``,
+        ``"datetime"`` or ``"date"`` (typed columns), or ``""`` when nothing was read.
+    ts_format : str or None
+        The strptime format of text timestamps (``"%Y-%m-%d %H:%M:%S%.f UTC"``).
+    warnings : list of str
+        Things the user should check (assumptions, values set to null, dropped examples).
+    notes : list of str
+        Plain information (sessions built from inactivity gaps...).
+    """
+
+    source: str = ""
+    file_kind: str = ""
+    format: str = UNKNOWN
+    format_label: str = FORMAT_LABELS[UNKNOWN]
+    mapping: dict[str, str] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    ts_unit: str = ""
+    ts_format: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_dropped_total(self) -> int:
+        """All dropped rows, every reason together."""
+        return sum(self.rows_dropped.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable copy (for dataset metadata)."""
+        return {
+            "source": self.source,
+            "file_kind": self.file_kind,
+            "format": self.format,
+            "format_label": self.format_label,
+            "mapping": dict(self.mapping),
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "rows_dropped": dict(self.rows_dropped),
+            "ts_unit": self.ts_unit,
+            "ts_format": self.ts_format,
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+        }
+
+    def summary_lines(self) -> list[str]:
+        """Short sentences for the Data page, most important first."""
+        lines = [
+            f"Read {self.rows_read:,} rows of {self.source or 'the upload'} ({self.file_kind}) "
+            f"as {self.format_label}.",
+        ]
+        dropped = {k: v for k, v in self.rows_dropped.items() if v}
+        if dropped:
+            parts = ", ".join(f"{k}: {v:,}" for k, v in dropped.items())
+            lines.append(f"Kept {self.rows_kept:,} rows; dropped {self.rows_dropped_total:,}: {parts}.")
+        else:
+            lines.append(f"Kept all {self.rows_kept:,} rows.")
+        if self.mapping:
+            lines.append("Columns: " + ", ".join(f"{k} ← {v}" for k, v in self.mapping.items()) + ".")
+        if self.ts_unit:
+            how = {"s": "Unix seconds", "ms": "Unix milliseconds", "us": "Unix microseconds",
+                   "ns": "Unix nanoseconds", "datetime": "typed date-times", "date": "dates"}
+            unit = how.get(self.ts_unit, f"text ({self.ts_format})")
+            lines.append(f"Timestamps read as {unit}.")
+        return lines + self.notes + self.warnings
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The canonical events and the report of how they were loaded.
+
+    Attributes
+    ----------
+    events : pl.DataFrame
+        Canonical table (:mod:`core.schema`), sorted by ``user_id`` then ``ts`` (then file
+        order), every extra input column kept after the canonical ones as a property.
+    report : LoadReport
+        Rows read, kept and dropped per reason, format, mapping, timestamp unit, warnings.
+    """
+
+    events: pl.DataFrame
+    report: LoadReport
+
+    @property
+    def reason(self) -> str | None:
+        """Why the table is empty, or None when it holds events."""
+        if self.events.height:
+            return None
+        if self.report.rows_read == 0:
+            return f"{self.report.source or 'the file'} has column names but no data rows"
+        return "every row was dropped: " + ", ".join(
+            f"{k}: {v:,}" for k, v in self.report.rows_dropped.items() if v)
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def load_events(
+    source: Source,
+    *,
+    mapping: dict[str, str] | None = None,
+    session_gap: timedelta = DEFAULT_SESSION_GAP,
+) -> LoadResult:
+    """Load an event-log export into the canonical event table.
+
+    The file is read once, lazily, with every column parsed on the way (a first look at its
+    first rows decides how); then the unusable rows are dropped and counted, exact duplicates
+    removed, the table sorted once by user and time, and sessions built where missing.
+
+    Parameters
+    ----------
+    source : str, Path, bytes or binary file-like
+        CSV (``,`` ``;`` tab or ``|``; UTF-8 with or without BOM, UTF-16, Latin-1 fallback),
+        optionally ``.gz``/``.zip``; Parquet; JSON Lines. An uploaded file (Streamlit's
+        ``UploadedFile``) works as is.
+    mapping : dict, optional
+        Canonical column -> source column, overriding detection for the columns it names
+        (user corrections from the Data page). Keys among ``user_id``, ``session_id``, ``ts``,
+        ``event``, ``product_id``, ``category``, ``brand``, ``price``, ``quantity``,
+        ``order_id``; a value of ``None`` or ``""`` means "this file has no such column".
+    session_gap : timedelta, default 30 minutes
+        Inactivity that ends a session, for exports (or rows) without a session id.
+
+    Returns
+    -------
+    LoadResult
+        ``.events`` (canonical ``pl.DataFrame``) and ``.report`` (:class:`LoadReport`), with
+        ``report.rows_read == report.rows_kept + sum(report.rows_dropped.values())``.
+        A file with a header and no rows gives an empty table, with ``.reason``.
+
+    Raises
+    ------
+    LoadError
+        The file is missing, empty, binary or malformed; its columns match no known format
+        and name no user, time and event; most timestamps cannot be read (count, first rows
+        and values); no row has a user or a timestamp.
+    SchemaError
+        A required column (user, timestamp, event) cannot be found: names what was expected
+        and what was found; or ``mapping`` names a column the file lacks.
+    ParameterError
+        ``mapping`` has an unknown key or ``session_gap`` is not a positive timedelta.
+
+    Examples
+    --------
+    >>> result = load_events("2019-Oct.csv")  # doctest: +SKIP
+    >>> result.report.format, result.report.rows_dropped["duplicate row"]  # doctest: +SKIP
+    ('rees46', 5)
+    """
+    if not isinstance(session_gap, timedelta) or session_gap <= timedelta(0):
+        raise ParameterError(f"`session_gap` must be a positive timedelta, got {session_gap!r}")
+    _check_mapping_keys(mapping)
+    raw = open_source(source)
+    columns = scan_raw(raw).collect_schema().names()
+    fmt_name = detect_format(columns)
+    fmt = FORMATS_BY_NAME.get(fmt_name)
+    used = _resolve_mapping(columns, fmt_name, fmt, mapping, source_name=raw.name)
+    report = LoadReport(source=raw.name, format=fmt_name, format_label=FORMAT_LABELS[fmt_name],
+                        mapping=dict(used))
+    if mapping:
+        if fmt_name == UNKNOWN:
+            report.format, report.format_label = "generic", "Event log (columns mapped by hand)"
+        report.notes.append("Column mapping set by hand for: " + ", ".join(mapping) + ".")
+    if fmt is not None and mapping and "user_id" in mapping:
+        fmt = replace(fmt, user_fallback=())
+    if fmt is not None and mapping and "event" in mapping:
+        fmt = replace(fmt, event_fallback=())
+    user_fb = (fallback_columns(columns, fmt.user_fallback, [used["user_id"]])
+               if fmt is not None else [])
+    event_fb = (fallback_columns(columns, fmt.event_fallback, [used["event"]])
+                if fmt is not None and "event" in used else [])
+    mapped = set(used.values())
+    extras = [c for c in columns if c not in mapped]
+    renamed = _property_names(extras)
+    if any(renamed[c] != c for c in extras):
+        clash = [f"{c!r} as {renamed[c]!r}" for c in extras if renamed[c] != c]
+        report.notes.append("Kept source columns named like canonical columns under new "
+                            "names: " + ", ".join(clash) + ".")
+
+    # A first look at the first rows decides how each column is parsed.
+    needed = list(dict.fromkeys([*used.values(), *user_fb, *event_fb]))
+    head, raw = collect_raw(raw, lambda lf: lf.select(needed).head(_SAMPLE_ROWS))
+    ts_plan = plan_timestamps(head[used["ts"]], column=used["ts"])
+    plan = _Plan(used=used, fmt=fmt, user_fb=user_fb, event_fb=event_fb, extras=extras,
+                 renamed=renamed, ts=ts_plan, head=head)
+
+    df, raw = collect_raw(raw, plan.build, row_index=True)
+    if df.height and ts_plan.kind == "text":
+        wider = _widen_text_plan(df, raw, plan)
+        if wider is not None:  # more layouts found among the failures: read once more
+            plan = replace(plan, ts=wider)
+            df, raw = collect_raw(raw, plan.build, row_index=True)
+    report.file_kind = raw.description
+    report.warnings.extend(raw.warnings)
+    report.warnings.extend(plan.ts.warnings)
+    report.ts_unit, report.ts_format = plan.ts.unit, plan.ts.format
+    report.rows_read = df.height
+    if df.height == 0:
+        report.warnings.append(f"{raw.name!r} has column names but no data rows.")
+        props = {renamed[c]: df.schema[renamed[c]] for c in extras}
+        return LoadResult(empty_events(props), report)
+    events = _finish(df, raw, plan, report, session_gap)
+    report.rows_kept = events.height
+    if report.rows_read != report.rows_kept + report.rows_dropped_total:  # pragma: no cover
+        raise AssertionError("loader accounting is off: rows read != kept + dropped")
+    return LoadResult(events, report)
+
+
+# --------------------------------------------------------------------------------------------
+# mapping
+
+
+def _check_mapping_keys(mapping: dict[str, str] | None) -> None:
+    if mapping is None:
+        return
+    if not isinstance(mapping, dict):
+        raise ParameterError(f"`mapping` must be a dict of canonical column -> source column, "
+                             f"got {type(mapping).__name__}")
+    bad = [k for k in mapping if k not in MAPPABLE]
+    if bad:
+        raise ParameterError(f"`mapping` has unknown canonical column(s) {bad}; valid keys are "
+                             f"{list(MAPPABLE)}")
+
+
+def _resolve_mapping(
+    columns: list[str],
+    fmt_name: str,
+    fmt: ExportFormat | None,
+    mapping: dict[str, str] | None,
+    *,
+    source_name: str,
+) -> dict[str, str]:
+    used = suggest_mapping(columns, format=fmt_name)
+    for canon, src in (mapping or {}).items():
+        if src is None or src == "":
+            used.pop(canon, None)
+            continue
+        if src not in columns:
+            raise SchemaError(
+                f"`mapping` maps {canon} to column {src!r}, which {source_name!r} does not "
+                f"have; its columns are {columns}", code="missing_column")
+        for other, s in list(used.items()):  # a source column feeds one canonical column
+            if s == src and other != canon:
+                del used[other]
+        used[canon] = src
+    order_lines = fmt is not None and fmt.order_lines
+    required = [c for c in REQUIRED if not (c == "event" and order_lines)]
+    missing = [c for c in required if c not in used]
+    if missing:
+        expected = "; ".join(f"{c}: a column named like {list(_SHOWN_SYNONYMS[c])}"
+                             for c in missing)
+        if fmt_name == UNKNOWN and len(missing) == len(required) and not mapping:
+            raise LoadError(
+                f"unknown format: the columns of {source_name!r} ({columns}) match no export "
+                "PathLens knows (REES46, RetailRocket, Taobao, GA4, Mixpanel, Amplitude, "
+                f"Segment, order lines) and name no user, time or event. Expected {expected}; "
+                "or map the columns by hand.", code="unknown_format")
+        raise SchemaError(
+            f"{source_name!r} has no column for required {missing}: expected {expected}; "
+            f"found {columns}. Map it by hand.", code="missing_column")
+    return {c: used[c] for c in MAPPABLE if c in used}
+
+
+_SHOWN_SYNONYMS: Final = {
+    "user_id": ("user_id", "customer_id", "visitor_id", "distinct_id", "user_pseudo_id"),
+    "ts": ("timestamp", "event_time", "time", "created_at", "date"),
+    "event": ("event", "event_name", "event_type", "action", "behavior_type"),
+}
+
+
+def _property_names(extras: list[str]) -> dict[str, str]:
+    """Extra columns keep their names unless a canonical column has it (then ``raw_<name>``)."""
+    taken = set(CANONICAL_SCHEMA) | set(extras)
+    out = {}
+    for c in extras:
+        name = c
+        if c in CANONICAL_SCHEMA or c.startswith("__"):
+            base = f"raw_{c.lstrip('_')}"
+            name, k = base, 2
+            while name in taken:
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name)
+        out[c] = name
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the single pass: expressions that parse every column while the file is read
+
+
+def _text(e: pl.Expr) -> pl.Expr:
+    """Stripped text, blank -> null."""
+    t = e.cast(pl.String).str.strip_chars()
+    return pl.when(t != "").then(t)
+
+
+def _float_suffix(head: pl.Series) -> bool:
+    """Whether an id column is written as floats (``17850.0``), judged on its first rows."""
+    if head.dtype.is_float():
+        return True
+    if head.dtype != pl.String:
+        return False
+    v = head.drop_nulls().str.strip_chars()
+    v = v.filter(v != "")
+    return bool(v.len()) and bool(v.str.contains(r"^-?\d+\.0$").all())
+
+
+def _id_expr(e: pl.Expr, head: pl.Series) -> pl.Expr:
+    """Ids as text; ``17850.0`` -> ``17850`` when the column is written as floats."""
+    if head.dtype.is_float():
+        # whole floats become integers, others keep their decimal text
+        return (pl.when(e == e.round(0)).then(e.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(e.cast(pl.String)))
+    t = _text(e)
+    if _float_suffix(head):
+        return pl.when(t.str.contains(r"^-?\d+\.0$")).then(t.str.strip_suffix(".0")).otherwise(t)
+    return t
+
+
+_NUMBER_RE: Final = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_EURO: Final = r"^-?\d{1,3}(\.\d{3})*,\d+$|^-?\d+,\d+$"
+_THOUSANDS: Final = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
+
+
+def _needs_cleaning(head: pl.Series) -> bool:
+    if head.dtype != pl.String:
+        return False
+    v = head.drop_nulls().str.strip_chars()
+    v = v.filter(v != "")
+    return bool(v.len()) and not bool(v.str.contains(_NUMBER_RE).all())
+
+
+def _number_expr(e: pl.Expr, head: pl.Series) -> pl.Expr:
+    """Float64 from numbers or text; text may carry a currency sign, a decimal comma
+    (``3,50``, ``1.234,50``) or thousands commas (``1,234.50``) when its first rows do."""
+    if head.dtype.is_numeric():
+        return e.cast(pl.Float64)
+    t = _text(e)
+    if not _needs_cleaning(head):
+        return t.cast(pl.Float64, strict=False)
+    c = t.str.replace_all(r"[^\d,.\-]", "")
+    cleaned = (pl.when(c.str.contains(_EURO))
+               .then(c.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True))
+               .when(c.str.contains(_THOUSANDS)).then(c.str.replace_all(",", "", literal=True))
+               .otherwise(c))
+    return t.cast(pl.Float64, strict=False).fill_null(cleaned.cast(pl.Float64, strict=False))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to turn the source columns into canonical ones, decided on the first rows."""
+
+    used: dict[str, str]
+    fmt: ExportFormat | None
+    user_fb: list[str]
+    event_fb: list[str]
+    extras: list[str]
+    renamed: dict[str, str]
+    ts: TimestampPlan
+    head: pl.DataFrame
+
+    def col(self, canon: str) -> pl.Expr:
+        return pl.col(self.used[canon])
+
+    def user_expr(self) -> pl.Expr:
+        user = _id_expr(self.col("user_id"), self.head[self.used["user_id"]])
+        return pl.coalesce([user, *(_id_expr(pl.col(c), self.head[c]) for c in self.user_fb)])
+
+    def event_expr(self) -> pl.Expr:
+        if "event" not in self.used:  # order lines: a purchase per line, a return is a refund
+            refund = pl.lit(False)
+            if "quantity" in self.used:
+                qty = _number_expr(self.col("quantity"), self.head[self.used["quantity"]])
+                refund = refund | (qty < 0).fill_null(False)
+            if "order_id" in self.used:
+                refund = refund | _text(self.col("order_id")).str.starts_with("C").fill_null(False)
+            return pl.when(refund).then(pl.lit("refund")).otherwise(pl.lit("purchase"))
+        return pl.coalesce([_text(self.col("event")), *(_text(pl.col(c)) for c in self.event_fb)])
+
+    def build(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        used, head = self.used, self.head
+        exprs: list[pl.Expr] = [
+            pl.col(ROW_COLUMN),
+            self.user_expr().alias("user_id"),
+            self.ts.expr(self.col("ts")).alias("ts"),
+            self.event_expr().alias("event"),
+            self.ts.present(self.col("ts")).alias("__ts_present"),
+        ]
+        if self.user_fb:
+            primary = _id_expr(self.col("user_id"), head[used["user_id"]])
+            exprs.append(primary.is_null().alias("__user_filled"))
+        for canon in ("product_id", "order_id"):
+            if canon in used:
+                exprs.append(_id_expr(self.col(canon), head[used[canon]]).alias(canon))
+        for canon in ("category", "brand"):
+            if canon in used:
+                exprs.append(_text(self.col(canon)).alias(canon))
+        for canon in ("price", "quantity"):
+            if canon in used:
+                num = _number_expr(self.col(canon), head[used[canon]])
+                present = (self.col(canon).is_not_null() if head[used[canon]].dtype.is_numeric()
+                           else _text(self.col(canon)).is_not_null())
+                if canon == "quantity":
+                    whole = num == num.round(0)
+                    exprs.append(pl.when(whole).then(num).cast(pl.Int64, strict=False)
+                                 .alias(canon))
+                    bad = present & ~whole.fill_null(False)
+                else:
+                    exprs.append(num.alias(canon))
+                    bad = present & num.is_null()
+                exprs.append(bad.alias(f"__bad_{canon}"))
+        if "session_id" in used:
+            sid = _id_expr(self.col("session_id"), head[used["session_id"]])
+            if self.fmt is not None and self.fmt.session_null:
+                sid = pl.when(~sid.is_in(list(self.fmt.session_null))).then(sid)
+            exprs.append(sid.alias("__session"))
+        exprs += [pl.col(c).alias(self.renamed[c]) for c in self.extras]
+        data = [e.meta.output_name() for e in exprs]
+        data = [c for c in data if c == "__session" or not c.startswith("__")]
+        return lf.select(exprs).with_columns(pl.struct(data).hash().alias("__hash"))
+
+
+# --------------------------------------------------------------------------------------------
+# after the pass: accounting, duplicates, the one sort, sessions, event types
+
+
+def _finish(
+    df: pl.DataFrame, raw: RawSource, plan: _Plan, report: LoadReport, session_gap: timedelta
+) -> pl.DataFrame:
+    used, n = plan.used, df.height
+    rows = df[ROW_COLUMN]
+    missing_user = df["user_id"].is_null()
+    present = df["__ts_present"]
+    parsed = df["ts"].is_not_null()
+    missing_ts = ~missing_user & ~present
+    bad_ts = ~missing_user & present & ~parsed
+    missing_event = ~missing_user & parsed & df["event"].is_null()
+    counts = {MISSING_USER: int(missing_user.sum()), MISSING_TS: int(missing_ts.sum()),
+              BAD_TS: int(bad_ts.sum()), MISSING_EVENT: int(missing_event.sum())}
+    with_ts = int(present.sum())
+    if counts[MISSING_USER] == n:
+        raise LoadError(f"no row has a user: column {used['user_id']!r} (mapped to user_id) is "
+                        f"empty in all {n:,} rows; map another column to user_id",
+                        code="no_users")
+    if with_ts == 0:
+        raise LoadError(f"no row has a timestamp: column {used['ts']!r} (mapped to ts) is empty "
+                        f"in all {n:,} rows; map another column to ts", code="no_timestamps")
+    unreadable = present & ~parsed
+    n_unreadable = int(unreadable.sum())
+    if n_unreadable * 2 > with_ts:
+        raise LoadError(
+            f"could not read the timestamps in column {used['ts']!r}: {n_unreadable:,} of "
+            f"{with_ts:,} values are unparseable, "
+            f"{_examples(rows, unreadable, raw=raw, column=used['ts'])}. Expected Unix "
+            "seconds, milliseconds or microseconds, or dates such as 2024-01-31 12:00:00, "
+            "2024-01-31T12:00:00Z or 31/01/2024 12:00", code="bad_timestamps")
+    for reason, mask, what, column in (
+        (MISSING_USER, missing_user, f"no user ({used['user_id']} empty)", None),
+        (MISSING_TS, missing_ts, f"no timestamp ({used['ts']} empty)", None),
+        (BAD_TS, bad_ts, f"a timestamp in {used['ts']!r} that cannot be read", used["ts"]),
+        (MISSING_EVENT, missing_event, f"no event name ({used.get('event', 'event')} empty)",
+         None),
+    ):
+        if counts[reason]:
+            report.warnings.append(f"Dropped {counts[reason]:,} rows with {what}, "
+                                   f"{_examples(rows, mask, raw=raw, column=column)}.")
+    for canon in ("price", "quantity"):
+        flag = f"__bad_{canon}"
+        if flag in df.columns and (n_bad := int(df[flag].sum())):
+            kind = "whole numbers" if canon == "quantity" else "numbers"
+            report.warnings.append(
+                f"{n_bad:,} values of {used[canon]!r} (mapped to {canon}) are not {kind} and "
+                f"were left empty, {_examples(rows, df[flag], raw=raw, column=used[canon])}.")
+    if "__user_filled" in df.columns:
+        n_filled = int((df["__user_filled"] & ~missing_user).sum())
+        if n_filled:
+            report.notes.append(f"{n_filled:,} rows without {used['user_id']!r} took their "
+                                f"user from {' / '.join(repr(c) for c in plan.user_fb)}.")
+
+    keep = ~(missing_user | missing_ts | bad_ts | missing_event)
+    frame = df.drop([c for c in df.columns if c.startswith("__") and c not in
+                     (ROW_COLUMN, "__session", "__hash")]).filter(keep)
+    frame, counts[DUPLICATE] = _drop_duplicates(frame)
+    if counts[DUPLICATE]:
+        report.warnings.append(
+            f"Dropped {counts[DUPLICATE]:,} rows that repeat an earlier row exactly, "
+            f"{_examples(rows, ~rows.is_in(frame[ROW_COLUMN].implode()) & keep, raw=None)}.")
+    report.rows_dropped = {r: counts.get(r, 0) for r in DROP_REASONS}
+
+    if "event" not in used:
+        n_ref = int((frame["event"] == "refund").sum())
+        report.notes.append(
+            "Order-line export: every row became a 'purchase' event"
+            + (f"; {n_ref:,} returns (negative quantity or an invoice starting with 'C') "
+               "became 'refund' events, event_type 'other'" if n_ref else "") + ".")
+    frame = _sort(frame)
+    frame = _sessions(frame, plan, report, session_gap)
+    names = frame["event"].unique().drop_nulls().to_list()
+    lookup = {name: canonical_event_type(name) for name in names}
+    frame = frame.with_columns(
+        pl.col("event").replace_strict(lookup, default="other", return_dtype=pl.String)
+        .alias("event_type"))
+    other = sorted(k for k, v in lookup.items() if v == "other")
+    if other:
+        shown = ", ".join(repr(o) for o in other[:10]) + (" ..." if len(other) > 10 else "")
+        report.notes.append(f"{len(other)} event name(s) are no e-commerce step and have "
+                            f"event_type 'other': {shown}.")
+    frame = frame.drop(ROW_COLUMN)
+    frame = frame.with_columns(_tighten(frame[plan.renamed[c]]) for c in plan.extras
+                               if frame[plan.renamed[c]].dtype == pl.String
+                               and not _ID_LIKE.search(c))
+    return conform(frame)  # type: ignore[return-value]
+
+
+def _drop_duplicates(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Drop rows equal to an earlier row in every column read; exact, not only by hash."""
+    hashes = frame["__hash"]
+    candidates = hashes.is_duplicated()
+    if not bool(candidates.any()):
+        return frame.drop("__hash"), 0
+    sub = frame.filter(candidates).drop("__hash")
+    data = [c for c in sub.columns if c != ROW_COLUMN]
+    later = sub.filter(~sub.select(pl.struct(data).is_first_distinct()).to_series())[ROW_COLUMN]
+    if later.len() == 0:
+        return frame.drop("__hash"), 0
+    out = frame.filter(~pl.col(ROW_COLUMN).is_in(later.implode())).drop("__hash")
+    return out, later.len()
+
+
+def _sort(frame: pl.DataFrame) -> pl.DataFrame:
+    """Sort by user, time, file order: once, and not at all when the file already is."""
+    user, ts = pl.col("user_id"), pl.col("ts")
+    in_order = frame.select(
+        ((user > user.shift(1)) | ((user == user.shift(1)) & (ts >= ts.shift(1))))
+        .fill_null(True).all()).item()
+    if in_order:
+        return frame
+    return frame.sort(["user_id", "ts", ROW_COLUMN])
+
+
+def _examples(rows: pl.Series, mask: pl.Series, *, raw: RawSource | None,
+              column: str | None = None) -> str:
+    """``first at data rows 3 ('x'), 9 ('y') ...``: 1-based data rows below the header, with
+    their values read back from the file when ``column`` is given (only on this error path)."""
+    idx = mask.arg_true().head(_EXAMPLES)
+    nums = rows.gather(idx).to_list()
+    if column is not None and raw is not None and nums:
+        wanted = pl.Series(nums, dtype=pl.UInt32)
+        found, _ = collect_raw(raw, lambda lf: lf.filter(pl.col(ROW_COLUMN).is_in(wanted.implode()))
+                               .select(ROW_COLUMN, pl.col(column).cast(pl.String)),
+                               row_index=True)
+        values = dict(zip(found[ROW_COLUMN].to_list(), found[column].to_list(), strict=True))
+        shown = ", ".join(f"{r} ({values.get(r)!r})" for r in nums)
+    else:
+        shown = ", ".join(str(r) for r in nums)
+    more = " ..." if int(mask.sum()) > len(nums) else ""
+    return f"first at data row{'s' if len(nums) > 1 else ''} {shown}{more}"
+
+
+# --------------------------------------------------------------------------------------------
+# timestamps
+
+
+@dataclass(frozen=True)
+class TimestampPlan:
+    """How a timestamp column is read, decided on a sample of its values.
+
+    Attributes
+    ----------
+    kind : str
+        ``"datetime"`` (typed, ``tz`` its zone), ``"date"``, ``"epoch"`` (numbers or numeric
+        text), ``"text"`` (dates as text, ``formats``) or ``"empty"``.
+    unit : str
+        ``s``/``ms``/``us``/``ns`` for epochs, else ``text``, ``datetime``, ``date`` or ``""``.
+    formats : tuple of (str, str)
+        strptime layouts tried in turn, each with its zone kind (``aware``: the text carries
+        an offset or ``Z``; ``utc``: a literal ``UTC``/``GMT``; ``naive``; ``date``).
+    numeric : str or None
+        ``"int"`` or ``"float"`` when the source is text holding numbers.
+    warnings : tuple of str
+        Assumptions the user should know about.
+    """
+
+    kind: str
+    unit: str
+    formats: tuple[tuple[str, str], ...] = ()
+    numeric: str | None = None
+    tz: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def format(self) -> str | None:
+        return " | ".join(f for f, _ in self.formats) or None
+
+    def present(self, e: pl.Expr) -> pl.Expr:
+        """Whether the source holds a value at all (blank text counts as missing)."""
+        if self.kind in ("datetime", "date") or (self.kind == "epoch" and self.numeric is None):
+            return e.is_not_null()
+        return _text(e).is_not_null()
+
+    def expr(self, e: pl.Expr) -> pl.Expr:
+        """``Datetime(us, UTC)`` values, null where the source cannot be read."""
+        if self.kind == "datetime":
+            if self.tz is None:
+                return e.dt.replace_time_zone("UTC").cast(UTC_US)
+            return e.dt.convert_time_zone("UTC").cast(UTC_US)
+        if self.kind == "date":
+            return e.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        if self.kind == "epoch":
+            if self.numeric is not None:
+                e = _text(e).cast(pl.Int64 if self.numeric == "int" else pl.Float64, strict=False)
+            return _epoch_expr(e, self.unit, integer=self.numeric != "float")
+        if self.kind == "text":
+            t = _text(e)
+            return pl.coalesce([_parse_expr(t, f, k) for f, k in self.formats])
+        return pl.lit(None, dtype=UTC_US)
+
+
+def _parse_expr(t: pl.Expr, fmt: str, kind: str) -> pl.Expr:
+    parsed = t.str.to_datetime(fmt, time_unit="us", strict=False, cache=False)
+    if kind == "aware":
+        return parsed.dt.convert_time_zone("UTC").cast(UTC_US)
+    return parsed.dt.replace_time_zone("UTC")
+
+
+_EPOCH_LIMITS: Final = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", math.inf))
+_US_PER: Final = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def _epoch_expr(num: pl.Expr, unit: str, *, integer: bool) -> pl.Expr:
+    if unit == "ns":
+        us = (num // 1000).cast(pl.Int64, strict=False)
+    elif integer:
+        factor = _US_PER[unit]
+        us = pl.when(num.abs() < 9.2e18 / factor).then(num.cast(pl.Int64) * factor)
+    else:
+        factor = _US_PER[unit]
+        us = (pl.when(num.is_finite() & (num.abs() < 9.2e18 / factor))
+              .then((num * factor).round(0)).cast(pl.Int64, strict=False))
+    return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def _candidates() -> list[tuple[str, str, str]]:
+    """(layout, date order, zone kind) for every text timestamp layout recognised."""
+    dates = [("%Y-%m-%d", "ymd"), ("%Y/%m/%d", "ymd"), ("%Y.%m.%d", "ymd"),
+             ("%d/%m/%Y", "dmy"), ("%m/%d/%Y", "mdy"), ("%d.%m.%Y", "dmy"),
+             ("%d-%m-%Y", "dmy"), ("%m-%d-%Y", "mdy"), ("%d/%m/%y", "dmy"),
+             ("%m/%d/%y", "mdy"), ("%d.%m.%y", "dmy"), ("%d-%b-%Y", "dmy"), ("%d %b %Y", "dmy"),
+             ("%b %d, %Y", "mdy"), ("%a, %d %b %Y", "dmy")]
+    times = ["%H:%M:%S%.f", "%H:%M", "%I:%M:%S%.f %p", "%I:%M %p"]
+    zones = [("%#z", "aware"), (" %#z", "aware"), (" UTC", "utc"), (" GMT", "utc"),
+             (" Z", "utc"), ("", "naive")]
+    out = []
+    for d, order in dates:
+        for sep in ("T", " "):
+            if sep == "T" and not d.startswith("%Y"):
+                continue
+            for t in times:
+                for z, kind in zones:
+                    out.append((f"{d}{sep}{t}{z}", order, kind))
+        out.append((d, order, "date"))
+    return out
+
+
+_CANDIDATES: Final = _candidates()
+
+
+def _sample(values: pl.Series) -> pl.Series:
+    """Up to :data:`_SAMPLE` distinct values: the first ones and an even spread of the rest."""
+    values = values.drop_nulls()
+    n = values.len()
+    if n > _SAMPLE:
+        step = max(1, n // (_SAMPLE // 2))
+        values = pl.concat([values.head(_SAMPLE // 2), values.gather_every(step)])
+    return values.unique(maintain_order=True).head(_SAMPLE)
+
+
+def plan_timestamps(values: pl.Series, *, column: str = "ts") -> TimestampPlan:
+    """Decide how to read a timestamp column from a sample of its values.
+
+    Epoch numbers (or numeric text) are seconds, milliseconds, microseconds or nanoseconds by
+    their magnitude; text is matched against ISO 8601 (with or without zone, ``Z`` or
+    `` UTC``), ``YYYY-MM-DD HH:MM:SS``, ``YYYYMMDD`` and day-first / month-first layouts,
+    choosing the layout that reads the most values, and between day-first and month-first the
+    one whose dates span the shorter period. Times without a zone are taken as UTC.
+
+    Parameters
+    ----------
+    values : pl.Series
+        Some values of the column (the first rows of the file).
+    column : str
+        Its name, for warnings.
+
+    Returns
+    -------
+    TimestampPlan
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pl.Datetime):
+        w = () if dtype.time_zone else (f"Timestamps in {column!r} carry no time zone; read "
+                                        "them as UTC.",)
+        return TimestampPlan("datetime", "datetime", tz=dtype.time_zone, warnings=w)
+    if dtype == pl.Date:
+        return TimestampPlan("date", "date", warnings=(
+            f"{column!r} holds dates without times; events are placed at 00:00 UTC.",))
+    if dtype.is_numeric():
+        return _epoch_plan(values, None, column)
+    text = values.cast(pl.String).str.strip_chars()
+    sample = _sample(text.filter(text != ""))
+    if sample.len() == 0:
+        return TimestampPlan("empty", "")
+    if bool(sample.str.contains(_NUMBER_RE).all()):
+        if bool(sample.str.contains(
+                r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$").all()):
+            return TimestampPlan("text", "text", formats=(("%Y%m%d", "date"),), warnings=(
+                f"{column!r} holds dates (YYYYMMDD) without times; events are placed at "
+                "00:00 UTC.",))
+        numeric = "int" if bool(sample.str.contains(r"^[+-]?\d+$").all()) else "float"
+        num = sample.cast(pl.Int64 if numeric == "int" else pl.Float64, strict=False)
+        return _epoch_plan(num, numeric, column)
+    return _text_plan(sample, column)
+
+
+def _epoch_plan(num: pl.Series, numeric: str | None, column: str) -> TimestampPlan:
+    finite = num.drop_nulls()
+    if finite.dtype.is_float():
+        finite = finite.filter(finite.is_finite())
+    if finite.len() == 0:
+        return TimestampPlan("empty", "")
+    median = float(finite.abs().median())  # type: ignore[arg-type]
+    unit = next(u for u, limit in _EPOCH_LIMITS if median < limit)
+    integer = numeric == "int" or (numeric is None and num.dtype.is_integer())
+    plan = TimestampPlan("epoch", unit, numeric=numeric)
+    years = pl.select(_epoch_expr(pl.lit(finite), unit, integer=integer)).to_series().dt.year()
+    year = int(years.median() or 0)  # type: ignore[arg-type]
+    if not 1995 <= year <= 2100:
+        plan = replace(plan, warnings=(
+            f"Timestamps in {column!r} were read as Unix {unit} and fall around the year "
+            f"{year}; check that the column holds Unix times.",))
+    return plan
+
+
+def _score(sample: pl.Series, candidates: list[tuple[str, str, str]]) -> list[tuple[int, Any, Any]]:
+    """(values read, earliest, latest) per candidate layout, in one pass."""
+    frame = pl.DataFrame({"v": sample})
+    exprs = []
+    for i, (fmt, _, _) in enumerate(candidates):
+        p = pl.col("v").str.to_datetime(fmt, time_unit="us", strict=False, cache=False)
+        exprs += [p.count().alias(f"n{i}"), p.min().alias(f"a{i}"), p.max().alias(f"b{i}")]
+    row = frame.select(exprs).row(0)
+    return [(row[3 * i], row[3 * i + 1], row[3 * i + 2]) for i in range(len(candidates))]
+
+
+def _text_plan(sample: pl.Series, column: str) -> TimestampPlan:
+    probe = sample.head(20)
+    alive = [c for c, (n, _, _) in zip(_CANDIDATES, _score(probe, _CANDIDATES), strict=True)
+             if n]
+    if not alive:
+        return TimestampPlan("text", "text", formats=(("%Y-%m-%d %H:%M:%S%.f", "naive"),))
+    warnings: list[str] = []
+    chosen: list[tuple[str, str, str]] = []
+    remaining = sample
+    for _ in range(3):  # mixed layouts: cover what the first layout misses, same date order
+        pool = [c for c in alive if c not in chosen
+                and (not chosen or c[1] in (chosen[0][1], "ymd") or chosen[0][1] == "ymd")]
+        if not pool or remaining.len() == 0:
+            break
+        scores = _score(remaining, pool)
+        best_n = max(s[0] for s in scores)
+        if best_n == 0:
+            break
+        top = [(c, s) for c, s in zip(pool, scores, strict=True) if s[0] == best_n]
+        pick = top[0]
+        orders = {c[1] for c, _ in top}
+        if not chosen and {"dmy", "mdy"} <= orders:
+            pick = min(top, key=lambda cs: cs[1][2] - cs[1][1])
+            rival = next(cs for cs in top if cs[0][1] != pick[0][1])
+            first = "day" if pick[0][1] == "dmy" else "month"
+            warnings.append(
+                f"Dates in {column!r} such as {remaining[0]!r} read either day-first or "
+                f"month-first; chose {first}-first because the dates then span "
+                f"{_days(pick[1][2] - pick[1][1])} instead of "
+                f"{_days(rival[1][2] - rival[1][1])}.")
+        chosen.append(pick[0])
+        parsed = remaining.str.to_datetime(pick[0][0], time_unit="us", strict=False)
+        remaining = remaining.filter(parsed.is_null())
+    kinds = {k for _, _, k in chosen}
+    if "naive" in kinds:
+        warnings.append(f"Timestamps in {column!r} carry no time zone; read them as UTC.")
+    if "date" in kinds:
+        warnings.append(f"Some values in {column!r} are dates without times; those events are "
+                        "placed at 00:00 UTC.")
+    return TimestampPlan("text", "text", formats=tuple((f, k) for f, _, k in chosen),
+                         warnings=tuple(warnings))
+
+
+def _widen_text_plan(df: pl.DataFrame, raw: RawSource, plan: _Plan) -> TimestampPlan | None:
+    """When text timestamps failed beyond the first rows, look for layouts that read them."""
+    failed_rows = df.filter(pl.col("__ts_present") & pl.col("ts").is_null())[ROW_COLUMN]
+    if failed_rows.len() == 0:
+        return None
+    src = plan.used["ts"]
+    wanted = _sample(failed_rows)
+    got, _ = collect_raw(raw, lambda lf: lf.filter(pl.col(ROW_COLUMN).is_in(wanted.implode()))
+                         .select(pl.col(src).cast(pl.String)), row_index=True)
+    extra = _text_plan(got[src].str.strip_chars(), src)
+    new = [f for f in extra.formats if f not in plan.ts.formats]
+    if not new or extra.formats == (("%Y-%m-%d %H:%M:%S%.f", "naive"),) and not any(
+            got[src].str.strip_chars().str.to_datetime(extra.formats[0][0], strict=False)
+            .is_not_null()):
+        return None
+    return replace(plan.ts, formats=plan.ts.formats + tuple(new),
+                   warnings=tuple(dict.fromkeys(plan.ts.warnings + extra.warnings)))
+
+
+def parse_timestamps(values: pl.Series, *, column: str = "ts") -> tuple[pl.Series, TimestampPlan]:
+    """Parse a whole timestamp column into ``Datetime(us, UTC)`` (null where unreadable).
+
+    The same reading as :func:`load_events`, for a column already in memory.
+
+    Parameters
+    ----------
+    values : pl.Series
+        Timestamps as numbers, text, dates or date-times.
+    column : str
+        Its name, for warnings.
+
+    Returns
+    -------
+    (pl.Series, TimestampPlan)
+        The parsed values and how they were read.
+    """
+    plan = plan_timestamps(values, column=column)
+    frame = pl.DataFrame({"v": values})
+    out = frame.select(plan.expr(pl.col("v"))).to_series()
+    if plan.kind == "text":
+        failed = frame.filter(plan.present(pl.col("v")) & out.is_null())["v"]
+        if failed.len():
+            extra = _text_plan(failed.str.strip_chars(), column)
+            new = tuple(f for f in extra.formats if f not in plan.formats)
+            if new:
+                plan = replace(plan, formats=plan.formats + new,
+                               warnings=tuple(dict.fromkeys(plan.warnings + extra.warnings)))
+                out = frame.select(plan.expr(pl.col("v"))).to_series()
+    return out.alias(values.name), plan
+
+
+def _days(span: timedelta | None) -> str:
+    if span is None:
+        return "nothing"
+    days = span.total_seconds() / 86400
+    return f"{days:,.1f} days" if days < 100 else f"{days / 365.25:,.1f} years"
+
+
+# --------------------------------------------------------------------------------------------
+# properties and sessions
+
+_ID_LIKE: Final = re.compile(
+    r"(^|[^a-z])(id|key|code|sku|zip|postal|postcode|phone|uuid|hash)$|[a-z]Id$|id$", re.I)
+
+
+def _tighten(s: pl.Series) -> pl.Series:
+    """Text properties become Int64, Float64 or Boolean when every value is one."""
+    values = s.drop_nulls()
+    if values.len() == 0:
+        return s
+    sample = _sample(values).str.strip_chars()
+    if bool(sample.str.to_lowercase().is_in(["true", "false"]).all()):
+        full = s.str.strip_chars().str.to_lowercase()
+        if bool(full.drop_nulls().is_in(["true", "false"]).all()):
+            return (full == "true").alias(s.name)
+        return s
+    if not bool(sample.str.contains(_NUMBER_RE).all()):
+        return s
+    if bool(sample.str.contains(r"^[+-]?0\d").any()):
+        return s  # leading zeros: codes, not numbers
+    stripped = s.str.strip_chars()
+    as_int = stripped.cast(pl.Int64, strict=False)
+    if as_int.null_count() == s.null_count():
+        return as_int.alias(s.name)
+    as_float = stripped.cast(pl.Float64, strict=False)
+    if as_float.null_count() == s.null_count():
+        return as_float.alias(s.name)
+    return s
+
+
+def _sessions(frame: pl.DataFrame, plan: _Plan, report: LoadReport, gap: timedelta) -> pl.DataFrame:
+    """Session ids, unique across users; inactivity-gap sessions where the export has none.
+
+    ``frame`` is sorted by user and time.
+    """
+    used, fmt = plan.used, plan.fmt
+    minutes = f"{gap.total_seconds() / 60:g}-minute"
+    if "session_id" not in used:
+        report.notes.append(f"The export has no session id: sessions were built from a "
+                            f"{minutes} inactivity gap.")
+        return frame.with_columns(_gap_sessions(frame, gap))
+    scope = fmt.session_scope if fmt is not None else "global"
+    user, sess = pl.col("user_id"), pl.col("__session")
+    if scope == "per_user":
+        frame = frame.with_columns((user + ":" + sess).alias("__session"))
+        report.notes.append(f"Session ids in {used['session_id']!r} are unique per user only; "
+                            "they were prefixed with the user id.")
+    else:
+        shared = _shared_sessions(frame)
+        if shared.len():
+            frame = frame.with_columns(
+                pl.when(sess.is_in(shared.implode())).then(user + ":" + sess).otherwise(sess)
+                .alias("__session"))
+            report.warnings.append(
+                f"{shared.len():,} session id(s) in {used['session_id']!r} belong to several "
+                f"users (e.g. {shared[0]!r}); those were made unique by prefixing the user id.")
+    missing = frame["__session"].null_count()
+    if missing:
+        frame = frame.with_columns(pl.coalesce(sess, _gap_sessions(frame, gap)).alias("__session"))
+        report.notes.append(f"{missing:,} events without a session id were given sessions "
+                            f"from a {minutes} inactivity gap.")
+    return frame.rename({"__session": "session_id"})
+
+
+def _shared_sessions(frame: pl.DataFrame) -> pl.Series:
+    """Session ids used by more than one user, from the (user, session) runs of sorted rows."""
+    user, sess = pl.col("user_id"), pl.col("__session")
+    starts = (user != user.shift(1)) | (sess != sess.shift(1)).fill_null(True)
+    pairs = (frame.lazy().filter(starts.fill_null(True) & sess.is_not_null())
+             .select(user, sess).unique()
+             .filter(sess.is_duplicated()).select(sess.unique(maintain_order=True)).collect())
+    return pairs["__session"]
+
+
+def _gap_sessions(frame: pl.DataFrame, gap: timedelta) -> pl.Series:
+    """``<user>-<n>`` as :func:`core.sessions.assign_sessions` numbers them, on sorted rows.
+
+    Linear, no grouping: the rows are already sorted by user and time.
+    """
+    user, ts = pl.col("user_id"), pl.col("ts")
+    new_user = (user != user.shift(1)).fill_null(True)
+    new_session = new_user | ((ts - ts.shift(1)) > gap).fill_null(False)
+    counter = new_session.cast(pl.UInt32).cum_sum()
+    base = pl.when(new_user).then(counter).otherwise(None).forward_fill()
+    return frame.select(
+        (user + "-" + (counter - base + 1).cast(pl.String)).alias("session_id")).to_series()
+
+
+__all__ = ["DROP_REASONS", "LoadReport", "LoadResult", "TimestampPlan", "canonical_event_type",
+           "detect_format", "load_events", "parse_timestamps", "plan_timestamps", "read_raw",
+           "suggest_mapping"]
