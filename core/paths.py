@@ -1,0 +1,1426 @@
+"""Paths: how sessions (or users) really move through the shop, step by step.
+
+:func:`compute_paths` turns the canonical event table into the edges of a Sankey diagram whose
+node keys carry their step (``"1_view_item" -> "2_add_to_cart"``), so the graph has no cycles
+even when people loop. The semantics follow PostHog's paths insight (session split, collapse of
+consecutive duplicates, first occurrence of the start point, step limit, exclusions, groupings);
+``docs/paths.md`` explains every rule with worked examples and lists where PathLens differs.
+
+How it is computed (and why it scales)
+--------------------------------------
+1. *Per entity* (the heavy part, one vectorised Polars pass over the events, no per-group
+   Python): each session's (or user's) events in time order are mapped to node names
+   (groupings, exclusions), consecutive repeats are collapsed, the path is cut at the start
+   and/or end point and limited to ``max_steps``. Identical paths are then counted into a small
+   table, :attr:`PathsResult.path_counts` (one row per distinct path: its steps, the number of
+   entities that took it, the summed seconds between consecutive steps and how many of them
+   purchased).
+2. *Global* (small): folding into "Other" per step, the minimum edge weight, the edges, the
+   nodes and the top paths are all derived from that path table.
+
+Step 1 only looks at one entity at a time, so it gives the same answer on any partition that
+holds all events of its entities. The merge (see :func:`merge_paths`) concatenates the path
+tables of the partitions and adds up counts and seconds of identical paths, then runs step 2
+once; without folding (``top_per_step=None, min_edge_weight=1``) the edge counts of the
+partitions simply add up.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import polars as pl
+
+from core.errors import ParameterError
+from core.schema import check_events
+from core.sessions import assign_sessions
+
+if TYPE_CHECKING:  # plotly is imported only by the figure builders
+    import plotly.graph_objects as go
+
+#: Internal node names; the figure and tables show them as "Other", "Drop-off" and "…".
+OTHER: Final = "$other"
+DROP_OFF: Final = "$drop_off"
+GAP: Final = "$gap"
+SPECIAL_NODES: Final = (OTHER, DROP_OFF, GAP)
+DISPLAY_NAMES: Final = {OTHER: "Other", DROP_OFF: "Drop-off", GAP: "…"}
+
+COUNT_BY: Final = ("session_id", "user_id")
+MAX_STEPS_LIMIT: Final = 20
+#: How many of the most common complete paths :attr:`PathsResult.top_paths` keeps.
+TOP_PATHS: Final = 100
+PURCHASE: Final = "purchase"
+ARROW: Final = " → "
+
+_ENTITY_WORD = {"session_id": "sessions", "user_id": "users"}
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class PathsParams:
+    """The settings of a paths analysis (frozen and hashable, so pages can cache on them).
+
+    The fields and their defaults are exactly the keyword arguments of :func:`compute_paths`,
+    which documents them. Validation that needs no data happens here; the checks that need the
+    table (does the ``node`` column exist?) happen in :func:`compute_paths`.
+
+    Raises
+    ------
+    ParameterError
+        A parameter is out of range; the message names it, the bad value and what is valid.
+    """
+
+    start: str | None = None
+    end: str | None = None
+    max_steps: int = 5
+    count_by: str = "session_id"
+    node: str = "event"
+    collapse_repeats: bool = True
+    top_per_step: int | None = 8
+    min_edge_weight: int = 1
+    exclude: tuple[str, ...] = ()
+    groupings: tuple[str | tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ParameterError(f"`{name}` must be a node name (str) or None, got {value!r}")
+            if value == "":
+                set_(self, name, None)
+        if isinstance(self.exclude, str):
+            set_(self, "exclude", (self.exclude,))
+        set_(self, "exclude", tuple(str(e) for e in self.exclude))
+        if isinstance(self.groupings, str):
+            set_(self, "groupings", (self.groupings,))
+        set_(
+            self,
+            "groupings",
+            tuple(tuple(g) if isinstance(g, list | tuple) else g for g in self.groupings),
+        )
+        if not _is_int(self.max_steps) or not 2 <= self.max_steps <= MAX_STEPS_LIMIT:
+            raise ParameterError(
+                f"`max_steps` must be an integer from 2 to {MAX_STEPS_LIMIT}, got {self.max_steps!r}"
+            )
+        if self.start is not None and self.end is not None and self.max_steps < 3:
+            raise ParameterError(
+                "`max_steps` must be at least 3 when both `start` and `end` are set "
+                f"(start, one elided middle step, end), got {self.max_steps}"
+            )
+        if self.count_by not in COUNT_BY:
+            raise ParameterError(
+                f"`count_by` must be one of {list(COUNT_BY)}, got {self.count_by!r}"
+            )
+        if not isinstance(self.node, str) or self.node in ("ts", "user_id", "session_id"):
+            raise ParameterError(
+                "`node` must name a column of categories such as 'event', 'event_type' or "
+                f"'category', got {self.node!r}"
+            )
+        if self.top_per_step is not None and (
+            not _is_int(self.top_per_step) or self.top_per_step < 1
+        ):
+            raise ParameterError(
+                "`top_per_step` must be a positive integer (or None to keep every node), "
+                f"got {self.top_per_step!r}"
+            )
+        if not _is_int(self.min_edge_weight) or self.min_edge_weight < 1:
+            raise ParameterError(
+                f"`min_edge_weight` must be an integer of at least 1, got {self.min_edge_weight!r}"
+            )
+        _compile_groupings(self.groupings)  # raises on a bad pattern
+
+    @property
+    def mode(self) -> str:
+        """``"all"``, ``"start"``, ``"end"`` or ``"between"`` (both start and end)."""
+        if self.start is not None and self.end is not None:
+            return "between"
+        if self.start is not None:
+            return "start"
+        if self.end is not None:
+            return "end"
+        return "all"
+
+    @property
+    def entity_word(self) -> str:
+        """``"sessions"`` or ``"users"``: what the counts count."""
+        return _ENTITY_WORD[self.count_by]
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`compute_paths` these params stand for."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _compile_groupings(groupings: Iterable[str | tuple[str, str]]) -> list[tuple[re.Pattern, str]]:
+    """``[(compiled regex, group name), ...]`` in priority order.
+
+    A plain string is a wildcard pattern (``*`` matches any run of characters) and names its
+    group, as in PostHog (``/product/*``). ``"re:<regex>"`` is a regular expression named by the
+    regex. A ``(pattern, name)`` pair gives the group an explicit name. Matching is a *search*
+    (anywhere in the node name), as PostHog's ``multiMatchAnyIndex`` does: anchor with ``^``/``$``
+    in a regex when needed.
+    """
+    compiled = []
+    for g in groupings:
+        if isinstance(g, tuple):
+            if len(g) != 2 or not all(isinstance(x, str) for x in g):
+                raise ParameterError(
+                    f"`groupings` entries must be a pattern or a (pattern, name) pair, got {g!r}"
+                )
+            pattern, name = g
+        elif isinstance(g, str):
+            pattern, name = g, (g[3:] if g.startswith("re:") else g)
+        else:
+            raise ParameterError(
+                f"`groupings` entries must be a pattern or a (pattern, name) pair, got {g!r}"
+            )
+        if not pattern or pattern == "re:":
+            raise ParameterError("`groupings` contains an empty pattern")
+        if pattern.startswith("re:"):
+            try:
+                rx = re.compile(pattern[3:])
+            except re.error as exc:
+                raise ParameterError(
+                    f"`groupings` entry {pattern!r} is not a valid regular expression: {exc}"
+                ) from None
+        else:
+            rx = re.compile(re.escape(pattern).replace(r"\*", ".*"))
+        compiled.append((rx, name))
+    return compiled
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class PathsResult:
+    """Chart-ready paths.
+
+    Attributes
+    ----------
+    params : PathsParams
+        The settings that produced this result.
+    edges : pl.DataFrame
+        One row per Sankey link: ``source`` and ``target`` (node keys ``"<step>_<name>"``),
+        ``value`` (number of entities that took this step), ``mean_seconds`` (mean time between
+        the two steps; null into a drop-off node), ``source_step``, ``target_step``,
+        ``source_name``, ``target_name``. Sorted by step, then value (largest first).
+    nodes : pl.DataFrame
+        One row per node: ``key``, ``step``, ``name``, ``label`` (display name), ``kind``
+        (``"node"``, ``"other"``, ``"drop_off"`` or ``"gap"``), ``value`` (entities at that
+        node), ``share`` (of all entities with a path), ``members`` (names folded into an Other
+        node, most common first; empty otherwise).
+    top_paths : pl.DataFrame
+        The most common complete paths (at most :data:`TOP_PATHS`): ``path`` (list of display
+        names), ``label`` (``"a → b → c"``), ``steps``, ``count``, ``share`` (of all entities
+        with a path), ``purchased`` (how many of them had a ``purchase`` event at or after the
+        start of their path, even beyond the step limit) and ``conversion``.
+    path_counts : pl.DataFrame
+        The mergeable per-path table everything else is derived from: ``step_1`` ...
+        ``step_<max_steps>`` (node names, null after the path ends, left-aligned), ``count``,
+        ``seconds_2`` ... (summed seconds from the previous step), ``purchased``.
+    entities : int
+        Number of entities (sessions or users) with a path.
+    node_types : Mapping[str, str]
+        The canonical event type of each node name, when the nodes are events (for colours).
+    reason : str or None
+        Why the result is empty; ``None`` when it is not.
+    """
+
+    params: PathsParams
+    edges: pl.DataFrame
+    nodes: pl.DataFrame
+    top_paths: pl.DataFrame
+    path_counts: pl.DataFrame
+    entities: int
+    node_types: Mapping[str, str] = field(default_factory=dict)
+    reason: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when there is no path to show (see :attr:`reason`)."""
+        return self.entities == 0
+
+
+EDGE_SCHEMA: Final = {
+    "source": pl.String,
+    "target": pl.String,
+    "value": pl.Int64,
+    "mean_seconds": pl.Float64,
+    "source_step": pl.Int32,
+    "target_step": pl.Int32,
+    "source_name": pl.String,
+    "target_name": pl.String,
+}
+NODE_SCHEMA: Final = {
+    "key": pl.String,
+    "step": pl.Int32,
+    "name": pl.String,
+    "label": pl.String,
+    "kind": pl.String,
+    "value": pl.Int64,
+    "share": pl.Float64,
+    "members": pl.List(pl.String),
+}
+TOP_PATHS_SCHEMA: Final = {
+    "path": pl.List(pl.String),
+    "label": pl.String,
+    "steps": pl.Int32,
+    "count": pl.Int64,
+    "share": pl.Float64,
+    "purchased": pl.Int64,
+    "conversion": pl.Float64,
+}
+
+
+def _path_counts_schema(k: int) -> dict[str, pl.DataType]:
+    schema: dict[str, pl.DataType] = {f"step_{i}": pl.String() for i in range(1, k + 1)}
+    schema["count"] = pl.Int64()
+    schema.update({f"seconds_{i}": pl.Float64() for i in range(2, k + 1)})
+    schema["purchased"] = pl.Int64()
+    return schema
+
+
+def _empty_result(p: PathsParams, reason: str, node_types=None) -> PathsResult:
+    return PathsResult(
+        params=p,
+        edges=pl.DataFrame(schema=EDGE_SCHEMA),
+        nodes=pl.DataFrame(schema=NODE_SCHEMA),
+        top_paths=pl.DataFrame(schema=TOP_PATHS_SCHEMA),
+        path_counts=pl.DataFrame(schema=_path_counts_schema(p.max_steps)),
+        entities=0,
+        node_types=dict(node_types or {}),
+        reason=reason,
+    )
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def compute_paths(
+    events: pl.DataFrame | pl.LazyFrame,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    max_steps: int = 5,
+    count_by: str = "session_id",
+    node: str = "event",
+    collapse_repeats: bool = True,
+    top_per_step: int | None = 8,
+    min_edge_weight: int = 1,
+    exclude: Sequence[str] = (),
+    groupings: Sequence[str | tuple[str, str]] = (),
+) -> PathsResult:
+    """Sankey edges of how sessions (or users) move from step to step.
+
+    Each entity's events, in time order, become a path of nodes. Events with no value in the
+    ``node`` column and excluded events are removed first; groupings rename nodes; consecutive
+    repeats are collapsed; the path is cut at the anchors and limited to ``max_steps``.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table (``core.schema``); only ``ts``, the ``count_by`` column, the
+        ``node`` column and ``event_type`` are read. Sessions with a null ``session_id`` are
+        split at 30 minutes of inactivity.
+    start : str, optional
+        Paths begin at the *first* occurrence of this node in each entity (after collapsing);
+        entities that never reach it are left out. Compared with node names after groupings;
+        a raw name that a grouping renames is accepted too.
+    end : str, optional
+        Paths end at the first occurrence of this node: the ``max_steps`` steps leading to it,
+        walking backwards. The end node sits at step ``max_steps`` and shorter paths begin at
+        later steps. With ``start`` as well: what happens between the first start and the
+        first end after it; paths longer than ``max_steps`` keep their first and last steps
+        around one "…" node.
+    max_steps : int, default 5
+        Steps per path, 2 to 20 (at least 3 with both ``start`` and ``end``).
+    count_by : {"session_id", "user_id"}, default "session_id"
+        What a path is and what the counts count: each session's events, or each user's whole
+        history across sessions.
+    node : str, default "event"
+        Column whose values are the nodes: ``"event"`` (raw names), ``"event_type"`` (canonical
+        steps), ``"category"`` (category hops) or any other property column.
+    collapse_repeats : bool, default True
+        Consecutive repeats of the same node count once (``A A B`` -> ``A B``); loops that come
+        back later stay (``A B A``). The step's time is that of the last repeat (as PostHog).
+    top_per_step : int or None, default 8
+        Per step, keep the most frequent nodes and fold the rest into one "Other" node (whose
+        counts include everything folded). ``None`` keeps every node.
+    min_edge_weight : int, default 1
+        Links taken by fewer entities are folded too: those entities' target node becomes the
+        step's "Other" node, so every total stays exact and flows stay conserved. Links into
+        "Other" and drop-off nodes are never folded.
+    exclude : sequence of str
+        Node names (raw, or after groupings) removed before paths are built.
+    groupings : sequence of str or (pattern, name)
+        Rules that merge node names before anything is counted, first match wins: a wildcard
+        pattern (``"/product/*"``, ``*`` = any characters) names its own group; ``"re:<regex>"``
+        is a regular expression; a ``(pattern, name)`` pair names the group explicitly.
+        Patterns match anywhere in the name (as PostHog's); anchor regexes with ``^``/``$``.
+
+    Returns
+    -------
+    PathsResult
+        Edges, nodes, top paths and the mergeable per-path counts. Empty (``entities == 0``)
+        with a ``reason`` when no entity has a path (empty table, start point never reached...).
+
+    Raises
+    ------
+    ParameterError
+        A parameter is out of range or ``node`` is not a column of ``events``.
+    SchemaError
+        ``events`` lacks the canonical required columns.
+
+    Examples
+    --------
+    >>> from tests.builders import make_events  # doctest: +SKIP
+    >>> ev = make_events({"u1": [("page_view", "00:00"), ("view_item", "00:01"),
+    ...                          ("view_item", "00:02"), ("add_to_cart", "00:03")]})
+    >>> compute_paths(ev).edges.select("source", "target", "value")  # doctest: +SKIP
+    1_page_view -> 2_view_item (1); 2_view_item -> 3_add_to_cart (1);
+    3_add_to_cart -> 4_$drop_off (1)
+    """
+    p = PathsParams(
+        start=start,
+        end=end,
+        max_steps=max_steps,
+        count_by=count_by,
+        node=node,
+        collapse_repeats=collapse_repeats,
+        top_per_step=top_per_step,
+        min_edge_weight=min_edge_weight,
+        exclude=tuple(exclude),
+        groupings=tuple(groupings),
+    )
+    check_events(events)
+    names = events.collect_schema().names()
+    if p.node not in names:
+        raise ParameterError(
+            f"`node` must be a column of the events table, got {p.node!r}; "
+            f"available: {[c for c in names if c not in ('ts', 'user_id', 'session_id')]}"
+        )
+    counts, node_types, reason = _count_paths(events, p)
+    if reason is not None:
+        return _empty_result(p, reason, node_types)
+    return build_result(counts, p, node_types=node_types)
+
+
+def merge_paths(results: Sequence[PathsResult]) -> PathsResult:
+    """Combine results computed on partitions that each hold all events of their entities.
+
+    The path tables are concatenated and identical paths add up (counts, seconds, purchases);
+    folding and the edges are then computed once on the merged table, so the merge equals
+    :func:`compute_paths` on the whole table.
+
+    Parameters
+    ----------
+    results : sequence of PathsResult
+        Results computed with the same parameters.
+
+    Returns
+    -------
+    PathsResult
+
+    Raises
+    ------
+    ParameterError
+        No results, or results computed with different parameters.
+    """
+    if not results:
+        raise ParameterError("`results` must hold at least one PathsResult, got none")
+    p = results[0].params
+    if any(r.params != p for r in results):
+        raise ParameterError("`results` must all be computed with the same parameters")
+    node_types: dict[str, str] = {}
+    for r in results:
+        node_types.update(r.node_types)
+    frames = [r.path_counts for r in results if r.path_counts.height]
+    if not frames:
+        return _empty_result(p, results[0].reason or "no entity has a path", node_types)
+    k = p.max_steps
+    steps = [f"step_{i}" for i in range(1, k + 1)]
+    merged = (
+        pl.concat(frames)
+        .group_by(steps, maintain_order=True)
+        .agg(
+            pl.col("count").sum(),
+            *[pl.col(f"seconds_{i}").sum() for i in range(2, k + 1)],
+            pl.col("purchased").sum(),
+        )
+        .with_columns(
+            pl.when(pl.col(f"step_{i}").is_not_null())
+            .then(pl.col(f"seconds_{i}"))
+            .alias(f"seconds_{i}")
+            for i in range(2, k + 1)
+        )
+        .select(list(_path_counts_schema(k)))
+    )
+    return build_result(merged, p, node_types=node_types)
+
+
+# --------------------------------------------------------------------------- step 1: per entity
+
+
+def _count_paths(
+    events: pl.DataFrame | pl.LazyFrame, p: PathsParams
+) -> tuple[pl.DataFrame, dict[str, str], str | None]:
+    """Per-entity paths counted into the path table (see :attr:`PathsResult.path_counts`)."""
+    word = p.entity_word
+    lf = events.lazy()
+    schema = lf.collect_schema()
+    has_type = "event_type" in schema
+    cols = [
+        pl.col(p.count_by).cast(pl.String).alias("_e"),
+        pl.col("ts").dt.epoch("us").alias("_t"),
+        pl.col(p.node).cast(pl.String).alias("_n"),
+        ((pl.col("event_type") == PURCHASE).fill_null(False) if has_type else pl.lit(False)).alias(
+            "_p"
+        ),
+    ]
+    types_from = {"event": "event_type"}.get(p.node)
+    if types_from and has_type:
+        cols.append(pl.col("event_type").cast(pl.String).alias("_ty"))
+    df = lf.select(cols).collect()
+    if df.height == 0:
+        return (
+            pl.DataFrame(),
+            {},
+            "no events to build paths from (the table or the filters are empty)",
+        )
+    if p.count_by == "session_id" and df["_e"].null_count():
+        # Sessions without an id are split at 30 minutes of inactivity, as everywhere else.
+        full = lf.select(
+            *cols, pl.col("user_id").cast(pl.String).alias("_u"), pl.col("ts").alias("_ts")
+        ).collect()
+        gap = assign_sessions(
+            full.with_row_index("_row"), user_col="_u", ts_col="_ts", out_col="_gap"
+        ).sort("_row")
+        df = gap.with_columns(pl.coalesce("_e", pl.lit("~gap~") + pl.col("_gap")).alias("_e")).drop(
+            "_row", "_u", "_ts", "_gap"
+        )
+    df = df.filter(pl.col("_e").is_not_null() & pl.col("_t").is_not_null())
+    df = _ensure_contiguous(df)
+
+    # Node names -> dense codes; groupings and exclusions are applied to the distinct names only.
+    raw_names = df.lazy().select(pl.col("_n").unique().drop_nulls()).collect().to_series()
+    raw_names = raw_names.sort().to_list()
+    final_names, raw_to_final = _map_names(raw_names, p)
+    start_code = _anchor_code(p.start, final_names, raw_names, raw_to_final)
+    end_code = _anchor_code(p.end, final_names, raw_names, raw_to_final)
+    mapping = pl.Series("map", raw_to_final, dtype=pl.UInt32)
+
+    q = df.lazy().select(
+        (pl.col("_e").ne_missing(pl.col("_e").shift(1)).cum_sum() - 1).cast(pl.UInt32).alias("seg"),
+        pl.lit(mapping).gather(pl.col("_n").cast(pl.Enum(raw_names)).to_physical()).alias("code"),
+        pl.col("_t").alias("t"),
+        pl.col("_p").alias("p"),
+        *([pl.col("_ty")] if "_ty" in df.columns else []),
+    )
+    base = q.collect()
+    del df
+    node_types = _node_types(base, final_names) if "_ty" in base.columns else {}
+    if p.node == "event_type":
+        node_types = {n: n for n in final_names}
+
+    if not raw_names:
+        return pl.DataFrame(), node_types, f"no events have a value in the `{p.node}` column"
+    rows = base.lazy().select("seg", "code", "t").filter(pl.col("code").is_not_null())
+    if p.collapse_repeats:  # keep the last event of each run of one node (PostHog's timing)
+        rows = rows.filter(
+            pl.col("seg").ne_missing(pl.col("seg").shift(-1))
+            | pl.col("code").ne_missing(pl.col("code").shift(-1))
+        )
+    rows = rows.with_columns(_position())
+    k = p.max_steps
+    if p.mode == "all":
+        rows = rows.filter(pl.col("pos") < k).with_columns(pl.col("pos").alias("slot"))
+    elif p.mode == "start":
+        rows = _from_first(rows, start_code).filter(pl.col("pos") < k)
+        rows = rows.with_columns(pl.col("pos").alias("slot"))
+    elif p.mode == "end":
+        rows = _to_first_end(rows, end_code, strictly_after_first=False)
+        first_kept = (pl.col("end_pos") - (k - 1)).clip(lower_bound=0)
+        rows = rows.filter(pl.col("pos") >= first_kept).with_columns(
+            (pl.col("pos") - first_kept).alias("slot")
+        )
+    else:
+        rows = _from_first(rows, start_code)
+        rows = _to_first_end(rows, end_code, strictly_after_first=True)
+        rows = _elide_middle(rows, k, gap_code=len(final_names))
+    rows = rows.select("seg", "slot", "code", "t").collect()
+    if rows.height == 0:
+        return pl.DataFrame(), node_types, _no_path_reason(p, word, start_code, end_code)
+
+    names_out = [*final_names, GAP]
+    counts = _wide_counts(rows, base, k, names_out)
+    return counts, node_types, None
+
+
+def _ensure_contiguous(df: pl.DataFrame) -> pl.DataFrame:
+    """Make each entity's rows contiguous and in time order (stable), sorting only if needed.
+
+    The canonical table is sorted by user then time, which already groups users and (unless two
+    sessions of one user overlap in time) sessions; checking is much cheaper than sorting.
+    """
+    boundary = pl.col("_e").ne_missing(pl.col("_e").shift(1))
+    stats = (
+        df.lazy()
+        .select(
+            boundary.sum().alias("runs"),
+            pl.col("_e").filter(boundary).n_unique().alias("entities"),
+            (boundary | (pl.col("_t") >= pl.col("_t").shift(1))).all().alias("in_time_order"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    if stats["runs"] == stats["entities"] and stats["in_time_order"]:
+        return df
+    return df.sort(["_e", "_t"], maintain_order=True)
+
+
+def _map_names(raw_names: list[str], p: PathsParams) -> tuple[list[str], list[int | None]]:
+    """Final node names and, for each raw name, the index of its final name (None: excluded)."""
+    rules = _compile_groupings(p.groupings)
+    exclude = set(p.exclude)
+    final_names: list[str] = []
+    index: dict[str, int] = {}
+    mapping: list[int | None] = []
+    for raw in raw_names:
+        name = next((label for rx, label in rules if rx.search(raw)), raw)
+        if raw in exclude or name in exclude:
+            mapping.append(None)
+            continue
+        if name not in index:
+            index[name] = len(final_names)
+            final_names.append(name)
+        mapping.append(index[name])
+    return final_names, mapping
+
+
+def _anchor_code(
+    anchor: str | None, final_names: list[str], raw_names: list[str], raw_to_final: list
+) -> int | None:
+    """Code of a start/end point: a final node name, or a raw name mapped by the groupings.
+
+    Returns -1 (matches nothing) when the anchor is absent from the data or excluded.
+    """
+    if anchor is None:
+        return None
+    if anchor in final_names:
+        return final_names.index(anchor)
+    if anchor in raw_names:
+        code = raw_to_final[raw_names.index(anchor)]
+        return -1 if code is None else code
+    return -1
+
+
+def _position() -> pl.Expr:
+    """0-based position of each row within its entity (rows grouped by ``seg``)."""
+    idx = pl.int_range(pl.len(), dtype=pl.Int64)
+    first = pl.col("seg").ne_missing(pl.col("seg").shift(1))
+    return (idx - pl.when(first).then(idx).forward_fill()).alias("pos")
+
+
+def _count_in_entity(flag: pl.Expr) -> pl.Expr:
+    """How many rows of this entity up to and including this one have ``flag`` (rows grouped)."""
+    f = flag.cast(pl.Int64)
+    cum = f.cum_sum()
+    first = pl.col("seg").ne_missing(pl.col("seg").shift(1))
+    return cum - pl.when(first).then(cum - f).forward_fill()
+
+
+def _from_first(rows: pl.LazyFrame, code: int) -> pl.LazyFrame:
+    """Keep each entity's rows from its first ``code`` on; ``pos`` restarts at 0 there."""
+    is_start = pl.col("code") == code
+    return (
+        rows.with_columns(_count_in_entity(is_start).alias("_seen"))
+        .with_columns(
+            pl.when(is_start & (pl.col("_seen") == 1))
+            .then(pl.col("pos"))
+            .forward_fill()
+            .alias("_start_pos")
+        )
+        .filter(pl.col("_seen") >= 1)
+        .with_columns((pl.col("pos") - pl.col("_start_pos")).alias("pos"))
+        .drop("_seen", "_start_pos")
+    )
+
+
+def _to_first_end(rows: pl.LazyFrame, code: int, *, strictly_after_first: bool) -> pl.LazyFrame:
+    """Keep entities that reach ``code`` and their rows up to its first occurrence.
+
+    Adds ``end_pos``, the position of that first occurrence. With ``strictly_after_first``
+    the row at position 0 (the start point) does not count as the end.
+    """
+    is_end = pl.col("code") == code
+    if strictly_after_first:
+        is_end = is_end & (pl.col("pos") > 0)
+    first_end = is_end & (_count_in_entity(is_end) == 1)
+    return (
+        rows.with_columns(
+            pl.when(first_end).then(pl.col("pos")).backward_fill().alias("end_pos"),
+            pl.when(first_end).then(pl.col("seg")).backward_fill().alias("_end_seg"),
+        )
+        # backward fill reaches into the next entity when this one has no (further) end
+        .filter((pl.col("_end_seg") == pl.col("seg")) & (pl.col("pos") <= pl.col("end_pos")))
+        .drop("_end_seg")
+    )
+
+
+def _elide_middle(rows: pl.LazyFrame, k: int, *, gap_code: int) -> pl.LazyFrame:
+    """Paths longer than ``k`` keep their first ``a`` and last ``b`` steps around one gap node.
+
+    ``b = (k - 1) // 2`` and ``a = k - 1 - b`` (5 steps: 2, "…", 2, as PostHog). The gap node
+    takes the time of the last elided event, so the seconds along the path still add up.
+    """
+    b = (k - 1) // 2
+    a = k - 1 - b
+    length = pl.col("end_pos") + 1
+    long = length > k
+    is_gap = long & (pl.col("pos") == length - 1 - b)
+    keep = ~long | (pl.col("pos") < a) | is_gap | (pl.col("pos") >= length - b)
+    slot = (
+        pl.when(~long | (pl.col("pos") < a))
+        .then(pl.col("pos"))
+        .when(is_gap)
+        .then(pl.lit(a, dtype=pl.Int64))
+        .otherwise(pl.col("pos") - (length - b) + a + 1)
+    )
+    return rows.filter(keep).with_columns(
+        slot.alias("slot"),
+        pl.when(is_gap)
+        .then(pl.lit(gap_code, dtype=pl.UInt32))
+        .otherwise(pl.col("code"))
+        .alias("code"),
+    )
+
+
+def _wide_counts(rows: pl.DataFrame, base: pl.DataFrame, k: int, names: list[str]) -> pl.DataFrame:
+    """One row per entity (its path as columns), then counted per distinct path."""
+    rows = rows.with_row_index("i")
+    heads = rows.filter(pl.col("slot") == 0).select("i", "seg", pl.col("t").alias("t0"))
+    n = rows.height
+    heads = heads.with_columns((pl.col("i").shift(-1).fill_null(n) - pl.col("i")).alias("len"))
+    # Entities that purchased at or after the start of their path (beyond the step limit too).
+    last_purchase = (
+        base.lazy().filter(pl.col("p")).group_by("seg").agg(pl.col("t").max().alias("tp"))
+    )
+    heads = (
+        heads.lazy()
+        .join(last_purchase, on="seg", how="left")
+        .with_columns((pl.col("tp") >= pl.col("t0")).fill_null(False).alias("purchased"))
+        .collect()
+    )
+    code, t = rows["code"], rows["t"]
+    cols: dict[str, pl.Series] = {}
+    prev_t = None
+    for j in range(k):
+        idx = heads.select(
+            pl.when(pl.col("len") > j).then(pl.col("i") + j).cast(pl.UInt32)
+        ).to_series()
+        cols[f"c{j}"] = code.gather(idx)
+        tj = t.gather(idx)
+        if prev_t is not None:
+            cols[f"d{j}"] = tj - prev_t
+        prev_t = tj
+    wide = pl.DataFrame(cols).with_columns(heads["purchased"])
+    keys = [f"c{j}" for j in range(k)]
+    counted = (
+        wide.lazy()
+        .group_by(keys)
+        .agg(
+            pl.len().cast(pl.Int64).alias("count"),
+            *[(pl.col(f"d{j}").sum() / 1e6).alias(f"seconds_{j + 1}") for j in range(1, k)],
+            pl.col("purchased").sum().cast(pl.Int64),
+        )
+        .collect()
+    )
+    lookup = pl.Series("names", names, dtype=pl.String)
+    return counted.select(
+        *[pl.lit(lookup).gather(pl.col(f"c{j}")).alias(f"step_{j + 1}") for j in range(k)],
+        "count",
+        *[
+            pl.when(pl.col(f"c{j - 1}").is_not_null())
+            .then(pl.col(f"seconds_{j}"))
+            .cast(pl.Float64)
+            .alias(f"seconds_{j}")
+            for j in range(2, k + 1)
+        ],
+        "purchased",
+    )
+
+
+def _node_types(base: pl.DataFrame, final_names: list[str]) -> dict[str, str]:
+    """Event type of each node name: that of its first event (events map to one type)."""
+    firsts = (
+        base.lazy()
+        .filter(pl.col("code").is_not_null())
+        .unique(subset="code", keep="first", maintain_order=True)
+        .select("code", "_ty")
+        .collect()
+    )
+    return {final_names[c]: ty for c, ty in firsts.iter_rows() if ty is not None}
+
+
+def _no_path_reason(p: PathsParams, word: str, start_code, end_code) -> str:
+    if p.mode in ("start", "between") and start_code == -1:
+        return (
+            f"no {word[:-1]} reaches the start point {p.start!r} (check exclusions and groupings)"
+        )
+    if p.mode in ("end", "between") and end_code == -1:
+        return f"no {word[:-1]} reaches the end point {p.end!r} (check exclusions and groupings)"
+    if p.mode == "start":
+        return f"no {word[:-1]} reaches the start point {p.start!r}"
+    if p.mode == "end":
+        return f"no {word[:-1]} reaches the end point {p.end!r}"
+    if p.mode == "between":
+        return f"no {word[:-1]} reaches {p.end!r} after {p.start!r}"
+    return "every event was excluded; nothing is left to build paths from"
+
+
+# --------------------------------------------------------------------------- step 2: global
+
+
+def build_result(
+    path_counts: pl.DataFrame, params: PathsParams, *, node_types: Mapping[str, str] | None = None
+) -> PathsResult:
+    """Fold, then derive edges, nodes and top paths from a path table.
+
+    Parameters
+    ----------
+    path_counts : pl.DataFrame
+        A table shaped as :attr:`PathsResult.path_counts` (one row per distinct path).
+    params : PathsParams
+        The settings (folding, anchors) to apply.
+    node_types : mapping, optional
+        Node name -> event type, kept for the figure's colours.
+
+    Returns
+    -------
+    PathsResult
+    """
+    p = params
+    k = p.max_steps
+    node_types = dict(node_types or {})
+    if path_counts.height == 0:
+        return _empty_result(p, "no entity has a path", node_types)
+    steps = [f"step_{i}" for i in range(1, k + 1)]
+    pc = path_counts.with_columns(
+        pl.sum_horizontal(pl.col(s).is_not_null() for s in steps).cast(pl.Int32).alias("_len")
+    )
+    entities = int(pc["count"].sum())
+
+    # Aligned positions 1..k: a_i (node name at step i) and s_i (seconds from step i-1).
+    if p.mode == "end":  # right-aligned: the end point sits at step k
+        off = pl.lit(k, dtype=pl.Int32) - pl.col("_len")
+
+        def at(prefix: str, i: int) -> pl.Expr:
+            e = pl.lit(None, dtype=pl.String if prefix == "step_" else pl.Float64)
+            for o in range(i - 1, -1, -1):
+                src = i - o
+                if prefix == "seconds_" and src < 2:
+                    continue
+                e = pl.when(off == o).then(pl.col(f"{prefix}{src}")).otherwise(e)
+            return e
+
+        aligned = [at("step_", i).alias(f"a{i}") for i in range(1, k + 1)]
+        aligned += [at("seconds_", i).alias(f"s{i}") for i in range(2, k + 1)]
+    else:
+        drop = p.mode in ("all", "start")
+        aligned = []
+        for i in range(1, k + 1):
+            a = pl.col(f"step_{i}")
+            if drop and i >= 2:
+                a = pl.when(pl.col("_len") == i - 1).then(pl.lit(DROP_OFF)).otherwise(a)
+            aligned.append(a.alias(f"a{i}"))
+        aligned += [pl.col(f"seconds_{i}").alias(f"s{i}") for i in range(2, k + 1)]
+    w = pc.select("count", *aligned)
+
+    # Folding, step by step from the left, per path (so every flow stays conserved).
+    members: dict[int, list[str]] = {}
+    for i in range(1, k + 1):
+        a = pl.col(f"a{i}")
+        real = a.is_not_null() & ~a.is_in(SPECIAL_NODES)
+        totals = (
+            w.filter(real)
+            .group_by(f"a{i}")
+            .agg(pl.col("count").sum().alias("_tot"))
+            .sort(["_tot", f"a{i}"], descending=[True, False])
+        )
+        keep = totals[f"a{i}"] if p.top_per_step is None else totals[f"a{i}"].head(p.top_per_step)
+        folded = pl.when(real & ~a.is_in(keep.implode())).then(pl.lit(OTHER)).otherwise(a)
+        w = w.with_columns(folded.alias(f"f{i}"))
+        if i >= 2 and p.min_edge_weight > 1:
+            src, dst = pl.col(f"f{i - 1}"), pl.col(f"f{i}")
+            weak = (
+                w.filter(src.is_not_null() & dst.is_not_null() & ~dst.is_in(SPECIAL_NODES))
+                .group_by(f"f{i - 1}", f"f{i}")
+                .agg(pl.col("count").sum().alias("_tot"))
+                .filter(pl.col("_tot") < p.min_edge_weight)
+                .select(f"f{i - 1}", f"f{i}", pl.lit(True).alias("_weak"))
+            )
+            if weak.height:
+                w = (
+                    w.join(
+                        weak,
+                        on=[f"f{i - 1}", f"f{i}"],
+                        how="left",
+                        nulls_equal=False,
+                        maintain_order="left",
+                    )
+                    .with_columns(
+                        pl.when(pl.col("_weak")).then(pl.lit(OTHER)).otherwise(dst).alias(f"f{i}")
+                    )
+                    .drop("_weak")
+                )
+        folded_names = (
+            w.filter(pl.col(f"f{i}") == OTHER)
+            .filter(real)
+            .group_by(f"a{i}")
+            .agg(pl.col("count").sum().alias("_tot"))
+            .sort(["_tot", f"a{i}"], descending=[True, False])
+        )
+        members[i] = folded_names[f"a{i}"].to_list()
+
+    nodes = _nodes(w, k, entities, members)
+    edges = _edges(w, k)
+    top = _top_paths(pc, entities)
+    return PathsResult(
+        params=p,
+        edges=edges,
+        nodes=nodes,
+        top_paths=top,
+        path_counts=path_counts.select(list(_path_counts_schema(k))),
+        entities=entities,
+        node_types=node_types,
+        reason=None,
+    )
+
+
+def _key(step: pl.Expr, name: pl.Expr) -> pl.Expr:
+    return pl.format("{}_{}", step, name)
+
+
+def _kind(name: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(name == OTHER)
+        .then(pl.lit("other"))
+        .when(name == DROP_OFF)
+        .then(pl.lit("drop_off"))
+        .when(name == GAP)
+        .then(pl.lit("gap"))
+        .otherwise(pl.lit("node"))
+    )
+
+
+def display_name(name: str) -> str:
+    """How a node name is shown: "Other", "Drop-off", "…" for the special nodes, "(empty)"."""
+    return DISPLAY_NAMES.get(name, name if name != "" else "(empty)")
+
+
+def _display(name: pl.Expr) -> pl.Expr:
+    return name.replace(DISPLAY_NAMES).replace("", "(empty)")
+
+
+def _nodes(w: pl.DataFrame, k: int, entities: int, members: dict[int, list[str]]) -> pl.DataFrame:
+    parts = []
+    for i in range(1, k + 1):
+        f = pl.col(f"f{i}")
+        part = (
+            w.filter(f.is_not_null())
+            .group_by(f"f{i}")
+            .agg(pl.col("count").sum().alias("value"))
+            .select(pl.lit(i, dtype=pl.Int32).alias("step"), f.alias("name"), "value")
+        )
+        parts.append(
+            part.with_columns(
+                pl.when(pl.col("name") == OTHER)
+                .then(pl.lit(pl.Series([members.get(i, [])], dtype=pl.List(pl.String))))
+                .otherwise(pl.lit(pl.Series([[]], dtype=pl.List(pl.String))))
+                .alias("members")
+            )
+        )
+    nodes = pl.concat(parts)
+    nodes = nodes.select(
+        _key(pl.col("step"), pl.col("name")).alias("key"),
+        "step",
+        "name",
+        _display(pl.col("name")).alias("label"),
+        _kind(pl.col("name")).alias("kind"),
+        pl.col("value").cast(pl.Int64),
+        (pl.col("value") / entities).alias("share"),
+        "members",
+    )
+    order = pl.col("kind").replace_strict(
+        {"node": 0, "gap": 1, "other": 2, "drop_off": 3}, return_dtype=pl.Int8
+    )
+    return nodes.sort(
+        [pl.col("step"), order, pl.col("value"), pl.col("name")],
+        descending=[False, False, True, False],
+    ).select(list(NODE_SCHEMA))
+
+
+def _edges(w: pl.DataFrame, k: int) -> pl.DataFrame:
+    parts = []
+    for i in range(1, k):
+        src, dst = pl.col(f"f{i}"), pl.col(f"f{i + 1}")
+        part = (
+            w.filter(src.is_not_null() & dst.is_not_null())
+            .group_by(f"f{i}", f"f{i + 1}")
+            .agg(pl.col("count").sum().alias("value"), pl.col(f"s{i + 1}").sum().alias("_sec"))
+            .select(
+                pl.lit(i, dtype=pl.Int32).alias("source_step"),
+                pl.lit(i + 1, dtype=pl.Int32).alias("target_step"),
+                src.alias("source_name"),
+                dst.alias("target_name"),
+                pl.col("value").cast(pl.Int64),
+                pl.when(dst == DROP_OFF)
+                .then(None)
+                .otherwise(pl.col("_sec") / pl.col("value"))
+                .cast(pl.Float64)
+                .alias("mean_seconds"),
+            )
+        )
+        parts.append(part)
+    edges = pl.concat(parts) if parts else pl.DataFrame(schema=EDGE_SCHEMA)
+    return (
+        edges.with_columns(
+            _key(pl.col("source_step"), pl.col("source_name")).alias("source"),
+            _key(pl.col("target_step"), pl.col("target_name")).alias("target"),
+        )
+        .sort(
+            ["source_step", "value", "source_name", "target_name"],
+            descending=[False, True, False, False],
+        )
+        .select(list(EDGE_SCHEMA))
+    )
+
+
+def _top_paths(pc: pl.DataFrame, entities: int) -> pl.DataFrame:
+    steps = [c for c in pc.columns if c.startswith("step_")]
+    path = pl.concat_list([_display(pl.col(s)) for s in steps]).list.drop_nulls()
+    top = (
+        pc.select(
+            path.alias("path"),
+            pl.col("_len").alias("steps"),
+            pl.col("count").cast(pl.Int64),
+            pl.col("purchased").cast(pl.Int64),
+        )
+        .with_columns(pl.col("path").list.join(ARROW).alias("label"))
+        .sort(["count", "label"], descending=[True, False])
+        .head(TOP_PATHS)
+    )
+    return top.with_columns(
+        (pl.col("count") / entities).alias("share"),
+        (pl.col("purchased") / pl.col("count")).alias("conversion"),
+    ).select(list(TOP_PATHS_SCHEMA))
+
+
+# --------------------------------------------------------------------------- figures
+
+#: One colour per canonical event type (colour-blind-safe hues; purchase is the green).
+TYPE_COLOURS: Final = {
+    "page_view": "#4C78A8",
+    "search": "#72B7B2",
+    "view_item": "#54A24B",
+    "add_to_wishlist": "#B279A2",
+    "add_to_cart": "#F58518",
+    "remove_from_cart": "#E45756",
+    "begin_checkout": "#EECA3B",
+    "purchase": "#2CA02C",
+    "other": "#9D755D",
+}
+SPECIAL_COLOURS: Final = {"other": "#C7C7C7", "drop_off": "#8C8C8C", "gap": "#DDDDDD"}
+_PALETTE: Final = (
+    "#4C78A8",
+    "#F58518",
+    "#54A24B",
+    "#E45756",
+    "#72B7B2",
+    "#EECA3B",
+    "#B279A2",
+    "#FF9DA6",
+    "#9D755D",
+    "#BAB0AC",
+    "#1F77B4",
+    "#17BECF",
+)
+
+
+def node_colour(name: str, kind: str, node_types: Mapping[str, str]) -> str:
+    """The colour of a node: by event type for event nodes, grey for the special nodes.
+
+    Names without a known event type (categories, pages) get a stable colour from a fixed
+    palette, so a name has the same colour in every chart.
+    """
+    if kind in SPECIAL_COLOURS:
+        return SPECIAL_COLOURS[kind]
+    ty = node_types.get(name)
+    if ty in TYPE_COLOURS:
+        return TYPE_COLOURS[ty]
+    return _PALETTE[zlib.crc32(name.encode("utf-8")) % len(_PALETTE)]
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return ""
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.1f} min"
+    if s < 172800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def _sankey_trace(result: PathsResult, *, domain_x: tuple[float, float] = (0.0, 1.0)):
+    import plotly.graph_objects as go
+
+    nodes = result.nodes
+    edges = result.edges
+    word = result.params.entity_word
+    index = {key: i for i, key in enumerate(nodes["key"].to_list())}
+    colours = [
+        node_colour(n, k, result.node_types)
+        for n, k in zip(nodes["name"].to_list(), nodes["kind"].to_list(), strict=True)
+    ]
+    # Fixed positions: one column per step, nodes stacked by size within a column.
+    used_steps = sorted(set(nodes["step"].to_list()))
+    col = {s: j for j, s in enumerate(used_steps)}
+    ncols = max(len(used_steps) - 1, 1)
+    xs, ys = [], []
+    totals: dict[int, int] = {}
+    for s, v in zip(nodes["step"].to_list(), nodes["value"].to_list(), strict=True):
+        totals[s] = totals.get(s, 0) + v
+    filled: dict[int, float] = {}
+    gap_frac = 0.04
+    for s, v in zip(nodes["step"].to_list(), nodes["value"].to_list(), strict=True):
+        n_in_col = sum(1 for x in nodes["step"].to_list() if x == s)
+        usable = 1.0 - gap_frac * max(n_in_col - 1, 0)
+        height = usable * v / max(totals[s], 1)
+        y0 = filled.get(s, 0.0)
+        ys.append(min(max(y0 + height / 2, 0.001), 0.999))
+        filled[s] = y0 + height + gap_frac
+        xs.append(min(max(col[s] / ncols, 0.001), 0.999))
+    members = [
+        ", ".join(m[:8]) + (" …" if len(m) > 8 else "") if m else ""
+        for m in nodes["members"].to_list()
+    ]
+    node_custom = [
+        [lbl, s, v, sh, (f"<br>folded: {mem}" if mem else "")]
+        for lbl, s, v, sh, mem in zip(
+            nodes["label"].to_list(),
+            nodes["step"].to_list(),
+            nodes["value"].to_list(),
+            nodes["share"].to_list(),
+            members,
+            strict=True,
+        )
+    ]
+    src = [index[k] for k in edges["source"].to_list()]
+    dst = [index[k] for k in edges["target"].to_list()]
+    entities = max(result.entities, 1)
+    link_custom = [
+        [
+            nodes["label"][a],
+            nodes["label"][b],
+            v / entities,
+            (f"<br>mean {_fmt_seconds(sec)} between the steps" if sec is not None else ""),
+        ]
+        for a, b, v, sec in zip(
+            src, dst, edges["value"].to_list(), edges["mean_seconds"].to_list(), strict=True
+        )
+    ]
+    link_colours = [
+        _rgba(SPECIAL_COLOURS["drop_off"], 0.25)
+        if nodes["kind"][b] == "drop_off"
+        else _rgba(colours[a], 0.35)
+        for a, b in zip(src, dst, strict=True)
+    ]
+    return go.Sankey(
+        domain={"x": list(domain_x), "y": [0, 1]},
+        arrangement="snap",
+        valueformat=",d",
+        node={
+            "label": nodes["label"].to_list(),
+            "color": colours,
+            "x": xs,
+            "y": ys,
+            "pad": 12,
+            "thickness": 14,
+            "line": {"width": 0},
+            "customdata": node_custom,
+            "hovertemplate": (
+                "<b>%{customdata[0]}</b> (step %{customdata[1]})<br>"
+                f"%{{customdata[2]:,}} {word} (%{{customdata[3]:.1%}} of starting {word})"
+                "%{customdata[4]}<extra></extra>"
+            ),
+        },
+        link={
+            "source": src,
+            "target": dst,
+            "value": edges["value"].to_list(),
+            "color": link_colours,
+            "customdata": link_custom,
+            "hovertemplate": (
+                "%{customdata[0]} → %{customdata[1]}<br>"
+                f"%{{value:,}} {word} (%{{customdata[2]:.1%}} of starting {word})"
+                "%{customdata[3]}<extra></extra>"
+            ),
+        },
+    )
+
+
+def paths_figure(result: PathsResult, *, title: str | None = None, height: int = 520) -> go.Figure:
+    """A Plotly Sankey of a :class:`PathsResult`.
+
+    Labels are the node names without step prefixes ("Other", "Drop-off", "…" for the special
+    nodes); nodes are coloured by event type (one colour per type, stable across charts),
+    drop-off nodes are grey; hovering shows the count and the share of starting entities
+    (and the mean time between steps on links). Nodes are placed one column per step.
+
+    Parameters
+    ----------
+    result : PathsResult
+        What :func:`compute_paths` returned. An empty result gives an empty figure whose
+        title is the result's reason.
+    title : str, optional
+        Figure title.
+    height : int, default 520
+        Figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    if result.empty:
+        fig.update_layout(title=title or (result.reason or "no paths"), height=height)
+        return fig
+    fig.add_trace(_sankey_trace(result))
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        font={"size": 12},
+    )
+    return fig
+
+
+def paths_comparison_figure(
+    left: PathsResult,
+    right: PathsResult,
+    *,
+    left_title: str,
+    right_title: str,
+    height: int = 560,
+) -> go.Figure:
+    """Two Sankeys side by side (e.g. two values of a breakdown such as device).
+
+    Both use the same colours for the same node names, and each hover's percentage is of its
+    own starting entities, so the two sides compare as shares even when their sizes differ.
+
+    Parameters
+    ----------
+    left, right : PathsResult
+        The two results (an empty side shows its reason instead of a chart).
+    left_title, right_title : str
+        Titles above each side (e.g. ``"device = mobile (1,234 sessions)"``).
+    height : int, default 560
+        Figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    annotations = []
+    for res, title, dom in ((left, left_title, (0.0, 0.48)), (right, right_title, (0.52, 1.0))):
+        text = f"<b>{title}</b>"
+        if res.empty:
+            text += f"<br>{res.reason or 'no paths'}"
+        else:
+            fig.add_trace(_sankey_trace(res, domain_x=dom))
+        annotations.append(
+            {
+                "x": (dom[0] + dom[1]) / 2,
+                "y": 1.06,
+                "xref": "paper",
+                "yref": "paper",
+                "text": text,
+                "showarrow": False,
+                "font": {"size": 13},
+            }
+        )
+    fig.update_layout(
+        height=height,
+        annotations=annotations,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        font={"size": 12},
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- breakdowns
+
+
+def breakdown_columns(events: pl.DataFrame | pl.LazyFrame, *, max_values: int = 50) -> list[str]:
+    """Property columns suitable for a breakdown (2 to ``max_values`` distinct values).
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table.
+    max_values : int, default 50
+        Columns with more distinct values are not offered.
+
+    Returns
+    -------
+    list of str
+        Column names, in table order (canonical ``category``/``brand`` included).
+    """
+    from core.schema import property_columns
+
+    schema = events.collect_schema()
+    candidates = [c for c in ("category", "brand") if c in schema] + [
+        c
+        for c in property_columns(schema)
+        if schema[c] in (pl.String, pl.Categorical, pl.Boolean) or schema[c].is_integer()
+    ]
+    if not candidates:
+        return []
+    counts = (
+        events.lazy()
+        .select([pl.col(c).drop_nulls().n_unique().alias(c) for c in candidates])
+        .collect()
+        .row(0, named=True)
+    )
+    return [c for c in candidates if 2 <= counts[c] <= max_values]
+
+
+def breakdown_values(
+    events: pl.DataFrame | pl.LazyFrame,
+    *,
+    column: str,
+    count_by: str = "session_id",
+    limit: int = 50,
+) -> pl.DataFrame:
+    """The values of a breakdown column with how many entities have each, most common first.
+
+    An entity's value is that of its first event with a value in ``column``.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table.
+    column : str
+        Property column (``device``, ``channel``, ``segment``...).
+    count_by : {"session_id", "user_id"}, default "session_id"
+        The entity.
+    limit : int, default 50
+        Most values returned.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``value`` (String) and ``entities`` (Int64).
+
+    Raises
+    ------
+    ParameterError
+        ``column`` is not in the table or ``count_by`` is not valid.
+    """
+    _check_breakdown(events, column, count_by)
+    return (
+        events.lazy()
+        .filter(pl.col(column).is_not_null())
+        .group_by(count_by)
+        .agg(pl.col(column).first().cast(pl.String).alias("value"))
+        .group_by("value")
+        .agg(pl.len().cast(pl.Int64).alias("entities"))
+        .sort(["entities", "value"], descending=[True, False])
+        .head(limit)
+        .collect()
+    )
+
+
+def filter_breakdown(
+    events: pl.DataFrame | pl.LazyFrame, *, column: str, value: str, count_by: str = "session_id"
+) -> pl.DataFrame | pl.LazyFrame:
+    """All events of the entities whose breakdown value (first non-null ``column``) is ``value``.
+
+    Whole entities are kept, so their paths are not cut by events lacking the property.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table.
+    column : str
+        Property column.
+    value : str
+        The value to keep (compared as text).
+    count_by : {"session_id", "user_id"}, default "session_id"
+        The entity.
+
+    Returns
+    -------
+    pl.DataFrame or pl.LazyFrame
+        Same kind as the input, row order kept.
+
+    Raises
+    ------
+    ParameterError
+        ``column`` is not in the table or ``count_by`` is not valid.
+    """
+    _check_breakdown(events, column, count_by)
+    first_value = pl.col(column).cast(pl.String).drop_nulls().first().over(count_by)
+    return events.filter(first_value == str(value))
+
+
+def _check_breakdown(events, column: str, count_by: str) -> None:
+    if count_by not in COUNT_BY:
+        raise ParameterError(f"`count_by` must be one of {list(COUNT_BY)}, got {count_by!r}")
+    names = events.collect_schema().names()
+    if column not in names:
+        raise ParameterError(f"breakdown column {column!r} is not in the data; available: {names}")
+
+
+__all__ = [
+    "DROP_OFF",
+    "GAP",
+    "OTHER",
+    "PathsParams",
+    "PathsResult",
+    "breakdown_columns",
+    "breakdown_values",
+    "build_result",
+    "compute_paths",
+    "display_name",
+    "filter_breakdown",
+    "merge_paths",
+    "node_colour",
+    "paths_comparison_figure",
+    "paths_figure",
+]
