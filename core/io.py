@@ -452,8 +452,9 @@ def _is_taobao_row(fields: list[str]) -> bool:
 def _looks_like_data_row(fields: list[str]) -> bool:
     if len(fields) < 2:
         return False
-    datalike = sum(bool(_NUMBER.match(f) or _DATE_LIKE.match(f)) for f in fields if f)
-    return datalike * 2 > len(fields)
+    if any(_DATE_LIKE.match(f) for f in fields):
+        return True  # a column name is never a date
+    return sum(bool(_NUMBER.match(f)) for f in fields) * 2 > len(fields)
 
 
 # --------------------------------------------------------------------------------------------

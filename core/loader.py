@@ -671,6 +671,7 @@ class TimestampPlan:
     unit: str
     formats: tuple[tuple[str, str], ...] = ()
     numeric: str | None = None
+    integer: bool = True
     tz: str | None = None
     warnings: tuple[str, ...] = ()
 
@@ -695,7 +696,7 @@ class TimestampPlan:
         if self.kind == "epoch":
             if self.numeric is not None:
                 e = _text(e).cast(pl.Int64 if self.numeric == "int" else pl.Float64, strict=False)
-            return _epoch_expr(e, self.unit, integer=self.numeric != "float")
+            return _epoch_expr(e, self.unit, integer=self.integer)
         if self.kind == "text":
             t = _text(e)
             return pl.coalesce([_parse_expr(t, f, k) for f, k in self.formats])
@@ -816,7 +817,7 @@ def _epoch_plan(num: pl.Series, numeric: str | None, column: str) -> TimestampPl
     median = float(finite.abs().median())  # type: ignore[arg-type]
     unit = next(u for u, limit in _EPOCH_LIMITS if median < limit)
     integer = numeric == "int" or (numeric is None and num.dtype.is_integer())
-    plan = TimestampPlan("epoch", unit, numeric=numeric)
+    plan = TimestampPlan("epoch", unit, numeric=numeric, integer=integer)
     years = pl.select(_epoch_expr(pl.lit(finite), unit, integer=integer)).to_series().dt.year()
     year = int(years.median() or 0)  # type: ignore[arg-type]
     if not 1995 <= year <= 2100:
