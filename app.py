@@ -43,9 +43,11 @@ def run() -> None:
         if entries:
             sections[section] = entries
     from ui.auth import require_password
+    from ui.links import watch_link_params
 
     require_password()
-    st.navigation(sections).run()
+    page = st.navigation(sections)
+    watch_link_params(page.run, page.url_path)
 
 
 if __name__ == "__main__":

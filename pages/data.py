@@ -6,7 +6,7 @@ from core.schema import CANONICAL_COLUMNS
 from ui.ingest import cached_load, cached_raw_columns, store_dataset
 from ui.shell import download_csv, page_setup, show_error
 
-ctx = page_setup("Data", icon="🗂️")
+ctx = page_setup("Data", icon=":material/upload_file:")
 st.caption(f"Active dataset: **{ctx.dataset_name}** (`{ctx.dataset_id}`)")
 
 st.markdown(

@@ -6,7 +6,7 @@ from core.overview import daily_trend_figure, event_mix_figure
 from ui.overview import cached_overview
 from ui.shell import download_csv, page_setup
 
-ctx = page_setup("Overview", icon="📊")
+ctx = page_setup("Overview", icon=":material/dashboard:")
 st.caption(f"Dataset: **{ctx.dataset_name}** · filters: "
            f"{', '.join(c.label() for c in ctx.filters.conditions) or 'none'}")
 

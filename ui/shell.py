@@ -46,7 +46,7 @@ class PageContext:
     def notice(self, message: str) -> None:
         """Report a URL parameter that was ignored (shown once at the top of the page)."""
         self.notices.append(message)
-        st.warning(message, icon="⚠️")
+        st.warning(message, icon=":material/warning:")
 
 
 def _raw_param(key: str) -> str | None:
@@ -57,31 +57,40 @@ def _raw_param(key: str) -> str | None:
 
 
 def _dataset_control(notices: list[str]) -> str:
+    # Bound by hand (not bind="query-params"): a bound selectbox puts the *label* in the URL,
+    # and the link must carry the dataset id, not its display name.
     names = dataset_names()
     raw = _raw_param(DATASET_KEY)
-    store = get_store()
     if raw is not None and raw not in names:
-        if is_valid_id(raw) and store.exists(raw):
+        if is_valid_id(raw) and get_store().exists(raw):
             dataset_names.clear()
             names = dataset_names()
         else:
             why = "is malformed" if not is_valid_id(raw) else "is not on this server"
             notices.append(f"The dataset `{raw[:40]}` in the link {why}; showing the sample.")
-            del st.query_params[DATASET_KEY]
-            if st.session_state.get(DATASET_KEY) == raw:
-                del st.session_state[DATASET_KEY]
+            raw = None
     current = st.session_state.get(DATASET_KEY)
     if current is not None and current not in names:
         dataset_names.clear()
         names = dataset_names()
-        if current not in names:
-            del st.session_state[DATASET_KEY]
-    options = list(names)
-    return st.sidebar.selectbox(
-        "Dataset", options, index=0, key=DATASET_KEY, bind="query-params",
-        format_func=lambda i: names.get(i, i),
+    if current is None or current not in names:
+        st.session_state[DATASET_KEY] = raw if raw in names else SAMPLE_ID
+    elif raw is not None and raw != current and raw in names and _first_run():
+        st.session_state[DATASET_KEY] = raw
+    chosen = st.sidebar.selectbox(
+        "Dataset", list(names), key=DATASET_KEY, format_func=lambda i: names.get(i, i),
         help="The event log every page analyses. Upload your own on the Data page.",
     )
+    if chosen == SAMPLE_ID:
+        if DATASET_KEY in st.query_params:
+            del st.query_params[DATASET_KEY]
+    elif st.query_params.get(DATASET_KEY) != chosen:
+        st.query_params[DATASET_KEY] = chosen
+    return chosen
+
+
+def _first_run() -> bool:
+    return "_links.checked" not in st.session_state
 
 
 def _date_controls(info: DatasetInfo, notices: list[str]) -> tuple[date | None, date | None]:
@@ -113,9 +122,8 @@ def _date_controls(info: DatasetInfo, notices: list[str]) -> tuple[date | None, 
 
 
 def _filter_controls(info: DatasetInfo, notices: list[str]) -> tuple[Condition, ...]:
-    options = [
-        f"{col}:eq:{v}" for col, values in info.properties.items() for v in values
-    ]
+    # Options are their own labels: a bound multiselect stores the label in the URL.
+    options = [f"{col} = {v}" for col, values in info.properties.items() for v in values]
     raw = st.query_params.get_all(FILTER_KEY) if hasattr(st.query_params, "get_all") else []
     unknown = [r for r in raw if r not in options]
     if unknown:
@@ -124,12 +132,8 @@ def _filter_controls(info: DatasetInfo, notices: list[str]) -> tuple[Condition, 
             + ", ".join(f"`{u[:40]}`" for u in unknown)
         )
 
-    def label(opt: str) -> str:
-        col, _, val = opt.split(":", 2)
-        return f"{col} = {val}"
-
     picked = st.sidebar.multiselect(
-        "Filters", options, key=FILTER_KEY, bind="query-params", format_func=label,
+        "Filters", options, key=FILTER_KEY, bind="query-params",
         placeholder="e.g. device = mobile",
         help="Values of the same property are OR-ed; different properties are AND-ed.",
     )
@@ -140,7 +144,7 @@ def _filter_controls(info: DatasetInfo, notices: list[str]) -> tuple[Condition, 
     )
     by_col: dict[str, list[str]] = {}
     for opt in picked:
-        col, _, val = opt.split(":", 2)
+        col, val = opt.split(" = ", 1)
         by_col.setdefault(col, []).append(val)
     conditions = [
         Condition(col, "eq", vals[0]) if len(vals) == 1 else Condition(col, "in", tuple(vals))
@@ -192,9 +196,10 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
         st.sidebar.error(str(e))
         filters = FilterParams()
     name = dataset_names().get(dataset_id, dataset_id)
-    st.title(f"{icon} {title}" if icon else title)
+    # Material icons only: emoji need fonts that many servers and headless browsers lack.
+    st.title(f"{icon} {title}" if icon and icon.startswith(":material/") else title)
     for n in notices:
-        st.warning(n, icon="⚠️")
+        st.warning(n, icon=":material/warning:")
     copy_link()
     return PageContext(dataset_id=dataset_id, dataset_name=name, filters=filters, info=info,
                        notices=notices)
@@ -206,7 +211,7 @@ def copy_link() -> None:
         url = st.context.url
     except Exception:  # noqa: BLE001 - no browser context (tests)
         url = None
-    with st.sidebar.expander("🔗 Copy link to this view"):
+    with st.sidebar.expander("Copy link to this view", icon=":material/link:"):
         if url:
             st.code(url, language=None, wrap_lines=True)
             st.caption("Anyone who can reach this server opens exactly this view.")
@@ -217,9 +222,9 @@ def copy_link() -> None:
 def show_error(error: Exception) -> None:
     """Show a user-caused error as a message (never a traceback)."""
     if isinstance(error, PathLensError):
-        st.error(error.message, icon="🚫")
+        st.error(error.message, icon=":material/error:")
     else:
-        st.error(f"Something went wrong: {error}", icon="🚫")
+        st.error(f"Something went wrong: {error}", icon=":material/error:")
 
 
 def download_csv(frame: pl.DataFrame, filename: str, *, key: str,

@@ -1,0 +1,77 @@
+"""End-to-end: the real app in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [p.stem for p in sorted((ROOT / "pages").glob("*.py"))]
+URL_PATHS = {"overview": "", "funnels": "funnels", "paths": "paths", "segments": "segments",
+             "rules": "rules", "cart": "cart", "data": "data"}
+CHARTLESS = {"data"}
+
+
+def rees46_csv(path: Path) -> Path:
+    """A small REES46-style export: 3 users, one buys, one abandons a cart, one only views."""
+    rows = [
+        "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session",
+        "2019-10-01 00:00:01 UTC,view,1001,1,electronics.smartphone,acme,100.00,7,s-a",
+        "2019-10-01 00:01:00 UTC,cart,1001,1,electronics.smartphone,acme,100.00,7,s-a",
+        "2019-10-01 00:02:00 UTC,purchase,1001,1,electronics.smartphone,acme,100.00,7,s-a",
+        "2019-10-01 00:00:05 UTC,view,1002,1,electronics.smartphone,bolt,50.00,8,s-b",
+        "2019-10-01 00:03:00 UTC,cart,1002,1,electronics.smartphone,bolt,50.00,8,s-b",
+        "2019-10-01 00:00:09 UTC,view,1003,2,,,20.00,9,s-c",
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_without_exception(server, page, name):
+    page.goto(f"{server}/{URL_PATHS.get(name, name)}")
+    wait_for_app(page)
+    assert_no_exception(page)
+    if name not in CHARTLESS:
+        page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=120_000)
+    screenshot(page, f"page_{name}")
+
+
+def test_malformed_upload_shows_the_loader_message(server, page, tmp_path):
+    bad = tmp_path / "broken.csv"
+    bad.write_text("foo,bar\n1,2\n3,4\n")
+    page.goto(f"{server}/data")
+    wait_for_app(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+    wait_for_app(page)
+    alert = page.locator('[data-testid="stAlertContentError"]').first
+    alert.wait_for()
+    text = alert.inner_text()
+    assert re.search(r"user|timestamp|time|event", text, re.I), text
+    assert_no_exception(page)
+    screenshot(page, "data_malformed_upload")
+
+
+def test_upload_switches_the_dataset(server, page, tmp_path):
+    page.goto(f"{server}/data")
+    wait_for_app(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(rees46_csv(tmp_path / "rees46_small.csv")))
+    wait_for_app(page)
+    page.get_by_text("rees46", exact=False).first.wait_for()
+    page.get_by_role("button", name="Use this dataset").click()
+    wait_for_app(page)
+    assert re.search(r"dataset=[0-9a-f]{20}", page.url), page.url
+    assert_no_exception(page)
+    page.goto(page.url.replace("/data", "/"))
+    wait_for_app(page)
+    # 3 users, 3 sessions, 1 order in the small export
+    users = page.locator('[data-testid="stMetric"]').filter(has_text="Users")
+    assert "3" in users.inner_text()
+    screenshot(page, "overview_uploaded")

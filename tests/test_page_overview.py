@@ -1,0 +1,55 @@
+"""AppTest: the Overview page on the bundled sample and with filters."""
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+TRUTH = json.loads((ROOT / "sample_data" / "ground_truth.json").read_text())
+
+
+def run(**params) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "overview.py"), default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_overview_shows_the_sample_headline_numbers():
+    at = run()
+    assert metric(at, "Users") == f"{TRUTH['users']:,}"
+    assert metric(at, "Sessions") == f"{TRUTH['funnel']['realised_session_counts']['sessions']:,}"
+    assert metric(at, "Orders") == f"{TRUTH['funnel']['orders']:,}"
+    rate = TRUTH["abandonment_drivers"]["abandonment_rate"]
+    assert metric(at, "Cart abandonment") == f"{rate:.1%}"
+
+
+def test_filter_from_the_url_narrows_the_numbers():
+    at = run(filter="device = mobile")
+    assert not at.warning, [w.value for w in at.warning]
+    users_all = TRUTH["users"]
+    users = int(metric(at, "Users").replace(",", ""))
+    assert 0 < users < users_all
+    at.sidebar.multiselect(key="filter").set_value([]).run()
+    assert not at.exception
+    assert metric(at, "Users") == f"{users_all:,}"
+
+
+def test_stale_link_parameters_are_reported_not_fatal():
+    at = run(dataset="../../etc/passwd", filter="device = fridge", where="price:gt:abc")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "malformed" in warnings and "device = fridge" in warnings
+    assert any("price:gt:abc" in e.value for e in at.sidebar.error)
+    assert metric(at, "Users") == f"{TRUTH['users']:,}"  # fell back to the whole sample
+
+
+def test_empty_filter_result_explains_itself():
+    at = run(where="price:gt:1e12")
+    assert any("No events" in i.value for i in at.info)
