@@ -796,7 +796,9 @@ def plan_timestamps(values: pl.Series, *, column: str = "ts") -> TimestampPlan:
     sample = _sample(text.filter(text != ""))
     if sample.len() == 0:
         return TimestampPlan("empty", "")
-    if bool(sample.str.contains(_NUMBER_RE).all()):
+    is_number = sample.str.contains(_NUMBER_RE)
+    if int(is_number.sum()) * 2 >= sample.len():  # mostly numbers: epochs (others unreadable)
+        sample = sample.filter(is_number)
         if bool(sample.str.contains(
                 r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$").all()):
             return TimestampPlan("text", "text", formats=(("%Y%m%d", "date"),), warnings=(

@@ -14,8 +14,8 @@ import pytest
 from fixtures_loader import REES46, TAOBAO, upload, write
 
 from core import LoadError, ParameterError, SchemaError, load_events
-from core.loader import read_raw
 from core.io import read_text
+from core.loader import read_raw
 
 SMALL = ("user_id,ts,event,brand\n"
          "u1,2024-01-01T10:00:00Z,view,Café\n"
