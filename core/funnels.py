@@ -1,0 +1,1570 @@
+"""Conversion funnels: who did step 1, then step 2, ... within a conversion window.
+
+The semantics follow PostHog's funnel UDF (``funnel-udf/src/steps.rs`` and
+``unordered_steps.rs``, used by ``posthog/hogql_queries/insights/funnels/``) and agree with
+ClickHouse's ``windowFunnel`` wherever the two agree. ``docs/funnels.md`` states every rule
+with worked examples; in short:
+
+* an *attempt* starts at a step-1 event and a later step-1 event starts a new attempt;
+* each later step takes the first matching event after the attempt's previous step, no later
+  than ``window`` after the attempt's first step (inclusive);
+* one event fills at most one step of an attempt;
+* ``strict``: any other event of the entity between two steps ends the attempt;
+* ``unordered``: the steps may happen in any order inside the window;
+* an entity's furthest step over all its attempts is what counts, with its step times taken
+  from the first attempt that reached it;
+* events with equal timestamps are taken in step order;
+* exclusions remove an entity whose furthest attempt did an excluded event between the two
+  given steps (ordered and strict), or cancel the attempts whose window holds an excluded
+  event (unordered; PostHog then keeps the entity's best clean attempt).
+
+Implementation: one vectorised pass per step over the events sorted by entity and time
+(Polars expressions only; no Python loop over entities). For each step ``k`` the pass keeps
+the start of the *latest* attempt that has reached ``k`` (a forward fill), which is both
+PostHog's state machine and ClickHouse ``windowFunnel``'s dynamic programme. Every operation
+is keyed by entity, so the function gives the same answer on any partition of the data that
+holds all events of its entities; :func:`merge_funnel_results` merges the per-partition results
+(concatenate ``entities``, recompute the summaries).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import polars as pl
+
+from core.errors import ParameterError, SchemaError
+from core.filters import Condition, as_conditions, combine, format_condition, parse_condition
+
+ORDERS: Final[tuple[str, ...]] = ("ordered", "strict", "unordered")
+MAX_STEPS: Final[int] = 30
+#: Label of the breakdown bucket that gathers the values beyond ``breakdown_limit``.
+OTHER: Final[str] = "Other"
+#: Label of entities whose breakdown value is empty.
+NONE_LABEL: Final[str] = "(none)"
+
+_SENT: Final[int] = -(2**63)  # "no attempt" marker inside forward fills (never a real time)
+_MAX_UNORDERED_CLASSES: Final[int] = 12
+
+
+# --------------------------------------------------------------------------------------------
+# Step specifications
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    """One funnel step: an event name (or any of several) plus property conditions.
+
+    Parameters
+    ----------
+    event : str or tuple of str
+        Event name(s) matched against the ``event`` column; a tuple means "any of these".
+    where : tuple of Condition
+        Property conditions the event must also meet (all of them), e.g.
+        ``(Condition("category", "eq", "phones"),)``. Compact strings ``"category:eq:phones"``
+        are accepted too.
+    label : str, optional
+        Display name; defaults to the event name(s) and conditions.
+
+    Examples
+    --------
+    >>> FunnelStep("view_item", where=(Condition("category", "eq", "phones"),)).display_label
+    'view_item where category = phones'
+    """
+
+    event: str | tuple[str, ...]
+    where: tuple[Condition, ...] = ()
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        event = self.event
+        if isinstance(event, (list, tuple)):
+            names = tuple(event)
+            if len(names) == 1:
+                event = names[0]
+            else:
+                event = names
+        names = (event,) if isinstance(event, str) else tuple(event)
+        if not names or any(not isinstance(n, str) or not n for n in names):
+            raise ParameterError(
+                f"a funnel step needs one or more non-empty event names, got {self.event!r}"
+            )
+        if len(set(names)) != len(names):
+            event = tuple(dict.fromkeys(names)) if len(set(names)) > 1 else names[0]
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "where", as_conditions(tuple(self.where or ())))
+        object.__setattr__(self, "label", str(self.label or ""))
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The event names this step matches."""
+        return (self.event,) if isinstance(self.event, str) else tuple(self.event)
+
+    @property
+    def display_label(self) -> str:
+        """The label shown in tables and charts."""
+        if self.label:
+            return self.label
+        text = " or ".join(self.events)
+        if self.where:
+            text += " where " + " and ".join(c.label() for c in self.where)
+        return text
+
+    def expr(self, schema: pl.Schema | dict[str, pl.DataType] | None = None) -> pl.Expr:
+        """Boolean Polars expression: does an event match this step?
+
+        Raises
+        ------
+        ParameterError
+            A condition names a column that is not in ``schema``.
+        """
+        names = self.events
+        match = pl.col("event") == names[0] if len(names) == 1 else pl.col("event").is_in(names)
+        if self.where:
+            match = match & combine(self.where, schema)
+        return match.fill_null(False)
+
+    @classmethod
+    def coerce(cls, spec: Any, *, what: str = "step") -> FunnelStep:
+        """Turn an event name, a list of names or a :class:`FunnelStep` into a step.
+
+        Raises
+        ------
+        ParameterError
+            ``spec`` is none of these.
+        """
+        if isinstance(spec, FunnelStep):
+            return spec
+        if isinstance(spec, str):
+            return cls(spec)
+        if isinstance(spec, (list, tuple)) and spec and all(isinstance(s, str) for s in spec):
+            return cls(tuple(spec))
+        raise ParameterError(
+            f"each {what} must be an event name, a list of event names or a FunnelStep, "
+            f"got {spec!r}"
+        )
+
+
+@dataclass(frozen=True)
+class _Exclusion:
+    step: FunnelStep
+    from_step: int  # 1-based, inclusive: "after step from_step ..."
+    to_step: int  # "... and before step to_step"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    steps: tuple[FunnelStep, ...]
+    labels: tuple[str, ...]
+    window: timedelta
+    window_us: int
+    order: str
+    count_by: str
+    exclusions: tuple[_Exclusion, ...]
+    breakdown: str | None
+    breakdown_limit: int
+
+    @property
+    def n(self) -> int:
+        return len(self.steps)
+
+
+def _coerce_exclusions(exclusions: Any, n: int, order: str,
+                       steps: tuple[FunnelStep, ...]) -> tuple[_Exclusion, ...]:
+    if exclusions is None:
+        return ()
+    if isinstance(exclusions, (str, FunnelStep)) or not isinstance(exclusions, Iterable):
+        raise ParameterError(
+            "`exclusions` must be a sequence of (step, from_step, to_step) triples, "
+            f"got {exclusions!r}"
+        )
+    out = []
+    for item in exclusions:
+        if isinstance(item, _Exclusion):
+            spec, a, b = item.step, item.from_step, item.to_step
+        else:
+            if not isinstance(item, (list, tuple)) or len(item) != 3:
+                raise ParameterError(
+                    "each exclusion must be a (step, from_step, to_step) triple, "
+                    f"got {item!r}"
+                )
+            spec, a, b = item
+        step = FunnelStep.coerce(spec, what="exclusion")
+        if not (isinstance(a, int) and isinstance(b, int)) or isinstance(a, bool) or isinstance(b, bool):
+            raise ParameterError(
+                f"exclusion `{step.display_label}` needs whole step numbers, got from {a!r} to {b!r}"
+            )
+        if n < 2:
+            raise ParameterError(
+                f"exclusion `{step.display_label}` needs a funnel of at least two steps; "
+                f"this funnel has {n}"
+            )
+        if not 1 <= a < b <= n:
+            raise ParameterError(
+                f"exclusion `{step.display_label}` must lie between two steps with "
+                f"1 <= from_step < to_step <= {n}, got from {a} to {b}"
+            )
+        if order == "unordered" and (a, b) != (1, n):
+            raise ParameterError(
+                f"unordered funnels only support exclusions over the whole funnel "
+                f"(from 1 to {n}), got from {a} to {b} for `{step.display_label}`"
+            )
+        for k in range(a, b + 1):
+            s = steps[k - 1]
+            if set(s.events) == set(step.events) and set(s.where) == set(step.where):
+                raise ParameterError(
+                    f"exclusion `{step.display_label}` is the same as funnel step {k}; "
+                    "an exclusion cannot be an event that is part of the steps it spans"
+                )
+        out.append(_Exclusion(step, a, b))
+    return tuple(out)
+
+
+def _validate(schema: pl.Schema, steps: Any, window: Any, order: Any, count_by: Any,
+              exclusions: Any, breakdown: Any, breakdown_limit: Any) -> _Spec:
+    for col in ("ts", "event"):
+        if col not in schema:
+            raise SchemaError(
+                f"events table is missing required column {col!r}; found {list(schema)}"
+            )
+    if isinstance(steps, (str, FunnelStep)) or not isinstance(steps, Iterable):
+        raise ParameterError(
+            f"`steps` must be a list of 1 to {MAX_STEPS} steps, got {steps!r}"
+        )
+    step_objs = tuple(FunnelStep.coerce(s) for s in steps)
+    if len(step_objs) > MAX_STEPS:
+        raise ParameterError(
+            f"`steps` holds {len(step_objs)} steps; a funnel has at most {MAX_STEPS}"
+        )
+    if not isinstance(window, timedelta):
+        raise ParameterError(
+            f"`window` must be a positive datetime.timedelta, got {window!r}"
+        )
+    if window <= timedelta(0):
+        raise ParameterError(f"`window` must be positive, got {window}")
+    if order not in ORDERS:
+        raise ParameterError(f"`order` must be one of {list(ORDERS)}, got {order!r}")
+    if not isinstance(count_by, str) or count_by not in schema:
+        raise ParameterError(
+            f"`count_by` must be a column of the events table, got {count_by!r}; "
+            f"available: {sorted(schema)}"
+        )
+    if breakdown is not None and (not isinstance(breakdown, str) or breakdown not in schema):
+        raise ParameterError(
+            f"`breakdown` must be a column of the events table or None, got {breakdown!r}; "
+            f"available: {sorted(schema)}"
+        )
+    if isinstance(breakdown_limit, bool) or not isinstance(breakdown_limit, int) or breakdown_limit < 1:
+        raise ParameterError(
+            f"`breakdown_limit` must be a whole number >= 1, got {breakdown_limit!r}"
+        )
+    for s in step_objs:
+        s.expr(schema)  # raises ParameterError on an unknown condition column
+    excl = _coerce_exclusions(exclusions, len(step_objs), order, step_objs)
+    for x in excl:
+        x.step.expr(schema)
+    labels = tuple(s.display_label for s in step_objs)
+    return _Spec(
+        steps=step_objs,
+        labels=labels,
+        window=window,
+        window_us=int(window // timedelta(microseconds=1)),
+        order=order,
+        count_by=count_by,
+        exclusions=excl,
+        breakdown=breakdown,
+        breakdown_limit=breakdown_limit,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Result
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class FunnelResult:
+    """What :func:`compute_funnel` returns.
+
+    Attributes
+    ----------
+    steps : pl.DataFrame
+        One row per step: ``step`` (1-based), ``label``, ``entities`` (reached it),
+        ``conversion_from_first``, ``conversion_from_previous`` (fractions in [0, 1], null when
+        nobody reached the step before), ``drop_off`` (entities that reached the previous step
+        but not this one; null for step 1), ``mean_seconds_from_previous`` and
+        ``median_seconds_from_previous`` (over the entities that reached the step, from their
+        counted attempt; null for step 1).
+    entities : pl.DataFrame
+        One row per entity with any event in the input: the ``count_by`` column,
+        ``furthest_step`` (0 = never did step 1), ``excluded`` (removed by an exclusion; such
+        entities count in no step), ``step_1_at`` ... ``step_<n>_at`` (UTC times of the counted
+        attempt, null beyond ``furthest_step``) and, with a breakdown, ``breakdown`` (the
+        raw first-touch value, a string, null when empty).
+    breakdown_steps : pl.DataFrame
+        With a breakdown, the columns of ``steps`` per bucket, after a leading ``breakdown``
+        column (top ``breakdown_limit`` values by entities at step 1, the rest as ``"Other"``);
+        empty without a breakdown.
+    labels : tuple of str
+        Step labels.
+    reason : str or None
+        Why the result is empty or partly meaningless (empty data, one step, a step absent
+        from the data...); ``None`` when there is nothing to explain.
+    """
+
+    steps: pl.DataFrame
+    entities: pl.DataFrame
+    breakdown_steps: pl.DataFrame
+    labels: tuple[str, ...]
+    count_by: str
+    order: str
+    window: timedelta
+    breakdown: str | None
+    breakdown_limit: int
+    reason: str | None = None
+    data_end: datetime | None = None
+    absent_steps: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_entities(self) -> int:
+        """Entities with any event in the input."""
+        return self.entities.height
+
+    @property
+    def n_excluded(self) -> int:
+        """Entities removed by an exclusion."""
+        if self.entities.is_empty():
+            return 0
+        return int(self.entities["excluded"].sum())
+
+    @property
+    def entered(self) -> int:
+        """Entities that reached step 1 (and were not excluded)."""
+        return int(self.steps["entities"][0]) if self.steps.height else 0
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no entity reached step 1: there is no funnel to draw."""
+        return self.entered == 0
+
+
+def _time_cols(n: int) -> list[str]:
+    return [f"step_{k}_at" for k in range(1, n + 1)]
+
+
+_STEP_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "step": pl.Int64(),
+    "label": pl.String(),
+    "entities": pl.Int64(),
+    "conversion_from_first": pl.Float64(),
+    "conversion_from_previous": pl.Float64(),
+    "drop_off": pl.Int64(),
+    "mean_seconds_from_previous": pl.Float64(),
+    "median_seconds_from_previous": pl.Float64(),
+}
+
+
+def _entities_schema(count_by: str, id_dtype: pl.DataType, n: int,
+                     breakdown: bool) -> dict[str, pl.DataType]:
+    schema: dict[str, pl.DataType] = {
+        count_by: id_dtype,
+        "furthest_step": pl.Int64(),
+        "excluded": pl.Boolean(),
+    }
+    for c in _time_cols(n):
+        schema[c] = pl.Datetime("us", "UTC")
+    if breakdown:
+        schema["breakdown"] = pl.String()
+    return schema
+
+
+def _step_summary(entities: pl.DataFrame, labels: Sequence[str],
+                  by: str | None = None) -> pl.DataFrame:
+    """Per-step counts, conversion and timing from an entities table (optionally per ``by``).
+
+    Excluded entities count in no step. Times from the previous step use each entity's counted
+    attempt. Conversion is a fraction; it is null when the denominator is zero.
+    """
+    n = len(labels)
+    schema = ({by: pl.String()} if by else {}) | dict(_STEP_SCHEMA)
+    if n == 0:
+        return pl.DataFrame(schema=schema)
+    kept = entities.filter(~pl.col("excluded"))
+    tcols = _time_cols(n)
+    aggs: list[pl.Expr] = []
+    for k in range(1, n + 1):
+        reached = pl.col("furthest_step") >= k
+        aggs.append(reached.sum().cast(pl.Int64).alias(f"n{k}"))
+        if k >= 2:
+            secs = (pl.col(tcols[k - 1]) - pl.col(tcols[k - 2])).dt.total_microseconds() / 1e6
+            aggs.append(secs.filter(reached).mean().alias(f"mean{k}"))
+            aggs.append(secs.filter(reached).median().alias(f"med{k}"))
+    wide = kept.select(aggs) if by is None else kept.group_by(by, maintain_order=True).agg(aggs)
+    rows = []
+    for rec in wide.iter_rows(named=True):
+        first = rec["n1"]
+        for k in range(1, n + 1):
+            cur = rec[f"n{k}"]
+            prev = rec[f"n{k - 1}"] if k >= 2 else None
+            row = {
+                "step": k,
+                "label": labels[k - 1],
+                "entities": cur,
+                "conversion_from_first": cur / first if first else None,
+                "conversion_from_previous": cur / prev if prev else None,
+                "drop_off": prev - cur if k >= 2 else None,
+                "mean_seconds_from_previous": rec.get(f"mean{k}"),
+                "median_seconds_from_previous": rec.get(f"med{k}"),
+            }
+            rows.append(({by: rec[by]} if by else {}) | row)
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def _breakdown_buckets(entities: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, list[str]]:
+    """The entities table with a ``bucket`` column: top ``limit`` values, the rest "Other"."""
+    value = pl.col("breakdown").fill_null(NONE_LABEL)
+    entered = entities.filter(~pl.col("excluded") & (pl.col("furthest_step") >= 1))
+    ranking = (
+        entered.group_by(value.alias("bucket"))
+        .agg(pl.len().alias("n"))
+        .sort(["n", "bucket"], descending=[True, False])
+    )
+    top = ranking["bucket"].head(limit).to_list()
+    bucket = pl.when(value.is_in(top)).then(value).otherwise(pl.lit(OTHER))
+    return entities.with_columns(bucket.alias("bucket")), top
+
+
+def _summaries(entities: pl.DataFrame, labels: Sequence[str], breakdown: str | None,
+               limit: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    steps = _step_summary(entities, labels)
+    if breakdown is None or "breakdown" not in entities.columns:
+        return steps, pl.DataFrame(schema={"breakdown": pl.String()} | dict(_STEP_SCHEMA))
+    with_bucket, top = _breakdown_buckets(entities, limit)
+    per = _step_summary(with_bucket, labels, by="bucket").rename({"bucket": "breakdown"})
+    order = {v: i for i, v in enumerate(top)}
+    per = (
+        per.with_columns(
+            pl.col("breakdown").replace_strict(order, default=len(order), return_dtype=pl.Int64)
+            .alias("_o")
+        )
+        .sort(["_o", "step"])
+        .drop("_o")
+    )
+    return steps, per
+
+
+def _reason(count_by: str, labels: Sequence[str], entities: pl.DataFrame,
+            steps: pl.DataFrame, absent: Sequence[int]) -> str | None:
+    """The explanation a page shows instead of (or above) the funnel, or None."""
+    who = "users" if count_by == "user_id" else (
+        "sessions" if count_by == "session_id" else f"`{count_by}` values")
+    if entities.is_empty():
+        if count_by in ("user_id", "session_id"):
+            return "No events to analyse: the selected data is empty."
+        return f"No events to analyse: no event in the selected data has a `{count_by}`."
+    if not labels:
+        return "Add at least one step to build a funnel."
+    entered = int(steps["entities"][0]) if steps.height else 0
+    if entered == 0:
+        if 1 in absent:
+            return (f"Step 1 ({labels[0]}) never occurs in the selected data, so nobody "
+                    "entered the funnel.")
+        excluded = int(entities["excluded"].sum()) if "excluded" in entities.columns else 0
+        if excluded:
+            return (f"All {excluded:,} {who} who did step 1 ({labels[0]}) were removed by "
+                    "an exclusion.")
+        return f"None of the {entities.height:,} {who} did step 1 ({labels[0]})."
+    if absent:
+        names = ", ".join(f"{k} ({labels[k - 1]})" for k in absent)
+        if len(absent) == 1:
+            return f"Step {names} never occurs in the selected data."
+        return f"Steps {names} never occur in the selected data."
+    if len(labels) == 1:
+        return ("A funnel needs at least two steps to show conversion; add another step. "
+                f"{entered:,} {who} did {labels[0]}.")
+    return None
+
+
+def _empty_result(spec: _Spec, id_dtype: pl.DataType, reason: str) -> FunnelResult:
+    ents = pl.DataFrame(schema=_entities_schema(spec.count_by, id_dtype, spec.n,
+                                                spec.breakdown is not None))
+    steps, per = _summaries(ents, spec.labels, spec.breakdown, spec.breakdown_limit)
+    return FunnelResult(
+        steps=steps, entities=ents, breakdown_steps=per, labels=spec.labels,
+        count_by=spec.count_by, order=spec.order, window=spec.window,
+        breakdown=spec.breakdown, breakdown_limit=spec.breakdown_limit, reason=reason,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Preparation: one sorted frame with integer-coded steps
+# --------------------------------------------------------------------------------------------
+
+
+def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
+             schema: pl.Schema) -> tuple[pl.DataFrame, pl.DataFrame, list[int], datetime | None]:
+    """Sorted working frame, the entity table and per-step row counts.
+
+    Returns ``(work, ents, step_rows, data_end)`` where ``work`` has columns ``e`` (entity
+    code, UInt32, in table order), ``t`` (µs since epoch), ``mask`` (bit k-1 set when the
+    event matches step k), ``xl`` (bit j-1 set when it is an excluded event between steps j
+    and j+1), ``bd`` (breakdown value, optional) and is sorted by ``e``, ``t``, lowest matched
+    step, input order. ``ents`` maps ``e`` to the entity id.
+    """
+    n = spec.n
+    lf = events.lazy()
+    step_exprs = [s.expr(schema) for s in spec.steps]
+    mask = pl.lit(0, dtype=pl.Int64)
+    for k, m in enumerate(step_exprs):
+        mask = mask | pl.when(m).then(pl.lit(1 << k, dtype=pl.Int64)).otherwise(pl.lit(0, dtype=pl.Int64))
+    xl = pl.lit(0, dtype=pl.Int64)
+    for x in spec.exclusions:
+        bits = sum(1 << (j - 1) for j in range(x.from_step, x.to_step))
+        xl = xl | pl.when(x.step.expr(schema)).then(pl.lit(bits, dtype=pl.Int64)).otherwise(
+            pl.lit(0, dtype=pl.Int64))
+    cols = [
+        pl.col(spec.count_by).alias("_ent"),
+        pl.col("ts").dt.epoch("us").alias("t"),
+        mask.alias("mask"),
+    ]
+    if spec.exclusions:
+        cols.append(xl.alias("xl"))
+    if spec.breakdown is not None:
+        cols.append(pl.col(spec.breakdown).cast(pl.String).alias("bd"))
+    df = (
+        lf.select(cols)
+        .filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null())
+        .collect()
+    )
+    if "xl" not in df.columns:
+        df = df.with_columns(pl.lit(0, dtype=pl.Int64).alias("xl"))
+    else:
+        # an event that matches a step is never an excluded event
+        df = df.with_columns(
+            pl.when(pl.col("mask") == 0).then(pl.col("xl")).otherwise(0).alias("xl"))
+    step_rows = [0] * n
+    data_end = None
+    if df.height:
+        counts = df.select(
+            [((pl.col("mask") & (1 << k)) != 0).sum().alias(str(k)) for k in range(n)]
+            + [pl.col("t").max().alias("tmax")]
+        ).row(0)
+        step_rows = [int(c) for c in counts[:n]]
+        data_end = _from_us(counts[n])
+    # sort by entity, then time (stable: input order breaks ties)
+    unsorted = df.select(
+        (
+            (pl.col("_ent") < pl.col("_ent").shift(1))
+            | ((pl.col("_ent") == pl.col("_ent").shift(1)) & (pl.col("t") < pl.col("t").shift(1)))
+        ).any()
+    ).item()
+    if unsorted:
+        df = df.sort(["_ent", "t"], maintain_order=True)
+    df = df.with_columns(
+        pl.col("_ent").ne_missing(pl.col("_ent").shift(1)).alias("_first")
+    ).with_columns((pl.col("_first").cum_sum() - 1).cast(pl.UInt32).alias("e"))
+    ents = df.filter(pl.col("_first")).select("e", "_ent")
+    keep = ["e", "t", "mask", "xl"] + (["bd"] if "bd" in df.columns else [])
+    work = df.select(keep)
+    del df
+    if spec.order != "strict":
+        work = work.filter((pl.col("mask") != 0) | (pl.col("xl") != 0))
+    # events with equal timestamps are taken in step order: lowest matched step first
+    low = pl.col("mask") & (-pl.col("mask"))
+    minstep = (
+        pl.when(pl.col("mask") == 0)
+        .then(pl.lit(n + 1, dtype=pl.Int64))
+        .otherwise(low.cast(pl.Float64).log(2).round(0).cast(pl.Int64) + 1)
+    )
+    work = work.with_columns(minstep.alias("ms"))
+    same = (pl.col("e") == pl.col("e").shift(1)) & (pl.col("t") == pl.col("t").shift(1))
+    if work.select((same & (pl.col("ms") < pl.col("ms").shift(1))).any()).item():
+        work = work.sort(["e", "t", "ms"], maintain_order=True)
+    return work, ents, step_rows, data_end
+
+
+def _from_us(us: int | None) -> datetime | None:
+    if us is None:
+        return None
+    return pl.Series([us], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")).item()
+
+
+def _add_group_flags(work: pl.DataFrame, strict: bool) -> pl.DataFrame:
+    """Mark rows whose (entity, time) group holds events with different step/exclusion sets.
+
+    PostHog processes such a group specially: it ignores excluded events in it and, in strict
+    funnels, lets its events not break each other (``clr`` false). ``first``/``last`` mark an
+    entity's first and last rows.
+    """
+    first = pl.col("e").ne_missing(pl.col("e").shift(1))
+    last = pl.col("e").ne_missing(pl.col("e").shift(-1))
+    gstart = first | (pl.col("t") != pl.col("t").shift(1))
+    gend = last | (pl.col("t") != pl.col("t").shift(-1))
+    work = work.with_columns(first.alias("first"), last.alias("last"),
+                             gstart.alias("_gs"), gend.alias("_ge"))
+    need_mixed = strict or bool(work.select((pl.col("xl") != 0).any()).item())
+    if not need_mixed:
+        return work.with_columns(pl.lit(strict).alias("clr")).drop("_gs", "_ge")
+    sig = pl.col("mask") * (1 << 31) + pl.col("xl")
+    diff = (~pl.col("_gs") & (sig != sig.shift(1))).cast(pl.Int32)
+    work = work.with_columns(diff.cum_sum().alias("_cs"))
+    at_end = pl.when(pl.col("_ge")).then(pl.col("_cs")).otherwise(None).backward_fill()
+    before = pl.when(pl.col("_gs")).then(pl.col("_cs")).otherwise(None).forward_fill()
+    mixed = at_end > before
+    work = work.with_columns(mixed.alias("_mixed")).with_columns(
+        pl.when(pl.col("_mixed")).then(0).otherwise(pl.col("xl")).alias("xl"),
+        (pl.lit(strict) & ~pl.col("_mixed")).alias("clr"),
+    )
+    return work.drop("_gs", "_ge", "_cs", "_mixed")
+
+
+# --------------------------------------------------------------------------------------------
+# Ordered and strict: one vectorised pass per step
+# --------------------------------------------------------------------------------------------
+
+
+def _ffill_state(value: pl.Expr, set_when: pl.Expr, reset_when: pl.Expr) -> pl.Expr:
+    """Forward fill ``value`` from rows where ``set_when``; ``reset_when`` rows clear it."""
+    raw = (
+        pl.when(set_when).then(value)
+        .when(reset_when).then(pl.lit(_SENT, dtype=pl.Int64))
+        .otherwise(None)
+        .forward_fill()
+    )
+    return pl.when(raw == _SENT).then(None).otherwise(raw)
+
+
+def _prev(col: str) -> pl.Expr:
+    """The value of ``col`` on the entity's previous row (null on its first row)."""
+    return pl.when(pl.col("first")).then(None).otherwise(pl.col(col).shift(1))
+
+
+def _ordered_scan(work: pl.DataFrame, spec: _Spec) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Run the ordered/strict state machine; return (records, per-level reach tables).
+
+    State after each row, for step k: ``S{k}`` the start time of the latest attempt that has
+    reached step k, ``R{k}`` the row that put it there (to rebuild its path), ``E{k}`` whether
+    an excluded event hit it. The ``P``-prefixed columns are the same on the previous row.
+    """
+    n, w = spec.n, spec.window_us
+    strict = spec.order == "strict"
+    work = _add_group_flags(work, strict).with_row_index("i")
+    excl_levels = 0
+    for x in spec.exclusions:
+        excl_levels |= sum(1 << (j - 1) for j in range(x.from_step, x.to_step))
+    t = pl.col("t")
+    reach_tables: list[pl.DataFrame] = []
+    parents: dict[int, pl.Series] = {}
+    pe_prev: pl.Expr = pl.lit(False)
+    for k in range(1, n + 1):
+        bit = 1 << (k - 1)
+        m = (pl.col("mask") & bit) != 0
+        if k == 1:
+            cand = t
+            cand_ok = m
+        else:
+            cand = pl.col(f"P{k - 1}")
+            cand_ok = m & cand.is_not_null() & ((t - cand) <= w)
+        upd = cand_ok & ~pe_prev
+        clear = (pl.col("clr") & ~m) if strict else pl.lit(False)
+        work = work.with_columns(
+            _ffill_state(cand, upd, clear | pl.col("first")).alias(f"S{k}"),
+            cand.alias("_cand"),
+            cand_ok.alias("_ok"),
+            pe_prev.alias("_pe"),
+        )
+        work = work.with_columns(_prev(f"S{k}").alias(f"P{k}"))
+        changed = pl.col(f"S{k}").is_not_null() & pl.col(f"S{k}").ne_missing(pl.col(f"P{k}"))
+        run = pl.when(pl.col(f"S{k}").is_null()).then(None).otherwise(
+            pl.when(changed).then(pl.col("i")).otherwise(None).forward_fill())
+        reach = pl.col("_ok") & pl.col(f"P{k}").ne_missing(pl.col("_cand"))
+        work = work.with_columns(run.alias(f"R{k}"), reach.alias("_reach"))
+        work = work.with_columns(_prev(f"R{k}").alias(f"PR{k}"))
+        has_excl = bool(excl_levels & bit) and k < n
+        if has_excl:
+            work = _exclusion_flags(work, k, n, w, strict)
+            tainted = _tainted_after(k, w)
+        else:
+            tainted = pl.lit(False)
+        work = work.with_columns((~pl.col("_pe") & ~tainted).alias("_clean"))
+        reached = work.filter(pl.col("_reach")).select("e", "i", pl.col("_clean").alias("clean"))
+        firsts = reached.filter(pl.col("e").is_first_distinct()).select(
+            "e", pl.col("i").alias("any_i"))
+        cleans = reached.filter(pl.col("clean")).filter(pl.col("e").is_first_distinct()).select(
+            "e", pl.col("i").alias("clean_i"))
+        reach_tables.append(
+            firsts.join(cleans, on="e", how="left").with_columns(pl.lit(k).alias("level"))
+        )
+        if k >= 2:
+            parents[k - 1] = work[f"PR{k - 1}"]
+        pe_prev = pl.col(f"PE{k}") if has_excl else pl.lit(False)
+        drop = [c for c in (f"S{k - 1}", f"R{k - 1}", f"P{k - 2}", f"PE{k - 1}")
+                if c in work.columns]
+        work = work.drop(drop + ["_cand", "_ok", "_pe", "_reach", "_clean"])
+    levels = pl.concat(reach_tables) if reach_tables else pl.DataFrame(
+        schema={"e": pl.UInt32, "any_i": pl.UInt32, "clean_i": pl.UInt32, "level": pl.Int32})
+    records = (
+        levels.sort(["e", "level"])
+        .filter(pl.col("e").is_last_distinct())
+        .with_columns(
+            pl.col("clean_i").is_null().alias("excluded"),
+            pl.coalesce("clean_i", "any_i").alias("r"),
+        )
+        .select("e", pl.col("level").cast(pl.Int64).alias("furthest_step"), "excluded", "r")
+    )
+    times = _path_times(records, work["t"], parents, n)
+    return records.hstack(times), work
+
+
+def _exclusion_flags(work: pl.DataFrame, k: int, n: int, w: int, strict: bool) -> pl.DataFrame:
+    """Add ``PE{k}``: was the previous-row state at step k hit by an excluded event?
+
+    Within the rows that share the same previous state (same ``PR{k}``), an excluded event
+    between steps k and k+1 taints the attempt unless the attempt already reached step k+1.
+    The attempt reaches k+1 at the first row matching step k+1 inside the window (and, in
+    strict funnels, loses it at a row that clears step k+1).
+    """
+    t = pl.col("t")
+    p = pl.col(f"P{k}")
+    nxt = (pl.col("mask") & (1 << k)) != 0
+    valid = p.is_not_null() & ((t - p) <= w)
+    a = nxt & valid
+    b = ((pl.col("xl") & (1 << (k - 1))) != 0) & valid
+    clear_next = (pl.col("clr") & ~nxt) if strict else pl.lit(False)
+    run_start = pl.col("first") | pl.col(f"PR{k}").ne_missing(pl.col(f"PR{k}").shift(1))
+    ac = pl.when(a).then(1).when(clear_next).then(0).otherwise(None)
+    # R0: the attempt already held step k+1 when this run of rows began. Always false in
+    # ordered funnels; in strict funnels an attempt can lose step k and get it back (an event
+    # matching several steps) while keeping step k+1, so iterate to the fixed point.
+    work = work.with_columns(run_start.alias("_rs"), ac.alias("_ac"), b.alias("_b"),
+                             pl.lit(False).alias("_r0"))
+    for _ in range(1000):
+        r0 = pl.when(pl.col("_rs")).then(pl.col("_r0")).otherwise(None).forward_fill()
+        before = (
+            pl.when(pl.col("_rs")).then(pl.lit(-1))
+            .otherwise(pl.col("_ac").shift(1))
+            .forward_fill()
+        )
+        reached_before = pl.when(before == -1).then(r0).otherwise(before == 1)
+        taint = pl.col("_b") & ~reached_before
+        e_after = (
+            pl.when(taint).then(pl.lit(1)).when(pl.col("_rs")).then(pl.lit(0)).otherwise(None)
+            .forward_fill()
+        ) == 1
+        work = work.with_columns(e_after.alias("_ea"))
+        work = work.with_columns(
+            pl.when(pl.col("_rs") | p.is_null()).then(False)
+            .otherwise(pl.col("_ea").shift(1)).fill_null(False).alias(f"PE{k}")
+        )
+        if not strict:
+            break
+        nxt_state = _ffill_state(
+            p, nxt & valid & ~pl.col(f"PE{k}"),
+            (pl.col("clr") & ~nxt) | pl.col("first"),
+        )
+        new_r0 = work.with_columns(nxt_state.alias("_sn")).select(
+            pl.col("_rs") & _prev("_sn").is_not_null() & (_prev("_sn") == p)
+        ).to_series()
+        if new_r0.equals(work["_r0"], check_names=False):
+            break
+        work = work.with_columns(new_r0.alias("_r0"))
+    return work.drop([c for c in ("_rs", "_ac", "_b", "_ea", "_r0") if c in work.columns])
+
+
+def _tainted_after(k: int, w: int) -> pl.Expr:
+    """For a row reaching step k: does a later excluded event for step k fall in its window?"""
+    q = pl.when(((pl.col("xl") & (1 << (k - 1))) != 0) & pl.col(f"P{k}").is_not_null()).then(
+        pl.col("t")).otherwise(None)
+    z = pl.when(pl.col("last")).then(pl.lit(_SENT, dtype=pl.Int64)).otherwise(q.shift(-1))
+    nxt = z.backward_fill()
+    return (nxt != _SENT) & (nxt <= pl.col("_cand") + w)
+
+
+def _path_times(records: pl.DataFrame, t: pl.Series, parents: dict[int, pl.Series],
+                n: int) -> pl.DataFrame:
+    """Follow each record's attempt back from its furthest step: step times in µs."""
+    level = records["furthest_step"].to_numpy()
+    cur = records["r"].cast(pl.Int64).to_numpy().copy()
+    tt = t.to_numpy()
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for k in range(n, 0, -1):
+        active = level >= k
+        col = np.full(len(level), np.iinfo(np.int64).min, dtype=np.int64)
+        if k < n:
+            deeper = level > k
+            if deeper.any():
+                par = parents[k].fill_null(0).cast(pl.Int64).to_numpy()
+                idx = cur[deeper]
+                vals = par[idx]
+                cur[deeper] = vals
+        if active.any():
+            col[active] = tt[cur[active]]
+        out[f"step_{k}_at"] = col
+    frame = pl.DataFrame({c: out[c] for c in _time_cols(n)})
+    return frame.with_columns(
+        pl.when(pl.col(c) == np.iinfo(np.int64).min).then(None).otherwise(pl.col(c))
+        .cast(pl.Datetime("us", "UTC")).alias(c)
+        for c in _time_cols(n)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Unordered: best window of distinct steps
+# --------------------------------------------------------------------------------------------
+
+
+def _mask_classes(masks: Sequence[int], n: int) -> list[list[int]]:
+    """Group steps that share events into components (steps are 0-based here)."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for mk in masks:
+        bits = [k for k in range(n) if mk >> k & 1]
+        for b in bits[1:]:
+            ra, rb = find(bits[0]), find(b)
+            if ra != rb:
+                parent[rb] = ra
+    comps: dict[int, list[int]] = {}
+    for k in range(n):
+        comps.setdefault(find(k), []).append(k)
+    return list(comps.values())
+
+
+def _matching_expr(counts: dict[int, pl.Expr], n: int) -> pl.Expr:
+    """Largest number of steps distinct events can fill, given event counts per step mask.
+
+    Steps that share no event are filled independently. Inside a group of steps that share
+    events, König's theorem gives the maximum matching as the group size minus the largest
+    deficiency ``|S| - |N(S)|`` over step subsets ``S`` (``N(S)``: events matching a step in
+    ``S``); steps with the same set of masks are interchangeable, so ``S`` runs over unions of
+    such classes.
+    """
+    masks = list(counts)
+    total = pl.lit(0, dtype=pl.Int64)
+    for comp in _mask_classes(masks, n):
+        cmasks = [mk for mk in masks if any(mk >> k & 1 for k in comp)]
+        if len(comp) == 1:
+            k = comp[0]
+            present = pl.lit(0, dtype=pl.Int64)
+            for mk in cmasks:
+                present = present + counts[mk]
+            total = total + (present > 0).cast(pl.Int64)
+            continue
+        classes: dict[tuple[int, ...], list[int]] = {}
+        for k in comp:
+            sig = tuple(mk for mk in cmasks if mk >> k & 1)
+            classes.setdefault(sig, []).append(k)
+        keys = list(classes)
+        if len(keys) > _MAX_UNORDERED_CLASSES:
+            raise ParameterError(
+                f"unordered funnel: {len(comp)} steps share events in {len(keys)} different "
+                f"ways; at most {_MAX_UNORDERED_CLASSES} are supported. Make the steps' events "
+                "more distinct or use an ordered funnel."
+            )
+        deficiency = pl.lit(0, dtype=pl.Int64)
+        for subset in range(1, 1 << len(keys)):
+            chosen = [keys[i] for i in range(len(keys)) if subset >> i & 1]
+            size = sum(len(classes[c]) for c in chosen)
+            touched = set().union(*[set(c) for c in chosen])
+            nb = pl.lit(0, dtype=pl.Int64)
+            for mk in touched:
+                nb = nb + counts[mk]
+            deficiency = pl.max_horizontal(deficiency, pl.lit(size, dtype=pl.Int64) - nb)
+        total = total + (pl.lit(len(comp), dtype=pl.Int64) - deficiency)
+    return total
+
+
+def _unordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
+    """Best attempt per entity for an unordered funnel; returns the records frame."""
+    n, w = spec.n, spec.window_us
+    work = _add_group_flags(work, strict=False).with_row_index("i")
+    work = work.with_columns(pl.col("i").cast(pl.Int64))
+    is_x = pl.col("xl") != 0
+    # next excluded event strictly after each row, within the entity
+    qx = pl.when(is_x).then(pl.col("i")).otherwise(None)
+    zx = pl.when(pl.col("last")).then(pl.lit(-1, dtype=pl.Int64)).otherwise(qx.shift(-1))
+    nxi = zx.backward_fill()
+    work = work.with_columns(pl.when(nxi == -1).then(None).otherwise(nxi).alias("nx"))
+    work = work.with_columns(pl.col("t").gather(pl.col("nx").fill_null(0)).alias("nxt"))
+    masks = sorted(set(work.filter(pl.col("mask") != 0)["mask"].unique().to_list()))
+    anchors = work.filter(pl.col("mask") != 0).select(
+        "e", "i", "t", "nx", "nxt", (pl.col("t") + w).alias("lim"))
+    rows = work.select("e", pl.col("t").alias("lim"), pl.col("i").alias("end_t"))
+    ends = anchors.sort(["e", "lim"]).join_asof(
+        rows, on="lim", by="e", strategy="backward", check_sortedness=False
+    ).sort("i")
+    end = pl.min_horizontal(
+        pl.col("end_t"), pl.when(pl.col("nx").is_null()).then(pl.col("end_t"))
+        .otherwise(pl.col("nx") - 1))
+    anchors = ends.with_columns(end.alias("end"))
+    cum = work.select([(pl.col("mask") == mk).cast(pl.Int64).cum_sum().alias(f"c{mk}")
+                       for mk in masks])
+    before = {mk: pl.col(f"c{mk}").shift(1, fill_value=0) for mk in masks}
+    base = cum.with_columns([before[mk].alias(f"b{mk}") for mk in masks])
+    anchors = anchors.with_columns(
+        [base[f"c{mk}"].gather(anchors["end"]).alias(f"we{mk}") for mk in masks]
+        + [base[f"b{mk}"].gather(anchors["i"]).alias(f"ws{mk}") for mk in masks]
+    )
+    counts = {mk: pl.col(f"we{mk}") - pl.col(f"ws{mk}") for mk in masks}
+    anchors = anchors.with_columns(_matching_expr(counts, n).alias("count"))
+    cancelled = (
+        pl.col("nxt").is_not_null() & pl.col("nx").is_not_null()
+        & (pl.col("nxt") <= pl.col("lim")) & (pl.col("count") < n)
+    )
+    anchors = anchors.with_columns(cancelled.alias("cancelled"))
+    per = anchors.group_by("e").agg(
+        pl.col("count").filter(~pl.col("cancelled")).max().alias("best"),
+        pl.col("count").max().alias("worst_best"),
+    )
+    per = per.with_columns(
+        pl.col("best").is_null().alias("excluded"),
+        pl.coalesce("best", "worst_best").cast(pl.Int64).alias("furthest_step"),
+    )
+    chosen = (
+        anchors.join(per, on="e")
+        .filter((pl.col("count") == pl.col("furthest_step"))
+                & (pl.col("excluded") | ~pl.col("cancelled")))
+        .sort("i")
+        .filter(pl.col("e").is_first_distinct())
+        .select("e", "furthest_step", "excluded", pl.col("i").alias("r"), "end")
+    )
+    # step times: the first row of the record's window at which j steps are filled
+    spans = chosen.select("e", pl.col("r").alias("lo"), pl.col("end").alias("hi"))
+    win = work.select("e", "i", "t").join(spans, on="e").filter(
+        (pl.col("i") >= pl.col("lo")) & (pl.col("i") <= pl.col("hi")))
+    win = win.with_columns(
+        [base[f"c{mk}"].gather(win["i"]).alias(f"pe{mk}") for mk in masks]
+        + [base[f"b{mk}"].gather(win["lo"]).alias(f"ps{mk}") for mk in masks]
+    )
+    pcounts = {mk: pl.col(f"pe{mk}") - pl.col(f"ps{mk}") for mk in masks}
+    win = win.with_columns(_matching_expr(pcounts, n).alias("filled"))
+    times = win.group_by("e").agg(
+        [pl.col("t").filter(pl.col("filled") >= j).min().alias(f"step_{j}_at")
+         for j in range(1, n + 1)]
+    )
+    out = chosen.join(times, on="e", how="left").with_columns(
+        [pl.when(pl.lit(j) <= pl.col("furthest_step")).then(pl.col(f"step_{j}_at"))
+         .otherwise(None).cast(pl.Datetime("us", "UTC")).alias(f"step_{j}_at")
+         for j in range(1, n + 1)]
+    )
+    return out.select("e", "furthest_step", "excluded", "r", *_time_cols(n))
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def compute_funnel(
+    events: pl.DataFrame | pl.LazyFrame,
+    steps: Sequence[str | Sequence[str] | FunnelStep],
+    *,
+    window: timedelta,
+    order: str = "ordered",
+    count_by: str = "user_id",
+    exclusions: Sequence[tuple[Any, int, int]] = (),
+    breakdown: str | None = None,
+    breakdown_limit: int = 10,
+) -> FunnelResult:
+    """Compute a conversion funnel.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table (``core.schema``), already filtered by date and sidebar filters.
+        Needs ``ts``, ``event``, the ``count_by`` column and the columns the conditions use.
+    steps : sequence
+        1 to 30 steps; each an event name, a list of names (any of them) or a
+        :class:`FunnelStep` with property conditions.
+    window : timedelta
+        Conversion window, inclusive, measured from the attempt's first step to each later step.
+    order : {"ordered", "strict", "unordered"}
+        ``ordered``: other events may happen between steps; ``strict``: any other event of the
+        entity between two steps breaks the attempt; ``unordered``: steps in any order.
+    count_by : str
+        Who converts: ``user_id``, ``session_id`` or any column (``order_id``...); rows where it
+        is null are ignored.
+    exclusions : sequence of (step, from_step, to_step)
+        An entity whose counted attempt does an event matching ``step`` after step
+        ``from_step`` and before step ``to_step`` (1-based, ``from_step < to_step``) is
+        removed from the funnel and reported in ``entities.excluded``. Unordered funnels
+        only accept exclusions over the whole funnel (1 to n).
+    breakdown : str, optional
+        Column to split the funnel by, attributed by first touch: the value on the entity's
+        earliest step-1 event that has one (earliest step event in unordered funnels).
+    breakdown_limit : int
+        Number of breakdown values shown; the others are grouped as ``"Other"``.
+
+    Returns
+    -------
+    FunnelResult
+        ``steps`` (per step counts, conversion, drop-off, mean/median seconds from the
+        previous step), ``entities`` (one row per entity: furthest step, excluded, step
+        times, breakdown) and ``breakdown_steps``. Degenerate input (empty data, no step,
+        nobody at step 1, steps absent from the data) gives a result with a ``reason``.
+
+    Raises
+    ------
+    ParameterError
+        A parameter is invalid: the message names it, the bad value and what is valid.
+    SchemaError
+        ``ts`` or ``event`` is missing.
+
+    Examples
+    --------
+    >>> from datetime import timedelta
+    >>> r = compute_funnel(events, ["view_item", "add_to_cart", "purchase"],
+    ...                    window=timedelta(days=1))  # doctest: +SKIP
+    >>> r.steps.select("step", "entities", "conversion_from_first")  # doctest: +SKIP
+    """
+    lf = events.lazy()
+    schema = lf.collect_schema()
+    spec = _validate(schema, steps, window, order, count_by, exclusions, breakdown,
+                     breakdown_limit)
+    id_dtype = schema[count_by]
+    if spec.n == 0:
+        has_rows = lf.select(pl.col(count_by).is_not_null().any()).collect().item()
+        empty = pl.DataFrame(schema={count_by: id_dtype})
+        reason = (_reason(count_by, (), empty, empty, ()) if not has_rows
+                  else "Add at least one step to build a funnel.")
+        return _empty_result(spec, id_dtype, reason or "")
+    work, ents, step_rows, data_end = _prepare(lf, spec, schema)
+    absent = tuple(k + 1 for k, c in enumerate(step_rows) if c == 0)
+    if ents.height == 0:
+        empty = pl.DataFrame(schema={count_by: id_dtype})
+        return _empty_result(spec, id_dtype,
+                             _reason(count_by, spec.labels, empty, empty, absent) or "")
+    if work.height:
+        if spec.order == "unordered":
+            records = _unordered_scan(work, spec)
+        else:
+            records, _ = _ordered_scan(work, spec)
+    else:
+        records = pl.DataFrame(schema={"e": pl.UInt32, "furthest_step": pl.Int64,
+                                       "excluded": pl.Boolean, "r": pl.UInt32}
+                               | {c: pl.Datetime("us", "UTC") for c in _time_cols(spec.n)})
+    entities = ents.join(records.drop("r").with_columns(pl.col("e").cast(pl.UInt32)), on="e",
+                         how="left").sort("e")
+    entities = entities.with_columns(
+        pl.col("furthest_step").fill_null(0),
+        pl.col("excluded").fill_null(False),
+    )
+    if spec.breakdown is not None:
+        entities = entities.join(_first_touch(work, spec), on="e", how="left")
+    entities = entities.rename({"_ent": count_by}).drop("e")
+    cols = list(_entities_schema(count_by, id_dtype, spec.n, spec.breakdown is not None))
+    entities = entities.select(cols)
+    steps_df, per = _summaries(entities, spec.labels, spec.breakdown, spec.breakdown_limit)
+    return FunnelResult(
+        steps=steps_df, entities=entities, breakdown_steps=per, labels=spec.labels,
+        count_by=count_by, order=spec.order, window=spec.window, breakdown=spec.breakdown,
+        breakdown_limit=spec.breakdown_limit,
+        reason=_reason(count_by, spec.labels, entities, steps_df, absent), data_end=data_end,
+        absent_steps=absent,
+    )
+
+
+def _first_touch(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
+    sel = (pl.col("mask") != 0) if spec.order == "unordered" else ((pl.col("mask") & 1) != 0)
+    return (
+        work.filter(sel & pl.col("bd").is_not_null())
+        .filter(pl.col("e").is_first_distinct())
+        .select("e", pl.col("bd").alias("breakdown"))
+    )
+
+
+def merge_funnel_results(results: Sequence[FunnelResult]) -> FunnelResult:
+    """Merge results computed on partitions that each hold all events of their entities.
+
+    The merge concatenates the ``entities`` tables and recomputes the summaries from them
+    (breakdown buckets are ranked again over the whole data).
+
+    Raises
+    ------
+    ParameterError
+        The results were computed with different steps, windows, orders or breakdowns.
+    """
+    if not results:
+        raise ParameterError("`results` must hold at least one FunnelResult, got none")
+    head = results[0]
+    for r in results[1:]:
+        if (r.labels, r.count_by, r.order, r.window, r.breakdown, r.breakdown_limit) != (
+            head.labels, head.count_by, head.order, head.window, head.breakdown,
+            head.breakdown_limit,
+        ):
+            raise ParameterError("cannot merge funnel results computed with different settings")
+    entities = pl.concat([r.entities for r in results], how="vertical")
+    steps_df, per = _summaries(entities, head.labels, head.breakdown, head.breakdown_limit)
+    absent = tuple(sorted(set.intersection(*[set(r.absent_steps) for r in results])))
+    ends = [r.data_end for r in results if r.data_end is not None]
+    return FunnelResult(
+        steps=steps_df, entities=entities, breakdown_steps=per, labels=head.labels,
+        count_by=head.count_by, order=head.order, window=head.window,
+        breakdown=head.breakdown, breakdown_limit=head.breakdown_limit,
+        reason=_reason(head.count_by, head.labels, entities, steps_df, absent),
+        data_end=max(ends) if ends else None,
+        absent_steps=absent,
+    )
+
+
+def dropped_off(result: FunnelResult, step: int) -> pl.DataFrame:
+    """Entities that reached ``step - 1`` but not ``step`` (excluded entities are left out).
+
+    Parameters
+    ----------
+    result : FunnelResult
+        A computed funnel.
+    step : int
+        1-based step number, 1 to ``result.n_steps``. ``step=1`` gives the entities that never
+        did step 1.
+
+    Returns
+    -------
+    pl.DataFrame
+        The ``count_by`` column, ``furthest_step`` and ``dropped_after`` (UTC time of their
+        ``step - 1`` in the counted attempt; null for ``step=1``), plus ``breakdown`` when the
+        funnel has one. Sorted by ``dropped_after`` then id.
+
+    Raises
+    ------
+    ParameterError
+        ``step`` is out of range.
+    """
+    n = result.n_steps
+    if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step <= max(n, 1):
+        raise ParameterError(f"`step` must be a step number from 1 to {n}, got {step!r}")
+    ents = result.entities
+    if step == 1:
+        at = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+    else:
+        at = pl.col(f"step_{step - 1}_at")
+    cols = [result.count_by, "furthest_step", at.alias("dropped_after")]
+    if "breakdown" in ents.columns:
+        cols.append("breakdown")
+    return (
+        ents.filter(~pl.col("excluded") & (pl.col("furthest_step") == step - 1))
+        .select(cols)
+        .sort(["dropped_after", result.count_by], nulls_last=True)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters bound to the page (and shared with the Paths page through the URL)
+# --------------------------------------------------------------------------------------------
+
+
+def _step_to_json(s: FunnelStep) -> list:
+    out: list = [list(s.events)]
+    if s.where or s.label:
+        out.append([format_condition(c) for c in s.where])
+    if s.label:
+        out.append(s.label)
+    return out
+
+
+def _step_from_json(obj: Any) -> FunnelStep:
+    if not isinstance(obj, list) or not obj or not isinstance(obj[0], list):
+        raise ParameterError(f"funnel step {obj!r} is not in the expected form")
+    where = tuple(parse_condition(c) for c in obj[1]) if len(obj) > 1 else ()
+    label = obj[2] if len(obj) > 2 else ""
+    return FunnelStep(tuple(obj[0]), where=where, label=label)
+
+
+@dataclass(frozen=True)
+class FunnelParams:
+    """Everything the Funnels page controls, frozen and hashable (a cache key).
+
+    ``to_query()`` gives a compact URL-safe string; ``from_query()`` reads it back. The Paths
+    page opens with ``paths.funnel=<to_query()>&paths.dropped_at=<k>``.
+
+    Parameters
+    ----------
+    steps : tuple of FunnelStep
+    window : timedelta
+    order : {"ordered", "strict", "unordered"}
+    count_by : str
+    exclusions : tuple of (FunnelStep, from_step, to_step)
+    breakdown : str or None
+    breakdown_limit : int
+    """
+
+    steps: tuple[FunnelStep, ...]
+    window: timedelta = timedelta(days=1)
+    order: str = "ordered"
+    count_by: str = "user_id"
+    exclusions: tuple[tuple[FunnelStep, int, int], ...] = ()
+    breakdown: str | None = None
+    breakdown_limit: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(FunnelStep.coerce(s) for s in self.steps))
+        object.__setattr__(
+            self, "exclusions",
+            tuple((FunnelStep.coerce(s, what="exclusion"), int(a), int(b))
+                  for s, a, b in self.exclusions),
+        )
+        if not isinstance(self.window, timedelta) or self.window <= timedelta(0):
+            raise ParameterError(f"`window` must be a positive timedelta, got {self.window!r}")
+        if self.order not in ORDERS:
+            raise ParameterError(f"`order` must be one of {list(ORDERS)}, got {self.order!r}")
+        if isinstance(self.breakdown_limit, bool) or not isinstance(self.breakdown_limit, int) \
+                or self.breakdown_limit < 1:
+            raise ParameterError(
+                f"`breakdown_limit` must be a whole number >= 1, got {self.breakdown_limit!r}")
+
+    def to_query(self) -> str:
+        """Compact URL-safe form (``f1.`` + base64url of a short JSON)."""
+        secs = self.window.total_seconds()
+        obj: dict[str, Any] = {"s": [_step_to_json(s) for s in self.steps],
+                               "w": int(secs) if secs == int(secs) else secs}
+        if self.order != "ordered":
+            obj["o"] = self.order
+        if self.count_by != "user_id":
+            obj["c"] = self.count_by
+        if self.exclusions:
+            obj["x"] = [[_step_to_json(s), a, b] for s, a, b in self.exclusions]
+        if self.breakdown is not None:
+            obj["b"] = self.breakdown
+        if self.breakdown_limit != 10:
+            obj["l"] = self.breakdown_limit
+        raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        return "f1." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def from_query(cls, text: str) -> FunnelParams:
+        """Inverse of :meth:`to_query`.
+
+        Raises
+        ------
+        ParameterError
+            ``text`` is not a funnel written by :meth:`to_query`.
+        """
+        if not isinstance(text, str) or not text.startswith("f1."):
+            raise ParameterError(f"funnel parameter {text!r} is not a saved funnel (f1.…)")
+        body = text[3:]
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            obj = json.loads(raw.decode())
+            steps = tuple(_step_from_json(s) for s in obj["s"])
+            w = obj["w"]
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+                raise ValueError("window")
+            exclusions = tuple((_step_from_json(s), a, b) for s, a, b in obj.get("x", []))
+            for _, a, b in exclusions:
+                if not (isinstance(a, int) and isinstance(b, int)):
+                    raise ValueError("exclusion steps")
+            params = cls(
+                steps=steps, window=timedelta(seconds=w), order=obj.get("o", "ordered"),
+                count_by=str(obj.get("c", "user_id")), exclusions=exclusions,
+                breakdown=obj.get("b"), breakdown_limit=obj.get("l", 10),
+            )
+        except ParameterError as e:
+            raise ParameterError(f"funnel parameter {text!r} is invalid: {e}") from None
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError,
+                json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ParameterError(
+                f"funnel parameter {text!r} is not a saved funnel ({type(e).__name__})"
+            ) from None
+        if params.breakdown is not None and not isinstance(params.breakdown, str):
+            raise ParameterError(f"funnel parameter {text!r} has an invalid breakdown")
+        return params
+
+    def compute(self, events: pl.DataFrame | pl.LazyFrame) -> FunnelResult:
+        """:func:`compute_funnel` with these parameters."""
+        return compute_funnel(
+            events, self.steps, window=self.window, order=self.order, count_by=self.count_by,
+            exclusions=self.exclusions, breakdown=self.breakdown,
+            breakdown_limit=self.breakdown_limit,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Trends, time to convert, breakdown table with intervals and tests
+# --------------------------------------------------------------------------------------------
+
+
+def _z(confidence: float) -> float:
+    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ParameterError(f"`confidence` must be between 0 and 1, got {confidence!r}")
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def wilson_interval(successes: int, trials: int, *,
+                    confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """Wilson score interval for a proportion.
+
+    Parameters
+    ----------
+    successes, trials : int
+        Converted and entered counts, ``0 <= successes <= trials``.
+    confidence : float
+        Coverage, e.g. 0.95.
+
+    Returns
+    -------
+    (low, high)
+        Bounds in [0, 1]; ``(None, None)`` when ``trials`` is 0.
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in wilson_interval(5, 10)]
+    [0.2366, 0.7634]
+    """
+    if trials < 0 or not 0 <= successes <= trials:
+        raise ParameterError(
+            f"need 0 <= successes <= trials, got successes={successes}, trials={trials}")
+    if trials == 0:
+        return None, None
+    z = _z(confidence)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _wilson_exprs(succ: str, trials: str, z: float) -> tuple[pl.Expr, pl.Expr]:
+    x, n = pl.col(succ).cast(pl.Float64), pl.col(trials).cast(pl.Float64)
+    p = x / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * (p * (1 - p) / n + z * z / (4 * n * n)).sqrt()
+    low = pl.when(n > 0).then(pl.max_horizontal(centre - half, pl.lit(0.0)))
+    high = pl.when(n > 0).then(pl.min_horizontal(centre + half, pl.lit(1.0)))
+    return low, high
+
+
+def _check_step(result: FunnelResult, value: Any, name: str, *, low: int = 1) -> int:
+    n = result.n_steps
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= max(n, low):
+        raise ParameterError(f"`{name}` must be a step number from {low} to {n}, got {value!r}")
+    return value
+
+
+def conversion_over_time(result: FunnelResult, *, interval: str = "day",
+                         to_step: int | None = None, confidence: float = 0.95) -> pl.DataFrame:
+    """Conversion by the period in which entities entered the funnel (did step 1).
+
+    Parameters
+    ----------
+    result : FunnelResult
+    interval : {"day", "week"}
+        UTC days, or weeks starting on Monday.
+    to_step : int, optional
+        Conversion means reaching this step; default the last one.
+    confidence : float
+        Coverage of the Wilson interval.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``period`` (Date, start of the period), ``entered``, ``converted``, ``conversion``,
+        ``ci_low``, ``ci_high`` and ``complete`` (false when the window of some entrants runs
+        past the end of the data, so the period's conversion may still rise). Empty when
+        nobody entered.
+
+    Raises
+    ------
+    ParameterError
+        ``interval``, ``to_step`` or ``confidence`` is invalid.
+    """
+    if interval not in ("day", "week"):
+        raise ParameterError(f"`interval` must be 'day' or 'week', got {interval!r}")
+    to_step = result.n_steps if to_step is None else _check_step(result, to_step, "to_step")
+    z = _z(confidence)
+    schema = {"period": pl.Date(), "entered": pl.Int64(), "converted": pl.Int64(),
+              "conversion": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
+              "complete": pl.Boolean()}
+    ents = result.entities
+    if result.n_steps == 0 or ents.is_empty():
+        return pl.DataFrame(schema=schema)
+    every = "1d" if interval == "day" else "1w"
+    entered = ents.filter(~pl.col("excluded") & (pl.col("furthest_step") >= 1))
+    if entered.is_empty():
+        return pl.DataFrame(schema=schema)
+    out = (
+        entered.group_by(pl.col("step_1_at").dt.truncate(every).alias("_start"))
+        .agg(pl.len().cast(pl.Int64).alias("entered"),
+             (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"))
+        .sort("_start")
+    )
+    low, high = _wilson_exprs("converted", "entered", z)
+    span = timedelta(days=1 if interval == "day" else 7)
+    if result.data_end is not None:
+        complete = (pl.col("_start") + span + result.window) <= pl.lit(result.data_end)
+    else:
+        complete = pl.lit(True)
+    return out.select(
+        pl.col("_start").dt.date().alias("period"), "entered", "converted",
+        (pl.col("converted") / pl.col("entered")).alias("conversion"),
+        low.alias("ci_low"), high.alias("ci_high"), complete.alias("complete"),
+    )
+
+
+def time_to_convert(result: FunnelResult, *, from_step: int = 1, to_step: int | None = None,
+                    bins: int = 20) -> pl.DataFrame:
+    """Histogram of the time entities took from ``from_step`` to ``to_step``.
+
+    Parameters
+    ----------
+    result : FunnelResult
+    from_step, to_step : int
+        1-based, ``from_step < to_step``; ``to_step`` defaults to the last step.
+    bins : int
+        Number of equal-width bins from 0 to the longest time (1 to 200).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``bin_start_seconds``, ``bin_end_seconds``, ``entities``, ``share`` (of converters).
+        Empty when nobody reached ``to_step``.
+
+    Raises
+    ------
+    ParameterError
+        Steps out of range or not increasing, or ``bins`` out of range.
+    """
+    schema = {"bin_start_seconds": pl.Float64(), "bin_end_seconds": pl.Float64(),
+              "entities": pl.Int64(), "share": pl.Float64()}
+    if result.n_steps < 2:
+        return pl.DataFrame(schema=schema)
+    to_step = result.n_steps if to_step is None else _check_step(result, to_step, "to_step",
+                                                                 low=2)
+    _check_step(result, from_step, "from_step")
+    if from_step >= to_step:
+        raise ParameterError(
+            f"`from_step` must come before `to_step`, got from {from_step} to {to_step}")
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 200:
+        raise ParameterError(f"`bins` must be a whole number from 1 to 200, got {bins!r}")
+    secs = (
+        result.entities.filter(~pl.col("excluded") & (pl.col("furthest_step") >= to_step))
+        .select(((pl.col(f"step_{to_step}_at") - pl.col(f"step_{from_step}_at"))
+                 .dt.total_microseconds() / 1e6).alias("s"))["s"]
+    )
+    if secs.is_empty():
+        return pl.DataFrame(schema=schema)
+    import numpy as np
+
+    values = secs.to_numpy()
+    top = float(values.max())
+    edges = np.linspace(0.0, top if top > 0 else 1.0, bins + 1)
+    counts, _ = np.histogram(values, bins=edges)
+    return pl.DataFrame({
+        "bin_start_seconds": edges[:-1], "bin_end_seconds": edges[1:],
+        "entities": counts.astype("int64"), "share": counts / counts.sum(),
+    }, schema=schema)
+
+
+def _holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    idx = [i for i, p in enumerate(pvalues) if p is not None]
+    m = len(idx)
+    order = sorted(idx, key=lambda i: pvalues[i])
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(pvalues[i])))
+        out[i] = running
+    return out
+
+
+def breakdown_table(result: FunnelResult, *, to_step: int | None = None,
+                    confidence: float = 0.95) -> pl.DataFrame:
+    """Conversion per breakdown value, its Wilson interval and a test against the rest.
+
+    Each value's conversion (entered step 1 -> reached ``to_step``) is compared with the pooled
+    conversion of all other values by Fisher's exact test (two-sided); p-values are adjusted
+    for the number of values by Holm's method, and ``significant`` is
+    ``p_adjusted < 1 - confidence``.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``breakdown``, ``entered``, ``converted``, ``conversion``, ``ci_low``, ``ci_high``,
+        ``rest_conversion``, ``difference`` (value minus rest), ``p_value``, ``p_adjusted``,
+        ``significant``. Empty without a breakdown or when nobody entered.
+    """
+    schema = {"breakdown": pl.String(), "entered": pl.Int64(), "converted": pl.Int64(),
+              "conversion": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
+              "rest_conversion": pl.Float64(), "difference": pl.Float64(),
+              "p_value": pl.Float64(), "p_adjusted": pl.Float64(), "significant": pl.Boolean()}
+    z = _z(confidence)
+    if result.breakdown is None or result.n_steps == 0 or result.entities.is_empty():
+        return pl.DataFrame(schema=schema)
+    to_step = result.n_steps if to_step is None else _check_step(result, to_step, "to_step")
+    with_bucket, top = _breakdown_buckets(result.entities, result.breakdown_limit)
+    counts = (
+        with_bucket.filter(~pl.col("excluded") & (pl.col("furthest_step") >= 1))
+        .group_by("bucket")
+        .agg(pl.len().cast(pl.Int64).alias("entered"),
+             (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"))
+    )
+    if counts.is_empty():
+        return pl.DataFrame(schema=schema)
+    rank = {v: i for i, v in enumerate(top)}
+    counts = counts.with_columns(
+        pl.col("bucket").replace_strict(rank, default=len(rank), return_dtype=pl.Int64)
+        .alias("_o")).sort("_o")
+    total_n = int(counts["entered"].sum())
+    total_x = int(counts["converted"].sum())
+    from scipy.stats import fisher_exact
+
+    pvals: list[float | None] = []
+    for x, n_ in zip(counts["converted"].to_list(), counts["entered"].to_list(), strict=True):
+        rn, rx = total_n - n_, total_x - x
+        if rn == 0:
+            pvals.append(None)
+            continue
+        table = [[x, n_ - x], [rx, rn - rx]]
+        pvals.append(float(fisher_exact(table, alternative="two-sided").pvalue))
+    low, high = _wilson_exprs("converted", "entered", z)
+    rest_n = pl.lit(total_n) - pl.col("entered")
+    rest_conv = pl.when(rest_n > 0).then((pl.lit(total_x) - pl.col("converted")) / rest_n)
+    out = counts.select(
+        pl.col("bucket").alias("breakdown"), "entered", "converted",
+        (pl.col("converted") / pl.col("entered")).alias("conversion"),
+        low.alias("ci_low"), high.alias("ci_high"), rest_conv.alias("rest_conversion"),
+    ).with_columns(
+        (pl.col("conversion") - pl.col("rest_conversion")).alias("difference"),
+        pl.Series("p_value", pvals, dtype=pl.Float64),
+        pl.Series("p_adjusted", _holm(pvals), dtype=pl.Float64),
+    )
+    return out.with_columns(
+        (pl.col("p_adjusted") < (1 - confidence)).fill_null(False).alias("significant")
+    ).select(list(schema))
+
+
+def format_seconds(seconds: float | None) -> str:
+    """Short human duration: ``"45s"``, ``"12m 5s"``, ``"3h 20m"``, ``"2d 4h"``."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "–"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.0f}s" if s >= 1 or s == 0 else f"{s:.2f}s"
+    m, sec = divmod(int(round(s)), 60)
+    if m < 60:
+        return f"{m}m {sec}s" if sec else f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h {m}m" if m else f"{h}h"
+    d, h = divmod(h, 24)
+    return f"{d}d {h}h" if h else f"{d}d"
