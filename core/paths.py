@@ -517,8 +517,8 @@ def _count_paths(
     raw_names = df.lazy().select(pl.col("_n").unique().drop_nulls()).collect().to_series()
     raw_names = raw_names.sort().to_list()
     final_names, raw_to_final = _map_names(raw_names, p)
-    start_code = _anchor_code(p.start, final_names, raw_names, raw_to_final)
-    end_code = _anchor_code(p.end, final_names, raw_names, raw_to_final)
+    start_code = _anchor_code(p.start, final_names, p)
+    end_code = _anchor_code(p.end, final_names, p)
     mapping = pl.Series("map", raw_to_final, dtype=pl.UInt32)
 
     q = df.lazy().select(
@@ -609,21 +609,18 @@ def _map_names(raw_names: list[str], p: PathsParams) -> tuple[list[str], list[in
     return final_names, mapping
 
 
-def _anchor_code(
-    anchor: str | None, final_names: list[str], raw_names: list[str], raw_to_final: list
-) -> int | None:
-    """Code of a start/end point: a final node name, or a raw name mapped by the groupings.
+def _anchor_code(anchor: str | None, final_names: list[str], p: PathsParams) -> int | None:
+    """Code of a start/end point: a node name, or a raw name the groupings rename.
 
     Returns -1 (matches nothing) when the anchor is absent from the data or excluded.
     """
     if anchor is None:
         return None
-    if anchor in final_names:
-        return final_names.index(anchor)
-    if anchor in raw_names:
-        code = raw_to_final[raw_names.index(anchor)]
-        return -1 if code is None else code
-    return -1
+    if anchor not in final_names:
+        anchor = next(
+            (label for rx, label in _compile_groupings(p.groupings) if rx.search(anchor)), anchor
+        )
+    return final_names.index(anchor) if anchor in final_names else -1
 
 
 def _position() -> pl.Expr:
@@ -1091,7 +1088,41 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s / 86400:.1f} days"
 
 
-def _sankey_trace(result: PathsResult, *, domain_x: tuple[float, float] = (0.0, 1.0)):
+_NODE_PAD_PX = 12
+
+
+def _node_positions(
+    steps: list[int], values: list[int], plot_px: float
+) -> tuple[list[float], list[float]]:
+    """Node centres (x, y in [0, 1], y down): one column per step, nodes stacked in table order.
+
+    One vertical scale for all columns, as Plotly draws node heights, so stacks never overflow;
+    within a column the table order puts real nodes first (largest on top), then Other and
+    Drop-off at the bottom.
+    """
+    gap = _NODE_PAD_PX / max(plot_px, 50.0)
+    columns: dict[int, list[int]] = {}
+    for i, s in enumerate(steps):
+        columns.setdefault(s, []).append(i)
+    scale = min(
+        max(1.0 - gap * (len(idx) - 1), 0.05) / max(sum(values[i] for i in idx), 1)
+        for idx in columns.values()
+    )
+    order = sorted(columns)
+    xs, ys = [0.0] * len(steps), [0.0] * len(steps)
+    for j, s in enumerate(order):
+        top = 0.0
+        for i in columns[s]:
+            h = values[i] * scale
+            xs[i] = min(max(j / max(len(order) - 1, 1), 0.001), 0.999)
+            ys[i] = min(max(top + h / 2, 0.001), 0.999)
+            top += h + gap
+    return xs, ys
+
+
+def _sankey_trace(
+    result: PathsResult, *, plot_px: float, domain_x: tuple[float, float] = (0.0, 1.0)
+):
     import plotly.graph_objects as go
 
     nodes = result.nodes
@@ -1102,24 +1133,7 @@ def _sankey_trace(result: PathsResult, *, domain_x: tuple[float, float] = (0.0, 
         node_colour(n, k, result.node_types)
         for n, k in zip(nodes["name"].to_list(), nodes["kind"].to_list(), strict=True)
     ]
-    # Fixed positions: one column per step, nodes stacked by size within a column.
-    used_steps = sorted(set(nodes["step"].to_list()))
-    col = {s: j for j, s in enumerate(used_steps)}
-    ncols = max(len(used_steps) - 1, 1)
-    xs, ys = [], []
-    totals: dict[int, int] = {}
-    for s, v in zip(nodes["step"].to_list(), nodes["value"].to_list(), strict=True):
-        totals[s] = totals.get(s, 0) + v
-    filled: dict[int, float] = {}
-    gap_frac = 0.04
-    for s, v in zip(nodes["step"].to_list(), nodes["value"].to_list(), strict=True):
-        n_in_col = sum(1 for x in nodes["step"].to_list() if x == s)
-        usable = 1.0 - gap_frac * max(n_in_col - 1, 0)
-        height = usable * v / max(totals[s], 1)
-        y0 = filled.get(s, 0.0)
-        ys.append(min(max(y0 + height / 2, 0.001), 0.999))
-        filled[s] = y0 + height + gap_frac
-        xs.append(min(max(col[s] / ncols, 0.001), 0.999))
+    xs, ys = _node_positions(nodes["step"].to_list(), nodes["value"].to_list(), plot_px)
     members = [
         ", ".join(m[:8]) + (" …" if len(m) > 8 else "") if m else ""
         for m in nodes["members"].to_list()
@@ -1164,7 +1178,11 @@ def _sankey_trace(result: PathsResult, *, domain_x: tuple[float, float] = (0.0, 
             "color": colours,
             "x": xs,
             "y": ys,
-            "pad": 12,
+            # Columns are steps: every node past step 1 is reached from the step before, so
+            # left alignment (depth from the sources) puts it in its step's column; walking
+            # backwards from an end point, right alignment does (distance to the end).
+            "align": "right" if result.params.mode == "end" else "left",
+            "pad": _NODE_PAD_PX,
             "thickness": 14,
             "line": {"width": 0},
             "customdata": node_custom,
@@ -1217,11 +1235,12 @@ def paths_figure(result: PathsResult, *, title: str | None = None, height: int =
     if result.empty:
         fig.update_layout(title=title or (result.reason or "no paths"), height=height)
         return fig
-    fig.add_trace(_sankey_trace(result))
+    top = 40 if title else 10
+    fig.add_trace(_sankey_trace(result, plot_px=height - top - 10))
     fig.update_layout(
         title=title,
         height=height,
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        margin={"l": 10, "r": 10, "t": top, "b": 10},
         font={"size": 12},
     )
     return fig
@@ -1262,7 +1281,7 @@ def paths_comparison_figure(
         if res.empty:
             text += f"<br>{res.reason or 'no paths'}"
         else:
-            fig.add_trace(_sankey_trace(res, domain_x=dom))
+            fig.add_trace(_sankey_trace(res, plot_px=height - 70, domain_x=dom))
         annotations.append(
             {
                 "x": (dom[0] + dom[1]) / 2,
