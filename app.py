@@ -43,10 +43,11 @@ def run() -> None:
         if entries:
             sections[section] = entries
     from ui.auth import require_password
-    from ui.links import watch_link_params
+    from ui.links import navigation_sidebar, watch_link_params
 
     require_password()
-    page = st.navigation(sections)
+    page = st.navigation(sections, position="hidden")
+    navigation_sidebar(sections)
     watch_link_params(page.run, page.url_path)
 
 

@@ -35,7 +35,7 @@ def test_upload_reports_drops_and_switches_the_dataset():
     assert "Taobao" in metrics["Format"] or "taobao" in metrics["Format"].lower()
     at.button(key="data.use").click().run()
     assert not at.exception, at.exception
-    chosen = at.sidebar.selectbox(key="dataset").value
+    chosen = at.sidebar.selectbox(key="data:dataset").value
     assert chosen != "sample" and len(chosen) == 20
     assert at.query_params.get("dataset") in (chosen, [chosen])
 

@@ -37,7 +37,7 @@ def test_filter_from_the_url_narrows_the_numbers():
     users_all = TRUTH["users"]
     users = int(metric(at, "Users").replace(",", ""))
     assert 0 < users < users_all
-    at.sidebar.multiselect(key="filter").set_value([]).run()
+    at.sidebar.multiselect(key="overview:filter").set_value([]).run()
     assert not at.exception
     assert metric(at, "Users") == f"{users_all:,}"
 

@@ -35,6 +35,8 @@ def store_dataset(content: bytes, name: str, mapping: tuple[tuple[str, str], ...
     report = result.report.to_dict() if hasattr(result.report, "to_dict") else {}
     dataset_id = get_store().put(result.events, name=name, report=report)
     dataset_names.clear()
-    st.session_state["dataset"] = dataset_id
-    for key in ("from", "to", "filter", "where"):
-        st.session_state.pop(key, None)
+    from ui.shell import set_shared
+
+    set_shared("dataset", dataset_id)
+    for param in ("from", "to", "filter", "where", "seg"):
+        set_shared(param, None)

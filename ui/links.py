@@ -15,6 +15,32 @@ import streamlit as st
 # Bookkeeping only (which pages already had their link checked); not a view setting.
 _CHECKED = "_links.checked"
 
+#: Sidebar settings every page shares; they travel with page switches (Streamlit clears the
+#: query string on a page switch, so the navigation links carry them explicitly). The shell
+#: reports its own problems with these, so the watcher skips them.
+SHARED_KEYS = ("dataset", "from", "to", "filter", "where", "seg")
+
+
+def shared_params() -> list[tuple[str, str]]:
+    """The shared sidebar settings of the current URL, as (key, value) pairs."""
+    out: list[tuple[str, str]] = []
+    for k in SHARED_KEYS:
+        try:
+            out += [(k, v) for v in st.query_params.get_all(k)]
+        except Exception:  # noqa: BLE001 - no browser session
+            return []
+    return out
+
+
+def navigation_sidebar(sections: dict) -> None:
+    """Sidebar links to every page that keep the shared settings (dataset, dates, filters)."""
+    params = shared_params()
+    for section, pages in sections.items():
+        st.sidebar.caption(section)
+        for page in pages:
+            st.sidebar.page_link(page, label=page.title, icon=page.icon,
+                                 query_params=params or None)
+
 
 def _snapshot() -> dict[str, list[str]]:
     try:
@@ -44,7 +70,7 @@ def watch_link_params(run_page: Callable[[], None], page_key: str) -> None:
     after = _snapshot()
     dropped = [
         f"`{k}={'|'.join(v)[:60]}`" for k, v in before.items()
-        if k != "dataset" and after.get(k) != v and not (set(v) <= set(after.get(k, [])))
+        if k not in SHARED_KEYS and after.get(k) != v and not (set(v) <= set(after.get(k, [])))
     ]
     if dropped:
         area.warning(

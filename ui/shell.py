@@ -1,13 +1,14 @@
 """The page shell: one call at the top of every page renders the sidebar and returns the context.
 
-The sidebar holds the active dataset, a date range and property filters. Every control is bound
-to the URL (``bind="query-params"``; the widget key is the parameter name), so a copied link
-reopens the same dataset and filters. A URL value that cannot be used (unknown dataset, a
+The sidebar holds the active dataset, a date range and property filters. Every control is
+mirrored in the URL (the widget key is the parameter name), so a copied link reopens the same
+dataset and filters, and the navigation links carry them from page to page. A URL value that cannot be used (unknown dataset, a
 malformed filter, a date outside the data) is dropped with a notice at the top of the page.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -56,9 +57,31 @@ def _raw_param(key: str) -> str | None:
         return None
 
 
-def _dataset_control(notices: list[str]) -> str:
-    # Bound by hand (not bind="query-params"): a bound selectbox puts the *label* in the URL,
-    # and the link must carry the dataset id, not its display name.
+def _wkey(page: str, param: str) -> str:
+    """Widget key of a shared sidebar control on one page (the URL parameter is ``param``).
+
+    Each page has its own widget for the shared settings, seeded from the URL when the page
+    opens: Streamlit drops a widget's state on a page switch, and the URL (carried by the
+    navigation links) is the one source of truth for the shared settings.
+    """
+    return f"{page}:{param}"
+
+
+def set_shared(param: str, value: str | None) -> None:
+    """Change a shared setting (e.g. from a button callback): URL first, widgets re-seed."""
+    if value is None:
+        if param in st.query_params:
+            del st.query_params[param]
+    else:
+        st.query_params[param] = value
+    for k in [k for k in st.session_state if isinstance(k, str) and k.endswith(f":{param}")]:
+        del st.session_state[k]
+
+
+def _dataset_control(page: str, notices: list[str]) -> str:
+    # The URL carries the dataset id; the selectbox shows names (a bound selectbox would put
+    # the label in the URL).
+    key = _wkey(page, DATASET_KEY)
     names = dataset_names()
     raw = _raw_param(DATASET_KEY)
     if raw is not None and raw not in names:
@@ -69,79 +92,111 @@ def _dataset_control(notices: list[str]) -> str:
             why = "is malformed" if not is_valid_id(raw) else "is not on this server"
             notices.append(f"The dataset `{raw[:40]}` in the link {why}; showing the sample.")
             raw = None
-    current = st.session_state.get(DATASET_KEY)
-    if current is not None and current not in names:
-        dataset_names.clear()
-        names = dataset_names()
-    if current is None or current not in names:
-        st.session_state[DATASET_KEY] = raw if raw in names else SAMPLE_ID
-    elif raw is not None and raw != current and raw in names and _first_run():
-        st.session_state[DATASET_KEY] = raw
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = raw if raw in names else SAMPLE_ID
     chosen = st.sidebar.selectbox(
-        "Dataset", list(names), key=DATASET_KEY, format_func=lambda i: names.get(i, i),
+        "Dataset", list(names), key=key, format_func=lambda i: names.get(i, i),
         help="The event log every page analyses. Upload your own on the Data page.",
     )
-    if chosen == SAMPLE_ID:
-        if DATASET_KEY in st.query_params:
-            del st.query_params[DATASET_KEY]
-    elif st.query_params.get(DATASET_KEY) != chosen:
-        st.query_params[DATASET_KEY] = chosen
+    _publish_to_url(DATASET_KEY, [] if chosen == SAMPLE_ID else [chosen])
     return chosen
 
 
-def _first_run() -> bool:
-    return "_links.checked" not in st.session_state
+def _seed_from_url(key: str, param: str, parse: Callable[[list[str]], object],
+                   notices: list[str]) -> None:
+    """Before a shared control renders: seed its state from the URL when it has none yet.
+
+    The sidebar's controls are synced with the URL by hand rather than with
+    ``bind="query-params"``: Streamlit drops bound parameters on a page switch, and these must
+    travel with the navigation links (see ``ui.links.navigation_sidebar``).
+    """
+    if key in st.session_state:
+        return
+    try:
+        raw = st.query_params.get_all(param)
+    except Exception:  # noqa: BLE001 - no browser session
+        return
+    if not raw:
+        return
+    try:
+        st.session_state[key] = parse(raw)
+    except ValueError as e:
+        notices.append(f"Ignored `{param}={'|'.join(raw)[:60]}` from the link: {e}")
 
 
-def _date_controls(info: DatasetInfo, notices: list[str]) -> tuple[date | None, date | None]:
+def _publish_to_url(key: str, values: list[str]) -> None:
+    """After a shared control renders: mirror its value in the URL (absent when empty)."""
+    try:
+        current = st.query_params.get_all(key)
+    except Exception:  # noqa: BLE001
+        return
+    if values == current:
+        return
+    if values:
+        st.query_params[key] = values
+    else:
+        del st.query_params[key]
+
+
+def _date_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[date | None, date | None]:
     lo = info.first.date() if info.first else None
     hi = info.last.date() if info.last else None
-    for key in (FROM_KEY, TO_KEY):
-        raw = _raw_param(key)
-        if raw is None:
-            continue
+
+    def parse(raw: list[str]) -> date:
         try:
-            d = date.fromisoformat(raw)
-            if lo and hi and not lo <= d <= hi:
-                raise ValueError
+            d = date.fromisoformat(raw[-1])
         except ValueError:
-            notices.append(
-                f"Ignored `{key}={raw[:40]}` from the link: expected a date between {lo} and {hi}."
-            )
-            del st.query_params[key]
-            st.session_state.pop(key, None)
+            raise ValueError(f"expected a date like {lo}") from None
+        if lo and hi and not lo <= d <= hi:
+            raise ValueError(f"expected a date between {lo} and {hi}")
+        return d
+
+    for param in (FROM_KEY, TO_KEY):
+        key = _wkey(page, param)
+        _seed_from_url(key, param, parse, notices)
+        v = st.session_state.get(key)
+        if v is not None and lo and hi and not lo <= v <= hi:  # another dataset's date
+            st.session_state[key] = None
     c1, c2 = st.sidebar.columns(2)
-    start = c1.date_input("From", value=None, min_value=lo, max_value=hi, key=FROM_KEY,
-                          bind="query-params", help="First day (UTC) to include; empty = all.")
-    end = c2.date_input("To", value=None, min_value=lo, max_value=hi, key=TO_KEY,
-                        bind="query-params", help="Last day (UTC) to include; empty = all.")
+    start = c1.date_input("From", value=None, min_value=lo, max_value=hi, key=_wkey(page, FROM_KEY),
+                          help="First day (UTC) to include; empty = all.")
+    end = c2.date_input("To", value=None, min_value=lo, max_value=hi, key=_wkey(page, TO_KEY),
+                        help="Last day (UTC) to include; empty = all.")
+    _publish_to_url(FROM_KEY, [start.isoformat()] if start else [])
+    _publish_to_url(TO_KEY, [end.isoformat()] if end else [])
     if start and end and start > end:
         st.sidebar.error(f"`From` ({start}) is after `To` ({end}); the date range is ignored.")
         return None, None
     return start, end
 
 
-def _filter_controls(info: DatasetInfo, notices: list[str]) -> tuple[Condition, ...]:
-    # Options are their own labels: a bound multiselect stores the label in the URL.
+def _filter_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[Condition, ...]:
     options = [f"{col} = {v}" for col, values in info.properties.items() for v in values]
-    raw = st.query_params.get_all(FILTER_KEY) if hasattr(st.query_params, "get_all") else []
-    unknown = [r for r in raw if r not in options]
-    if unknown:
-        notices.append(
-            "Ignored filter(s) from the link that do not exist in this dataset: "
-            + ", ".join(f"`{u[:40]}`" for u in unknown)
-        )
 
+    def parse(raw: list[str]) -> list[str]:
+        unknown = [r for r in raw if r not in options]
+        if unknown:
+            notices.append(
+                "Ignored filter(s) from the link that do not exist in this dataset: "
+                + ", ".join(f"`{u[:40]}`" for u in unknown)
+            )
+        return [r for r in raw if r in options]
+
+    fkey = _wkey(page, FILTER_KEY)
+    _seed_from_url(fkey, FILTER_KEY, parse, notices)
+    if any(v not in options for v in st.session_state.get(fkey, [])):
+        st.session_state[fkey] = [v for v in st.session_state[fkey] if v in options]
     picked = st.sidebar.multiselect(
-        "Filters", options, key=FILTER_KEY, bind="query-params",
-        placeholder="e.g. device = mobile",
+        "Filters", options, key=fkey, placeholder="e.g. device = mobile",
         help="Values of the same property are OR-ed; different properties are AND-ed.",
     )
+    _publish_to_url(FILTER_KEY, list(picked))
+    _seed_from_url(_wkey(page, WHERE_KEY), WHERE_KEY, lambda raw: raw[-1], notices)
     where = st.sidebar.text_input(
-        "More conditions", key=WHERE_KEY, bind="query-params",
-        placeholder="price:gt:100; brand:is_not_null",
+        "More conditions", key=_wkey(page, WHERE_KEY), placeholder="price:gt:100; brand:is_not_null",
         help="column:op:value, separated by ';'. Operators: " + ", ".join(OPERATORS),
     )
+    _publish_to_url(WHERE_KEY, [where] if where else [])
     by_col: dict[str, list[str]] = {}
     for opt in picked:
         col, val = opt.split(" = ", 1)
@@ -181,15 +236,16 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     PageContext
     """
     notices: list[str] = []
-    dataset_id = _dataset_control(notices)
+    page = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+    dataset_id = _dataset_control(page, notices)
     try:
         info = cached_dataset_info(dataset_id)
     except DatasetNotFound as e:
         notices.append(str(e))
         dataset_id = SAMPLE_ID
         info = cached_dataset_info(SAMPLE_ID)
-    date_from, date_to = _date_controls(info, notices)
-    conditions = _filter_controls(info, notices)
+    date_from, date_to = _date_controls(page, info, notices)
+    conditions = _filter_controls(page, info, notices)
     try:
         filters = FilterParams(date_from, date_to, conditions)
     except ParameterError as e:
