@@ -1,0 +1,268 @@
+"""Held-out evaluation of a cart model against two scikit-learn baselines on the same split.
+
+The split is by time (:func:`core.cart.features.time_split`): the latest
+:data:`~core.cart.features.TEST_FRACTION` of cart sessions are the test part; of the earlier
+sessions, the latest eighth (10 % of all) is the validation part and the rest the training
+part. The baselines (logistic regression on standardised aggregate features, and
+``HistGradientBoostingClassifier``) are fitted on the training part, their threshold chosen
+on the validation part, exactly as the sequence model's are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from core.cart.features import (
+    MIN_LABELLED_CARTS,
+    TEST_FRACTION,
+    aggregate_features,
+    encode,
+    prefix_table,
+    prepare_events,
+    time_split,
+)
+
+#: Share of the earlier (non-test) cart sessions used for validation: 10 % of all.
+VALIDATION_OF_EARLIER: Final[float] = 0.125
+
+METRIC_COLUMNS: Final[tuple[str, ...]] = (
+    "roc_auc", "pr_auc", "brier", "log_loss", "precision", "recall", "f1", "threshold",
+)
+MODELS: Final[tuple[str, ...]] = ("model", "logreg", "hgb")
+
+_TABLE_SCHEMA = {"model": pl.String, **{c: pl.Float64 for c in METRIC_COLUMNS}}
+_PRED_SCHEMA = {"session_id": pl.String, "cart_index": pl.Int32, "abandoned": pl.Boolean,
+                "cart_value": pl.Float64, "p_model": pl.Float64, "p_logreg": pl.Float64,
+                "p_hgb": pl.Float64}
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Held-out figures of a model and both baselines on one time split.
+
+    Attributes
+    ----------
+    table : pl.DataFrame
+        One row per model (``model`` = the sequence model, ``logreg``, ``hgb``); columns
+        ``roc_auc``, ``pr_auc`` (average precision, abandoned = positive), ``brier``,
+        ``log_loss``, ``precision``, ``recall``, ``f1`` (at ``threshold``) and ``threshold``.
+    predictions : pl.DataFrame
+        The test prefixes: ``session_id``, ``cart_index``, ``abandoned``, ``cart_value`` and
+        each model's probability ``p_model``, ``p_logreg``, ``p_hgb`` (for curves and the
+        confusion matrix at any threshold).
+    threshold : float
+        The sequence model's threshold.
+    n_train_sessions, n_validation_sessions, n_test_sessions : int
+        Cart sessions in each part.
+    base_rate : float
+        Share of abandoned prefixes in the test part.
+    reason : str
+        Empty when the figures exist; otherwise why there are none (the tables are empty).
+    """
+
+    table: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_TABLE_SCHEMA))
+    predictions: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=_PRED_SCHEMA))
+    threshold: float = 0.5
+    n_train_sessions: int = 0
+    n_validation_sessions: int = 0
+    n_test_sessions: int = 0
+    base_rate: float = float("nan")
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+    def row(self, model: str = "model") -> dict[str, float]:
+        """The figures of one model as a dict (empty when there are none)."""
+        rows = self.table.filter(pl.col("model") == model).to_dicts()
+        return rows[0] if rows else {}
+
+    def __getitem__(self, key: str) -> float:
+        """``metrics["roc_auc"]``: a figure of the sequence model."""
+        return float(self.row("model")[key])
+
+
+def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    """ROC AUC, PR AUC, Brier score, log loss and precision/recall/F1 at ``threshold``.
+
+    ``y`` is 1 for abandoned; a prefix is flagged when ``p >= threshold``. Probabilities are
+    clipped to ``[1e-6, 1 - 1e-6]`` for the log loss.
+    """
+    from sklearn.metrics import (
+        average_precision_score,
+        brier_score_loss,
+        log_loss,
+        roc_auc_score,
+    )
+
+    y = y.astype(int)
+    pc = np.clip(p, 1e-6, 1 - 1e-6)
+    flagged = p >= threshold
+    tp = int(np.sum(flagged & (y == 1)))
+    fp = int(np.sum(flagged & (y == 0)))
+    fn = int(np.sum(~flagged & (y == 1)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, pc)),
+        "log_loss": float(log_loss(y, pc, labels=[0, 1])),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "threshold": float(threshold),
+    }
+
+
+def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The probability threshold that maximises recall minus false-positive rate (Youden's J).
+
+    Unlike F1, this does not collapse to "flag everything" when most carts are abandoned.
+    Returns 0.5 when ``y`` holds a single class.
+    """
+    from sklearn.metrics import roc_curve
+
+    y = y.astype(int)
+    if y.min() == y.max():
+        return 0.5
+    fpr, tpr, thr = roc_curve(y, p)
+    j = tpr - fpr
+    best = int(np.argmax(j))
+    t = float(thr[best])
+    return float(min(max(t, 0.0), 1.0))
+
+
+def fit_platt(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Platt scaling: ``a`` and ``b`` of ``sigmoid(a * logit + b)`` minimising log loss."""
+    from scipy.optimize import minimize
+
+    z = logits.astype(np.float64)
+    t = y.astype(np.float64)
+    if t.min() == t.max():
+        return {"a": 1.0, "b": 0.0}
+
+    def nll(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        s = ab[0] * z + ab[1]
+        # log(1 + exp(s)) - t * s, stably
+        loss = np.logaddexp(0.0, s) - t * s
+        g = 1.0 / (1.0 + np.exp(-s)) - t
+        return float(loss.mean()), np.array([np.mean(g * z), np.mean(g)])
+
+    res = minimize(nll, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    a, b = (float(v) for v in res.x)
+    return {"a": a, "b": b}
+
+
+def split_masks(prefixes: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test masks over ``prefixes`` (by time, sessions kept whole)."""
+    earlier, test = time_split(prefixes, TEST_FRACTION)
+    idx = np.flatnonzero(earlier)
+    train = np.zeros(prefixes.height, dtype=bool)
+    val = np.zeros(prefixes.height, dtype=bool)
+    if idx.size:
+        e_train, e_val = time_split(prefixes[idx], VALIDATION_OF_EARLIER)
+        train[idx[e_train]] = True
+        val[idx[e_val]] = True
+    return train, val, test
+
+
+def _n_sessions(prefixes: pl.DataFrame, mask: np.ndarray) -> int:
+    return int(prefixes.filter(pl.Series(mask))["session_id"].n_unique()) if mask.any() else 0
+
+
+def fit_baselines(x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> dict[str, object]:
+    """Logistic regression (standardised features) and gradient boosting, fitted on ``x``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    hgb = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
+    yi = y.astype(int)
+    return {"logreg": logreg.fit(x, yi), "hgb": hgb.fit(x, yi)}
+
+
+def evaluate_prepared(model, prepared: pl.DataFrame, prefixes: pl.DataFrame, *,
+                      seed: int = 0) -> Metrics:
+    """:func:`evaluate` on an already prepared table (shared with training)."""
+    n_sessions = int(prefixes["session_id"].n_unique()) if prefixes.height else 0
+    if n_sessions == 0:
+        return Metrics(reason="there are no cart sessions (no add_to_cart events) to evaluate")
+    if n_sessions < MIN_LABELLED_CARTS:
+        return Metrics(reason=f"only {n_sessions} labelled cart sessions; an evaluation needs "
+                              f"at least {MIN_LABELLED_CARTS}")
+    train, val, test = split_masks(prefixes)
+    y = prefixes["abandoned"].cast(pl.Int8).to_numpy()
+    counts = dict(n_train_sessions=_n_sessions(prefixes, train),
+                  n_validation_sessions=_n_sessions(prefixes, val),
+                  n_test_sessions=_n_sessions(prefixes, test))
+    for part, mask in (("training", train), ("validation", val), ("test", test)):
+        if len(set(y[mask].tolist())) < 2:
+            what = "abandoned" if y[mask].size and y[mask][0] == 1 else "purchased"
+            return Metrics(reason=f"every cart in the {part} part was {what}; ROC AUC and the "
+                                  "baselines need both outcomes", **counts)
+    from threadpoolctl import threadpool_limits
+
+    x = aggregate_features(prepared, prefixes, model.channels)
+    enc = encode(prepared, prefixes.filter(pl.Series(test)), channels=model.channels,
+                 mean=model.mean, std=model.std, max_len=model.config.max_len)
+    probs = {"model": model.predict_proba(enc)}
+    thresholds = {"model": model.threshold}
+    # One OpenMP thread: on a small shared machine, gradient boosting's spinning threads
+    # cost far more than they bring, and a fixed thread count keeps results reproducible.
+    with threadpool_limits(limits=1):
+        baselines = fit_baselines(x[train], y[train], seed=seed)
+        for name, est in baselines.items():
+            probs[name] = est.predict_proba(x[test])[:, 1]
+            thresholds[name] = youden_threshold(y[val], est.predict_proba(x[val])[:, 1])
+    rows = [{"model": m, **classification_metrics(y[test], probs[m], thresholds[m])}
+            for m in MODELS]
+    test_prefixes = prefixes.filter(pl.Series(test))
+    predictions = test_prefixes.select(
+        "session_id", "cart_index", "abandoned", "cart_value"
+    ).with_columns(
+        pl.Series("p_model", probs["model"]),
+        pl.Series("p_logreg", probs["logreg"]),
+        pl.Series("p_hgb", probs["hgb"]),
+    )
+    return Metrics(table=pl.DataFrame(rows, schema=_TABLE_SCHEMA), predictions=predictions,
+                   threshold=model.threshold, base_rate=float(y[test].mean()), **counts)
+
+
+def evaluate(model, events: pl.DataFrame | pl.LazyFrame) -> Metrics:
+    """Figures of ``model`` and both baselines on the latest cart sessions of ``events``.
+
+    The cart sessions are split by time (test: the latest 20 %; validation: the 10 % before;
+    training: the rest). The baselines are fitted on the training part of ``events``; the
+    model is used as it is (for a model trained by :func:`train_model` on the same events the
+    test part was held out, so the figures are out of sample for all three).
+
+    Parameters
+    ----------
+    model : CartModel
+        A trained model (:func:`load_bundled_model`, :func:`train_model`).
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table.
+
+    Returns
+    -------
+    Metrics
+        With ``reason`` set and empty tables when there are fewer than 200 labelled cart
+        sessions or a part lacks either outcome.
+
+    Raises
+    ------
+    SchemaError
+        A required canonical column is missing.
+    """
+    prepared = prepare_events(events)
+    return evaluate_prepared(model, prepared, prefix_table(prepared))

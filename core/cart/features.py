@@ -1,0 +1,498 @@
+"""The cart-abandonment task and its features: labelled prefixes, sequences, aggregates.
+
+The task (see ``docs/cart_abandonment.md``):
+
+* A **cart session** is a session with at least one ``add_to_cart`` event.
+* A **prefix** is a cart session cut at one of its ``add_to_cart`` events: the events up to and
+  including that event, in session order. Every ``add_to_cart`` gives one prefix, so the model
+  learns to warn early and the end of a session never gives the answer away.
+* A prefix is **abandoned** when no ``purchase`` follows it in its session. A session is
+  abandoned when its last prefix is (no purchase after its last ``add_to_cart``).
+* Splits are by time: cart sessions are ranked by their start, the latest ones are the test set.
+
+Everything here is a window/group operation keyed by session or user, so it gives the same
+answer on any partition that holds all events of its users (merge step: concatenate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from core.schema import EVENT_TYPES, check_events
+
+#: Per-event numeric inputs of the sequence model, in tensor order.
+EVENT_FEATURES: Final[tuple[str, ...]] = (
+    "log_dt",  # log1p(seconds since the previous event of the session); 0 for the first
+    "log_price",  # log1p(unit price); 0 when unknown
+    "price_missing",  # 1 when the event has no price
+    "log_cart_value",  # log1p(running cart value after the event)
+    "log_cart_items",  # log1p(running item count after the event)
+    "log_position",  # log1p(0-based position in the session)
+)
+
+#: Event-type vocabulary of the model: index 0 is padding, then the canonical types.
+EVENT_VOCAB: Final[tuple[str, ...]] = ("<pad>", *EVENT_TYPES)
+
+#: Device classes the model knows (anything else is ``other``; missing is ``unknown``).
+DEVICE_VOCAB: Final[tuple[str, ...]] = ("unknown", "mobile", "desktop", "tablet", "other")
+
+#: Columns searched, in order, for a device property and a traffic-channel property.
+DEVICE_COLUMNS: Final[tuple[str, ...]] = ("device", "device_category", "platform")
+CHANNEL_COLUMNS: Final[tuple[str, ...]] = ("channel", "traffic_source", "utm_medium", "medium")
+
+#: Longest event window the sequence model reads (the latest events of a longer prefix).
+MAX_LEN: Final[int] = 64
+
+#: Fewest labelled cart sessions a model is trained on.
+MIN_LABELLED_CARTS: Final[int] = 200
+
+#: Share of the latest cart sessions held out as the test set.
+TEST_FRACTION: Final[float] = 0.2
+
+_NUMERIC_CONTEXT: Final[tuple[str, ...]] = (
+    "bought_before",  # the user purchased in an earlier session
+    "log_prev_sessions",  # log1p(earlier sessions of the user)
+    "log_prev_carts",  # log1p(earlier cart sessions)
+    "log_prev_abandoned",  # log1p(earlier cart sessions that were abandoned)
+)
+
+
+def _first_present(names: list[str], candidates: tuple[str, ...]) -> str | None:
+    for c in candidates:
+        if c in names:
+            return c
+    return None
+
+
+def _device_class() -> pl.Expr:
+    d = pl.col("_device_raw").cast(pl.String).str.to_lowercase().str.strip_chars()
+    return (
+        pl.when(d.is_null() | (d == ""))
+        .then(pl.lit("unknown"))
+        .when(d.str.contains("tablet|ipad"))
+        .then(pl.lit("tablet"))
+        .when(d.str.contains("mobile|phone|android|ios"))
+        .then(pl.lit("mobile"))
+        .when(d.str.contains("desktop|web|pc|computer|mac|windows|linux"))
+        .then(pl.lit("desktop"))
+        .otherwise(pl.lit("other"))
+    )
+
+
+def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Per-event table of the cart task: session order, running cart, session context.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table (``core/schema.py``). A ``device`` and a ``channel`` property
+        are used when present.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per event, grouped by session (sessions ordered by user, then start), in time
+        order inside a session. Columns: ``user_id``, ``session_id``, ``ts``, ``event``,
+        ``event_type``, ``product_id``, ``price``, ``pos`` (0-based position in the session),
+        the :data:`EVENT_FEATURES`, ``cart_value``, ``cart_items`` (running, after the event;
+        reset by a purchase), ``session_start``, ``hour``, ``weekday`` (1-7),
+        ``device_class``, ``channel`` (lower case, null when unknown), ``bought_before``
+        (the user purchased in an earlier session), ``prev_sessions``, ``prev_carts`` and
+        ``prev_abandoned`` (the user's earlier sessions, cart sessions, abandoned ones).
+
+    Raises
+    ------
+    SchemaError
+        A required canonical column is missing.
+    """
+    check_events(events)
+    lf = events.lazy() if isinstance(events, pl.DataFrame) else events
+    names = lf.collect_schema().names()
+    dev = _first_present(names, DEVICE_COLUMNS)
+    chan = _first_present(names, CHANNEL_COLUMNS)
+    cols = [
+        pl.col("user_id").cast(pl.String),
+        pl.col("session_id").cast(pl.String),
+        pl.col("ts"),
+        pl.col("event").cast(pl.String),
+        pl.col("event_type").cast(pl.String),
+        (pl.col("product_id").cast(pl.String) if "product_id" in names
+         else pl.lit(None, pl.String).alias("product_id")),
+        (pl.col("price").cast(pl.Float64, strict=False) if "price" in names
+         else pl.lit(None, pl.Float64).alias("price")),
+        (pl.col("quantity").cast(pl.Float64, strict=False) if "quantity" in names
+         else pl.lit(None, pl.Float64).alias("quantity")),
+        (pl.col(dev).cast(pl.String) if dev else pl.lit(None, pl.String)).alias("_device_raw"),
+        (pl.col(chan).cast(pl.String) if chan else pl.lit(None, pl.String)).alias("_channel_raw"),
+    ]
+    sid = "session_id"
+    lf = (
+        lf.select(cols)
+        .with_columns(
+            pl.when(pl.col("event_type").is_in(EVENT_TYPES))
+            .then(pl.col("event_type"))
+            .otherwise(pl.lit("other"))
+            .alias("event_type"),
+            pl.col("ts").min().over(sid).alias("session_start"),
+        )
+        .sort(["user_id", "session_start", sid, "ts"], maintain_order=True)
+    )
+    qty = pl.col("quantity").fill_null(1.0).clip(lower_bound=1.0)
+    price0 = pl.col("price").fill_null(0.0).clip(lower_bound=0.0)
+    is_add = pl.col("event_type") == "add_to_cart"
+    is_remove = pl.col("event_type") == "remove_from_cart"
+    is_buy = pl.col("event_type") == "purchase"
+    # A purchase empties the cart: events after it start a new cart epoch.
+    epoch = is_buy.cast(pl.Int32).cum_sum().shift(1, fill_value=0).over(sid)
+    lf = lf.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int32).over(sid).alias("pos"),
+        (pl.col("ts").diff().over(sid).dt.total_microseconds() / 1e6)
+        .fill_null(0.0)
+        .clip(lower_bound=0.0)
+        .alias("_dt"),
+        (pl.when(is_add).then(price0 * qty).when(is_remove).then(-price0 * qty).otherwise(0.0))
+        .alias("_dvalue"),
+        (pl.when(is_add).then(qty).when(is_remove).then(-qty).otherwise(0.0)).alias("_ditems"),
+        epoch.alias("_epoch"),
+    ).with_columns(
+        pl.col("_dvalue").cum_sum().over([sid, "_epoch"]).alias("_cvalue"),
+        pl.col("_ditems").cum_sum().over([sid, "_epoch"]).alias("_citems"),
+    ).with_columns(
+        # A cart never holds less than nothing: the running sum floored at 0 after every
+        # step (S_t = max(0, S_{t-1} + d_t)) equals C_t - min(0, min_{k<=t} C_k).
+        (pl.col("_cvalue") - pl.col("_cvalue").cum_min().over([sid, "_epoch"])
+         .clip(upper_bound=0.0)).alias("cart_value"),
+        (pl.col("_citems") - pl.col("_citems").cum_min().over([sid, "_epoch"])
+         .clip(upper_bound=0.0)).alias("cart_items"),
+    )
+    lf = lf.with_columns(
+        pl.col("_dt").log1p().alias("log_dt"),
+        price0.log1p().alias("log_price"),
+        pl.col("price").is_null().cast(pl.Float64).alias("price_missing"),
+        pl.col("cart_value").log1p().alias("log_cart_value"),
+        pl.col("cart_items").log1p().alias("log_cart_items"),
+        pl.col("pos").cast(pl.Float64).log1p().alias("log_position"),
+        pl.col("session_start").dt.hour().cast(pl.Int32).alias("hour"),
+        pl.col("session_start").dt.weekday().cast(pl.Int32).alias("weekday"),
+        _device_class().alias("_device_class"),
+        pl.col("_channel_raw").str.to_lowercase().str.strip_chars().alias("_channel"),
+    )
+    sessions = (
+        lf.group_by(sid, maintain_order=True)
+        .agg(
+            pl.col("user_id").first(),
+            pl.col("session_start").first(),
+            is_buy.any().alias("_has_buy"),
+            is_add.any().alias("_has_cart"),
+            # abandoned: no purchase after the session's last add_to_cart
+            (pl.col("pos").filter(is_buy).max().fill_null(-1)
+             < pl.col("pos").filter(is_add).max()).fill_null(False).alias("_abandoned"),
+            pl.col("_device_class").filter(pl.col("_device_class") != "unknown").first()
+            .fill_null("unknown").alias("device_class"),
+            pl.col("_channel").drop_nulls().first().alias("channel"),
+        )
+        .with_columns(
+            (pl.col("_has_buy").cast(pl.Int32).cum_sum().shift(1, fill_value=0)
+             .over("user_id") > 0).alias("bought_before"),
+            pl.int_range(pl.len(), dtype=pl.Int32).over("user_id").alias("prev_sessions"),
+            pl.col("_has_cart").cast(pl.Int32).cum_sum().shift(1, fill_value=0)
+            .over("user_id").alias("prev_carts"),
+            pl.col("_abandoned").cast(pl.Int32).cum_sum().shift(1, fill_value=0)
+            .over("user_id").alias("prev_abandoned"),
+        )
+        .select(sid, "device_class", "channel", "bought_before", "prev_sessions", "prev_carts",
+                "prev_abandoned")
+    )
+    out = lf.join(sessions, on=sid, how="left", maintain_order="left").select(
+        "user_id", sid, "ts", "event", "event_type", "product_id", "price", "pos",
+        *EVENT_FEATURES, "cart_value", "cart_items", "session_start", "hour", "weekday",
+        "device_class", "channel", "bought_before", "prev_sessions", "prev_carts",
+        "prev_abandoned",
+    )
+    return out.collect()
+
+
+def prefix_table(prepared: pl.DataFrame) -> pl.DataFrame:
+    """One row per ``add_to_cart`` of a prepared table: the labelled prefixes.
+
+    Parameters
+    ----------
+    prepared : pl.DataFrame
+        Output of :func:`prepare_events`.
+
+    Returns
+    -------
+    pl.DataFrame
+        Columns ``row`` (index of the cutting ``add_to_cart`` in ``prepared``), ``first_row``
+        (index of the session's first event), ``session_id``, ``user_id``, ``session_start``,
+        ``prediction_time``, ``cart_index`` (1 for the session's first add), ``n_events``,
+        ``cart_value``, ``cart_items``, ``abandoned``, ``is_last``.
+    """
+    sid = "session_id"
+    return (
+        prepared.lazy()
+        .with_row_index("row")
+        .with_columns(
+            pl.col("row").first().over(sid).alias("first_row"),
+            pl.col("pos").filter(pl.col("event_type") == "purchase").max().over(sid)
+            .alias("_last_buy"),
+        )
+        .filter(pl.col("event_type") == "add_to_cart")
+        .with_columns(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(sid).alias("cart_index"),
+            (pl.col("pos") + 1).alias("n_events"),
+            (pl.col("_last_buy").is_null() | (pl.col("_last_buy") < pl.col("pos")))
+            .alias("abandoned"),
+        )
+        .with_columns((pl.col("cart_index") == pl.col("cart_index").max().over(sid))
+                      .alias("is_last"))
+        .select(
+            pl.col("row").cast(pl.Int64), pl.col("first_row").cast(pl.Int64), sid, "user_id",
+            "session_start", pl.col("ts").alias("prediction_time"), "cart_index", "n_events",
+            "cart_value", "cart_items", "abandoned", "is_last",
+        )
+        .collect()
+    )
+
+
+def cart_sessions(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The labelled prefixes of every cart session: one row per ``add_to_cart``.
+
+    A prefix is the session's events up to and including that ``add_to_cart``; it is
+    ``abandoned`` when no ``purchase`` follows it in the session. A prediction for the prefix
+    uses only its own events (and the user's earlier sessions), never what follows.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table.
+
+    Returns
+    -------
+    pl.DataFrame
+        Sorted by ``session_start``, ``session_id``, ``cart_index``. Columns:
+
+        ``session_id`` (str), ``user_id`` (str), ``session_start`` (datetime),
+        ``prediction_time`` (datetime of the cutting ``add_to_cart``), ``cart_index``
+        (int, 1 for the session's first add), ``n_events`` (events in the prefix),
+        ``cart_value`` (float, running value of the cart after the add: sum of price x
+        quantity of adds minus removes since the last purchase; 0 where prices are unknown),
+        ``cart_items`` (float, running item count), ``abandoned`` (bool, the label),
+        ``is_last`` (bool, the session's last add: its label is the session's label).
+        Empty (same columns) when there is no ``add_to_cart``.
+
+    Raises
+    ------
+    SchemaError
+        A required canonical column is missing.
+
+    Examples
+    --------
+    >>> from tests.builders import make_events  # doctest: +SKIP
+    >>> cart_sessions(make_events({"u": [("view_item", "00:00"), ("add_to_cart", "00:01"),
+    ...                                  ("purchase", "00:05")]}))  # doctest: +SKIP
+    """
+    prefixes = prefix_table(prepare_events(events))
+    return prefixes.drop("row", "first_row").sort(
+        ["session_start", "session_id", "cart_index"], maintain_order=True
+    )
+
+
+def time_split(prefixes: pl.DataFrame, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split prefixes by time: the latest ``fraction`` of cart sessions versus the rest.
+
+    Cart sessions are ranked by ``(session_start, session_id)``; the last
+    ``round(fraction * n_sessions)`` of them (at least one when ``fraction > 0`` and there are
+    two or more) form the later part. A session's prefixes always stay together.
+
+    Returns
+    -------
+    earlier, later : numpy.ndarray of bool
+        Masks over the rows of ``prefixes``.
+    """
+    order = (
+        prefixes.select("session_id", "session_start")
+        .unique("session_id")
+        .sort(["session_start", "session_id"])
+    )
+    n = order.height
+    k = int(round(fraction * n))
+    if fraction > 0 and n >= 2:
+        k = min(max(k, 1), n - 1)
+    later_ids = order["session_id"][n - k:] if k > 0 else order["session_id"].clear()
+    later = prefixes["session_id"].is_in(later_ids.implode()).to_numpy() if k else np.zeros(
+        prefixes.height, dtype=bool)
+    return ~later, later
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Arrays for the sequence model and the baselines, aligned with a prefix table.
+
+    ``types`` and ``numeric`` hold every event of the prepared table (one row per event);
+    ``start``/``end`` index the window of each prefix (``end`` inclusive); ``context`` and
+    ``aggregates`` hold one row per prefix.
+    """
+
+    types: np.ndarray  # int64 [n_events]
+    numeric: np.ndarray  # float32 [n_events, len(EVENT_FEATURES)], already scaled
+    start: np.ndarray  # int64 [n_prefixes]
+    end: np.ndarray  # int64 [n_prefixes]
+    context: np.ndarray  # float32 [n_prefixes, n_context]
+    labels: np.ndarray  # float32 [n_prefixes] (1 = abandoned)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.end - self.start + 1
+
+    def __len__(self) -> int:
+        return int(self.start.shape[0])
+
+    def subset(self, mask_or_index: np.ndarray) -> Encoded:
+        """The same events, a subset of the prefixes."""
+        return Encoded(self.types, self.numeric, self.start[mask_or_index],
+                       self.end[mask_or_index], self.context[mask_or_index],
+                       self.labels[mask_or_index])
+
+
+def context_names(channels: tuple[str, ...]) -> list[str]:
+    """Names of the session-context inputs, in tensor order."""
+    return ([f"hour={h}" for h in range(24)] + [f"weekday={d}" for d in range(1, 8)]
+            + [f"device={d}" for d in DEVICE_VOCAB] + [f"channel={c}" for c in channels]
+            + list(_NUMERIC_CONTEXT))
+
+
+def channel_vocabulary(prepared: pl.DataFrame, *, max_channels: int = 12,
+                       min_sessions: int = 20) -> tuple[str, ...]:
+    """The channel vocabulary learned from training data: ``unknown``, ``other``, then the
+    most frequent channels (by cart-session count, at least ``min_sessions`` sessions)."""
+    counts = (
+        prepared.filter(pl.col("channel").is_not_null())
+        .group_by("channel").agg(pl.col("session_id").n_unique().alias("n"))
+        .filter(pl.col("n") >= min_sessions)
+        .sort(["n", "channel"], descending=[True, False])
+        .head(max_channels)
+    )
+    known = [c for c in counts["channel"].to_list() if c not in ("unknown", "other")]
+    return ("unknown", "other", *known)
+
+
+def encode(
+    prepared: pl.DataFrame,
+    prefixes: pl.DataFrame,
+    *,
+    channels: tuple[str, ...],
+    mean: np.ndarray,
+    std: np.ndarray,
+    max_len: int = MAX_LEN,
+) -> Encoded:
+    """Turn a prepared table and its prefixes into model arrays.
+
+    Parameters
+    ----------
+    prepared : pl.DataFrame
+        Output of :func:`prepare_events`.
+    prefixes : pl.DataFrame
+        Rows of :func:`prefix_table` (``row``, ``first_row`` and ``abandoned`` are read).
+    channels : tuple of str
+        Channel vocabulary (:func:`channel_vocabulary`); values outside it are ``other``.
+    mean, std : numpy.ndarray
+        Scaling of the :data:`EVENT_FEATURES` (``(x - mean) / std``).
+    max_len : int
+        Longest window; a longer prefix keeps its latest ``max_len`` events.
+    """
+    type_index = {t: i for i, t in enumerate(EVENT_VOCAB)}
+    types = (
+        prepared["event_type"].replace_strict(type_index, default=type_index["other"],
+                                              return_dtype=pl.Int64).to_numpy()
+    )
+    numeric = prepared.select(EVENT_FEATURES).to_numpy().astype(np.float32)
+    numeric = (numeric - mean.astype(np.float32)) / std.astype(np.float32)
+    end = prefixes["row"].to_numpy().astype(np.int64)
+    first = prefixes["first_row"].to_numpy().astype(np.int64)
+    start = np.maximum(first, end - max_len + 1)
+    context = context_matrix(prepared, end, channels)
+    labels = prefixes["abandoned"].cast(pl.Float32).to_numpy() if "abandoned" in prefixes.columns \
+        else np.zeros(len(end), dtype=np.float32)
+    return Encoded(types, np.ascontiguousarray(numeric), start, end, context,
+                   labels.astype(np.float32))
+
+
+def context_matrix(prepared: pl.DataFrame, rows: np.ndarray,
+                   channels: tuple[str, ...]) -> np.ndarray:
+    """Session context of the sessions holding ``rows``: one-hot hour, weekday, device,
+    channel, then ``bought_before`` and ``log1p`` of the earlier sessions, cart sessions and
+    abandoned cart sessions of the user."""
+    n = len(rows)
+    sub = prepared.select("hour", "weekday", "device_class", "channel", "bought_before",
+                          "prev_sessions", "prev_carts", "prev_abandoned")[rows] if n \
+        else prepared.head(0)
+    width = 24 + 7 + len(DEVICE_VOCAB) + len(channels) + len(_NUMERIC_CONTEXT)
+    out = np.zeros((n, width), dtype=np.float32)
+    if n == 0:
+        return out
+    idx = np.arange(n)
+    out[idx, sub["hour"].to_numpy()] = 1.0
+    out[idx, 24 + sub["weekday"].to_numpy() - 1] = 1.0
+    dev_index = {d: i for i, d in enumerate(DEVICE_VOCAB)}
+    dev = sub["device_class"].replace_strict(dev_index, default=dev_index["other"],
+                                             return_dtype=pl.Int64).to_numpy()
+    out[idx, 31 + dev] = 1.0
+    chan_index = {c: i for i, c in enumerate(channels)}
+    ch = (
+        sub["channel"].fill_null("unknown")
+        .replace_strict(chan_index, default=chan_index["other"], return_dtype=pl.Int64)
+        .to_numpy()
+    )
+    base = 31 + len(DEVICE_VOCAB)
+    out[idx, base + ch] = 1.0
+    base += len(channels)
+    out[:, base] = sub["bought_before"].cast(pl.Float32).to_numpy()
+    for j, col in enumerate(("prev_sessions", "prev_carts", "prev_abandoned"), start=1):
+        out[:, base + j] = np.log1p(sub[col].to_numpy().astype(np.float32))
+    return out
+
+
+#: Aggregate features of a prefix, for the scikit-learn baselines.
+AGGREGATE_FEATURES: Final[tuple[str, ...]] = (
+    *(f"n_{t}" for t in EVENT_TYPES),
+    "n_events", "log_duration", "max_log_dt", "mean_log_dt", "log_cart_value",
+    "log_cart_items", "log_last_price", "mean_log_price", "any_price_missing", "hour",
+)
+
+
+def aggregate_features(prepared: pl.DataFrame, prefixes: pl.DataFrame,
+                       channels: tuple[str, ...]) -> np.ndarray:
+    """Aggregate features of each prefix (whole prefix, not only the model's window) plus the
+    same session context as the model: the baselines' design matrix."""
+    sid = "session_id"
+    counts = [
+        (pl.col("event_type") == t).cast(pl.Int32).cum_sum().over(sid).alias(f"n_{t}")
+        for t in EVENT_TYPES
+    ]
+    has_price = pl.col("price_missing") == 0
+    agg = prepared.select(
+        *counts,
+        (pl.col("pos") + 1).alias("n_events"),
+        ((pl.col("ts") - pl.col("session_start")).dt.total_seconds() + 0.0).log1p()
+        .alias("log_duration"),
+        pl.col("log_dt").cum_max().over(sid).alias("max_log_dt"),
+        (pl.col("log_dt").cum_sum().over(sid) / (pl.col("pos") + 1)).alias("mean_log_dt"),
+        pl.col("log_cart_value"),
+        pl.col("log_cart_items"),
+        pl.col("log_price").alias("log_last_price"),
+        (pl.col("log_price").cum_sum().over(sid)
+         / has_price.cast(pl.Int32).cum_sum().over(sid).clip(lower_bound=1))
+        .alias("mean_log_price"),
+        pl.col("price_missing").cum_max().over(sid).alias("any_price_missing"),
+        pl.col("hour"),
+    )
+    rows = prefixes["row"].to_numpy()
+    x = agg[rows].to_numpy().astype(np.float64) if len(rows) else np.zeros(
+        (0, len(AGGREGATE_FEATURES)))
+    ctx = context_matrix(prepared, rows, channels).astype(np.float64)
+    return np.hstack([x, ctx])

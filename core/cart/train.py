@@ -1,0 +1,437 @@
+"""Training of the cart-abandonment model, and the one command that builds the bundled model.
+
+    python -m core.cart.train            # trains on sample_data/events.csv.gz, writes bundled/
+
+Training is seeded and deterministic on the CPU: the same seed and data give the same weights
+and metrics (``torch.manual_seed``, deterministic algorithms, one intra-op thread while
+training; a time limit that cuts training short is the one exception).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from core.cart.card import ModelCard
+from core.cart.evaluate import evaluate_prepared, fit_platt, split_masks, youden_threshold
+from core.cart.features import (
+    DEVICE_VOCAB,
+    EVENT_FEATURES,
+    EVENT_VOCAB,
+    MAX_LEN,
+    MIN_LABELLED_CARTS,
+    Encoded,
+    channel_vocabulary,
+    context_names,
+    encode,
+    prefix_table,
+    prepare_events,
+)
+from core.cart.model import BUNDLED_DIR, CartConfig, CartModel, CartNet, batch_tensors, save_model
+from core.errors import ParameterError
+
+ROOT: Final[Path] = Path(__file__).resolve().parents[2]
+SAMPLE: Final[Path] = ROOT / "sample_data" / "events.csv.gz"
+REAL_DATA: Final[Path] = ROOT.parent / "shared" / "data" / "taobao_userbehavior_users_a.csv"
+
+#: Network size used by :func:`train_model`.
+ARCH: Final[dict[str, int | float]] = {"embed_dim": 8, "hidden": 48, "context_dim": 16,
+                                        "head_dim": 32, "dropout": 0.1}
+BATCH_SIZE: Final[int] = 256
+LEARNING_RATE: Final[float] = 3e-3
+PATIENCE: Final[int] = 4
+#: Chance that a training prefix is shown without prices, device and channel (so the model
+#: also works on exports that lack them, such as Taobao's).
+FEATURE_DROPOUT: Final[float] = 0.15
+
+Progress = Callable[[float, str], None]
+
+
+def training_refusal(events: pl.DataFrame | pl.LazyFrame) -> str:
+    """Why :func:`train_model` would refuse ``events`` (empty string when it would train).
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table.
+
+    Returns
+    -------
+    str
+        A sentence for the user, or ``""``.
+    """
+    prefixes = prefix_table(prepare_events(events))
+    return _refusal(prefixes)
+
+
+def _refusal(prefixes: pl.DataFrame) -> str:
+    n = int(prefixes["session_id"].n_unique()) if prefixes.height else 0
+    if n == 0:
+        return "the data has no add_to_cart events, so there are no carts to learn from"
+    if n < MIN_LABELLED_CARTS:
+        return (f"the data has {n} labelled cart sessions; training needs at least "
+                f"{MIN_LABELLED_CARTS}")
+    last = prefixes.filter(pl.col("is_last"))
+    n_abandoned = int(last["abandoned"].sum())
+    if n_abandoned == 0 or n_abandoned == last.height:
+        word = "abandoned" if n_abandoned else "purchased"
+        return f"all {last.height} cart sessions were {word}; there is nothing to tell apart"
+    train, val, test = split_masks(prefixes)
+    y = prefixes["abandoned"].to_numpy()
+    for part, mask in (("training", train), ("validation", val), ("test", test)):
+        if len(set(y[mask].tolist())) < 2:
+            return (f"the {part} part of the time split holds only one outcome; more data "
+                    "(or a longer period) is needed")
+    return ""
+
+
+def data_hash(prepared: pl.DataFrame) -> str:
+    """SHA-256 of the columns the model reads, in table order."""
+    cols = ["user_id", "session_id", "ts", "event_type", "price", "cart_items", "device_class",
+            "channel"]
+    h = hashlib.sha256()
+    for batch in prepared.select(cols).iter_slices(200_000):
+        h.update(batch.write_csv(include_header=False).encode())
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    import safetensors
+    import scipy
+    import sklearn
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "polars": pl.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "scipy": scipy.__version__, "safetensors": safetensors.__version__}
+
+
+class _Deterministic:
+    """Seeded, single-threaded, deterministic torch for the duration of a ``with`` block."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __enter__(self) -> _Deterministic:
+        self._threads = torch.get_num_threads()
+        self._det = torch.are_deterministic_algorithms_enabled()
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True)
+        torch.manual_seed(self.seed)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self._threads)
+        torch.use_deterministic_algorithms(self._det)
+
+
+def _masked_batch(enc: Encoded, idx: np.ndarray, drop: np.ndarray, config: CartConfig,
+                  ) -> tuple[torch.Tensor, ...]:
+    """Batch tensors with price, device and channel hidden for the prefixes in ``drop``."""
+    types, numeric, lengths, context = batch_tensors(enc, idx)
+    if not drop.any():
+        return types, numeric, lengths, context
+    numeric = numeric.clone()
+    context = context.clone()
+    mean, std = config.feature_mean, config.feature_std
+    rows = torch.from_numpy(np.flatnonzero(drop))
+    steps = torch.arange(numeric.shape[1])[None, :] < lengths[rows][:, None]
+    for name, raw in (("log_price", 0.0), ("price_missing", 1.0), ("log_cart_value", 0.0)):
+        j = EVENT_FEATURES.index(name)
+        value = (raw - mean[j]) / std[j]
+        block = numeric[rows, :, j]
+        numeric[rows, :, j] = torch.where(steps, torch.full_like(block, value), block)
+    names = config.context_features
+    dev = [i for i, n in enumerate(names) if n.startswith("device=")]
+    chan = [i for i, n in enumerate(names) if n.startswith("channel=")]
+    for group, unknown in ((dev, "device=unknown"), (chan, "channel=unknown")):
+        context[rows[:, None], torch.tensor(group)[None, :]] = 0.0
+        context[rows, names.index(unknown)] = 1.0
+    return types, numeric, lengths, context
+
+
+def _batches(lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches of prefixes of similar length (random within equal lengths), shuffled."""
+    order = np.lexsort((rng.random(len(lengths)), lengths))
+    chunks = [order[i:i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
+    return [chunks[i] for i in rng.permutation(len(chunks))]
+
+
+def _mean_loss(net: CartNet, enc: Encoded) -> tuple[float, np.ndarray]:
+    from core.cart.model import batched_logits
+
+    net.eval()
+    z = batched_logits(net, enc)
+    y = enc.labels.astype(np.float64)
+    loss = np.logaddexp(0.0, z) - y * z
+    return float(loss.mean()), z
+
+
+def train_model(
+    events: pl.DataFrame | pl.LazyFrame,
+    *,
+    seed: int = 0,
+    max_epochs: int = 30,
+    time_limit: float | None = None,
+    progress: Progress | None = None,
+) -> tuple[CartModel, ModelCard]:
+    """Train a cart-abandonment model on ``events`` and measure it against the baselines.
+
+    The cart sessions are split by time: training (earliest 70 %), validation (next 10 %:
+    early stopping, Platt calibration, threshold) and test (latest 20 %, held out; the card's
+    figures). Training stops after ``max_epochs``, after :data:`PATIENCE` epochs without a
+    better validation loss, or at ``time_limit``; the best epoch's weights are kept.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table with at least 200 labelled cart sessions.
+    seed : int, default 0
+        Seed of every random choice; the same seed and data give the same weights and metrics.
+    max_epochs : int, default 30
+        Most passes over the training prefixes (at least 1).
+    time_limit : float, optional
+        Seconds after which training stops at the end of the current batch (results then
+        depend on the machine's speed).
+    progress : callable, optional
+        ``progress(fraction, message)`` is called after each epoch with a fraction in [0, 1].
+
+    Returns
+    -------
+    model : CartModel
+    card : ModelCard
+        Its card (``name`` is ``"custom"``; the training command renames it ``"bundled"``).
+
+    Raises
+    ------
+    ParameterError
+        ``max_epochs`` or ``time_limit`` is not positive, or the data cannot be trained on
+        (fewer than 200 labelled cart sessions, or a split part with a single outcome; the
+        message says which; :func:`training_refusal` gives the same reason without raising).
+    SchemaError
+        A required canonical column is missing.
+    """
+    if not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ParameterError(f"`max_epochs` must be a positive integer, got {max_epochs!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise ParameterError(f"`time_limit` must be a positive number of seconds, got "
+                             f"{time_limit!r}")
+    t0 = time.perf_counter()
+    report = progress or (lambda fraction, message: None)
+    report(0.0, "preparing cart sessions")
+    prepared = prepare_events(events)
+    prefixes = prefix_table(prepared)
+    reason = _refusal(prefixes)
+    if reason:
+        raise ParameterError(f"`events` cannot be trained on: {reason}")
+    train, val, test = split_masks(prefixes)
+    train_sessions = prefixes.filter(pl.Series(train))["session_id"].unique()
+    train_events = prepared.filter(pl.col("session_id").is_in(train_sessions.implode()))
+    channels = channel_vocabulary(train_events)
+    feats = train_events.select(EVENT_FEATURES).to_numpy().astype(np.float64)
+    mean = feats.mean(axis=0)
+    std = np.where(feats.std(axis=0) > 1e-6, feats.std(axis=0), 1.0)
+    ctx_names = context_names(channels)
+    arch = {"n_types": len(EVENT_VOCAB), "n_numeric": len(EVENT_FEATURES),
+            "n_context": len(ctx_names), **ARCH}
+    config = CartConfig(
+        arch=arch, event_vocab=list(EVENT_VOCAB), event_features=list(EVENT_FEATURES),
+        device_vocab=list(DEVICE_VOCAB), channel_vocab=list(channels),
+        context_features=ctx_names, feature_mean=[float(v) for v in mean],
+        feature_std=[float(v) for v in std], max_len=MAX_LEN,
+    )
+    enc = encode(prepared, prefixes, channels=channels, mean=mean, std=std, max_len=MAX_LEN)
+    enc_train, enc_val = enc.subset(train), enc.subset(val)
+
+    rng = np.random.default_rng(seed)
+    with _Deterministic(seed):
+        net = CartNet(**arch)
+        opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=1e-5)
+        loss_fn = nn.BCEWithLogitsLoss()
+        best_loss, best_state, best_epoch = math.inf, copy.deepcopy(net.state_dict()), 0
+        epochs, stale, out_of_time = 0, 0, False
+        for epoch in range(1, max_epochs + 1):
+            net.train()
+            for idx in _batches(enc_train.lengths, rng):
+                drop = rng.random(len(idx)) < FEATURE_DROPOUT
+                types, numeric, lengths, context = _masked_batch(enc_train, idx, drop, config)
+                target = torch.from_numpy(enc_train.labels[idx])
+                opt.zero_grad()
+                loss = loss_fn(net(types, numeric, lengths, context), target)
+                loss.backward()
+                nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                opt.step()
+                if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                    out_of_time = True
+                    break
+            epochs = epoch
+            val_loss, _ = _mean_loss(net, enc_val)
+            if val_loss < best_loss - 1e-5:
+                best_loss, best_state, best_epoch, stale = (
+                    val_loss, copy.deepcopy(net.state_dict()), epoch, 0)
+            else:
+                stale += 1
+            report(min(epoch / max_epochs, 0.95),
+                   f"epoch {epoch}: validation log loss {val_loss:.4f} (best {best_loss:.4f})")
+            if stale >= PATIENCE or out_of_time:
+                break
+        net.load_state_dict(best_state)
+        net.eval()
+        _, val_logits = _mean_loss(net, enc_val)
+    config.calibration = fit_platt(val_logits, enc_val.labels)
+    model = CartModel(net, config)
+    config.threshold = youden_threshold(enc_val.labels, model.calibrate(val_logits))
+    report(0.96, "measuring on the held-out test carts")
+    metrics = evaluate_prepared(model, prepared, prefixes, seed=seed)
+    parts = {"train": train, "validation": val, "test": test}
+    y = prefixes["abandoned"].cast(pl.Float64).to_numpy()
+    splits: dict[str, Any] = {}
+    for part, mask in parts.items():
+        sub = prefixes.filter(pl.Series(mask))
+        splits[f"{part}_sessions"] = int(sub["session_id"].n_unique())
+        splits[f"{part}_prefixes"] = int(sub.height)
+        splits[f"{part}_abandonment_rate"] = round(float(y[mask].mean()), 4)
+    splits["test_from"] = str(prefixes.filter(pl.Series(test))["session_start"].min())
+    card = ModelCard(
+        name="custom",
+        trained_on=f"{prepared['user_id'].n_unique():,} users, {prepared.height:,} events",
+        data_hash=data_hash(prepared),
+        seed=seed,
+        splits=splits,
+        epochs=epochs,
+        best_epoch=best_epoch,
+        train_seconds=round(time.perf_counter() - t0, 1),
+        threshold=round(config.threshold, 6),
+        calibration={k: round(v, 6) for k, v in config.calibration.items()},
+        test_metrics=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+                      for r in metrics.table.to_dicts()],
+        architecture=arch,
+        library_versions=library_versions(),
+    )
+    model.card = card
+    report(1.0, "done")
+    return model, card
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def read_events(path: Path) -> pl.DataFrame:
+    """Canonical events of an export: :func:`core.load_events` when it is available, else a
+    reader that knows the bundled sample's columns and Taobao's ``UserBehavior`` columns."""
+    try:
+        from core.loader import load_events  # type: ignore[attr-defined]
+    except ImportError:
+        load_events = None
+    if load_events is not None:
+        result = load_events(path)
+        return getattr(result, "events", result)
+    return _read_fallback(path)
+
+
+def _read_fallback(path: Path) -> pl.DataFrame:
+    from core.schema import EVENT_TYPES, conform
+    from core.sessions import assign_sessions
+
+    raw = pl.read_csv(path, infer_schema_length=10_000)
+    if "behavior_type" in raw.columns:  # Taobao UserBehavior
+        names = {"pv": "view_item", "cart": "add_to_cart", "fav": "add_to_wishlist",
+                 "buy": "purchase"}
+        df = raw.select(
+            pl.col("user_id").cast(pl.String),
+            pl.col("item_id").cast(pl.String).alias("product_id"),
+            pl.col("category_id").cast(pl.String).alias("category"),
+            pl.from_epoch("timestamp", "s").dt.replace_time_zone("UTC").alias("ts"),
+            pl.col("behavior_type").alias("event"),
+            pl.col("behavior_type").replace_strict(names, default="other").alias("event_type"),
+        )
+        return conform(assign_sessions(df))
+    df = raw.rename({"event_time": "ts", "event_name": "event"}).with_columns(
+        pl.col("ts").str.to_datetime(time_zone="UTC"),
+        pl.when(pl.col("event").is_in(EVENT_TYPES))
+        .then(pl.col("event")).otherwise(pl.lit("other")).alias("event_type"),
+    )
+    return conform(df.sort(["user_id", "ts"], maintain_order=True))
+
+
+def real_data_figures(model: CartModel, *, seed: int, path: Path = REAL_DATA,
+                      max_epochs: int = 30) -> dict[str, Any]:
+    """The bundled model on the Taobao users as it is, and a model retrained there, each
+    against the baselines fitted on the same time split. Empty when the file is absent."""
+    if not path.is_file():
+        return {}
+    from core.cart.evaluate import evaluate
+
+    events = read_events(path)
+    out: dict[str, Any] = {}
+    as_is = evaluate(model, events)
+    retrained, card = train_model(events, seed=seed, max_epochs=max_epochs)
+    for key, label, table in (
+        ("taobao_bundled", "Taobao users, bundled model as is", as_is.table.to_dicts()),
+        ("taobao_retrained", "Taobao users, model retrained on them", card.test_metrics),
+    ):
+        rows = {r["model"]: r for r in table}
+        if not rows:
+            out[key] = {"label": label, "reason": as_is.reason}
+            continue
+        out[key] = {
+            "label": label,
+            "data": path.name,
+            "sessions": "30-minute inactivity gaps",
+            "test_prefixes": int(as_is.predictions.height),
+            "test_abandonment_rate": round(float(as_is.base_rate), 4),
+            **{k: round(float(v), 4) for k, v in rows["model"].items() if k != "model"},
+            **{f"logreg_{k}": round(float(v), 4) for k, v in rows["logreg"].items()
+               if k != "model"},
+            **{f"hgb_{k}": round(float(v), 4) for k, v in rows["hgb"].items() if k != "model"},
+        }
+    out["taobao_retrained"]["epochs"] = card.epochs
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Train the bundled cart-abandonment model.")
+    ap.add_argument("--data", type=Path, default=SAMPLE, help="event export to train on")
+    ap.add_argument("--out", type=Path, default=BUNDLED_DIR, help="directory to write")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-epochs", type=int, default=30)
+    ap.add_argument("--no-real-data", action="store_true",
+                    help="skip the Taobao figures even when ../shared/data is present")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    events = read_events(args.data)
+
+    def show(fraction: float, message: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.1f}s] {fraction:4.0%} {message}", flush=True)
+
+    model, card = train_model(events, seed=args.seed, max_epochs=args.max_epochs,
+                              progress=show)
+    card = ModelCard(**{**card.to_dict(), "name": "bundled",
+                        "trained_on": f"the bundled sample {args.data.name} ({card.trained_on})"})
+    if not args.no_real_data:
+        show(1.0, "measuring on the real Taobao users")
+        card = card.with_real_data(real_data_figures(model, seed=args.seed,
+                                                     max_epochs=args.max_epochs))
+    save_model(model, card, args.out)
+    print(json.dumps(card.test_metrics, indent=1))
+    if card.real_data:
+        print(json.dumps(card.real_data, indent=1))
+    print(f"wrote {args.out} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
