@@ -53,3 +53,17 @@ def test_stale_link_parameters_are_reported_not_fatal():
 def test_empty_filter_result_explains_itself():
     at = run(where="price:gt:1e12")
     assert any("No events" in i.value for i in at.info)
+
+
+def test_shared_segments_become_a_filterable_property():
+    at = run(seg="segments.k=5")
+    options = [o for o in at.sidebar.multiselect(key="overview:filter").options
+               if o.startswith("segment = ")]
+    assert len(options) == 5  # k = 5 segments, each a filter value
+    at.sidebar.multiselect(key="overview:filter").set_value([options[0]]).run()
+    assert not at.exception
+    users = int(metric(at, "Users").replace(",", ""))
+    assert 0 < users < TRUTH["users"]
+    at.sidebar.button(key="shell.remove_seg").click().run()
+    assert not at.exception
+    assert "seg" not in at.query_params

@@ -21,13 +21,14 @@ from core.export import to_safe_csv
 from core.filters import OPERATORS, Condition, FilterParams, format_condition, parse_condition
 from core.overview import DatasetInfo
 from core.store import SAMPLE_ID, is_valid_id
-from ui.data import cached_dataset_info, dataset_names, filtered_events, get_store
+from ui.data import cached_dataset_info, dataset_names, filtered_events, get_store, parse_seg
 
 DATASET_KEY = "dataset"
 FROM_KEY = "from"
 TO_KEY = "to"
 FILTER_KEY = "filter"
 WHERE_KEY = "where"
+SEG_KEY = "seg"
 
 
 @dataclass
@@ -39,10 +40,11 @@ class PageContext:
     filters: FilterParams
     info: DatasetInfo
     notices: list[str] = field(default_factory=list)
+    seg: str = ""  #: shared segmentation setting; events carry a `segment` column when set
 
     def events(self) -> pl.DataFrame:
         """The filtered canonical table (cached; shared, do not mutate)."""
-        return filtered_events(self.dataset_id, self.filters)
+        return filtered_events(self.dataset_id, self.filters, self.seg)
 
     def notice(self, message: str) -> None:
         """Report a URL parameter that was ignored (shown once at the top of the page)."""
@@ -100,6 +102,21 @@ def _dataset_control(page: str, notices: list[str]) -> str:
     )
     _publish_to_url(DATASET_KEY, [] if chosen == SAMPLE_ID else [chosen])
     return chosen
+
+
+def _segment_control(notices: list[str]) -> str:
+    """The shared segmentation (``seg`` URL parameter), shown with a button to remove it."""
+    seg = _raw_param(SEG_KEY) or ""
+    if not seg:
+        return ""
+    params, notes = parse_seg(seg)
+    notices += [f"Segments in the link: {n}" for n in notes]
+    k = "auto" if params.k is None else params.k
+    st.sidebar.caption(f"Segments applied to every page: k = {k}, seed {params.seed}. "
+                       "Filter or break down by the `segment` property.")
+    st.sidebar.button("Remove segments", key="shell.remove_seg", on_click=set_shared,
+                      args=(SEG_KEY, None), icon=":material/close:")
+    return seg
 
 
 def _seed_from_url(key: str, param: str, parse: Callable[[list[str]], object],
@@ -238,12 +255,13 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     notices: list[str] = []
     page = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
     dataset_id = _dataset_control(page, notices)
+    seg = _segment_control(notices)
     try:
-        info = cached_dataset_info(dataset_id)
+        info = cached_dataset_info(dataset_id, seg)
     except DatasetNotFound as e:
         notices.append(str(e))
         dataset_id = SAMPLE_ID
-        info = cached_dataset_info(SAMPLE_ID)
+        info = cached_dataset_info(SAMPLE_ID, seg)
     date_from, date_to = _date_controls(page, info, notices)
     conditions = _filter_controls(page, info, notices)
     try:
@@ -258,7 +276,7 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
         st.warning(n, icon=":material/warning:")
     copy_link()
     return PageContext(dataset_id=dataset_id, dataset_name=name, filters=filters, info=info,
-                       notices=notices)
+                       notices=notices, seg=seg)
 
 
 def copy_link() -> None:
