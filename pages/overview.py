@@ -10,7 +10,7 @@ ctx = page_setup("Overview", icon=":material/dashboard:")
 st.caption(f"Dataset: **{ctx.dataset_name}** · filters: "
            f"{', '.join(c.label() for c in ctx.filters.conditions) or 'none'}")
 
-m, trend, mix = cached_overview(ctx.dataset_id, ctx.filters)
+m, trend, mix = cached_overview(ctx.dataset_id, ctx.filters, ctx.seg)
 if m.events == 0:
     st.info(m.reason)
     st.stop()

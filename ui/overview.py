@@ -12,7 +12,7 @@ from ui.data import filtered_events
 
 @st.cache_data(max_entries=16, show_spinner="Computing overview…")
 def cached_overview(
-    dataset_id: str, filters: FilterParams
+    dataset_id: str, filters: FilterParams, seg: str = ""
 ) -> tuple[OverviewMetrics, pl.DataFrame, pl.DataFrame]:
-    events = filtered_events(dataset_id, filters)
+    events = filtered_events(dataset_id, filters, seg)
     return overview_metrics(events), daily_trend(events), event_mix(events)
