@@ -79,7 +79,7 @@ def save_basket_file(content: bytes, name: str) -> str:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def basket_files() -> dict[str, str]:
-    """id -> display name of every stored basket file, newest first."""
+    """id -> label (``"name · hash"``) of every stored basket file, newest first."""
     metas = sorted(baskets_dir().glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     out = {}
     for m in metas:
@@ -87,7 +87,9 @@ def basket_files() -> dict[str, str]:
             meta = json.loads(m.read_text())
         except (OSError, ValueError):
             continue
-        out[m.stem] = f"{meta.get('name', m.stem)} ({meta.get('baskets', 0):,} baskets)"
+        # the label is what a page link holds (bound widgets put labels in the URL): the
+        # content hash in it keeps it unique and stable
+        out[m.stem] = f"{meta.get('name', m.stem)} · {m.stem[:8]}"
     return out
 
 

@@ -1,0 +1,161 @@
+"""AppTest: the Basket rules page on the bundled sample and on a stored basket file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "rules.py")
+BUNDLES = json.loads((ROOT / "sample_data" / "ground_truth.json").read_text())["bundles"]
+
+
+def run(**params) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def rules_table(at: AppTest):
+    return at.dataframe[0].value  # dataframes carry no key in AppTest: the rules come first
+
+
+def together_table(at: AppTest):
+    assert len(at.dataframe) == 2
+    return at.dataframe[1].value
+
+
+def test_default_view_finds_the_planted_bundles():
+    at = run()
+    table = rules_table(at)
+    assert int(metric(at, "Rules").replace(",", "")) == len(table) > 0
+    # the strongest rule (sorted by lift) is a planted bundle pair
+    first = set(table.iloc[0]["antecedents"].split(" + ")) | set(
+        table.iloc[0]["consequents"].split(" + ")
+    )
+    assert any(first <= set(b["product_ids"]) for b in BUNDLES)
+    assert len(at.get("plotly_chart")) == 2
+    assert at.selectbox(key="rules.sort").value == "lift"
+
+
+def test_controls_from_the_url_are_used():
+    at = run(**{"rules.support": "0.02", "rules.sort": "confidence", "rules.max_len": "2"})
+    assert at.number_input(key="rules.support").value == pytest.approx(0.02)
+    table = rules_table(at)
+    assert table["support"].min() >= 0.02
+    assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
+    assert not table["antecedents"].str.contains(" + ", regex=False).any()
+
+
+def test_bought_together_lookup():
+    anchor = BUNDLES[3]  # a two-item bundle: anchor and one companion
+    at = run(**{"rules.lookup": anchor["product_ids"][0]})
+    together = together_table(at)
+    assert together.iloc[0]["items"] == anchor["product_ids"][1]
+    at.selectbox(key="rules.lookup").set_value(anchor["product_ids"][1]).run()
+    assert not at.exception
+    assert together_table(at).iloc[0]["items"] == anchor["product_ids"][0]
+
+
+def test_invalid_url_values_never_crash():
+    at = run(
+        **{
+            "rules.support": "abc",
+            "rules.basket": "week",
+            "rules.max_len": "99",
+            "rules.algorithm": "magic",
+            "rules.lookup": "no-such-item",
+            "rules.max_items": "-5",
+            "rules.source": "nowhere",
+        }
+    )
+    assert at.selectbox(key="rules.basket").value == "order"
+    assert at.selectbox(key="rules.algorithm").value == "apriori"
+    assert len(rules_table(at)) > 0
+
+
+def test_no_rule_explains_itself_with_a_hint():
+    at = run(**{"rules.support": "0.9"})
+    infos = " ".join(i.value for i in at.info)
+    assert "lower min_support" in infos and "% of baskets" in infos
+
+
+def test_other_basket_and_item_definitions():
+    at = run(
+        **{
+            "rules.basket": "user",
+            "rules.item": "category",
+            "rules.event": "add_to_cart",
+            "rules.support": "0.01",
+        }
+    )
+    assert at.selectbox(key="rules.item").value == "category"
+    assert at.selectbox(key="rules.basket").value == "user"
+    assert not at.error
+    # one basket per user who carted something
+    users = json.loads((ROOT / "sample_data" / "ground_truth.json").read_text())["users"]
+    assert 0 < int(metric(at, "Baskets").replace(",", "")) <= users
+
+
+def test_widget_changes_rerun_cleanly():
+    at = run()
+    at.number_input(key="rules.support").set_value(0.005).run()
+    assert not at.exception
+    at.selectbox(key="rules.algorithm").set_value("fpgrowth").run()
+    assert not at.exception
+    at.slider(key="rules.top").set_value(10).run()
+    assert not at.exception
+    assert len(rules_table(at)) > 0
+
+
+def test_repeat_view_is_answered_from_cache(monkeypatch):
+    import ui.rules
+
+    calls = []
+    real = ui.rules.mine_rules_with
+
+    def counting(data, params):
+        calls.append(params)
+        return real(data, params)
+
+    monkeypatch.setattr(ui.rules, "mine_rules_with", counting)
+    ui.rules.cached_rules.clear()
+    at = run(**{"rules.support": "0.03"})
+    at.run()
+    assert not at.exception
+    run(**{"rules.support": "0.03"})  # a new session with the same settings
+    assert len(calls) == 1
+
+
+def test_basket_file_source(shared_data):
+    from ui.rules import basket_files, save_basket_file
+
+    file_id = save_basket_file((shared_data / "groceries.csv").read_bytes(), "groceries.csv")
+    label = basket_files()[file_id]  # links hold the option's label: name and content hash
+    assert label == f"groceries.csv · {file_id[:8]}"
+    at = run(
+        **{
+            "rules.source": "file",
+            "rules.file": label,
+            "rules.support": "0.01",
+            "rules.lookup": "whole milk",
+        }
+    )
+    assert metric(at, "Baskets") == "9,835"
+    assert "basket lines" in " ".join(c.value for c in at.caption)
+    assert len(together_table(at)) > 0
+
+
+def test_unknown_basket_file_in_the_link_is_not_fatal():
+    at = run(**{"rules.source": "file", "rules.file": "gone.csv · 01234567"})
+    assert at.button_group(key="rules.source").value == "file"
