@@ -226,7 +226,10 @@ class RuleNotes:
     items_dropped_by_cap : int
         Frequent items left out by the ``max_items`` cap (the least frequent ones).
     cap : int or None
-        The cap in force: ``max_items``, or the memory-based one when that bound.
+        The cap that dropped items: ``max_items``, or the memory-based one; ``None`` when no
+        item was dropped by a cap.
+    cap_from_memory : bool
+        True when the cap was set automatically from :data:`DENSE_BUDGET_BYTES`.
     rows_dropped : tuple of (str, int)
         Input rows not used, per reason.
     """
@@ -238,6 +241,7 @@ class RuleNotes:
     items_used: int = 0
     items_dropped_by_cap: int = 0
     cap: int | None = None
+    cap_from_memory: bool = False
     rows_dropped: tuple[tuple[str, int], ...] = ()
 
     def lines(self) -> list[str]:
@@ -255,8 +259,13 @@ class RuleNotes:
         if self.items_dropped_by_cap:
             out.append(
                 f"Only the {self.items_used:,} most frequent items were mined: "
-                f"{self.items_dropped_by_cap:,} frequent items were dropped by the "
-                f"max_items cap of {self.cap:,} (raise max_items or min_support)."
+                f"{self.items_dropped_by_cap:,} frequent items were dropped by "
+                + (
+                    f"the automatic memory cap of {self.cap:,} items (set max_items or raise "
+                    "min_support)."
+                    if self.cap_from_memory
+                    else f"the max_items cap of {self.cap:,} (raise max_items or min_support)."
+                )
             )
         for reason, n in self.rows_dropped:
             if n:
@@ -657,6 +666,7 @@ def mine_rules_with(data: pl.DataFrame | pl.LazyFrame, params: RuleParams) -> Ru
         items_used=len(enc.items),
         items_dropped_by_cap=enc.dropped_by_cap,
         cap=enc.cap,
+        cap_from_memory=enc.cap is not None and params.max_items is None,
         rows_dropped=dropped,
     )
     itemsets = _frequent_itemsets(enc, params)

@@ -116,7 +116,7 @@ def test_max_items_keeps_the_most_frequent_items_and_says_so():
     rs = mine_rules(SHOP, min_support=0.2, min_confidence=0.0, min_lift=0.0, max_items=2)
     # frequent: bread 3, milk 3, butter 2, beer 1 -> bread and milk kept, 2 dropped by the cap
     assert rs.notes.items_used == 2 and rs.notes.items_dropped_by_cap == 2
-    assert rs.notes.cap == 2
+    assert rs.notes.cap == 2 and not rs.notes.cap_from_memory
     assert pairs(rs) == {(("bread",), ("milk",)), (("milk",), ("bread",))}
     # supports are still over all 5 baskets
     assert rule(rs, ["bread"], ["milk"])["support"] == pytest.approx(2 / 5)
@@ -129,6 +129,8 @@ def test_automatic_cap_from_memory_budget(monkeypatch):
     monkeypatch.setattr(rules_mod, "MIN_AUTO_ITEMS", 2)
     rs = mine_rules(SHOP, min_support=0.2, min_confidence=0.0, min_lift=0.0)
     assert rs.notes.cap == 2 and rs.notes.items_dropped_by_cap == 2
+    assert rs.notes.cap_from_memory
+    assert any("automatic memory cap of 2 items" in line for line in rs.notes.lines())
 
 
 # ---------------------------------------------------------------------------------- events
