@@ -378,16 +378,19 @@ def build_baskets(
     lf = data.lazy()
     names = lf.collect_schema().names()
     if _is_baskets_table(names):
-        stats = lf.select(
-            pl.len().alias("rows"),
-            pl.col("basket_id").is_null().sum().alias("no_basket"),
-            (pl.col("basket_id").is_not_null() & pl.col("item").is_null()).sum().alias("no_item"),
-        ).collect()
-        kept = (
-            lf.select(pl.col("basket_id").cast(pl.String), pl.col("item").cast(pl.String))
-            .drop_nulls()
-            .unique(maintain_order=True)
-            .collect()
+        stats, kept = pl.collect_all(
+            [
+                lf.select(
+                    pl.len().alias("rows"),
+                    pl.col("basket_id").is_null().sum().alias("no_basket"),
+                    (pl.col("basket_id").is_not_null() & pl.col("item").is_null())
+                    .sum()
+                    .alias("no_item"),
+                ),
+                lf.select(pl.col("basket_id").cast(pl.String), pl.col("item").cast(pl.String))
+                .drop_nulls()
+                .unique(maintain_order=True),
+            ]
         )
         rows, no_basket, no_item = stats.row(0)
         repeats = rows - no_basket - no_item - kept.height
@@ -428,19 +431,25 @@ def build_baskets(
     else:
         key = pl.col("user_id").cast(pl.String)
     chosen = lf.filter(pl.col("event_type") == source_event)
-    stats = lf.select(
-        pl.len().alias("rows"),
-        (pl.col("event_type") != source_event).fill_null(True).sum().alias("other"),
-        ((pl.col("event_type") == source_event) & key.is_null()).sum().alias("no_basket"),
-        ((pl.col("event_type") == source_event) & key.is_not_null() & pl.col(item).is_null())
-        .sum()
-        .alias("no_item"),
-    ).collect()
-    kept = (
-        chosen.select(key.alias("basket_id"), pl.col(item).cast(pl.String).alias("item"))
-        .drop_nulls()
-        .unique(maintain_order=True)
-        .collect()
+    # one pass over the source for both (collect_all shares the scan)
+    stats, kept = pl.collect_all(
+        [
+            lf.select(
+                pl.len().alias("rows"),
+                (pl.col("event_type") != source_event).fill_null(True).sum().alias("other"),
+                ((pl.col("event_type") == source_event) & key.is_null()).sum().alias("no_basket"),
+                (
+                    (pl.col("event_type") == source_event)
+                    & key.is_not_null()
+                    & pl.col(item).is_null()
+                )
+                .sum()
+                .alias("no_item"),
+            ),
+            chosen.select(key.alias("basket_id"), pl.col(item).cast(pl.String).alias("item"))
+            .drop_nulls()
+            .unique(maintain_order=True),
+        ]
     )
     rows, other, no_basket, no_item = stats.row(0)
     repeats = rows - other - no_basket - no_item - kept.height
