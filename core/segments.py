@@ -17,12 +17,11 @@ segmentation; :func:`segment_labels` turns events and params into ``user_id, seg
 pages can filter and break down by segment. The ``*_figure`` builders return Plotly figures.
 
 Scale-out (merge step): :func:`user_features` uses only per-user and per-session group
-operations, so it can run on any partition that holds all events of its users (hash-partition by
-``user_id``) and the per-partition outputs are simply concatenated. Pass the same explicit
-``as_of`` to every partition (the default, the latest event, differs between partitions) and
-compute :func:`feature_availability` on the whole table. :func:`fit_segments` already works on a
-sample to choose ``k`` and with mini-batches above the threshold, so it runs on the merged
-feature table.
+operations, so it runs on any partition that holds all events of its users (hash-partition by
+``user_id``). Compute ``report = feature_availability(whole)`` once (one cheap aggregate), call
+:func:`user_features_partition` with it on every partition and concatenate: every partition then
+has the same columns and ``as_of``. :func:`fit_segments` already chooses ``k`` on a sample and
+uses mini-batches above a size threshold, so it runs on the merged feature table.
 """
 
 from __future__ import annotations
@@ -54,6 +53,7 @@ __all__ = [
     "silhouette_figure",
     "sizes_figure",
     "user_features",
+    "user_features_partition",
 ]
 
 #: Above this many users the final fit uses ``MiniBatchKMeans`` (started from the sample fit).
@@ -339,15 +339,40 @@ def user_features(
     >>> from tests.builders import make_events  # doctest: +SKIP
     >>> user_features(make_events({"u1": [("view_item", "00:00")]}))  # doctest: +SKIP
     """
-    report = feature_availability(events, as_of=as_of)
+    return user_features_partition(events, report=feature_availability(events, as_of=as_of))
+
+
+def user_features_partition(
+    events: pl.DataFrame | pl.LazyFrame, *, report: FeatureReport
+) -> pl.DataFrame:
+    """:func:`user_features` of one partition of users, with the whole table's availability.
+
+    The scale-out merge step: hash-partition the events by ``user_id``, compute ``report =
+    feature_availability(whole)`` once, call this on every partition and concatenate the
+    results (then sort by ``user_id``). Every partition then has the same columns and the same
+    ``as_of``, so the concatenation equals ``user_features(whole)``.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical events of some users, all events of each of them.
+    report : FeatureReport
+        :func:`feature_availability` of the whole table (its ``as_of`` and features are used).
+
+    Returns
+    -------
+    pl.DataFrame
+        As :func:`user_features`.
+    """
+    check_events(events)
     keep = report.available
     schema = {"user_id": pl.String(), **{
         f: (pl.Int64() if f in _INT_FEATURES else pl.Float64()) for f in keep}}
-    if report.users == 0:
+    if report.users == 0 or report.as_of is None:
         return pl.DataFrame(schema=schema)
     ref = report.as_of
     names = events.lazy().collect_schema().names()
-    ev = _scoped(events, _utc(as_of))
+    ev = _scoped(events, ref)
     et = pl.col("event_type")
     is_purchase = et == "purchase"
 
@@ -417,14 +442,13 @@ def user_features(
             pl.when(pl.col("purchases") > 0)
             .then(pl.col("revenue") / pl.col("purchases"))
             .otherwise(None).alias("order_value"))
-    out = (
+    return (
         users.join(sessions, on="user_id", how="inner")
         .with_columns(derived)
         .select(pl.col("user_id").cast(pl.String), *[pl.col(f).cast(schema[f]) for f in keep])
         .sort("user_id")
         .collect()
     )
-    return out
 
 
 _INT_FEATURES: Final = frozenset({"sessions", "purchases", "categories", "active_days"})
