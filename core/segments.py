@@ -1085,7 +1085,8 @@ def _assemble(
     centres = centres[order]
     counts = counts[order]
 
-    names = _names(centres, used)
+    original = _inverse(centres, trows)
+    names = _names(centres, original, used)
     seg_numbers = np.arange(1, k_eff + 1, dtype=np.int32)
     name_of = np.array(names, dtype=object)
     label_frame = pl.DataFrame({
@@ -1099,7 +1100,6 @@ def _assemble(
         "size": pl.Series(counts.astype(np.int64), dtype=pl.Int64),
         "share": counts / n,
     })
-    original = _inverse(centres, trows)
     centroids = pl.DataFrame({
         "segment": pl.Series(seg_numbers, dtype=_SEGMENT_DTYPE),
         "name": names,
@@ -1175,11 +1175,14 @@ def _project(labels: pl.DataFrame, z: np.ndarray, seed: int) -> tuple[pl.DataFra
 _HIGH, _LOW = 0.5, -0.5
 
 
-def _archetypes(z: Mapping[str, float]) -> list[tuple[str, float]]:
-    """Plain-language names a standardised centre qualifies for, with a fit score.
+def _archetypes(z: Mapping[str, float], orig: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Plain-language names a centre qualifies for, with a fit score.
 
-    ``z`` maps a feature to the centre's value in standard deviations from the mean. A name
-    applies only when its defining features are present and clearly high or low.
+    ``z`` maps a feature to the centre's value in standard deviations from the mean, ``orig``
+    to its value in original units. A name applies only when its defining features are present
+    and clearly high or low; names that promise an absolute behaviour also check it ("Bouncers"
+    typically have one session, "Lapsed" users have not been seen for two weeks), so a short
+    export of heavy users never calls its lightest users bouncers.
     """
     def g(name: str) -> float | None:
         return z.get(name)
@@ -1208,9 +1211,13 @@ def _archetypes(z: Mapping[str, float]) -> list[tuple[str, float]]:
     browse = max(v for v in (views, minutes, -99.0) if v is not None)
     if browse >= _HIGH and (carts is None or carts <= 0):
         out.append(("Window shoppers", browse - (carts or 0.0)))
-    if ses is not None and ses <= _LOW and (eps is None or eps <= _LOW):
+    if ses is not None and ses <= _LOW and (eps is None or eps <= _LOW) and (
+        orig["sessions"] < 1.5
+    ):
         out.append(("Bouncers", -(ses + (eps or 0.0) + (minutes or 0.0))))
-    if g("recency_days") is not None and g("recency_days") >= 1.0:
+    if g("recency_days") is not None and g("recency_days") >= 1.0 and (
+        orig["recency_days"] >= 14
+    ):
         out.append(("Lapsed", g("recency_days")))
     if g("mobile_share") is not None and g("mobile_share") >= 0.8:
         out.append(("Mobile-first", g("mobile_share")))
@@ -1221,11 +1228,20 @@ def _archetypes(z: Mapping[str, float]) -> list[tuple[str, float]]:
     return out
 
 
-def _names(centres: np.ndarray, used: Sequence[str]) -> list[str]:
-    """Unique plain-language names for standardised centres (assigned best match first)."""
+def _trait(feature: str, high: bool) -> str:
+    if feature == "recency_days":  # "high recency" reads as "recent" to most people
+        return "long absent" if high else "recently active"
+    return f"{'high' if high else 'low'} {feature_label(feature).lower()}"
+
+
+def _names(centres: np.ndarray, original: np.ndarray, used: Sequence[str]) -> list[str]:
+    """Unique plain-language names for centres (standardised and original units), best match
+    first; segments no archetype fits are described by their two most distinctive features."""
     zs = [dict(zip(used, map(float, c), strict=True)) for c in centres]
+    origs = [dict(zip(used, map(float, c), strict=True)) for c in original]
     candidates = sorted(
-        ((score, i, name) for i, z in enumerate(zs) for name, score in _archetypes(z)),
+        ((score, i, name) for i, (z, o) in enumerate(zip(zs, origs, strict=True))
+         for name, score in _archetypes(z, o)),
         key=lambda t: (-t[0], t[1], t[2]))
     names: list[str | None] = [None] * len(zs)
     taken: set[str] = set()
@@ -1240,8 +1256,7 @@ def _names(centres: np.ndarray, used: Sequence[str]) -> list[str]:
         if not top or abs(z[top[0]]) < 0.25:
             base = "Average users"
         else:
-            parts = [f"{'high' if z[f] > 0 else 'low'} {feature_label(f).lower()}"
-                     for f in top if abs(z[f]) >= 0.25]
+            parts = [_trait(f, z[f] > 0) for f in top if abs(z[f]) >= 0.25]
             base = ", ".join(parts)
             base = base[0].upper() + base[1:]
         name, n = base, 2
