@@ -56,6 +56,11 @@ class ModelCard:
     test_metrics : list of dict
         One row per model (``model``, ``logreg``, ``hgb``): ROC AUC, PR AUC, Brier score, log
         loss, precision, recall and F1 on the held-out test part.
+    reliability : list of dict
+        The test part's reliability curve (``bin_lower``, ``bin_upper``, ``n``,
+        ``mean_predicted``, ``observed``).
+    source : dict
+        The training file and the SHA-256 of its bytes (set by the training command).
     real_data : dict
         Figures on real data (the Taobao users), when they were measured.
     architecture : dict
@@ -77,6 +82,8 @@ class ModelCard:
     test_metrics: list[dict[str, Any]]
     architecture: dict[str, Any]
     library_versions: dict[str, str]
+    reliability: list[dict[str, Any]] = field(default_factory=list)
+    source: dict[str, str] = field(default_factory=dict)
     real_data: dict[str, Any] = field(default_factory=dict)
     task: str = TASK
 

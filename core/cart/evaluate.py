@@ -122,6 +122,93 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> di
     }
 
 
+def reliability(y: np.ndarray, p: np.ndarray, *, bins: int = 10) -> pl.DataFrame:
+    """Reliability curve: predicted versus observed abandonment in equal-width bins.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        1 for abandoned, 0 for purchased.
+    p : numpy.ndarray
+        Predicted probabilities of abandonment.
+    bins : int, default 10
+        Number of equal-width probability bins over [0, 1].
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per non-empty bin: ``bin_lower``, ``bin_upper``, ``n``, ``mean_predicted``,
+        ``observed`` (share abandoned). A calibrated model has ``mean_predicted`` close to
+        ``observed`` in every well-populated bin.
+    """
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1], right=False), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            rows.append({"bin_lower": float(edges[b]), "bin_upper": float(edges[b + 1]),
+                         "n": int(m.sum()), "mean_predicted": float(p[m].mean()),
+                         "observed": float(y[m].mean())})
+    return pl.DataFrame(rows, schema={"bin_lower": pl.Float64, "bin_upper": pl.Float64,
+                                      "n": pl.Int64, "mean_predicted": pl.Float64,
+                                      "observed": pl.Float64})
+
+
+def _auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
+    """Weighted ROC AUC (Mann-Whitney with ties counted half); ``w`` are row multiplicities."""
+    order = np.argsort(p, kind="mergesort")
+    p, y, w = p[order], y[order], w[order]
+    pos_w, neg_w = w * (y == 1), w * (y == 0)
+    # group tied scores: negatives below a positive count 1, tied ones 1/2
+    _, start = np.unique(p, return_index=True)
+    neg_groups = np.add.reduceat(neg_w, start)
+    pos_groups = np.add.reduceat(pos_w, start)
+    neg_below = np.concatenate([[0.0], np.cumsum(neg_groups)[:-1]])
+    num = float(np.sum(pos_groups * (neg_below + 0.5 * neg_groups)))
+    den = float(pos_w.sum() * neg_w.sum())
+    return num / den if den else float("nan")
+
+
+def auc_bootstrap(predictions: pl.DataFrame, *, n_boot: int = 1000, seed: int = 0,
+                  ) -> dict[str, list[float]]:
+    """95 % intervals of each model's ROC AUC and of the sequence model's lead over each
+    baseline, by a bootstrap that resamples whole sessions (their prefixes are correlated).
+
+    Parameters
+    ----------
+    predictions : pl.DataFrame
+        :attr:`Metrics.predictions`.
+    n_boot : int, default 1000
+        Resamples.
+    seed : int, default 0
+
+    Returns
+    -------
+    dict
+        ``{"model": [lo, hi], "logreg": ..., "hgb": ..., "model_minus_logreg": ...,
+        "model_minus_hgb": ...}`` (2.5th and 97.5th percentiles).
+    """
+    sessions = predictions["session_id"].to_numpy()
+    _, group = np.unique(sessions, return_inverse=True)
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    y = predictions["abandoned"].cast(pl.Int8).to_numpy()
+    probs = {m: predictions[f"p_{m}"].to_numpy() for m in MODELS}
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {k: [] for k in (*MODELS, "model_minus_logreg",
+                                                     "model_minus_hgb")}
+    for _ in range(n_boot):
+        counts = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        w = counts[group].astype(np.float64)
+        a = {m: _auc(y, probs[m], w) for m in MODELS}
+        for m in MODELS:
+            draws[m].append(a[m])
+        draws["model_minus_logreg"].append(a["model"] - a["logreg"])
+        draws["model_minus_hgb"].append(a["model"] - a["hgb"])
+    return {k: [round(float(np.nanpercentile(v, 2.5)), 4),
+                round(float(np.nanpercentile(v, 97.5)), 4)] for k, v in draws.items()}
+
+
 def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The probability threshold that maximises recall minus false-positive rate (Youden's J).
 

@@ -27,7 +27,14 @@ import torch
 from torch import nn
 
 from core.cart.card import ModelCard
-from core.cart.evaluate import evaluate_prepared, fit_platt, split_masks, youden_threshold
+from core.cart.evaluate import (
+    auc_bootstrap,
+    evaluate_prepared,
+    fit_platt,
+    reliability,
+    split_masks,
+    youden_threshold,
+)
 from core.cart.features import (
     DEVICE_VOCAB,
     EVENT_FEATURES,
@@ -304,7 +311,8 @@ def train_model(
         splits[f"{part}_sessions"] = int(sub["session_id"].n_unique())
         splits[f"{part}_prefixes"] = int(sub.height)
         splits[f"{part}_abandonment_rate"] = round(float(y[mask].mean()), 4)
-    splits["test_from"] = str(prefixes.filter(pl.Series(test))["session_start"].min())
+    splits["test_from"] = (prefixes.filter(pl.Series(test))["session_start"].min()
+                           .strftime("%Y-%m-%d %H:%M UTC"))
     card = ModelCard(
         name="custom",
         trained_on=f"{prepared['user_id'].n_unique():,} users, {prepared.height:,} events",
@@ -320,6 +328,10 @@ def train_model(
                       for r in metrics.table.to_dicts()],
         architecture=arch,
         library_versions=library_versions(),
+        reliability=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+                     for r in reliability(
+                         metrics.predictions["abandoned"].cast(pl.Float64).to_numpy(),
+                         metrics.predictions["p_model"].to_numpy()).to_dicts()],
     )
     model.card = card
     report(1.0, "done")
@@ -330,41 +342,10 @@ def train_model(
 
 
 def read_events(path: Path) -> pl.DataFrame:
-    """Canonical events of an export: :func:`core.load_events` when it is available, else a
-    reader that knows the bundled sample's columns and Taobao's ``UserBehavior`` columns."""
-    try:
-        from core.loader import load_events  # type: ignore[attr-defined]
-    except ImportError:
-        load_events = None
-    if load_events is not None:
-        result = load_events(path)
-        return getattr(result, "events", result)
-    return _read_fallback(path)
+    """Canonical events of an export, through :func:`core.load_events`."""
+    from core.loader import load_events
 
-
-def _read_fallback(path: Path) -> pl.DataFrame:
-    from core.schema import EVENT_TYPES, conform
-    from core.sessions import assign_sessions
-
-    raw = pl.read_csv(path, infer_schema_length=10_000)
-    if "behavior_type" in raw.columns:  # Taobao UserBehavior
-        names = {"pv": "view_item", "cart": "add_to_cart", "fav": "add_to_wishlist",
-                 "buy": "purchase"}
-        df = raw.select(
-            pl.col("user_id").cast(pl.String),
-            pl.col("item_id").cast(pl.String).alias("product_id"),
-            pl.col("category_id").cast(pl.String).alias("category"),
-            pl.from_epoch("timestamp", "s").dt.replace_time_zone("UTC").alias("ts"),
-            pl.col("behavior_type").alias("event"),
-            pl.col("behavior_type").replace_strict(names, default="other").alias("event_type"),
-        )
-        return conform(assign_sessions(df))
-    df = raw.rename({"event_time": "ts", "event_name": "event"}).with_columns(
-        pl.col("ts").str.to_datetime(time_zone="UTC"),
-        pl.when(pl.col("event").is_in(EVENT_TYPES))
-        .then(pl.col("event")).otherwise(pl.lit("other")).alias("event_type"),
-    )
-    return conform(df.sort(["user_id", "ts"], maintain_order=True))
+    return load_events(path).events
 
 
 def real_data_figures(model: CartModel, *, seed: int, path: Path = REAL_DATA,
@@ -378,27 +359,30 @@ def real_data_figures(model: CartModel, *, seed: int, path: Path = REAL_DATA,
     events = read_events(path)
     out: dict[str, Any] = {}
     as_is = evaluate(model, events)
-    retrained, card = train_model(events, seed=seed, max_epochs=max_epochs)
-    for key, label, table in (
-        ("taobao_bundled", "Taobao users, bundled model as is", as_is.table.to_dicts()),
-        ("taobao_retrained", "Taobao users, model retrained on them", card.test_metrics),
+    retrained, _ = train_model(events, seed=seed, max_epochs=max_epochs)
+    again = evaluate(retrained, events)
+    for key, label, m in (
+        ("taobao_bundled", "Taobao users, bundled model as is", as_is),
+        ("taobao_retrained", "Taobao users, model retrained on them", again),
     ):
-        rows = {r["model"]: r for r in table}
+        rows = {r["model"]: r for r in m.table.to_dicts()}
         if not rows:
-            out[key] = {"label": label, "reason": as_is.reason}
+            out[key] = {"label": label, "reason": m.reason}
             continue
         out[key] = {
             "label": label,
             "data": path.name,
             "sessions": "30-minute inactivity gaps",
-            "test_prefixes": int(as_is.predictions.height),
-            "test_abandonment_rate": round(float(as_is.base_rate), 4),
+            "test_sessions": m.n_test_sessions,
+            "test_prefixes": int(m.predictions.height),
+            "test_abandonment_rate": round(float(m.base_rate), 4),
+            "roc_auc_ci95": auc_bootstrap(m.predictions, seed=seed),
             **{k: round(float(v), 4) for k, v in rows["model"].items() if k != "model"},
             **{f"logreg_{k}": round(float(v), 4) for k, v in rows["logreg"].items()
                if k != "model"},
             **{f"hgb_{k}": round(float(v), 4) for k, v in rows["hgb"].items() if k != "model"},
         }
-    out["taobao_retrained"]["epochs"] = card.epochs
+    out["taobao_retrained"]["epochs"] = retrained.card.epochs
     return out
 
 
@@ -419,8 +403,15 @@ def main(argv: list[str] | None = None) -> int:
 
     model, card = train_model(events, seed=args.seed, max_epochs=args.max_epochs,
                               progress=show)
-    card = ModelCard(**{**card.to_dict(), "name": "bundled",
-                        "trained_on": f"the bundled sample {args.data.name} ({card.trained_on})"})
+    try:
+        shown = str(args.data.resolve().relative_to(ROOT))
+    except ValueError:
+        shown = args.data.name
+    card = ModelCard(**{
+        **card.to_dict(), "name": "bundled",
+        "trained_on": f"the bundled sample {args.data.name} ({card.trained_on})",
+        "source": {"file": shown, "sha256": hashlib.sha256(args.data.read_bytes()).hexdigest()},
+    })
     if not args.no_real_data:
         show(1.0, "measuring on the real Taobao users")
         card = card.with_real_data(real_data_figures(model, seed=args.seed,
