@@ -26,6 +26,7 @@ uses mini-batches above a size threshold, so it runs on the merged feature table
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -763,8 +764,12 @@ def default_columns(features: pl.DataFrame) -> tuple[str, ...]:
 
 
 def _skewness(x: np.ndarray) -> float:
-    sd = x.std()
-    return 0.0 if sd == 0 else float(np.mean(((x - x.mean()) / sd) ** 3))
+    with np.errstate(over="ignore", invalid="ignore"):
+        sd = x.std()
+        if sd == 0 or not math.isfinite(sd):
+            return 0.0
+        skew = float(np.mean(((x - x.mean()) / sd) ** 3))
+    return skew if math.isfinite(skew) else 0.0
 
 
 def _prepare(
@@ -797,10 +802,17 @@ def _prepare(
         scale = float("nan")
         if use_log:
             scale = float(np.median(seen[seen > 0]))
-            x = np.log1p(x / scale)
-        mean, std = float(np.mean(x[~missing])), float(np.std(x[~missing]))
-        if std == 0:  # cannot happen for non-constant values; a guard against rounding
-            notes.append(f"feature {name!r} was left out: no spread after transforming")
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                logged = np.log1p(x / scale)
+            if np.isfinite(logged[~missing]).all():
+                x = logged
+            else:  # a scale so tiny that dividing overflows: keep the raw values
+                use_log, scale = False, float("nan")
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = float(np.mean(x[~missing])), float(np.std(x[~missing]))
+        if not (math.isfinite(mean) and math.isfinite(std)) or std == 0:
+            notes.append(f"feature {name!r} was left out: its values are too extreme or too "
+                         "close together to measure a spread")
             continue
         zc = (x - mean) / std
         n_missing = int(missing.sum())
