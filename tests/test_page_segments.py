@@ -1,0 +1,89 @@
+"""AppTest: the Segments page on the bundled sample, URL-bound controls, degenerate input."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(**params) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "segments.py"), default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_sample_segments_recover_the_five_personas():
+    at = run()
+    assert metric(at, "Users") == "20,000"
+    assert metric(at, "Segments") == "5"  # chosen by silhouette
+    names = [t.label for t in at.tabs]
+    assert {"High-value loyal", "Bouncers", "Window shoppers", "Cart abandoners",
+            "Deal seekers"} == set(names)
+    assert len(at.get("plotly_chart")) == 4
+    assert at.selectbox(key="segments.k").value == "auto"
+    assert "segments.k" not in at.query_params  # defaults stay out of the URL
+
+
+def test_controls_change_the_segments_and_go_to_the_url():
+    at = run()
+    at.selectbox(key="segments.k").set_value("3").run()
+    assert not at.exception
+    assert metric(at, "Segments") == "3"
+    at.multiselect(key="segments.features").set_value(["sessions", "revenue"]).run()
+    assert not at.exception
+    assert metric(at, "Segments") == "3"
+    # (the browser writes bound values to the URL; the URL -> page direction is tested below)
+
+
+def test_url_reproduces_the_segments():
+    at = run(**{"segments.k": "4", "segments.seed": "7",
+                "segments.features": ["sessions", "revenue", "mobile_share"]})
+    assert metric(at, "Segments") == "4"
+    assert at.number_input(key="segments.seed").value == 7
+    assert at.multiselect(key="segments.features").value == ["sessions", "revenue",
+                                                             "mobile_share"]
+    again = run(**{"segments.k": "4", "segments.seed": "7",
+                   "segments.features": ["sessions", "revenue", "mobile_share"]})
+    assert [t.label for t in again.tabs] == [t.label for t in at.tabs]
+
+
+def test_invalid_url_values_never_crash_the_page():
+    at = run(**{"segments.k": "banana", "segments.seed": "-5",
+                "segments.features": ["nope", "sessions"]})
+    assert at.selectbox(key="segments.k").value == "auto"
+    assert at.number_input(key="segments.seed").value == 0
+    assert metric(at, "Users") == "20,000"
+
+
+def test_no_feature_picked_explains_itself():
+    at = run()
+    at.multiselect(key="segments.features").set_value([]).run()
+    assert not at.exception
+    assert any("at least one feature" in i.value for i in at.info)
+
+
+def test_fewer_users_than_k_and_one_user_explain_themselves():
+    at = run(where="user_id:in:U000001|U000002|U000003", **{"segments.k": "5"})
+    assert any("k=5" in i.value and "3" in i.value for i in at.info)
+    at = run(where="user_id:eq:U000001")
+    assert any("single user" in i.value for i in at.info)
+
+
+def test_use_on_every_page_puts_the_settings_in_the_shared_link():
+    at = run(**{"segments.k": "4"})
+    at.button(key="segments.apply").click().run()
+    assert not at.exception
+    assert at.query_params["seg"] in ("segments.k=4", ["segments.k=4"])
+    assert any("Used on every page" in s.value for s in at.success)
+    # the shared property arrives: the sidebar can now filter by segment
+    options = [o for o in at.sidebar.multiselect(key="segments:filter").options
+               if o.startswith("segment = ")]
+    assert len(options) == 4
