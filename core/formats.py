@@ -28,40 +28,109 @@ from core.schema import CANONICAL_COLUMNS, EVENT_TYPES
 
 _VOCABULARY: Final[dict[str, tuple[str, ...]]] = {
     "page_view": (
-        "page_view", "pageview", "page", "page viewed", "viewed page", "loaded a page",
-        "screen", "screen_view", "screenview", "screen viewed", "view_page", "home",
+        "page_view",
+        "pageview",
+        "page",
+        "page viewed",
+        "viewed page",
+        "loaded a page",
+        "screen",
+        "screen_view",
+        "screenview",
+        "screen viewed",
+        "view_page",
+        "home",
     ),
     "search": (
-        "search", "searched", "products searched", "product searched", "view_search_results",
-        "search results viewed", "site_search",
+        "search",
+        "searched",
+        "products searched",
+        "product searched",
+        "view_search_results",
+        "search results viewed",
+        "site_search",
     ),
     "view_item": (
-        "view_item", "view", "pv", "product viewed", "viewed product", "view product",
-        "product view", "product_view", "item viewed", "view item", "detail", "product detail",
-        "product_detail_view", "productview", "viewcontent",
+        "view_item",
+        "view",
+        "pv",
+        "product viewed",
+        "viewed product",
+        "view product",
+        "product view",
+        "product_view",
+        "item viewed",
+        "view item",
+        "detail",
+        "product detail",
+        "product_detail_view",
+        "productview",
+        "viewcontent",
     ),
     "add_to_wishlist": (
-        "add_to_wishlist", "fav", "favorite", "favourite", "wishlist", "add to favorites",
-        "add to favourites", "product added to wishlist", "added to wishlist",
-        "wishlist product added", "like", "save for later",
+        "add_to_wishlist",
+        "fav",
+        "favorite",
+        "favourite",
+        "wishlist",
+        "add to favorites",
+        "add to favourites",
+        "product added to wishlist",
+        "added to wishlist",
+        "wishlist product added",
+        "like",
+        "save for later",
     ),
     "add_to_cart": (
-        "add_to_cart", "cart", "addtocart", "add to cart", "product added", "added to cart",
-        "add_item_to_cart", "add to basket", "added to basket", "addtobasket", "basket_add",
+        "add_to_cart",
+        "cart",
+        "addtocart",
+        "add to cart",
+        "product added",
+        "added to cart",
+        "add_item_to_cart",
+        "add to basket",
+        "added to basket",
+        "addtobasket",
+        "basket_add",
         "cart_add",
     ),
     "remove_from_cart": (
-        "remove_from_cart", "remove", "removefromcart", "product removed", "removed from cart",
-        "remove from basket", "cart_remove", "product removed from cart",
+        "remove_from_cart",
+        "remove",
+        "removefromcart",
+        "product removed",
+        "removed from cart",
+        "remove from basket",
+        "cart_remove",
+        "product removed from cart",
     ),
     "begin_checkout": (
-        "begin_checkout", "checkout", "checkout started", "start checkout", "started checkout",
-        "initiate checkout", "initiatecheckout", "checkout_start", "begin checkout",
+        "begin_checkout",
+        "checkout",
+        "checkout started",
+        "start checkout",
+        "started checkout",
+        "initiate checkout",
+        "initiatecheckout",
+        "checkout_start",
+        "begin checkout",
     ),
     "purchase": (
-        "purchase", "buy", "transaction", "order completed", "completed order", "order",
-        "order placed", "placed order", "purchased", "checkout completed", "ecommerce_purchase",
-        "in_app_purchase", "sale", "payment completed",
+        "purchase",
+        "buy",
+        "transaction",
+        "order completed",
+        "completed order",
+        "order",
+        "order placed",
+        "placed order",
+        "purchased",
+        "checkout completed",
+        "ecommerce_purchase",
+        "in_app_purchase",
+        "sale",
+        "payment completed",
     ),
 }
 
@@ -122,15 +191,22 @@ def _norm(name: str) -> str:
 
 
 #: Prefixes that flattened exports put before nested fields (normalized).
-_PREFIXES: Final = ("eventproperties", "eventparams", "properties", "ecommerce", "items",
-                    "traits", "userproperties")
+_PREFIXES: Final = (
+    "eventproperties",
+    "eventparams",
+    "properties",
+    "ecommerce",
+    "items",
+    "traits",
+    "userproperties",
+)
 
 
 def _stripped(name: str) -> str:
     n = _norm(name)
     for p in _PREFIXES:
         if n.startswith(p) and len(n) > len(p):
-            return n[len(p):]
+            return n[len(p) :]
     return n
 
 
@@ -141,49 +217,149 @@ def _names(*names: str) -> tuple[str, ...]:
 #: Column-name synonyms for every canonical column, in order of preference.
 SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
     "user_id": _names(
-        "user_id", "user", "customer_id", "customer", "client_id", "visitor_id", "distinct_id",
-        "user_pseudo_id", "anonymous_id", "member_id", "account_id", "person_id", "shopper_id",
-        "buyer_id", "cookie_id", "device_id", "uid",
+        "user_id",
+        "user",
+        "customer_id",
+        "customer",
+        "client_id",
+        "visitor_id",
+        "distinct_id",
+        "user_pseudo_id",
+        "anonymous_id",
+        "member_id",
+        "account_id",
+        "person_id",
+        "shopper_id",
+        "buyer_id",
+        "cookie_id",
+        "device_id",
+        "uid",
     ),
     "ts": _names(
-        "timestamp", "ts", "event_time", "event_timestamp", "time", "datetime", "date_time",
-        "event_datetime", "created_at", "occurred_at", "time_stamp", "server_time",
-        "client_time", "received_at", "sent_at", "logged_at", "invoice_date", "order_date",
-        "event_date", "date",
+        "timestamp",
+        "ts",
+        "event_time",
+        "event_timestamp",
+        "time",
+        "datetime",
+        "date_time",
+        "event_datetime",
+        "created_at",
+        "occurred_at",
+        "time_stamp",
+        "server_time",
+        "client_time",
+        "received_at",
+        "sent_at",
+        "logged_at",
+        "invoice_date",
+        "order_date",
+        "event_date",
+        "date",
     ),
     "event": _names(
-        "event", "event_name", "event_type", "action", "event_action", "behavior_type",
-        "behaviour_type", "behavior", "behaviour", "activity", "interaction", "type",
+        "event",
+        "event_name",
+        "event_type",
+        "action",
+        "event_action",
+        "behavior_type",
+        "behaviour_type",
+        "behavior",
+        "behaviour",
+        "activity",
+        "interaction",
+        "type",
     ),
     "session_id": _names(
-        "session_id", "user_session", "ga_session_id", "session", "visit_id", "session_key",
+        "session_id",
+        "user_session",
+        "ga_session_id",
+        "session",
+        "visit_id",
+        "session_key",
     ),
     "product_id": _names(
-        "product_id", "item_id", "sku", "product_sku", "stock_code", "variant_id", "asin",
-        "product_code", "article_id", "product", "item",
+        "product_id",
+        "item_id",
+        "sku",
+        "product_sku",
+        "stock_code",
+        "variant_id",
+        "asin",
+        "product_code",
+        "article_id",
+        "product",
+        "item",
     ),
     "category": _names(
-        "category", "category_code", "category_name", "product_category", "item_category",
-        "department", "category_id",
+        "category",
+        "category_code",
+        "category_name",
+        "product_category",
+        "item_category",
+        "department",
+        "category_id",
     ),
     "brand": _names("brand", "brand_name", "item_brand", "product_brand", "manufacturer", "vendor"),
     "price": _names(
-        "price", "unit_price", "item_price", "product_price", "sale_price", "price_usd",
+        "price",
+        "unit_price",
+        "item_price",
+        "product_price",
+        "sale_price",
+        "price_usd",
     ),
     "quantity": _names("quantity", "qty", "units", "item_quantity", "quantity_ordered"),
     "order_id": _names(
-        "order_id", "transaction_id", "invoice_no", "invoice", "invoice_id", "invoice_number",
-        "order_number", "purchase_id", "receipt_id",
+        "order_id",
+        "transaction_id",
+        "invoice_no",
+        "invoice",
+        "invoice_id",
+        "invoice_number",
+        "order_number",
+        "purchase_id",
+        "receipt_id",
     ),
 }
 
 _ORDER_IDS: Final = SYNONYMS["order_id"]
-_CUSTOMERS: Final = _names("customer_id", "customer", "user_id", "client_id", "buyer_id",
-                           "account_id", "member_id", "user", "email")
-_DATES: Final = _names("invoice_date", "order_date", "order_datetime", "created_at", "date",
-                       "datetime", "timestamp", "time", "purchase_date", "transaction_date")
-_ITEMS: Final = _names("stock_code", "product_id", "sku", "item_id", "product", "item",
-                       "product_code", "description", "product_name", "item_name")
+_CUSTOMERS: Final = _names(
+    "customer_id",
+    "customer",
+    "user_id",
+    "client_id",
+    "buyer_id",
+    "account_id",
+    "member_id",
+    "user",
+    "email",
+)
+_DATES: Final = _names(
+    "invoice_date",
+    "order_date",
+    "order_datetime",
+    "created_at",
+    "date",
+    "datetime",
+    "timestamp",
+    "time",
+    "purchase_date",
+    "transaction_date",
+)
+_ITEMS: Final = _names(
+    "stock_code",
+    "product_id",
+    "sku",
+    "item_id",
+    "product",
+    "item",
+    "product_code",
+    "description",
+    "product_name",
+    "item_name",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,10 +416,14 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         label="Kaggle REES46 e-commerce events",
         signature=_sig("event_time", "event_type", "user_id", "user_session"),
         columns={
-            "ts": _names("event_time"), "event": _names("event_type"),
-            "user_id": _names("user_id"), "session_id": _names("user_session"),
-            "product_id": _names("product_id"), "category": _names("category_code"),
-            "brand": _names("brand"), "price": _names("price"),
+            "ts": _names("event_time"),
+            "event": _names("event_type"),
+            "user_id": _names("user_id"),
+            "session_id": _names("user_session"),
+            "product_id": _names("product_id"),
+            "category": _names("category_code"),
+            "brand": _names("brand"),
+            "price": _names("price"),
         },
     ),
     ExportFormat(
@@ -251,8 +431,10 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         label="PathLens sample format",
         signature=_sig("event_time", "event_name", "user_id", "session_id"),
         columns={
-            "ts": _names("event_time"), "event": _names("event_name"),
-            "user_id": _names("user_id"), "session_id": _names("session_id"),
+            "ts": _names("event_time"),
+            "event": _names("event_name"),
+            "user_id": _names("user_id"),
+            "session_id": _names("session_id"),
         },
     ),
     ExportFormat(
@@ -260,10 +442,14 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         label="Google Analytics 4 (BigQuery export, flattened)",
         signature=_sig("event_timestamp", "event_name", "user_pseudo_id"),
         columns={
-            "ts": _names("event_timestamp"), "event": _names("event_name"),
-            "user_id": _names("user_pseudo_id"), "session_id": _names("ga_session_id"),
-            "product_id": _names("item_id"), "category": _names("item_category"),
-            "brand": _names("item_brand"), "price": _names("price", "item_price"),
+            "ts": _names("event_timestamp"),
+            "event": _names("event_name"),
+            "user_id": _names("user_pseudo_id"),
+            "session_id": _names("ga_session_id"),
+            "product_id": _names("item_id"),
+            "category": _names("item_category"),
+            "brand": _names("item_brand"),
+            "price": _names("price", "item_price"),
             "quantity": _names("quantity", "item_quantity"),
             "order_id": _names("transaction_id"),
         },
@@ -272,10 +458,12 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
     ExportFormat(
         name="amplitude",
         label="Amplitude export",
-        signature=_sig("event_type", "event_time", "session_id",
-                       ("user_id", "device_id", "amplitude_id")),
+        signature=_sig(
+            "event_type", "event_time", "session_id", ("user_id", "device_id", "amplitude_id")
+        ),
         columns={
-            "ts": _names("event_time"), "event": _names("event_type"),
+            "ts": _names("event_time"),
+            "event": _names("event_type"),
             "user_id": _names("user_id", "device_id", "amplitude_id"),
             "session_id": _names("session_id"),
         },
@@ -288,8 +476,10 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         label="RetailRocket events",
         signature=_sig("timestamp", "visitorid", "event"),
         columns={
-            "ts": _names("timestamp"), "event": _names("event"),
-            "user_id": _names("visitorid"), "product_id": _names("itemid"),
+            "ts": _names("timestamp"),
+            "event": _names("event"),
+            "user_id": _names("visitorid"),
+            "product_id": _names("itemid"),
             "order_id": _names("transactionid"),
         },
         session_scope="none",
@@ -299,8 +489,10 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         label="Taobao UserBehavior",
         signature=_sig("user_id", "item_id", "behavior_type", "timestamp"),
         columns={
-            "ts": _names("timestamp"), "event": _names("behavior_type"),
-            "user_id": _names("user_id"), "product_id": _names("item_id"),
+            "ts": _names("timestamp"),
+            "event": _names("behavior_type"),
+            "user_id": _names("user_id"),
+            "product_id": _names("item_id"),
             "category": _names("category_id"),
         },
         session_scope="none",
@@ -310,7 +502,9 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         label="Mixpanel export",
         signature=_sig("event", "distinct_id", "time"),
         columns={
-            "ts": _names("time"), "event": _names("event"), "user_id": _names("distinct_id"),
+            "ts": _names("time"),
+            "event": _names("event"),
+            "user_id": _names("distinct_id"),
         },
         session_scope="none",
     ),
@@ -319,7 +513,8 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         label="Segment events",
         signature=_sig("event", "timestamp", ("anonymousid", "messageid")),
         columns={
-            "ts": _names("timestamp"), "event": _names("event"),
+            "ts": _names("timestamp"),
+            "event": _names("event"),
             "user_id": _names("userid", "anonymousid"),
         },
         user_fallback=_names("anonymousid"),
@@ -332,7 +527,9 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         signature=(_ORDER_IDS, _CUSTOMERS, _DATES, _names("quantity", "qty", "units")),
         absent=SYNONYMS["event"],
         columns={
-            "order_id": _ORDER_IDS, "user_id": _CUSTOMERS, "ts": _DATES,
+            "order_id": _ORDER_IDS,
+            "user_id": _CUSTOMERS,
+            "ts": _DATES,
             "product_id": _ITEMS,
             "quantity": _names("quantity", "qty", "units"),
             "price": _names("unit_price", "price", "item_price", "sale_price"),
@@ -366,7 +563,9 @@ class _Columns:
     def has(self, key: str) -> bool:
         return key in self.exact or key in self.loose
 
-    def find(self, candidates: Sequence[str], taken: set[str] | frozenset[str] = frozenset()) -> str | None:
+    def find(
+        self, candidates: Sequence[str], taken: set[str] | frozenset[str] = frozenset()
+    ) -> str | None:
         for cand in candidates:
             col = self.exact.get(cand)
             if col is not None and col not in taken:
@@ -472,8 +671,9 @@ def suggest_mapping(columns: Iterable[str], *, format: str | None = None) -> dic
     return {c: mapping[c] for c in CANONICAL_COLUMNS if c in mapping}
 
 
-def fallback_columns(columns: Iterable[str], candidates: Sequence[str],
-                     exclude: Iterable[str]) -> list[str]:
+def fallback_columns(
+    columns: Iterable[str], candidates: Sequence[str], exclude: Iterable[str]
+) -> list[str]:
     """Source columns among ``candidates`` (normalized names), minus ``exclude``."""
     cols = _Columns(columns)
     excluded = set(exclude)
@@ -485,6 +685,16 @@ def fallback_columns(columns: Iterable[str], candidates: Sequence[str],
     return out
 
 
-__all__ = ["FORMATS", "FORMATS_BY_NAME", "FORMAT_LABELS", "GENERIC", "SYNONYMS", "UNKNOWN",
-           "ExportFormat", "canonical_event_type", "detect_format", "fallback_columns",
-           "suggest_mapping"]
+__all__ = [
+    "FORMATS",
+    "FORMATS_BY_NAME",
+    "FORMAT_LABELS",
+    "GENERIC",
+    "SYNONYMS",
+    "UNKNOWN",
+    "ExportFormat",
+    "canonical_event_type",
+    "detect_format",
+    "fallback_columns",
+    "suggest_mapping",
+]

@@ -105,7 +105,9 @@ class RawSource:
         parts = [self.kind.upper() if self.kind != "jsonl" else "JSON Lines"]
         if self.kind == "csv":
             parts.append(f"{_SEPARATOR_NAMES.get(self.separator, repr(self.separator))}-separated")
-            parts.append(self.encoding.upper() if self.encoding.startswith("utf") else self.encoding)
+            parts.append(
+                self.encoding.upper() if self.encoding.startswith("utf") else self.encoding
+            )
             if not self.has_header:
                 parts.append("no header row")
         if self.compression:
@@ -183,8 +185,9 @@ def open_source(source: Source) -> RawSource:
             head = fh.read(_SNIFF_BYTES)
         if _plain_text_head(head):
             # Plain UTF-8 text on disk: scan the file itself, lazily.
-            return _sniff_csv_or_json(head, name=name, path=path, data=None,
-                                      whole=len(head) < _SNIFF_BYTES)
+            return _sniff_csv_or_json(
+                head, name=name, path=path, data=None, whole=len(head) < _SNIFF_BYTES
+            )
         if _magic(head) == "parquet":
             return RawSource(name=name, kind="parquet", path=path)
         data = path.read_bytes()
@@ -244,69 +247,123 @@ def _open_bytes(
         try:
             inner = gzip.decompress(data)
         except (OSError, EOFError) as e:
-            raise LoadError(f"{name!r} looks gzip-compressed but cannot be decompressed: {e}",
-                            code="bad_archive") from None
-        return _open_bytes(inner, name=_strip_suffix(name, (".gz", ".gzip")),
-                           compression="gzip", warnings=warnings, sniff=sniff)
+            raise LoadError(
+                f"{name!r} looks gzip-compressed but cannot be decompressed: {e}",
+                code="bad_archive",
+            ) from None
+        return _open_bytes(
+            inner,
+            name=_strip_suffix(name, (".gz", ".gzip")),
+            compression="gzip",
+            warnings=warnings,
+            sniff=sniff,
+        )
     if magic == "bz2":
         try:
             inner = bz2.decompress(data)
         except (OSError, EOFError, ValueError) as e:
-            raise LoadError(f"{name!r} looks bz2-compressed but cannot be decompressed: {e}",
-                            code="bad_archive") from None
-        return _open_bytes(inner, name=_strip_suffix(name, (".bz2",)), compression="bz2",
-                           warnings=warnings, sniff=sniff)
+            raise LoadError(
+                f"{name!r} looks bz2-compressed but cannot be decompressed: {e}", code="bad_archive"
+            ) from None
+        return _open_bytes(
+            inner,
+            name=_strip_suffix(name, (".bz2",)),
+            compression="bz2",
+            warnings=warnings,
+            sniff=sniff,
+        )
     if magic == "zip":
         return _open_zip(data, name=name, warnings=warnings, sniff=sniff)
     if magic == "parquet":
-        return RawSource(name=name, kind="parquet", data=data, compression=compression,
-                         warnings=warnings)
+        return RawSource(
+            name=name, kind="parquet", data=data, compression=compression, warnings=warnings
+        )
     if magic == "xls":
-        raise LoadError(f"{name!r} is an Excel workbook: save it as CSV (File > Save As > CSV) "
-                        "and upload the CSV", code="excel")
+        raise LoadError(
+            f"{name!r} is an Excel workbook: save it as CSV (File > Save As > CSV) "
+            "and upload the CSV",
+            code="excel",
+        )
     if magic is not None:
-        kind = {"zstd": "zstd-compressed file (not supported; use gzip or zip)",
-                "pdf": "PDF document", "image": "image", "sqlite": "SQLite database"}[magic]
-        raise LoadError(f"{name!r} is a {kind}, not an event log; upload CSV, Parquet or "
-                        "JSON Lines", code="binary_file")
+        kind = {
+            "zstd": "zstd-compressed file (not supported; use gzip or zip)",
+            "pdf": "PDF document",
+            "image": "image",
+            "sqlite": "SQLite database",
+        }[magic]
+        raise LoadError(
+            f"{name!r} is a {kind}, not an event log; upload CSV, Parquet or JSON Lines",
+            code="binary_file",
+        )
     text, encoding, enc_warnings = _decode(data, name=name, full_check=not sniff)
     utf8 = data if encoding == "utf-8" else text.encode("utf-8")
     if not sniff:
-        return RawSource(name=name, kind="text", data=utf8, encoding=encoding,
-                         compression=compression, warnings=warnings + tuple(enc_warnings))
-    raw = _sniff_csv_or_json(utf8[:_SNIFF_BYTES], name=name, path=None, data=utf8,
-                             whole=len(utf8) <= _SNIFF_BYTES)
-    return replace(raw, encoding=encoding, compression=compression,
-                   warnings=warnings + tuple(enc_warnings) + raw.warnings)
+        return RawSource(
+            name=name,
+            kind="text",
+            data=utf8,
+            encoding=encoding,
+            compression=compression,
+            warnings=warnings + tuple(enc_warnings),
+        )
+    raw = _sniff_csv_or_json(
+        utf8[:_SNIFF_BYTES], name=name, path=None, data=utf8, whole=len(utf8) <= _SNIFF_BYTES
+    )
+    return replace(
+        raw,
+        encoding=encoding,
+        compression=compression,
+        warnings=warnings + tuple(enc_warnings) + raw.warnings,
+    )
 
 
 def _open_zip(data: bytes, *, name: str, warnings: tuple[str, ...], sniff: bool) -> RawSource:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as e:
-        raise LoadError(f"{name!r} looks like a zip archive but cannot be opened: {e}",
-                        code="bad_archive") from None
+        raise LoadError(
+            f"{name!r} looks like a zip archive but cannot be opened: {e}", code="bad_archive"
+        ) from None
     with zf:
         names = zf.namelist()
         if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
-            raise LoadError(f"{name!r} is an Excel workbook (.xlsx): save it as CSV "
-                            "(File > Save As > CSV) and upload the CSV", code="excel")
-        members = [i for i in zf.infolist()
-                   if not i.is_dir() and not i.filename.startswith("__MACOSX/")
-                   and not Path(i.filename).name.startswith(".")]
+            raise LoadError(
+                f"{name!r} is an Excel workbook (.xlsx): save it as CSV "
+                "(File > Save As > CSV) and upload the CSV",
+                code="excel",
+            )
+        members = [
+            i
+            for i in zf.infolist()
+            if not i.is_dir()
+            and not i.filename.startswith("__MACOSX/")
+            and not Path(i.filename).name.startswith(".")
+        ]
         if not members:
             raise LoadError(f"zip archive {name!r} holds no file", code="bad_archive")
-        data_like = [m for m in members if m.filename.lower().endswith(
-            (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq", ".jsonl", ".ndjson", ".json"))]
+        data_like = [
+            m
+            for m in members
+            if m.filename.lower().endswith(
+                (".csv", ".tsv", ".txt", ".gz", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
+            )
+        ]
         pool = data_like or members
         chosen = max(pool, key=lambda m: m.file_size)
         extra: tuple[str, ...] = ()
         if len(members) > 1:
-            extra = (f"zip archive {name!r} holds {len(members)} files; read the largest data "
-                     f"file {chosen.filename!r} and ignored the others",)
+            extra = (
+                f"zip archive {name!r} holds {len(members)} files; read the largest data "
+                f"file {chosen.filename!r} and ignored the others",
+            )
         inner = zf.read(chosen)
-    return _open_bytes(inner, name=Path(chosen.filename).name, compression="zip",
-                       warnings=warnings + extra, sniff=sniff)
+    return _open_bytes(
+        inner,
+        name=Path(chosen.filename).name,
+        compression="zip",
+        warnings=warnings + extra,
+        sniff=sniff,
+    )
 
 
 def _complete_head(data: bytes) -> bytes:
@@ -327,13 +384,17 @@ def _decode(data: bytes, *, name: str, full_check: bool = False) -> tuple[str, s
         try:
             return data.decode("utf-16"), "utf-16", []
         except UnicodeDecodeError as e:
-            raise LoadError(f"{name!r} starts like UTF-16 text but is not valid UTF-16: {e}",
-                            code="bad_encoding") from None
+            raise LoadError(
+                f"{name!r} starts like UTF-16 text but is not valid UTF-16: {e}",
+                code="bad_encoding",
+            ) from None
     head = data[:_SNIFF_BYTES]
     if b"\x00" in head:
         raise LoadError(
             f"{name!r} is a binary file (it contains NUL bytes), not a text export; upload "
-            "CSV, Parquet or JSON Lines", code="binary_file")
+            "CSV, Parquet or JSON Lines",
+            code="binary_file",
+        )
     # Only the head is checked here: the CSV reader validates the rest as it reads, and
     # collect_raw() transcodes and reads again if a later byte turns out not to be UTF-8.
     bad_at = _first_invalid_utf8(_complete_head(data) if full_check is False else data)
@@ -345,10 +406,14 @@ def _decode(data: bytes, *, name: str, full_check: bool = False) -> tuple[str, s
     except UnicodeDecodeError:
         text, encoding = data.decode("latin-1"), "latin-1"
     if _looks_binary(text[:_SNIFF_BYTES]):
-        raise LoadError(f"{name!r} is a binary file, not a text export; upload CSV, Parquet "
-                        "or JSON Lines", code="binary_file")
-    warning = (f"{name!r} is not valid UTF-8 (first bad byte on line {line}); read it as "
-               f"{encoding.capitalize()} (Latin-1): check accented characters")
+        raise LoadError(
+            f"{name!r} is a binary file, not a text export; upload CSV, Parquet or JSON Lines",
+            code="binary_file",
+        )
+    warning = (
+        f"{name!r} is not valid UTF-8 (first bad byte on line {line}); read it as "
+        f"{encoding.capitalize()} (Latin-1): check accented characters"
+    )
     return text, encoding, [warning]
 
 
@@ -393,11 +458,14 @@ def _sniff_csv_or_json(
         return RawSource(name=name, kind="jsonl", data=data, path=path)
     lines = _head_lines(head, whole=whole)
     if not lines:
-        raise LoadError(f"{name!r} is empty (only blank lines): there is nothing to load",
-                        code="empty_file")
+        raise LoadError(
+            f"{name!r} is empty (only blank lines): there is nothing to load", code="empty_file"
+        )
     if _looks_binary("\n".join(lines)):
-        raise LoadError(f"{name!r} is a binary file, not a text export; upload CSV, Parquet or "
-                        "JSON Lines", code="binary_file")
+        raise LoadError(
+            f"{name!r} is a binary file, not a text export; upload CSV, Parquet or JSON Lines",
+            code="binary_file",
+        )
     skip = 0
     forced = re.fullmatch(r'"?sep=(.)"?,*', lines[0].strip())
     if forced:  # Excel's "sep=;" first line
@@ -412,17 +480,28 @@ def _sniff_csv_or_json(
     has_header = True
     if _is_taobao_row(header):
         has_header, column_names = False, TAOBAO_COLUMNS
-        warnings.append(f"{name!r} has no header row; its rows look like Taobao UserBehavior "
-                        f"(user, item, category, behaviour, Unix time), so the columns were "
-                        f"named {list(TAOBAO_COLUMNS)}")
+        warnings.append(
+            f"{name!r} has no header row; its rows look like Taobao UserBehavior "
+            f"(user, item, category, behaviour, Unix time), so the columns were "
+            f"named {list(TAOBAO_COLUMNS)}"
+        )
     elif _looks_like_data_row(header):
         raise LoadError(
             f"the first row of {name!r} looks like data, not column names: {header[:6]}; add a "
             "header row naming the columns (for example user_id,timestamp,event)",
-            code="no_header")
-    return RawSource(name=name, kind="csv", data=data, path=path, separator=separator,
-                     has_header=has_header, column_names=column_names, skip_lines=skip,
-                     warnings=tuple(warnings))
+            code="no_header",
+        )
+    return RawSource(
+        name=name,
+        kind="csv",
+        data=data,
+        path=path,
+        separator=separator,
+        has_header=has_header,
+        column_names=column_names,
+        skip_lines=skip,
+        warnings=tuple(warnings),
+    )
 
 
 def _sniff_separator(lines: list[str]) -> str:
@@ -445,8 +524,11 @@ def _sniff_separator(lines: list[str]) -> str:
 
 
 def _is_taobao_row(fields: list[str]) -> bool:
-    return (len(fields) == 5 and fields[3].lower() in _TAOBAO_BEHAVIOURS
-            and all(f.isdigit() for i, f in enumerate(fields) if i != 3))
+    return (
+        len(fields) == 5
+        and fields[3].lower() in _TAOBAO_BEHAVIOURS
+        and all(f.isdigit() for i, f in enumerate(fields) if i != 3)
+    )
 
 
 def _looks_like_data_row(fields: list[str]) -> bool:
@@ -522,8 +604,11 @@ def scan_raw(raw: RawSource, *, row_index: bool = False) -> pl.LazyFrame:
         except Exception as e:  # polars raises several kinds on malformed JSON
             if isinstance(e, pl.exceptions.PolarsError) and _is_utf8_error(e):
                 raise  # collect_raw() transcodes and reads again
-            raise LoadError(f"{raw.name!r} is not valid {'JSON Lines' if raw.kind == 'jsonl' else 'JSON'}: "
-                            f"{_first_line(e)}", code="bad_json") from None
+            raise LoadError(
+                f"{raw.name!r} is not valid {'JSON Lines' if raw.kind == 'jsonl' else 'JSON'}: "
+                f"{_first_line(e)}",
+                code="bad_json",
+            ) from None
         lf = df.lazy()
     lf = _flatten(lf)
     if row_index:
@@ -545,8 +630,9 @@ def _flatten(lf: pl.LazyFrame) -> pl.LazyFrame:
         exprs = []
         for c, t in schema.items():
             if isinstance(t, pl.Struct):
-                exprs.extend(pl.col(c).struct.field(f.name).alias(f"{c}.{f.name}")
-                             for f in t.fields)
+                exprs.extend(
+                    pl.col(c).struct.field(f.name).alias(f"{c}.{f.name}") for f in t.fields
+                )
             else:
                 exprs.append(pl.col(c))
         lf = lf.select(exprs)
@@ -585,8 +671,9 @@ def transcode(raw: RawSource) -> RawSource:
     data = raw.data if raw.data is not None else raw.path.read_bytes()  # type: ignore[union-attr]
     text, encoding, warnings = _decode(data, name=raw.name, full_check=True)
     utf8 = data if encoding == "utf-8" else text.encode("utf-8")
-    return replace(raw, data=utf8, path=None, encoding=encoding,
-                   warnings=raw.warnings + tuple(warnings))
+    return replace(
+        raw, data=utf8, path=None, encoding=encoding, warnings=raw.warnings + tuple(warnings)
+    )
 
 
 def collect_raw(
@@ -624,15 +711,21 @@ def collect_raw(
         try:
             return build(scan_raw(raw, row_index=row_index)).collect(), raw
         except pl.exceptions.PolarsError as e:
-            if (raw.kind != "parquet" and attempt == 0 and raw.encoding == "utf-8"
-                    and _is_utf8_error(e)):
+            if (
+                raw.kind != "parquet"
+                and attempt == 0
+                and raw.encoding == "utf-8"
+                and _is_utf8_error(e)
+            ):
                 raw = transcode(raw)
                 continue
             if raw.kind == "csv" and "more fields" in str(e):
                 raise LoadError(_ragged_message(raw), code="ragged_lines") from None
             if isinstance(e, (pl.exceptions.ComputeError, pl.exceptions.NoDataError)):
-                raise LoadError(f"{raw.name!r} could not be read as {raw.description}: "
-                                f"{_first_line(e)}", code="malformed") from None
+                raise LoadError(
+                    f"{raw.name!r} could not be read as {raw.description}: {_first_line(e)}",
+                    code="malformed",
+                ) from None
             raise
     raise AssertionError("unreachable")
 
@@ -650,9 +743,11 @@ def _ragged_message(raw: RawSource) -> str:
             if raw.has_header:
                 continue
         if len(row) > width:
-            return (f"line {reader.line_num} of {raw.name!r} has {len(row)} fields but the header "
-                    f"has {width} ({_SEPARATOR_NAMES.get(raw.separator, raw.separator)}-separated): "
-                    f"{row[:8]}; quote values that contain the separator")
+            return (
+                f"line {reader.line_num} of {raw.name!r} has {len(row)} fields but the header "
+                f"has {width} ({_SEPARATOR_NAMES.get(raw.separator, raw.separator)}-separated): "
+                f"{row[:8]}; quote values that contain the separator"
+            )
     return f"{raw.name!r} has lines with more fields than its header"
 
 
@@ -720,5 +815,14 @@ def read_text(source: Source) -> tuple[str, str, list[str]]:
     return text.lstrip("\ufeff"), raw.name, list(raw.warnings)
 
 
-__all__ = ["ROW_COLUMN", "RawSource", "Source", "collect_raw", "open_source", "read_raw",
-           "read_text", "scan_raw", "transcode"]
+__all__ = [
+    "ROW_COLUMN",
+    "RawSource",
+    "Source",
+    "collect_raw",
+    "open_source",
+    "read_raw",
+    "read_text",
+    "scan_raw",
+    "transcode",
+]

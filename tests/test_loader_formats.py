@@ -61,7 +61,10 @@ def test_rees46(tmp_path):
     assert ev.height == 4
     assert res.report.ts_unit == "text"
     assert ev.filter(pl.col("user_id") == "554748717")["event_type"].to_list() == [
-        "view_item", "add_to_cart", "purchase"]
+        "view_item",
+        "add_to_cart",
+        "purchase",
+    ]
     first = ev.filter(pl.col("user_id") == "541312140").row(0, named=True)
     assert first["ts"] == utc(2019, 10, 1, 0, 0, 0)
     assert first["session_id"] == "72d76fde-8bb3-4e00-8c23-a032dfed738c"
@@ -101,8 +104,13 @@ def test_taobao_with_and_without_header(tmp_path, header):
     ev = check_canonical(res)
     assert res.report.format == "taobao"
     assert res.report.ts_unit == "s"
-    assert ev["event_type"].to_list() == ["view_item", "view_item", "add_to_cart",
-                                          "add_to_wishlist", "purchase"]
+    assert ev["event_type"].to_list() == [
+        "view_item",
+        "view_item",
+        "add_to_cart",
+        "add_to_wishlist",
+        "purchase",
+    ]
     assert ev["ts"][0] == utc(2017, 11, 24, 17, 21, 10)  # 1511544070 s
     assert ev["category"][0] == "2520377"
     # user 1: +600 s, +1800 s (exactly 30 min: same session), +1 s
@@ -119,8 +127,13 @@ def test_ga4_flattened(tmp_path):
     assert rep.mapping["user_id"] == "user_pseudo_id"
     assert rep.mapping["session_id"] == "event_params.ga_session_id"
     a = ev.filter(pl.col("user_id") == "111.222")
-    assert a["event_type"].to_list() == ["other", "page_view", "view_item", "add_to_cart",
-                                         "purchase"]
+    assert a["event_type"].to_list() == [
+        "other",
+        "page_view",
+        "view_item",
+        "add_to_cart",
+        "purchase",
+    ]
     assert a["ts"][0] == utc(2024, 1, 5, 12, 0, 0)  # 1704456000000000 us
     assert a["ts"][1] == utc(2024, 1, 5, 12, 0, 0, 100000)
     # ga_session_id is per user: both users have 1704456000, and must not share a session
@@ -128,8 +141,14 @@ def test_ga4_flattened(tmp_path):
     b = ev.filter(pl.col("user_id") == "333.444")
     assert b["session_id"].to_list() == ["333.444:1704456000"]
     buy = a.filter(pl.col("event_type") == "purchase").row(0, named=True)
-    assert (buy["product_id"], buy["category"], buy["brand"], buy["price"], buy["quantity"],
-            buy["order_id"]) == ("SKU_1", "Shoes", "Acme", 59.9, 1, "T-1001")
+    assert (
+        buy["product_id"],
+        buy["category"],
+        buy["brand"],
+        buy["price"],
+        buy["quantity"],
+        buy["order_id"],
+    ) == ("SKU_1", "Shoes", "Acme", 59.9, 1, "T-1001")
     # GA4's own user_id column is kept, renamed so it does not clash with the canonical one
     assert buy["raw_user_id"] == "member-7"
     assert buy["device.category"] == "mobile"
@@ -175,8 +194,13 @@ def test_segment_jsonl(tmp_path):
     assert ev["user_id"].to_list() == ["anon-1", "user-9", "user-9"]
     assert ev["event_type"].to_list() == ["page_view", "view_item", "purchase"]
     view = ev.row(1, named=True)
-    assert (view["product_id"], view["category"], view["brand"], view["price"],
-            view["quantity"]) == ("SKU-7", "Games", "Zed", 19.99, 1)
+    assert (
+        view["product_id"],
+        view["category"],
+        view["brand"],
+        view["price"],
+        view["quantity"],
+    ) == ("SKU-7", "Games", "Zed", 19.99, 1)
     # +01:00 offset converted to UTC
     assert ev["ts"][2] == utc(2024, 2, 1, 10, 5, 0)
     assert ev["order_id"][2] == "O-55"
@@ -204,9 +228,11 @@ def test_online_retail_order_lines(tmp_path):
 
 
 def test_order_lines_day_first(tmp_path):
-    text = ("Invoice,StockCode,Quantity,InvoiceDate,Price,Customer ID\n"
-            "1,A,1,13/01/2011 10:00,1.0,7\n"
-            "2,B,2,02/01/2011 10:00,1.0,7\n")
+    text = (
+        "Invoice,StockCode,Quantity,InvoiceDate,Price,Customer ID\n"
+        "1,A,1,13/01/2011 10:00,1.0,7\n"
+        "2,B,2,02/01/2011 10:00,1.0,7\n"
+    )
     res = load_events(write(tmp_path, "orders.csv", text))
     assert res.report.format == "order_lines"
     assert res.events["ts"].to_list() == [utc(2011, 1, 2, 10), utc(2011, 1, 13, 10)]
@@ -239,24 +265,33 @@ def test_bundled_sample_head_loads():
 
 
 def test_generic_synonyms(tmp_path):
-    text = ("Customer,Action,Created At,Item,Amount,Plan\n"
-            "c1,view,2024-03-01 10:00:00,I1,5,gold\n"
-            "c1,buy,2024-03-01 10:05:00,I1,5,gold\n")
+    text = (
+        "Customer,Action,Created At,Item,Amount,Plan\n"
+        "c1,view,2024-03-01 10:00:00,I1,5,gold\n"
+        "c1,buy,2024-03-01 10:05:00,I1,5,gold\n"
+    )
     res = load_events(write(tmp_path, "x.csv", text))
     ev = check_canonical(res)
     assert res.report.format == "generic"
-    assert res.report.mapping == {"user_id": "Customer", "ts": "Created At", "event": "Action",
-                                  "product_id": "Item"}
+    assert res.report.mapping == {
+        "user_id": "Customer",
+        "ts": "Created At",
+        "event": "Action",
+        "product_id": "Item",
+    }
     assert ev["event_type"].to_list() == ["view_item", "purchase"]
     assert ev["Amount"].dtype == pl.Int64 and ev["Plan"][0] == "gold"
 
 
 def test_mapping_overrides_detection(tmp_path):
-    text = ("who,when,what,user_id\n"
-            "alice,2024-03-01T10:00:00Z,view,wrong\n"
-            "bob,2024-03-01T11:00:00Z,cart,wrong\n")
-    res = load_events(write(tmp_path, "x.csv", text),
-                      mapping={"user_id": "who", "ts": "when", "event": "what"})
+    text = (
+        "who,when,what,user_id\n"
+        "alice,2024-03-01T10:00:00Z,view,wrong\n"
+        "bob,2024-03-01T11:00:00Z,cart,wrong\n"
+    )
+    res = load_events(
+        write(tmp_path, "x.csv", text), mapping={"user_id": "who", "ts": "when", "event": "what"}
+    )
     ev = check_canonical(res)
     assert ev["user_id"].to_list() == ["alice", "bob"]
     assert res.report.mapping["user_id"] == "who"
@@ -270,24 +305,34 @@ def test_mapping_can_drop_an_optional_column(tmp_path):
     assert res.events["raw_brand"][0] == "shiseido"
 
 
-@pytest.mark.parametrize(("columns", "expected"), [
-    ("event_time,event_type,product_id,category_id,category_code,brand,price,user_id,"
-     "user_session", "rees46"),
-    ("timestamp,visitorid,event,itemid,transactionid", "retailrocket"),
-    ("user_id,item_id,category_id,behavior_type,timestamp", "taobao"),
-    ("event_date,event_timestamp,event_name,user_pseudo_id,event_params_ga_session_id", "ga4"),
-    ("event,distinct_id,time,$browser", "mixpanel"),
-    ("event,properties.distinct_id,properties.time", "mixpanel"),
-    ("event_type,event_time,user_id,device_id,session_id", "amplitude"),
-    ("event,userId,anonymousId,timestamp,messageId,properties.price", "segment"),
-    ("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country",
-     "order_lines"),
-    ("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country",
-     "order_lines"),
-    ("event_time,event_name,user_id,session_id,product_id", "pathlens"),
-    ("user,ts,event", "generic"),
-    ("a,b,c", "unknown"),
-])
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        (
+            "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,"
+            "user_session",
+            "rees46",
+        ),
+        ("timestamp,visitorid,event,itemid,transactionid", "retailrocket"),
+        ("user_id,item_id,category_id,behavior_type,timestamp", "taobao"),
+        ("event_date,event_timestamp,event_name,user_pseudo_id,event_params_ga_session_id", "ga4"),
+        ("event,distinct_id,time,$browser", "mixpanel"),
+        ("event,properties.distinct_id,properties.time", "mixpanel"),
+        ("event_type,event_time,user_id,device_id,session_id", "amplitude"),
+        ("event,userId,anonymousId,timestamp,messageId,properties.price", "segment"),
+        (
+            "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country",
+            "order_lines",
+        ),
+        (
+            "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country",
+            "order_lines",
+        ),
+        ("event_time,event_name,user_id,session_id,product_id", "pathlens"),
+        ("user,ts,event", "generic"),
+        ("a,b,c", "unknown"),
+    ],
+)
 def test_detect_format(columns, expected):
     assert detect_format(columns.split(",")) == expected
 
@@ -295,6 +340,11 @@ def test_detect_format(columns, expected):
 def test_suggest_mapping_uses_each_column_once():
     cols = ["user_id", "item_id", "category_id", "behavior_type", "timestamp"]
     m = suggest_mapping(cols)
-    assert m == {"user_id": "user_id", "ts": "timestamp", "event": "behavior_type",
-                 "product_id": "item_id", "category": "category_id"}
+    assert m == {
+        "user_id": "user_id",
+        "ts": "timestamp",
+        "event": "behavior_type",
+        "product_id": "item_id",
+        "category": "category_id",
+    }
     assert len(set(m.values())) == len(m)

@@ -17,9 +17,11 @@ from core import LoadError, ParameterError, SchemaError, load_events
 from core.io import read_text
 from core.loader import read_raw
 
-SMALL = ("user_id,ts,event,brand\n"
-         "u1,2024-01-01T10:00:00Z,view,Café\n"
-         "u1,2024-01-01T10:01:00Z,cart,Crème\n")
+SMALL = (
+    "user_id,ts,event,brand\n"
+    "u1,2024-01-01T10:00:00Z,view,Café\n"
+    "u1,2024-01-01T10:01:00Z,cart,Crème\n"
+)
 
 
 def events_of(source):
@@ -79,10 +81,12 @@ def test_separators(tmp_path, sep, name):
 
 
 def test_excel_sep_line_and_decimal_comma(tmp_path):
-    text = ("sep=;\n"
-            "user_id;timestamp;event;price\n"
-            "u1;2024-01-01 10:00:00;view;3,50\n"
-            "u1;2024-01-01 10:01:00;cart;1.234,50\n")
+    text = (
+        "sep=;\n"
+        "user_id;timestamp;event;price\n"
+        "u1;2024-01-01 10:00:00;view;3,50\n"
+        "u1;2024-01-01 10:01:00;cart;1.234,50\n"
+    )
     _, ev = events_of(write(tmp_path, "excel.csv", text))
     assert ev["price"].to_list() == [3.5, 1234.5]
 
@@ -136,14 +140,19 @@ def test_zip_single_and_several_members(tmp_path):
 
 
 def test_parquet_with_native_types(tmp_path):
-    df = pl.DataFrame({
-        "user_id": [7, 7, 8],
-        "event_time": [datetime(2024, 1, 1, 10), datetime(2024, 1, 1, 10, 5),
-                       datetime(2024, 1, 2)],
-        "event_name": ["view_item", "purchase", "view_item"],
-        "price": [1.5, 2.5, None],
-        "is_member": [True, False, True],
-    })
+    df = pl.DataFrame(
+        {
+            "user_id": [7, 7, 8],
+            "event_time": [
+                datetime(2024, 1, 1, 10),
+                datetime(2024, 1, 1, 10, 5),
+                datetime(2024, 1, 2),
+            ],
+            "event_name": ["view_item", "purchase", "view_item"],
+            "price": [1.5, 2.5, None],
+            "is_member": [True, False, True],
+        }
+    )
     path = tmp_path / "events.parquet"
     df.write_parquet(path)
     res, ev = events_of(path)
@@ -160,8 +169,14 @@ def test_parquet_with_native_types(tmp_path):
 
 
 def test_parquet_upload_and_epoch_ints(tmp_path):
-    df = pl.DataFrame({"visitorid": [1, 1], "timestamp": [1433221332117, 1433221932117],
-                       "event": ["view", "addtocart"], "itemid": [5, 5]})
+    df = pl.DataFrame(
+        {
+            "visitorid": [1, 1],
+            "timestamp": [1433221332117, 1433221932117],
+            "event": ["view", "addtocart"],
+            "itemid": [5, 5],
+        }
+    )
     buf = io.BytesIO()
     df.write_parquet(buf)
     res, ev = events_of(upload(buf.getvalue(), "rr.parquet"))
@@ -170,18 +185,22 @@ def test_parquet_upload_and_epoch_ints(tmp_path):
 
 
 def test_json_array(tmp_path):
-    text = ('[{"event": "Product Viewed", "distinct_id": "a", "time": 1704067200},'
-            ' {"event": "Order Completed", "distinct_id": "a", "time": 1704067300.5}]')
+    text = (
+        '[{"event": "Product Viewed", "distinct_id": "a", "time": 1704067200},'
+        ' {"event": "Order Completed", "distinct_id": "a", "time": 1704067300.5}]'
+    )
     res, ev = events_of(write(tmp_path, "mp.json", text))
     assert res.report.format == "mixpanel"
     assert ev["ts"][1] == datetime(2024, 1, 1, 0, 1, 40, 500000, tzinfo=UTC)
 
 
 def test_jsonl_mixpanel_raw_export_nested(tmp_path):
-    text = ('{"event": "Product Added", "properties": {"time": 1704067200, "distinct_id": "x", '
-            '"$insert_id": "i1", "price": 9.5}}\n'
-            '{"event": "Order Completed", "properties": {"time": 1704067300, "distinct_id": "x", '
-            '"$insert_id": "i2"}}\n')
+    text = (
+        '{"event": "Product Added", "properties": {"time": 1704067200, "distinct_id": "x", '
+        '"$insert_id": "i1", "price": 9.5}}\n'
+        '{"event": "Order Completed", "properties": {"time": 1704067300, "distinct_id": "x", '
+        '"$insert_id": "i2"}}\n'
+    )
     res, ev = events_of(write(tmp_path, "export.json", text))
     assert res.report.format == "mixpanel"
     assert ev["event_type"].to_list() == ["add_to_cart", "purchase"]
@@ -256,11 +275,14 @@ def test_empty_file(content, needle):
     assert e.code == "empty_file"
 
 
-@pytest.mark.parametrize("content", [
-    b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
-    bytes(range(256)) * 4,
-    b"SQLite format 3\x00" + b"\x00" * 100,
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
+        bytes(range(256)) * 4,
+        b"SQLite format 3\x00" + b"\x00" * 100,
+    ],
+)
 def test_binary_file(content):
     e = expect(LoadError, upload(content, "b.csv"), "b.csv")
     assert e.code == "binary_file"
@@ -272,8 +294,9 @@ def test_excel_workbooks():
         zf.writestr("[Content_Types].xml", "<x/>")
         zf.writestr("xl/workbook.xml", "<x/>")
     expect(LoadError, upload(buf.getvalue(), "book.xlsx"), "Excel", "CSV")
-    expect(LoadError, upload(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "old.xls"),
-           "Excel")
+    expect(
+        LoadError, upload(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "old.xls"), "Excel"
+    )
 
 
 def test_header_only_gives_an_empty_result_with_reason():
@@ -285,25 +308,42 @@ def test_header_only_gives_an_empty_result_with_reason():
 
 
 def test_unknown_format_names_columns():
-    e = expect(LoadError, upload("alpha,beta\n1x,2y\n", "w.csv"), "unknown format",
-               "'alpha'", "'beta'", "timestamp")
+    e = expect(
+        LoadError,
+        upload("alpha,beta\n1x,2y\n", "w.csv"),
+        "unknown format",
+        "'alpha'",
+        "'beta'",
+        "timestamp",
+    )
     assert e.code == "unknown_format"
 
 
 def test_missing_required_column_names_expected_and_found():
-    e = expect(SchemaError, upload("user_id,event\nu1,view\n", "m.csv"), "['ts']",
-               "timestamp", "found ['user_id', 'event']")
+    e = expect(
+        SchemaError,
+        upload("user_id,event\nu1,view\n", "m.csv"),
+        "['ts']",
+        "timestamp",
+        "found ['user_id', 'event']",
+    )
     assert e.code == "missing_column"
 
 
 def test_mapping_to_absent_column():
-    expect(SchemaError, upload(REES46, "r.csv"), "'nope'", "event_time",
-           mapping={"user_id": "nope"})
+    expect(
+        SchemaError, upload(REES46, "r.csv"), "'nope'", "event_time", mapping={"user_id": "nope"}
+    )
 
 
 def test_mapping_with_unknown_key():
-    expect(ParameterError, upload(REES46, "r.csv"), "'userid'", "valid keys",
-           mapping={"userid": "user_id"})
+    expect(
+        ParameterError,
+        upload(REES46, "r.csv"),
+        "'userid'",
+        "valid keys",
+        mapping={"userid": "user_id"},
+    )
 
 
 @pytest.mark.parametrize("gap", [timedelta(0), timedelta(minutes=-5), 30])
@@ -312,8 +352,12 @@ def test_bad_session_gap(gap):
 
 
 def test_first_row_is_data():
-    expect(LoadError, upload("u1,2024-01-01,view\nu2,2024-01-02,view\n", "n.csv"),
-           "looks like data", "header")
+    expect(
+        LoadError,
+        upload("u1,2024-01-01,view\nu2,2024-01-02,view\n", "n.csv"),
+        "looks like data",
+        "header",
+    )
 
 
 def test_ragged_line_names_the_line():
@@ -322,12 +366,14 @@ def test_ragged_line_names_the_line():
 
 
 def test_some_unparseable_timestamps_are_dropped_with_rows_and_values():
-    text = ("user_id,timestamp,event\n"
-            "u1,2024-01-01 10:00:00,view\n"
-            "u1,yesterday,view\n"
-            "u2,2024-01-01 11:00:00,view\n"
-            "u2,2024-13-45 99:00:00,view\n"
-            "u3,2024-01-02 11:00:00,view\n")
+    text = (
+        "user_id,timestamp,event\n"
+        "u1,2024-01-01 10:00:00,view\n"
+        "u1,yesterday,view\n"
+        "u2,2024-01-01 11:00:00,view\n"
+        "u2,2024-13-45 99:00:00,view\n"
+        "u3,2024-01-02 11:00:00,view\n"
+    )
     res = load_events(upload(text, "t.csv"))
     assert res.report.rows_dropped["unparseable timestamp"] == 2
     assert res.events.height == 3
@@ -336,28 +382,38 @@ def test_some_unparseable_timestamps_are_dropped_with_rows_and_values():
 
 
 def test_mostly_unparseable_timestamps_raise_with_rows_and_values():
-    text = ("user_id,when,event\n"
-            "u1,soon,view\n"
-            "u1,later,view\n"
-            "u2,2024-01-01 11:00:00,view\n")
-    e = expect(LoadError, upload(text, "t.csv"), "2 of 3", "'when'", "1 ('soon')",
-               "2 ('later')", mapping={"ts": "when"})
+    text = "user_id,when,event\nu1,soon,view\nu1,later,view\nu2,2024-01-01 11:00:00,view\n"
+    e = expect(
+        LoadError,
+        upload(text, "t.csv"),
+        "2 of 3",
+        "'when'",
+        "1 ('soon')",
+        "2 ('later')",
+        mapping={"ts": "when"},
+    )
     assert e.code == "bad_timestamps"
 
 
 def test_rows_without_user_or_timestamp_or_event_and_duplicates_are_counted():
-    text = ("user_id,timestamp,event\n"
-            "u1,1700000000,view\n"      # 1 kept
-            ",1700000001,view\n"        # 2 missing user
-            "  ,1700000002,view\n"      # 3 blank user = missing
-            "u1,,view\n"                # 4 missing timestamp
-            "u1,1700000003,\n"          # 5 missing event
-            "u1,1700000000,view\n"      # 6 duplicate of row 1
-            "u2,1700000005,cart\n")     # 7 kept
+    text = (
+        "user_id,timestamp,event\n"
+        "u1,1700000000,view\n"  # 1 kept
+        ",1700000001,view\n"  # 2 missing user
+        "  ,1700000002,view\n"  # 3 blank user = missing
+        "u1,,view\n"  # 4 missing timestamp
+        "u1,1700000003,\n"  # 5 missing event
+        "u1,1700000000,view\n"  # 6 duplicate of row 1
+        "u2,1700000005,cart\n"
+    )  # 7 kept
     res = load_events(upload(text, "d.csv"))
-    assert res.report.rows_dropped == {"missing user": 2, "missing timestamp": 1,
-                                       "unparseable timestamp": 0, "missing event name": 1,
-                                       "duplicate row": 1}
+    assert res.report.rows_dropped == {
+        "missing user": 2,
+        "missing timestamp": 1,
+        "unparseable timestamp": 0,
+        "missing event name": 1,
+        "duplicate row": 1,
+    }
     assert res.report.rows_kept == 2
     ws = " | ".join(res.report.warnings)
     assert "data rows 2, 3" in ws and "data row 4" in ws and "data row 5" in ws
@@ -365,8 +421,12 @@ def test_rows_without_user_or_timestamp_or_event_and_duplicates_are_counted():
 
 
 def test_no_user_at_all_raises():
-    expect(LoadError, upload("user_id,timestamp,event\n,1700000000,view\n", "u.csv"),
-           "no row has a user", "user_id")
+    expect(
+        LoadError,
+        upload("user_id,timestamp,event\n,1700000000,view\n", "u.csv"),
+        "no row has a user",
+        "user_id",
+    )
 
 
 def test_bad_price_values_are_reported_not_silently_lost():

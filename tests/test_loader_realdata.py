@@ -23,14 +23,21 @@ def test_rees46(shared_data):
     # PROVENANCE: view 17,055, cart 165, purchase 214 in the raw rows. Five rows repeat an
     # earlier row exactly (4 views, 1 cart) and are dropped and counted:
     # 17,434 - 5 = 17,429 kept; view 17,051, cart 164, purchase 214.
-    assert rep.rows_dropped == {"missing user": 0, "missing timestamp": 0,
-                                "unparseable timestamp": 0, "missing event name": 0,
-                                "duplicate row": 5}
+    assert rep.rows_dropped == {
+        "missing user": 0,
+        "missing timestamp": 0,
+        "unparseable timestamp": 0,
+        "missing event name": 0,
+        "duplicate row": 5,
+    }
     assert rep.rows_kept == 17_429
     counts = dict(ev.group_by("event").len().iter_rows())
     assert counts == {"view": 17_051, "cart": 164, "purchase": 214}
     assert dict(ev.group_by("event_type").len().iter_rows()) == {
-        "view_item": 17_051, "add_to_cart": 164, "purchase": 214}
+        "view_item": 17_051,
+        "add_to_cart": 164,
+        "purchase": 214,
+    }
     assert ev["user_id"].n_unique() == 4_504
     # 5,066 session ids; one of them is used by two users and is split in two (prefixed)
     assert ev["session_id"].n_unique() == 5_067
@@ -48,14 +55,21 @@ def test_taobao(shared_data):
     assert rep.rows_read == rep.rows_kept == 43_050
     assert sum(rep.rows_dropped.values()) == 0
     assert dict(ev.group_by("event_type").len().iter_rows()) == {
-        "view_item": 38_704, "add_to_cart": 2_390, "add_to_wishlist": 1_052, "purchase": 904}
+        "view_item": 38_704,
+        "add_to_cart": 2_390,
+        "add_to_wishlist": 1_052,
+        "purchase": 904,
+    }
     assert ev["user_id"].n_unique() == 407
     assert ev["price"].null_count() == ev.height  # no prices in this export: null, not invented
     # sessions from the 30-minute gap, numbered per user
     assert ev["session_id"].str.starts_with(ev["user_id"] + "-").all()
     # the bulk of the data is 2017-11-25 .. 2017-12-03 (UTC+8 shop clock)
-    inside = ev.filter(pl.col("ts").is_between(datetime(2017, 11, 24, 16, tzinfo=UTC),
-                                               datetime(2017, 12, 3, 16, tzinfo=UTC)))
+    inside = ev.filter(
+        pl.col("ts").is_between(
+            datetime(2017, 11, 24, 16, tzinfo=UTC), datetime(2017, 12, 3, 16, tzinfo=UTC)
+        )
+    )
     assert inside.height / ev.height > 0.99
 
 

@@ -27,12 +27,15 @@ def parse(values, dtype=pl.String):
 # ---------------------------------------------------------------------------- timestamps
 
 
-@pytest.mark.parametrize(("values", "unit"), [
-    ([1706702400, 1706702460], "s"),
-    ([1706702400000, 1706702460000], "ms"),
-    ([1706702400000000, 1706702460000000], "us"),
-    ([1706702400000000000, 1706702460000000000], "ns"),
-])
+@pytest.mark.parametrize(
+    ("values", "unit"),
+    [
+        ([1706702400, 1706702460], "s"),
+        ([1706702400000, 1706702460000], "ms"),
+        ([1706702400000000, 1706702460000000], "us"),
+        ([1706702400000000000, 1706702460000000000], "ns"),
+    ],
+)
 def test_epoch_units_by_magnitude(values, unit):
     # 1706702400 s = 2024-01-31 12:00:00 UTC; the second value is one minute later
     for as_text in (False, True):
@@ -48,24 +51,27 @@ def test_float_seconds_keep_their_fraction():
     assert out == [T0 + timedelta(milliseconds=250), T0 + timedelta(seconds=1.5)]
 
 
-@pytest.mark.parametrize("text", [
-    "2024-01-31T12:00:00Z",
-    "2024-01-31T12:00:00.000Z",
-    "2024-01-31T13:00:00+01:00",
-    "2024-01-31T07:00:00-0500",
-    "2024-01-31 12:00:00 UTC",
-    "2024-01-31 12:00:00.000000 UTC",
-    "2024-01-31 12:00:00",
-    "2024-01-31T12:00:00",
-    "2024-01-31 12:00",
-    "2024/01/31 12:00:00",
-    "31/01/2024 12:00",
-    "01/31/2024 12:00:00",
-    "31.01.2024 12:00:00",
-    "1/31/2024 12:00 PM",
-    "31-Jan-2024 12:00:00",
-    "Wed, 31 Jan 2024 12:00:00 +0000",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-01-31T12:00:00Z",
+        "2024-01-31T12:00:00.000Z",
+        "2024-01-31T13:00:00+01:00",
+        "2024-01-31T07:00:00-0500",
+        "2024-01-31 12:00:00 UTC",
+        "2024-01-31 12:00:00.000000 UTC",
+        "2024-01-31 12:00:00",
+        "2024-01-31T12:00:00",
+        "2024-01-31 12:00",
+        "2024/01/31 12:00:00",
+        "31/01/2024 12:00",
+        "01/31/2024 12:00:00",
+        "31.01.2024 12:00:00",
+        "1/31/2024 12:00 PM",
+        "31-Jan-2024 12:00:00",
+        "Wed, 31 Jan 2024 12:00:00 +0000",
+    ],
+)
 def test_text_layouts(text):
     out, plan = parse([text, text])
     assert out == [T0, T0], plan
@@ -145,22 +151,42 @@ def test_late_layout_change_is_read_in_a_second_pass():
 # ---------------------------------------------------------------------------- event names
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("cart", "add_to_cart"), ("addtocart", "add_to_cart"), ("add_to_cart", "add_to_cart"),
-    ("Product Added", "add_to_cart"), ("ADD TO CART", "add_to_cart"),
-    ("buy", "purchase"), ("transaction", "purchase"), ("Order Completed", "purchase"),
-    ("purchase", "purchase"),
-    ("pv", "view_item"), ("view", "view_item"), ("view_item", "view_item"),
-    ("Product Viewed", "view_item"),
-    ("remove_from_cart", "remove_from_cart"), ("Product Removed", "remove_from_cart"),
-    ("begin_checkout", "begin_checkout"), ("Checkout Started", "begin_checkout"),
-    ("fav", "add_to_wishlist"), ("wishlist", "add_to_wishlist"),
-    ("Product Added to Wishlist", "add_to_wishlist"),
-    ("search", "search"), ("Products Searched", "search"),
-    ("page_view", "page_view"), ("pageview", "page_view"), ("screen_view", "page_view"),
-    ("session_start", "other"), ("first_visit", "other"), ("view_item_list", "other"),
-    ("refund", "other"), ("", "other"), ("  Product-Viewed ", "view_item"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("cart", "add_to_cart"),
+        ("addtocart", "add_to_cart"),
+        ("add_to_cart", "add_to_cart"),
+        ("Product Added", "add_to_cart"),
+        ("ADD TO CART", "add_to_cart"),
+        ("buy", "purchase"),
+        ("transaction", "purchase"),
+        ("Order Completed", "purchase"),
+        ("purchase", "purchase"),
+        ("pv", "view_item"),
+        ("view", "view_item"),
+        ("view_item", "view_item"),
+        ("Product Viewed", "view_item"),
+        ("remove_from_cart", "remove_from_cart"),
+        ("Product Removed", "remove_from_cart"),
+        ("begin_checkout", "begin_checkout"),
+        ("Checkout Started", "begin_checkout"),
+        ("fav", "add_to_wishlist"),
+        ("wishlist", "add_to_wishlist"),
+        ("Product Added to Wishlist", "add_to_wishlist"),
+        ("search", "search"),
+        ("Products Searched", "search"),
+        ("page_view", "page_view"),
+        ("pageview", "page_view"),
+        ("screen_view", "page_view"),
+        ("session_start", "other"),
+        ("first_visit", "other"),
+        ("view_item_list", "other"),
+        ("refund", "other"),
+        ("", "other"),
+        ("  Product-Viewed ", "view_item"),
+    ],
+)
 def test_canonical_event_type(raw, expected):
     assert canonical_event_type(raw) == expected
 
@@ -172,8 +198,11 @@ def test_canonical_event_type_is_always_canonical(name):
 
 def test_event_type_column_matches_the_scalar_function():
     names = ["pv", "cart", "Order Completed", "weird", "fav", "Checkout Started"]
-    text = "user_id,timestamp,event\n" + "\n".join(
-        f"u1,{1_700_000_000 + i},{n}" for i, n in enumerate(names)) + "\n"
+    text = (
+        "user_id,timestamp,event\n"
+        + "\n".join(f"u1,{1_700_000_000 + i},{n}" for i, n in enumerate(names))
+        + "\n"
+    )
     ev = load_events(upload(text)).events
     assert ev["event_type"].to_list() == [canonical_event_type(n) for n in names]
     assert ev["event"].to_list() == names
@@ -183,9 +212,11 @@ def test_event_type_column_matches_the_scalar_function():
 
 
 def test_ids_are_text_stripped_and_float_ids_fixed():
-    text = ("CustomerID,timestamp,event,order_id,zip,visits,score,member\n"
-            " 17850.0 ,1700000000,view,0042,01234,3,2.5,TRUE\n"
-            "13047.0,1700000001,view,0043,98000,4,1,false\n")
+    text = (
+        "CustomerID,timestamp,event,order_id,zip,visits,score,member\n"
+        " 17850.0 ,1700000000,view,0042,01234,3,2.5,TRUE\n"
+        "13047.0,1700000001,view,0043,98000,4,1,false\n"
+    )
     ev = load_events(upload(text)).events
     assert sorted(ev["user_id"]) == ["13047", "17850"]
     assert ev["order_id"].to_list() == ["0043", "0042"]  # leading zeros kept
@@ -195,10 +226,12 @@ def test_ids_are_text_stripped_and_float_ids_fixed():
 
 
 def test_session_ids_shared_by_two_users_are_made_unique():
-    text = ("event_time,event_type,user_id,user_session\n"
-            "2019-10-01 00:00:00 UTC,view,1,S\n"
-            "2019-10-01 00:00:01 UTC,view,2,S\n"
-            "2019-10-01 00:00:02 UTC,view,2,T\n")
+    text = (
+        "event_time,event_type,user_id,user_session\n"
+        "2019-10-01 00:00:00 UTC,view,1,S\n"
+        "2019-10-01 00:00:01 UTC,view,2,S\n"
+        "2019-10-01 00:00:02 UTC,view,2,T\n"
+    )
     res = load_events(upload(text))
     assert res.events["session_id"].to_list() == ["1:S", "2:S", "T"]
     assert any("several users" in w for w in res.report.warnings)
@@ -206,11 +239,17 @@ def test_session_ids_shared_by_two_users_are_made_unique():
 
 def test_ties_keep_file_order():
     # same user, same second: the file order decides (view before cart)
-    text = ("user_id,timestamp,event\n"
-            "b,1700000000,view\nb,1700000000,cart\na,1700000005,buy\na,1700000001,pv\n")
+    text = (
+        "user_id,timestamp,event\n"
+        "b,1700000000,view\nb,1700000000,cart\na,1700000005,buy\na,1700000001,pv\n"
+    )
     ev = load_events(upload(text)).events
-    assert ev.select("user_id", "event").rows() == [("a", "pv"), ("a", "buy"), ("b", "view"),
-                                                     ("b", "cart")]
+    assert ev.select("user_id", "event").rows() == [
+        ("a", "pv"),
+        ("a", "buy"),
+        ("b", "view"),
+        ("b", "cart"),
+    ]
 
 
 # ---------------------------------------------------------------------------- properties
@@ -232,8 +271,16 @@ def _csv(rows) -> str:
 
 def _reference(rows):
     """Slow, obvious accounting: one reason per row, in the documented order."""
-    dropped = dict.fromkeys(["missing user", "missing timestamp", "unparseable timestamp",
-                             "missing event name", "duplicate row"], 0)
+    dropped = dict.fromkeys(
+        [
+            "missing user",
+            "missing timestamp",
+            "unparseable timestamp",
+            "missing event name",
+            "duplicate row",
+        ],
+        0,
+    )
     seen, kept = set(), []
     for user, ts, event, price in rows:
         user = (user or "").strip()
@@ -271,21 +318,26 @@ def test_accounting_matches_a_slow_reference(rows):
     assert rep.rows_read == len(rows)
     assert rep.rows_read == rep.rows_kept + sum(rep.rows_dropped.values())
     assert rep.rows_dropped == dropped
-    got = sorted((u, int(t.timestamp()), e, p)
-                 for u, t, e, p in res.events.select("user_id", "ts", "event", "price").rows())
+    got = sorted(
+        (u, int(t.timestamp()), e, p)
+        for u, t, e, p in res.events.select("user_id", "ts", "event", "price").rows()
+    )
     assert got == sorted(kept)
 
 
 _GAP_EVENTS = st.lists(
     st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(min_value=0, max_value=20_000)),
-    min_size=1, max_size=40)
+    min_size=1,
+    max_size=40,
+)
 
 
 @settings(max_examples=40, deadline=None)
 @given(_GAP_EVENTS, st.integers(min_value=1, max_value=3600))
 def test_gap_sessions_match_core_sessions(events, gap_s):
     text = "user_id,timestamp,event\n" + "".join(
-        f"{u},{1_700_000_000 + t},view\n" for u, t in events)
+        f"{u},{1_700_000_000 + t},view\n" for u, t in events
+    )
     res = load_events(upload(text), session_gap=timedelta(seconds=gap_s))
     ev = res.events
     ref = assign_sessions(ev.drop("session_id"), gap=timedelta(seconds=gap_s))
@@ -301,3 +353,16 @@ def test_output_does_not_depend_on_row_order_except_ties(order):
     ev = load_events(upload(text)).events
     text0 = "user_id,timestamp,event\n" + "".join(f"{u},{t},{e}\n" for u, t, e in base)
     assert ev.equals(load_events(upload(text0)).events)
+
+
+def test_report_summary_and_dict():
+    text = "user_id,timestamp,event\nu1,1700000000,view\nu1,1700000000,view\n,1700000001,cart\n"
+    rep = load_events(upload(text, "s.csv")).report
+    lines = rep.summary_lines()
+    assert lines[0].startswith("Read 3 rows of s.csv (CSV, comma-separated, UTF-8)")
+    assert "Kept 1 rows; dropped 2: missing user: 1, duplicate row: 1." in lines
+    assert "Timestamps read as Unix seconds." in lines
+    d = rep.to_dict()
+    assert d["rows_read"] == 3 and d["rows_dropped"]["duplicate row"] == 1
+    assert d["mapping"] == {"user_id": "user_id", "ts": "timestamp", "event": "event"}
+    assert d["ts_unit"] == "s" and d["format"] == "generic"

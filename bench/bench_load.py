@@ -1,0 +1,197 @@
+"""Benchmark: ``core.load_events`` against a plain ``pl.read_csv`` of the same CSV.
+
+What is measured, for a 1M- and a 10M-event CSV in the Kaggle REES46 layout
+(``event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session``,
+times like ``2019-10-01 00:00:04 UTC``, rows in time order as in the real export, 0.05% exact
+duplicate rows):
+
+- ``read_csv``: ``pl.read_csv(path)`` with default type inference; it parses nothing else
+  (the time stays text, nothing is sorted, no sessions, no accounting);
+- ``load_events``: the whole loader: format detection, the lazy pass that parses every column,
+  drop accounting, exact de-duplication, the sort by user and time, session checks, event types.
+
+Each measurement runs in its own child process, so its peak RSS (``ru_maxrss``) is its own;
+the idle RSS of a child that has only imported polars and ``core.loader`` is reported too.
+Wall time is the best of ``--repeat`` runs (the machine is shared: the best run is the least
+disturbed one).
+
+Run (queued behind other heavy jobs)::
+
+    flock /tmp/pathlens-heavy.lock python bench/bench_load.py --events 1000000 10000000
+
+The data are synthetic and seeded (numpy ``default_rng(seed)``), written once to ``bench/out/``
+(git-ignored). Results are printed and written to ``bench/results_load.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+RESULTS = ROOT / "bench" / "results_load.md"
+sys.path.insert(0, str(ROOT))
+
+CATEGORIES = (
+    "electronics.smartphone",
+    "appliances.kitchen.washer",
+    "computers.notebook",
+    "apparel.shoes",
+    "furniture.living_room.sofa",
+    "electronics.audio.headphone",
+)
+BRANDS = ("samsung", "apple", "xiaomi", "huawei", "lucente", "bosch", "sony", "acer")
+
+
+def generate(path: Path, events: int, seed: int = 7) -> None:
+    """Write a REES46-like CSV of ``events`` rows (time order, like the real export)."""
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    users = max(1, events // 20)
+    n_sessions = max(1, events // 6)
+    session_user = rng.integers(500_000_000, 500_000_000 + users, n_sessions)
+    session_start = rng.integers(0, 31 * 86_400, n_sessions)
+    session = rng.integers(0, n_sessions, events)
+    ts = session_start[session] + rng.integers(0, 1_800, events)
+    kind = rng.choice(np.array(["view", "cart", "purchase"]), events, p=[0.93, 0.05, 0.02])
+    product = rng.integers(1_000_000, 1_050_000, events)
+    cat = rng.integers(0, len(CATEGORIES) + 2, events)  # two in eight have no category_code
+    brand = rng.integers(0, len(BRANDS) + 1, events)
+    raw = rng.bytes(16 * n_sessions)
+    uuids = [str(uuid.UUID(bytes=raw[16 * i : 16 * i + 16], version=4)) for i in range(n_sessions)]
+    df = pl.DataFrame(
+        {
+            "ts": ts,
+            "event_type": kind,
+            "product_id": product,
+            "category_id": 2_053_013_552_326_770_000 + cat.astype(np.int64) * 17,
+            "cat": cat,
+            "brand_i": brand,
+            "price": np.round(rng.gamma(2.0, 60.0, events), 2),
+            "user_id": session_user[session],
+            "user_session": pl.Series(uuids).gather(session),
+        }
+    )
+    cats = pl.Series(list(CATEGORIES) + [None, None], dtype=pl.String)
+    brands = pl.Series(list(BRANDS) + [None], dtype=pl.String)
+    df = df.with_columns(
+        pl.from_epoch(pl.col("ts") + 1_569_888_000, "s")
+        .dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+        .alias("event_time"),
+        pl.lit(cats).gather(pl.col("cat")).alias("category_code"),
+        pl.lit(brands).gather(pl.col("brand_i")).alias("brand"),
+    ).sort("ts", maintain_order=True)
+    dup = df.sample(fraction=0.0005, seed=seed)
+    df = pl.concat([df, dup]).sort("ts", maintain_order=True)
+    df.select(
+        "event_time",
+        "event_type",
+        "product_id",
+        "category_id",
+        "category_code",
+        "brand",
+        "price",
+        "user_id",
+        "user_session",
+    ).write_csv(path)
+
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+import polars as pl
+from core.loader import load_events
+idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+what, path = sys.argv[1], sys.argv[2]
+t = time.perf_counter()
+if what == "read_csv":
+    df = pl.read_csv(path)
+    rows = df.height
+elif what == "idle":
+    rows = 0
+else:
+    res = load_events(path)
+    rows = res.events.height
+    df = res.events
+wall = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"wall_s": wall, "peak_mib": peak / 1024, "idle_mib": idle / 1024,
+                  "rows": rows, "frame_mib": (df.estimated_size() / 2**20) if rows else 0}}))
+"""
+
+
+def measure(what: str, path: Path) -> dict:
+    code = CHILD.format(root=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code, what, str(path)], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def best(what: str, path: Path, repeat: int) -> dict:
+    runs = [measure(what, path) for _ in range(repeat)]
+    return min(runs, key=lambda r: r["wall_s"]) | {"peak_mib": max(r["peak_mib"] for r in runs)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for n in args.events:
+        path = OUT / f"rees46_like_{n}.csv"
+        if not path.exists():
+            t = time.perf_counter()
+            generate(path, n)
+            print(f"generated {path.name} in {time.perf_counter() - t:.1f} s", flush=True)
+        size = path.stat().st_size / 2**20
+        idle = measure("idle", path)
+        base = best("read_csv", path, args.repeat)
+        ours = best("load_events", path, args.repeat)
+        line = (
+            f"| {n:,} | {size:,.0f} | {base['wall_s']:.2f} | {ours['wall_s']:.2f} | "
+            f"{ours['wall_s'] / base['wall_s']:.1f}x | {base['peak_mib']:,.0f} | "
+            f"{ours['peak_mib']:,.0f} | {idle['idle_mib']:,.0f} | "
+            f"{base['frame_mib']:,.0f} | {ours['frame_mib']:,.0f} | {ours['rows']:,} |"
+        )
+        print(line, flush=True)
+        lines.append(line)
+    header = (
+        "| events | CSV MiB | read_csv s | load_events s | ratio | read_csv peak RSS MiB | "
+        "load_events peak RSS MiB | idle RSS MiB | read_csv frame MiB | "
+        "events frame MiB | rows kept |\n|" + "---|" * 11
+    )
+    table = header + "\n" + "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        cpu = f"{os.cpu_count()} CPU, {platform.processor() or platform.machine()}"
+        import polars as pl
+
+        RESULTS.write_text(
+            "# Loader benchmark\n\n"
+            f"`python bench/bench_load.py --events {' '.join(map(str, args.events))} "
+            f"--repeat {args.repeat}` on {cpu}, Python {platform.python_version()}, "
+            f"polars {pl.__version__}; best of {args.repeat} wall times, each run in its own "
+            "process (peak RSS is that process's `ru_maxrss`, the largest over the runs).\n\n"
+            + table
+            + "\n"
+        )
+        print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
