@@ -751,6 +751,35 @@ def _ragged_message(raw: RawSource) -> str:
     return f"{raw.name!r} has lines with more fields than its header"
 
 
+def read_columns(source: Source) -> list[str]:
+    """The column names of a file, reading only its head where the format allows (CSV,
+    Parquet); the names :func:`read_raw` and :func:`core.load_events` will see.
+
+    Parameters
+    ----------
+    source : str, Path, bytes or binary file-like
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    LoadError
+        Missing, empty, binary or malformed file.
+    """
+    raw = open_source(source)
+    try:
+        return scan_raw(raw).collect_schema().names()
+    except pl.exceptions.PolarsError as e:
+        if raw.kind != "parquet" and _is_utf8_error(e):
+            return scan_raw(transcode(raw)).collect_schema().names()
+        raise LoadError(
+            f"{raw.name!r} could not be read as {raw.description}: {_first_line(e)}",
+            code="malformed",
+        ) from None
+
+
 def read_raw(source: Source) -> tuple[pl.DataFrame, list[str]]:
     """Read a CSV, Parquet or JSON (Lines) file into a table of its own columns.
 
@@ -821,6 +850,7 @@ __all__ = [
     "Source",
     "collect_raw",
     "open_source",
+    "read_columns",
     "read_raw",
     "read_text",
     "scan_raw",

@@ -32,7 +32,16 @@ from core.formats import (
     fallback_columns,
     suggest_mapping,
 )
-from core.io import ROW_COLUMN, RawSource, Source, collect_raw, open_source, read_raw, scan_raw
+from core.io import (
+    ROW_COLUMN,
+    RawSource,
+    Source,
+    collect_raw,
+    open_source,
+    read_columns,
+    read_raw,
+    scan_raw,
+)
 from core.schema import CANONICAL_COLUMNS, CANONICAL_SCHEMA, UTC_US, conform, empty_events
 from core.sessions import DEFAULT_SESSION_GAP
 
@@ -287,6 +296,13 @@ def load_events(
     needed = list(dict.fromkeys([*used.values(), *user_fb, *event_fb]))
     head, raw = collect_raw(raw, lambda lf: lf.select(needed).head(_SAMPLE_ROWS))
     ts_plan = plan_timestamps(head[used["ts"]], column=used["ts"])
+    if ts_plan.kind == "empty" and head.height == _SAMPLE_ROWS:  # blank at first: look further
+        ts_col = used["ts"]
+        later, raw = collect_raw(
+            raw,
+            lambda lf: lf.select(ts_col).filter(_text(pl.col(ts_col)).is_not_null()).head(_SAMPLE),
+        )
+        ts_plan = plan_timestamps(later[ts_col], column=ts_col)
     plan = _Plan(
         used=used,
         fmt=fmt,
@@ -1241,6 +1257,7 @@ __all__ = [
     "load_events",
     "parse_timestamps",
     "plan_timestamps",
+    "read_columns",
     "read_raw",
     "suggest_mapping",
 ]

@@ -15,7 +15,7 @@ from fixtures_loader import REES46, TAOBAO, upload, write
 
 from core import LoadError, ParameterError, SchemaError, load_events
 from core.io import read_text
-from core.loader import read_raw
+from core.loader import read_columns, read_raw
 
 SMALL = (
     "user_id,ts,event,brand\n"
@@ -242,6 +242,28 @@ def test_read_raw_keeps_text_and_leading_zeros():
 def test_read_raw_reports_encoding():
     df, warnings = read_raw(upload("a;b\nx;caf\xe9\n".encode("latin-1")))
     assert df["b"][0] == "café" and len(warnings) == 1
+
+
+def test_read_columns_without_reading_everything(tmp_path):
+    assert read_columns(upload(REES46)) == REES46.split("\n", 1)[0].split(",")
+    assert read_columns(upload(TAOBAO.split("\n", 1)[1])) == [
+        "user_id",
+        "item_id",
+        "category_id",
+        "behavior_type",
+        "timestamp",
+    ]
+    path = tmp_path / "x.parquet"
+    pl.DataFrame({"a": [1], "b": ["x"]}).write_parquet(path)
+    assert read_columns(path) == ["a", "b"]
+
+
+def test_timestamps_blank_in_the_first_rows(tmp_path):
+    rows = ["u1,,view"] * 5000 + ["u1,1700000000,view", "u2,1700000060,cart"]
+    res = load_events(upload("user_id,timestamp,event\n" + "\n".join(rows) + "\n"))
+    assert res.report.ts_unit == "s"
+    assert res.report.rows_dropped["missing timestamp"] == 5000
+    assert res.events.height == 2
 
 
 def test_read_text_for_basket_files():
