@@ -329,7 +329,9 @@ def load_events(
         report.warnings.append(f"{raw.name!r} has column names but no data rows.")
         props = {renamed[c]: df.schema[renamed[c]] for c in extras}
         return LoadResult(empty_events(props), report)
-    events = _finish(df, raw, plan, report, session_gap)
+    parsed = [df]  # _finish takes the only reference, so it can free the frame as it goes
+    del df
+    events = _finish(parsed, raw, plan, report, session_gap)
     report.rows_kept = events.height
     if report.rows_read != report.rows_kept + report.rows_dropped_total:  # pragma: no cover
         raise AssertionError("loader accounting is off: rows read != kept + dropped")
@@ -578,8 +580,13 @@ class _Plan:
 
 
 def _finish(
-    df: pl.DataFrame, raw: RawSource, plan: _Plan, report: LoadReport, session_gap: timedelta
+    parsed: list[pl.DataFrame],
+    raw: RawSource,
+    plan: _Plan,
+    report: LoadReport,
+    session_gap: timedelta,
 ) -> pl.DataFrame:
+    df = parsed.pop()
     used, n = plan.used, df.height
     rows = df[ROW_COLUMN]
     missing_user = df["user_id"].is_null()
@@ -648,8 +655,10 @@ def _finish(
     keep = ~(missing_user | missing_ts | bad_ts | missing_event)
     frame = df.drop(
         [c for c in df.columns if c.startswith("__") and c not in (ROW_COLUMN, "__session")]
-    ).filter(keep)
+    )
     del df
+    if not bool(keep.all()):
+        frame = frame.filter(keep)
     frame = _sort(frame)
     frame, dup_rows = _drop_duplicates(frame)
     counts[DUPLICATE] = dup_rows.len()
