@@ -38,7 +38,7 @@ chosen = left.multiselect(
 k_text = mid.selectbox("Segments (k)", ["auto", *map(str, range(2, MAX_K + 1))],
                        key="segments.k", bind="query-params",
                        help="auto: the k from 2 to 8 with the best silhouette score.")
-seed = mid.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
+seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
                         key="segments.seed", bind="query-params",
                         help="Seed of the samples and of k-means: same seed, same segments.")
 if not chosen:
@@ -50,9 +50,10 @@ params = SegmentParams(columns=None if list(ordered) == defaults else ordered,
 
 shared = seg_value(params)
 if ctx.seg == shared:
-    right.success("Used on every page", icon=":material/check:")
+    st.success("These segments are used on every page (the `segment` property).",
+               icon=":material/check:")
 else:
-    right.button("Use on every page", key="segments.apply", on_click=set_shared,
+    st.button("Use on every page", key="segments.apply", on_click=set_shared,
                  args=(SEG_KEY, shared), icon=":material/share:",
                  help="Adds a `segment` property (these settings, fitted on the whole dataset) "
                       "that every page can filter and break down by; the link keeps it.")
@@ -85,10 +86,12 @@ for tab, (number, _name, size, share) in zip(st.tabs(list(seg.names)), seg.sizes
                                             strict=True):
     tab.caption(f"Segment {number}: {size:,} users ({share:.1%}). Mean of each feature, the "
                 "mean of all users and their ratio; starred features drove the clustering.")
-    table = seg.segment_profile(number).with_columns(
+    table = seg.segment_profile(number).select(
         pl.when(pl.col("used")).then(pl.col("label") + " *").otherwise(pl.col("label"))
-        .alias("label")).drop("used")
-    tab.dataframe(table, hide_index=True, key=f"segments.profile_{number}")
+        .alias("feature"), "mean", "overall_mean", "ratio")
+    tab.dataframe(table, hide_index=True, key=f"segments.profile_{number}", column_config={
+        c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "overall_mean")} | {
+        "ratio": st.column_config.NumberColumn(format="%.2fx")})
 
 with st.expander("Centroids, preparation and the k tried"):
     st.dataframe(seg.centroids, hide_index=True)

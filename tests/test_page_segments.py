@@ -82,7 +82,7 @@ def test_use_on_every_page_puts_the_settings_in_the_shared_link():
     at.button(key="segments.apply").click().run()
     assert not at.exception
     assert at.query_params["seg"] in ("segments.k=4", ["segments.k=4"])
-    assert any("Used on every page" in s.value for s in at.success)
+    assert any("used on every page" in s.value for s in at.success)
     # the shared property arrives: the sidebar can now filter by segment
     options = [o for o in at.sidebar.multiselect(key="segments:filter").options
                if o.startswith("segment = ")]
