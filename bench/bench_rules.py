@@ -143,6 +143,33 @@ def run_case(case: str, n_baskets: int, n_items: int, min_support: float) -> dic
     return out
 
 
+def page_timings() -> list[str]:
+    """Time the Basket rules page: first view (mining) and the same view again (cache)."""
+    import tempfile
+
+    os.environ.setdefault("PATHLENS_DATA_DIR", tempfile.mkdtemp(prefix="pathlens-bench-"))
+    from streamlit.testing.v1 import AppTest
+
+    page = str(ROOT / "pages" / "rules.py")
+
+    def view(params: dict) -> float:
+        at = AppTest.from_file(page, default_timeout=600)
+        for k, v in params.items():
+            at.query_params[k] = v
+        t0 = time.perf_counter()
+        at.run()
+        assert not at.exception, at.exception
+        return time.perf_counter() - t0
+
+    view({"rules.support": "0.5"})  # builds the sample dataset in the store; not timed
+    out = ["| view | first run | same view again (new session) |", "|---|---|---|"]
+    for params in ({}, {"rules.support": "0.002", "rules.algorithm": "fpgrowth"}):
+        first, again = view(params), view(params)
+        label = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+        out.append(f"| {label} | {first:.2f} s | {again:.2f} s |")
+    return out
+
+
 def run_isolated(case: str, args: argparse.Namespace) -> dict:
     """Run a case in a child process, stopping it past the memory cap or the time limit."""
     cmd = [
@@ -209,6 +236,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--write", action="store_true", help="write bench/results_rules.md")
+    ap.add_argument("--no-page", action="store_true", help="skip the page timings")
     args = ap.parse_args()
     if args.case:
         print(json.dumps(run_case(args.case, args.baskets, args.items, float(args.min_support))))
@@ -239,6 +267,12 @@ def main() -> None:
             f"Cases that finished found identical rule sets: {'yes' if same else 'NO'} "
             f"({len(ok)} of {len(results)} finished).",
         ]
+    if not args.no_page:
+        try:
+            page = page_timings()
+        except Exception as e:  # noqa: BLE001 - keep the mining figures when the page fails
+            page = [f"Page timing failed: {type(e).__name__}: {str(e)[:300]}"]
+        lines += ["", "## Page on the bundled sample (AppTest, same process)", "", *page]
     lines += [
         "",
         "## Notes",
