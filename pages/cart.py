@@ -4,7 +4,6 @@ import polars as pl
 import streamlit as st
 
 from core.cart import revenue_at_risk
-from core.cart.card import model_label
 from core.cart.figures import (
     calibration_figure,
     confusion_counts,
@@ -17,11 +16,11 @@ from ui.cart import (
     BUNDLED,
     cached_evaluation,
     cached_explanation,
-    cached_refusal,
     cached_scores,
     dataset_model_key,
     get_model,
-    retrain,
+    labelled,
+    retrain_panel,
 )
 from ui.shell import download_csv, guarded, page_setup
 
@@ -40,9 +39,7 @@ if model is None:
     st.stop()
 with st.expander("The model card, in plain words"):
     st.markdown(model.card.summary())
-    st.dataframe(pl.DataFrame(model.card.test_metrics).with_columns(
-        pl.col("model").replace_strict({m: model_label(m) for m in ("model", "logreg", "hgb")})),
-        hide_index=True)
+    st.dataframe(labelled(pl.DataFrame(model.card.test_metrics)), hide_index=True)
 
 scores = guarded(lambda: cached_scores(ctx.dataset_id, ctx.filters, model_key))
 if scores is None:
@@ -60,8 +57,7 @@ metrics = guarded(lambda: cached_evaluation(ctx.dataset_id, ctx.filters, model_k
 if metrics is not None and not metrics.ok:
     st.info(f"No held-out figures: {metrics.reason}.")
 elif metrics is not None:
-    st.dataframe(metrics.table.with_columns(pl.col("model").replace_strict(
-        {m: model_label(m) for m in ("model", "logreg", "hgb")})), hide_index=True)
+    st.dataframe(labelled(metrics.table), hide_index=True)
     cols = st.columns(3)
     cols[0].plotly_chart(roc_figure(metrics), key="cart.roc")
     cols[1].plotly_chart(pr_figure(metrics), key="cart.pr")
@@ -108,20 +104,4 @@ if session is not None:
             download_csv(ex, f"cart_{session}.csv", key="cart.dl_explain")
 
 st.subheader("Retrain on this dataset")
-reason = cached_refusal(ctx.dataset_id, ctx.filters)
-if reason:
-    st.info(f"Retraining is not possible here: {reason}.")
-if st.button("Retrain on this dataset", key="cart.retrain", disabled=bool(reason),
-             help="Trains a model on these carts (seeded, time split) and stores it with the "
-                  "dataset, so a shared link uses it."):
-    bar = st.progress(0.0, text="Starting…")
-    done = guarded(lambda: retrain(ctx.dataset_id, ctx.filters,
-                                   lambda f, msg: bar.progress(f, text=msg)))
-    if done is not None:
-        card, bundled = done
-        rows = [{**r, "model": f"retrained: {model_label(r['model'])}"}
-                for r in card.test_metrics]
-        if bundled.ok:
-            rows.append({**bundled.row("model"), "model": "bundled model"})
-        st.success("Stored with the dataset; choose “this dataset's model” above to use it.")
-        st.dataframe(pl.DataFrame(rows), hide_index=True)
+retrain_panel(ctx.dataset_id, ctx.filters)

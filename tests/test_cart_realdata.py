@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import polars as pl
 import pytest
 
@@ -10,10 +12,14 @@ from core import cart_sessions, evaluate, load_events, train_model
 pytestmark = pytest.mark.realdata
 
 
-@pytest.fixture(scope="module")
-def taobao(request):
-    shared = request.getfixturevalue("shared_data")
-    return load_events(shared / "taobao_userbehavior_users_a.csv").events
+@functools.cache
+def _load(path: str) -> pl.DataFrame:
+    return load_events(path).events
+
+
+@pytest.fixture
+def taobao(shared_data):
+    return _load(str(shared_data / "taobao_userbehavior_users_a.csv"))
 
 
 def test_taobao_cart_sessions_follow_the_provenance_counts(taobao):

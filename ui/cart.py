@@ -24,7 +24,7 @@ from core.cart import (
     score_carts,
     training_refusal,
 )
-from core.cart.card import ModelCard
+from core.cart.card import ModelCard, model_label
 from core.cart.model import CONFIG_FILE
 from core.errors import ModelError
 from core.filters import FilterParams
@@ -124,3 +124,35 @@ def retrain(dataset_id: str, filters: FilterParams,
     save_model(model, card, get_store().model_dir(dataset_id))
     comparison = cached_evaluation(dataset_id, filters, BUNDLED)
     return card, comparison
+
+
+def labelled(table: pl.DataFrame) -> pl.DataFrame:
+    """A metrics table with display names in its ``model`` column."""
+    return table.with_columns(pl.col("model").replace(
+        {m: model_label(m) for m in ("model", "logreg", "hgb")}))
+
+
+def retrain_panel(dataset_id: str, filters: FilterParams) -> None:
+    """The "Retrain on this dataset" button: refused with the reason when the data is too
+    small; otherwise trains with a progress bar, stores the model with the dataset and shows
+    it against the baselines and the bundled model on the same split."""
+    from ui.shell import guarded
+
+    reason = cached_refusal(dataset_id, filters)
+    if reason:
+        st.info(f"Retraining is not possible here: {reason}.")
+    if not st.button("Retrain on this dataset", key="cart.retrain", disabled=bool(reason),
+                     help="Trains a model on these carts (seeded, time split) and stores it "
+                          "with the dataset, so a shared link uses it."):
+        return
+    bar = st.progress(0.0, text="Starting…")
+    done = guarded(lambda: retrain(dataset_id, filters,
+                                   lambda f, msg: bar.progress(f, text=msg)))
+    if done is None:
+        return
+    card, bundled = done
+    rows = [{**r, "model": f"retrained: {model_label(r['model'])}"} for r in card.test_metrics]
+    if bundled.ok:
+        rows.append({**bundled.row("model"), "model": "bundled model"})
+    st.success("Stored with the dataset; choose “this dataset's model” above to use it.")
+    st.dataframe(pl.DataFrame(rows), hide_index=True)

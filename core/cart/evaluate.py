@@ -11,7 +11,7 @@ on the validation part, exactly as the sequence model's are.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import polars as pl
@@ -25,6 +25,9 @@ from core.cart.features import (
     prepare_events,
     time_split,
 )
+
+if TYPE_CHECKING:
+    from core.cart.model import CartModel
 
 #: Share of the earlier (non-test) cart sessions used for validation: 10 % of all.
 VALIDATION_OF_EARLIER: Final[float] = 0.125
@@ -278,7 +281,7 @@ def fit_baselines(x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> dict[str, o
     return {"logreg": logreg.fit(x, yi), "hgb": hgb.fit(x, yi)}
 
 
-def evaluate_prepared(model, prepared: pl.DataFrame, prefixes: pl.DataFrame, *,
+def evaluate_prepared(model: CartModel, prepared: pl.DataFrame, prefixes: pl.DataFrame, *,
                       seed: int = 0) -> Metrics:
     """:func:`evaluate` on an already prepared table (shared with training)."""
     n_sessions = int(prefixes["session_id"].n_unique()) if prefixes.height else 0
@@ -325,7 +328,7 @@ def evaluate_prepared(model, prepared: pl.DataFrame, prefixes: pl.DataFrame, *,
                    threshold=model.threshold, base_rate=float(y[test].mean()), **counts)
 
 
-def evaluate(model, events: pl.DataFrame | pl.LazyFrame) -> Metrics:
+def evaluate(model: CartModel, events: pl.DataFrame | pl.LazyFrame) -> Metrics:
     """Figures of ``model`` and both baselines on the latest cart sessions of ``events``.
 
     The cart sessions are split by time (test: the latest 20 %; validation: the 10 % before;

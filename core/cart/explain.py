@@ -11,12 +11,17 @@ batched forward pass, and its numbers are probabilities a product manager can re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import polars as pl
 
 from core.cart.features import Encoded, context_matrix, encode, prefix_table, prepare_events
 from core.errors import ParameterError
 from core.schema import check_events
+
+if TYPE_CHECKING:
+    from core.cart.model import CartModel
 
 EXPLAIN_SCHEMA: dict[str, pl.DataType] = {
     "kind": pl.String(),
@@ -35,7 +40,7 @@ EXPLAIN_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def explain(model, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Each event's contribution to a cart session's risk of abandonment (occlusion).
 
     Parameters
@@ -141,7 +146,7 @@ def _event_label() -> pl.Expr:
     return pl.col("event") + product + price
 
 
-def _context_rows(model, enc: Encoded, ctx: np.ndarray, first: dict, risk: float,
+def _context_rows(model: CartModel, enc: Encoded, ctx: np.ndarray, first: dict, risk: float,
                   ) -> pl.DataFrame:
     names = list(model.config.context_features)
     variants: list[tuple[str, np.ndarray]] = []

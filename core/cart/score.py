@@ -7,7 +7,7 @@ results and sort by ``p_abandon``), so it can run on any partition holding whole
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -15,6 +15,9 @@ import polars as pl
 from core.cart.features import encode, prefix_table, prepare_events
 from core.errors import ParameterError
 from core.schema import check_events
+
+if TYPE_CHECKING:
+    from core.cart.model import CartModel
 
 SCORE_SCHEMA: dict[str, pl.DataType] = {
     "session_id": pl.String(),
@@ -42,7 +45,7 @@ def _as_utc(as_of: Any) -> datetime:
     raise ParameterError(f"`as_of` must be a datetime or a date, got {as_of!r}")
 
 
-def score_carts(model, events: pl.DataFrame | pl.LazyFrame, *, as_of=None) -> pl.DataFrame:
+def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=None) -> pl.DataFrame:
     """The probability of abandonment of every cart session, as the data stands at ``as_of``.
 
     Only events at or before ``as_of`` are read. Each cart session is scored at its
