@@ -238,6 +238,22 @@ def _filter_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[
     return tuple(conditions)
 
 
+def _leave_legacy_multipage_mode() -> None:
+    """Make a deep link on a freshly started server go through ``app.py``.
+
+    Until some session has called ``st.navigation``, Streamlit treats an app with a ``pages/``
+    folder as a v1 multipage app and runs ``pages/<name>.py`` directly for ``/<name>``, without
+    the entry point's navigation (pinned Streamlit 1.67; see ``_mpa_v1`` in its script runner).
+    The first page to notice switches the process to ``st.navigation`` mode and reruns, so the
+    same URL opens through ``app.py``. A browser test opens a deep link on a cold server.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     """Render the shared sidebar and return the page's context.
 
@@ -252,6 +268,7 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     -------
     PageContext
     """
+    _leave_legacy_multipage_mode()
     notices: list[str] = []
     page = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
     dataset_id = _dataset_control(page, notices)

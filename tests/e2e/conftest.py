@@ -55,6 +55,16 @@ def chromium() -> str:
 @pytest.fixture(scope="session")
 def server(chromium):
     """A running PathLens server on a free port with an empty dataset store."""
+    yield from start_server()
+
+
+@pytest.fixture
+def cold_server(chromium):
+    """A server that no session has opened yet (for deep links on a fresh start)."""
+    yield from start_server()
+
+
+def start_server():
     port = _free_port()
     store = tempfile.mkdtemp(prefix="pathlens-e2e-store-")
     env = dict(os.environ, PATHLENS_DATA_DIR=store, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")

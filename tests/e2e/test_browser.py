@@ -33,6 +33,18 @@ def rees46_csv(path: Path) -> Path:
     return path
 
 
+def test_deep_link_on_a_cold_server_opens_through_the_app(cold_server, page):
+    # The very first request of a fresh server is a deep link with settings: it must get the
+    # app's navigation and keep its parameters (Streamlit's v1 multipage mode would not).
+    page.goto(f"{cold_server}/data?filter=device+%3D+mobile")
+    wait_for_app(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Overview").first.wait_for()
+    sidebar.get_by_text("device = mobile").first.wait_for()
+    assert "filter=device" in page.url
+    assert_no_exception(page)
+
+
 @pytest.mark.parametrize("name", PAGES)
 def test_every_page_renders_without_exception(server, page, name):
     page.goto(f"{server}/{URL_PATHS.get(name, name)}")
