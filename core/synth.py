@@ -192,7 +192,7 @@ def generate_shop(*, users: int = 20_000, days: int = 90, seed: int = 42) -> tup
     -------
     events : pl.DataFrame
         Columns ``event_time`` (UTC datetime), ``event_name`` (GA4 names), ``user_id``,
-        ``session_id``, ``product_id``, ``category``, ``brand``, ``price``, ``quantity``,
+        ``session_id``, ``product_id``, ``product_name``, ``category``, ``brand``, ``price``, ``quantity``,
         ``order_id``, ``device``, ``country``, ``channel``; sorted by user and time.
     personas : pl.DataFrame
         ``user_id``, ``persona`` (the planted persona of each user).
@@ -356,6 +356,7 @@ def generate_shop(*, users: int = 20_000, days: int = 90, seed: int = 42) -> tup
         "user_id": cols.pop("user_id"),
         "session_id": cols.pop("session_id"),
         "product_id": pl.Series(np.array(pids, dtype=object)[safe]).cast(pl.String),
+        "product_name": pl.Series(np.array(names, dtype=object)[safe]).cast(pl.String),
         "category": pl.Series(np.array(cats, dtype=object)[safe]).cast(pl.String),
         "brand": pl.Series(np.array(brands, dtype=object)[safe]).cast(pl.String),
         "price": prices[safe],
@@ -368,7 +369,7 @@ def generate_shop(*, users: int = 20_000, days: int = 90, seed: int = 42) -> tup
     mask = pl.Series(has)
     events = events.with_columns(
         [pl.when(mask).then(pl.col(c)).otherwise(None).alias(c)
-         for c in ("product_id", "category", "brand", "price")]
+         for c in ("product_id", "product_name", "category", "brand", "price")]
     ).sort(["user_id", "event_time"], maintain_order=True)
     personas = pl.DataFrame({
         "user_id": [f"U{u + 1:06d}" for u in range(users)],

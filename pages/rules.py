@@ -58,7 +58,9 @@ else:
                             help=" · ".join(f"{k.removesuffix('_id')}: {v}"
                                             for k, v in BASKET_KINDS.items()),
                             key="rules.basket", bind="query-params")
-    items = ["product_id", "category", "brand"]
+    # A readable product name first when the export has one (the sample does).
+    named = [c for c in ("product_name", "item_name", "description") if c in ctx.info.properties]
+    items = [*named[:1], "product_id", "category", "brand"]
     items += [c for c in ctx.info.properties if c not in items and c not in ctx.info.numeric
               and c not in ("order_id", "session_id", "user_id")]
     item = mid.selectbox("Item", items, key="rules.item", bind="query-params")

@@ -39,11 +39,12 @@ def test_default_view_finds_the_planted_bundles():
     at = run()
     table = rules_table(at)
     assert int(metric(at, "Rules").replace(",", "")) == len(table) > 0
-    # the strongest rule (sorted by lift) is a planted bundle pair
+    # the strongest rule (sorted by lift) is a planted bundle pair, named by product name
     first = set(table.iloc[0]["antecedents"].split(" + ")) | set(
         table.iloc[0]["consequents"].split(" + ")
     )
-    assert any(first <= set(b["product_ids"]) for b in BUNDLES)
+    assert any(first <= {b["anchor"], *b["companions"]} for b in BUNDLES)
+    assert at.selectbox(key="rules.item").value == "product_name"
     assert len(at.get("plotly_chart")) == 2
     assert at.selectbox(key="rules.sort").value == "lift"
 
@@ -59,12 +60,13 @@ def test_controls_from_the_url_are_used():
 
 def test_bought_together_lookup():
     anchor = BUNDLES[3]  # a two-item bundle: anchor and one companion
-    at = run(**{"rules.lookup": anchor["product_ids"][0]})
+    names = [anchor["anchor"], *anchor["companions"]]
+    at = run(**{"rules.lookup": names[0]})
     together = together_table(at)
-    assert together.iloc[0]["items"] == anchor["product_ids"][1]
-    at.selectbox(key="rules.lookup").set_value(anchor["product_ids"][1]).run()
+    assert together.iloc[0]["items"] == names[1]
+    at.selectbox(key="rules.lookup").set_value(names[1]).run()
     assert not at.exception
-    assert together_table(at).iloc[0]["items"] == anchor["product_ids"][0]
+    assert together_table(at).iloc[0]["items"] == names[0]
 
 
 def test_invalid_url_values_never_crash():
