@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -692,11 +693,10 @@ def _ordered_scan(work: pl.DataFrame, spec: _Spec) -> tuple[pl.DataFrame, pl.Dat
         work = work.with_columns(run.alias(f"R{k}"), reach.alias("_reach"))
         work = work.with_columns(_prev(f"R{k}").alias(f"PR{k}"))
         has_excl = bool(excl_levels & bit) and k < n
-        if has_excl:
-            work = _exclusion_flags(work, k, n, w, strict)
-            tainted = _tainted_after(k, w)
-        else:
-            tainted = pl.lit(False)
+        tainted = _tainted_after(k, w) if has_excl else pl.lit(False)
+        has_flags = has_excl and not strict
+        if has_flags:
+            work = _exclusion_flags(work, k, w)
         work = work.with_columns((~pl.col("_pe") & ~tainted).alias("_clean"))
         reached = work.filter(pl.col("_reach")).select("e", "i", pl.col("_clean").alias("clean"))
         firsts = reached.filter(pl.col("e").is_first_distinct()).select(
@@ -708,7 +708,7 @@ def _ordered_scan(work: pl.DataFrame, spec: _Spec) -> tuple[pl.DataFrame, pl.Dat
         )
         if k >= 2:
             parents[k - 1] = work[f"PR{k - 1}"]
-        pe_prev = pl.col(f"PE{k}") if has_excl else pl.lit(False)
+        pe_prev = pl.col(f"PE{k}") if has_flags else pl.lit(False)
         drop = [c for c in (f"S{k - 1}", f"R{k - 1}", f"P{k - 2}", f"PE{k - 1}")
                 if c in work.columns]
         work = work.drop(drop + ["_cand", "_ok", "_pe", "_reach", "_clean"])
@@ -727,59 +727,42 @@ def _ordered_scan(work: pl.DataFrame, spec: _Spec) -> tuple[pl.DataFrame, pl.Dat
     return records.hstack(times), work
 
 
-def _exclusion_flags(work: pl.DataFrame, k: int, n: int, w: int, strict: bool) -> pl.DataFrame:
+def _exclusion_flags(work: pl.DataFrame, k: int, w: int) -> pl.DataFrame:
     """Add ``PE{k}``: was the previous-row state at step k hit by an excluded event?
 
-    Within the rows that share the same previous state (same ``PR{k}``), an excluded event
-    between steps k and k+1 taints the attempt unless the attempt already reached step k+1.
-    The attempt reaches k+1 at the first row matching step k+1 inside the window (and, in
-    strict funnels, loses it at a row that clears step k+1).
+    Ordered funnels only. Within the rows that share the same previous state (same ``PR{k}``),
+    an excluded event between steps k and k+1 taints the attempt unless it already reached
+    step k+1, which it does at the first row matching step k+1 inside its window. A tainted
+    attempt does not move past step k+1. (In strict funnels an excluded event also ends every
+    attempt, so the flag never outlives the row that sets it; only the record check of
+    :func:`_tainted_after` matters there.)
     """
     t = pl.col("t")
     p = pl.col(f"P{k}")
-    nxt = (pl.col("mask") & (1 << k)) != 0
     valid = p.is_not_null() & ((t - p) <= w)
-    a = nxt & valid
+    a = ((pl.col("mask") & (1 << k)) != 0) & valid
     b = ((pl.col("xl") & (1 << (k - 1))) != 0) & valid
-    clear_next = (pl.col("clr") & ~nxt) if strict else pl.lit(False)
     run_start = pl.col("first") | pl.col(f"PR{k}").ne_missing(pl.col(f"PR{k}").shift(1))
-    ac = pl.when(a).then(1).when(clear_next).then(0).otherwise(None)
-    # R0: the attempt already held step k+1 when this run of rows began. Always false in
-    # ordered funnels; in strict funnels an attempt can lose step k and get it back (an event
-    # matching several steps) while keeping step k+1, so iterate to the fixed point.
-    work = work.with_columns(run_start.alias("_rs"), ac.alias("_ac"), b.alias("_b"),
-                             pl.lit(False).alias("_r0"))
-    for _ in range(1000):
-        r0 = pl.when(pl.col("_rs")).then(pl.col("_r0")).otherwise(None).forward_fill()
-        before = (
-            pl.when(pl.col("_rs")).then(pl.lit(-1))
-            .otherwise(pl.col("_ac").shift(1))
-            .forward_fill()
-        )
-        reached_before = pl.when(before == -1).then(r0).otherwise(before == 1)
-        taint = pl.col("_b") & ~reached_before
-        e_after = (
-            pl.when(taint).then(pl.lit(1)).when(pl.col("_rs")).then(pl.lit(0)).otherwise(None)
-            .forward_fill()
-        ) == 1
-        work = work.with_columns(e_after.alias("_ea"))
-        work = work.with_columns(
-            pl.when(pl.col("_rs") | p.is_null()).then(False)
-            .otherwise(pl.col("_ea").shift(1)).fill_null(False).alias(f"PE{k}")
-        )
-        if not strict:
-            break
-        nxt_state = _ffill_state(
-            p, nxt & valid & ~pl.col(f"PE{k}"),
-            (pl.col("clr") & ~nxt) | pl.col("first"),
-        )
-        new_r0 = work.with_columns(nxt_state.alias("_sn")).select(
-            pl.col("_rs") & _prev("_sn").is_not_null() & (_prev("_sn") == p)
-        ).to_series()
-        if new_r0.equals(work["_r0"], check_names=False):
-            break
-        work = work.with_columns(new_r0.alias("_r0"))
-    return work.drop([c for c in ("_rs", "_ac", "_b", "_ea", "_r0") if c in work.columns])
+    work = work.with_columns(run_start.alias("_rs"), a.alias("_a"), b.alias("_b"))
+    # has the attempt reached step k+1 on an earlier row of this run? (never at its start:
+    # a new attempt at step k starts later than any attempt already at step k+1)
+    reached = (
+        pl.when(pl.col("_rs")).then(pl.lit(False))
+        .when(pl.col("_a").shift(1)).then(pl.lit(True))
+        .otherwise(None)
+        .forward_fill()
+    )
+    taint = pl.col("_b") & ~reached
+    e_after = (
+        pl.when(taint).then(pl.lit(True)).when(pl.col("_rs")).then(pl.lit(False))
+        .otherwise(None).forward_fill()
+    )
+    work = work.with_columns(e_after.alias("_ea"))
+    work = work.with_columns(
+        pl.when(pl.col("_rs") | p.is_null()).then(False)
+        .otherwise(pl.col("_ea").shift(1)).fill_null(False).alias(f"PE{k}")
+    )
+    return work.drop("_rs", "_a", "_b", "_ea")
 
 
 def _tainted_after(k: int, w: int) -> pl.Expr:
@@ -1171,20 +1154,28 @@ def dropped_off(result: FunnelResult, step: int) -> pl.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _step_to_json(s: FunnelStep) -> list:
-    out: list = [list(s.events)]
-    if s.where or s.label:
-        out.append([format_condition(c) for c in s.where])
+def _step_to_json(s: FunnelStep) -> Any:
+    # shortest form first: "name", ["a", "b"], or [["a"], ["col:op:v"], "label"]
+    if not s.where and not s.label:
+        return s.events[0] if len(s.events) == 1 else list(s.events)
+    out: list = [list(s.events), [format_condition(c) for c in s.where]]
     if s.label:
         out.append(s.label)
     return out
 
 
 def _step_from_json(obj: Any) -> FunnelStep:
-    if not isinstance(obj, list) or not obj or not isinstance(obj[0], list):
+    if isinstance(obj, str):
+        return FunnelStep(obj)
+    if isinstance(obj, list) and obj and all(isinstance(x, str) for x in obj):
+        return FunnelStep(tuple(obj))
+    if (not isinstance(obj, list) or not 2 <= len(obj) <= 3 or not isinstance(obj[0], list)
+            or not isinstance(obj[1], list)):
         raise ParameterError(f"funnel step {obj!r} is not in the expected form")
-    where = tuple(parse_condition(c) for c in obj[1]) if len(obj) > 1 else ()
+    where = tuple(parse_condition(c) for c in obj[1])
     label = obj[2] if len(obj) > 2 else ""
+    if not isinstance(label, str):
+        raise ParameterError(f"funnel step label {label!r} is not text")
     return FunnelStep(tuple(obj[0]), where=where, label=label)
 
 
@@ -1231,10 +1222,11 @@ class FunnelParams:
                 f"`breakdown_limit` must be a whole number >= 1, got {self.breakdown_limit!r}")
 
     def to_query(self) -> str:
-        """Compact URL-safe form (``f1.`` + base64url of a short JSON)."""
-        secs = self.window.total_seconds()
-        obj: dict[str, Any] = {"s": [_step_to_json(s) for s in self.steps],
-                               "w": int(secs) if secs == int(secs) else secs}
+        """Compact URL-safe form: ``f1.`` + base64url of a short JSON (``f1z.``: deflated)."""
+        obj: dict[str, Any] = {"s": [_step_to_json(s) for s in self.steps]}
+        if self.window != timedelta(days=1):
+            us = self.window // timedelta(microseconds=1)
+            obj["w"] = us // 1_000_000 if us % 1_000_000 == 0 else us / 1e6
         if self.order != "ordered":
             obj["o"] = self.order
         if self.count_by != "user_id":
@@ -1246,7 +1238,9 @@ class FunnelParams:
         if self.breakdown_limit != 10:
             obj["l"] = self.breakdown_limit
         raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-        return "f1." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        plain = "f1." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        packed = "f1z." + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
+        return packed if len(packed) < len(plain) else plain
 
     @classmethod
     def from_query(cls, text: str) -> FunnelParams:
@@ -1257,34 +1251,42 @@ class FunnelParams:
         ParameterError
             ``text`` is not a funnel written by :meth:`to_query`.
         """
-        if not isinstance(text, str) or not text.startswith("f1."):
-            raise ParameterError(f"funnel parameter {text!r} is not a saved funnel (f1.…)")
-        body = text[3:]
+        if not isinstance(text, str) or not text.startswith(("f1.", "f1z.")) or len(text) > 20_000:
+            raise ParameterError(f"funnel parameter {str(text)[:80]!r} is not a saved funnel")
+        packed = text.startswith("f1z.")
+        body = text[4:] if packed else text[3:]
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            if packed:
+                raw = zlib.decompressobj().decompress(raw, 200_000)
             obj = json.loads(raw.decode())
+            if not isinstance(obj, dict) or not isinstance(obj.get("s"), list):
+                raise ValueError("steps")
             steps = tuple(_step_from_json(s) for s in obj["s"])
-            w = obj["w"]
+            w = obj.get("w", 86400)
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
                 raise ValueError("window")
             exclusions = tuple((_step_from_json(s), a, b) for s, a, b in obj.get("x", []))
             for _, a, b in exclusions:
                 if not (isinstance(a, int) and isinstance(b, int)):
                     raise ValueError("exclusion steps")
+            if len(steps) > MAX_STEPS or not 0 < w <= 10 * 365 * 86400:
+                raise ValueError("size")
             params = cls(
                 steps=steps, window=timedelta(seconds=w), order=obj.get("o", "ordered"),
-                count_by=str(obj.get("c", "user_id")), exclusions=exclusions,
+                count_by=obj.get("c", "user_id"), exclusions=exclusions,
                 breakdown=obj.get("b"), breakdown_limit=obj.get("l", 10),
             )
         except ParameterError as e:
-            raise ParameterError(f"funnel parameter {text!r} is invalid: {e}") from None
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError,
-                json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ParameterError(f"funnel parameter {text[:80]!r} is invalid: {e}") from None
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+                zlib.error, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ParameterError(
-                f"funnel parameter {text!r} is not a saved funnel ({type(e).__name__})"
+                f"funnel parameter {text[:80]!r} is not a saved funnel ({type(e).__name__})"
             ) from None
-        if params.breakdown is not None and not isinstance(params.breakdown, str):
-            raise ParameterError(f"funnel parameter {text!r} has an invalid breakdown")
+        if not isinstance(params.count_by, str) or (
+                params.breakdown is not None and not isinstance(params.breakdown, str)):
+            raise ParameterError(f"funnel parameter {text[:80]!r} names an invalid column")
         return params
 
     def compute(self, events: pl.DataFrame | pl.LazyFrame) -> FunnelResult:

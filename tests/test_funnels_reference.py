@@ -90,7 +90,7 @@ class Attempt:
 
 def _ordered_entity(evs, n, w, strict):
     entered: list = [None] * (n + 2)
-    best, rec = 0, None
+    best, rec, first_rec = 0, None, None
     for ev in evs:
         pre = list(entered)
         for k in sorted(ev.M):
@@ -105,6 +105,8 @@ def _ordered_entity(evs, n, w, strict):
             new = Attempt(cand.start, cand.excl, cand.times + (ev.t,))
             if not cand.excl:
                 entered[k] = new
+            if k > best:
+                first_rec = new
             if k > best or (k == best and rec.excl):
                 best, rec = k, new
         for j in sorted(ev.X):
@@ -123,7 +125,8 @@ def _ordered_entity(evs, n, w, strict):
                     entered[k] = None
     if best == 0:
         return 0, False, ()
-    return best, rec.excl, rec.times
+    # an excluded entity reports its first attempt that reached the furthest step
+    return best, rec.excl, first_rec.times if rec.excl else rec.times
 
 
 def _max_matching(window, n, upto=None):
