@@ -526,11 +526,10 @@ def _count_paths(
         pl.lit(mapping).gather(pl.col("_n").cast(pl.Enum(raw_names)).to_physical()).alias("code"),
         pl.col("_t").alias("t"),
         pl.col("_p").alias("p"),
-        *([pl.col("_ty")] if "_ty" in df.columns else []),
     )
     base = q.collect()
+    node_types = _node_types(base, df, final_names) if "_ty" in df.columns else {}
     del df
-    node_types = _node_types(base, final_names) if "_ty" in base.columns else {}
     if p.node == "event_type":
         node_types = {n: n for n in final_names}
 
@@ -559,12 +558,10 @@ def _count_paths(
         rows = _from_first(rows, start_code)
         rows = _to_first_end(rows, end_code, strictly_after_first=True)
         rows = _elide_middle(rows, k, gap_code=len(final_names))
-    rows = rows.select("seg", "slot", "code", "t").collect()
-    if rows.height == 0:
-        return pl.DataFrame(), node_types, _no_path_reason(p, word, start_code, end_code)
-
-    names_out = [*final_names, GAP]
-    counts = _wide_counts(rows, base, k, names_out)
+    rows = rows.select("seg", "slot", "code", "t")
+    counts = _wide_counts(rows, base, k, [*final_names, GAP])
+    if counts.height == 0:
+        return counts, node_types, _no_path_reason(p, word, start_code, end_code)
     return counts, node_types, None
 
 
@@ -579,7 +576,8 @@ def _ensure_contiguous(df: pl.DataFrame) -> pl.DataFrame:
         df.lazy()
         .select(
             boundary.sum().alias("runs"),
-            pl.col("_e").filter(boundary).n_unique().alias("entities"),
+            # hashing first is faster; a collision can only make us sort needlessly
+            pl.col("_e").filter(boundary).hash().n_unique().alias("entities"),
             (boundary | (pl.col("_t") >= pl.col("_t").shift(1))).all().alias("in_time_order"),
         )
         .collect()
@@ -704,39 +702,32 @@ def _elide_middle(rows: pl.LazyFrame, k: int, *, gap_code: int) -> pl.LazyFrame:
     )
 
 
-def _wide_counts(rows: pl.DataFrame, base: pl.DataFrame, k: int, names: list[str]) -> pl.DataFrame:
-    """One row per entity (its path as columns), then counted per distinct path."""
-    rows = rows.with_row_index("i")
-    heads = rows.filter(pl.col("slot") == 0).select("i", "seg", pl.col("t").alias("t0"))
-    n = rows.height
-    heads = heads.with_columns((pl.col("i").shift(-1).fill_null(n) - pl.col("i")).alias("len"))
+def _wide_counts(rows: pl.LazyFrame, base: pl.DataFrame, k: int, names: list[str]) -> pl.DataFrame:
+    """One row per entity (its path as columns), then counted per distinct path.
+
+    ``rows`` hold each kept step (``seg``, ``slot`` 0..L-1 contiguous per entity, ``code``,
+    ``t``); looking ``j`` rows ahead within the same entity gives step ``j`` of its path.
+    """
+    same = [pl.col("seg").shift(-j) == pl.col("seg") for j in range(k)]
+    ahead = [
+        pl.when(same[j]).then(pl.col("code").shift(-j)) if j else pl.col("code") for j in range(k)
+    ]
+    times = [pl.when(same[j]).then(pl.col("t").shift(-j)) if j else pl.col("t") for j in range(k)]
     # Entities that purchased at or after the start of their path (beyond the step limit too).
     last_purchase = (
         base.lazy().filter(pl.col("p")).group_by("seg").agg(pl.col("t").max().alias("tp"))
     )
-    heads = (
-        heads.lazy()
+    wide = (
+        rows.with_columns(
+            *[ahead[j].alias(f"c{j}") for j in range(k)],
+            *[(times[j] - times[j - 1]).alias(f"d{j}") for j in range(1, k)],
+        )
+        .filter(pl.col("slot") == 0)
         .join(last_purchase, on="seg", how="left")
-        .with_columns((pl.col("tp") >= pl.col("t0")).fill_null(False).alias("purchased"))
-        .collect()
+        .with_columns((pl.col("tp") >= pl.col("t")).fill_null(False).alias("purchased"))
     )
-    code, t = rows["code"], rows["t"]
-    cols: dict[str, pl.Series] = {}
-    prev_t = None
-    for j in range(k):
-        idx = heads.select(
-            pl.when(pl.col("len") > j).then(pl.col("i") + j).cast(pl.UInt32)
-        ).to_series()
-        cols[f"c{j}"] = code.gather(idx)
-        tj = t.gather(idx)
-        if prev_t is not None:
-            cols[f"d{j}"] = tj - prev_t
-        prev_t = tj
-    wide = pl.DataFrame(cols).with_columns(heads["purchased"])
-    keys = [f"c{j}" for j in range(k)]
     counted = (
-        wide.lazy()
-        .group_by(keys)
+        wide.group_by([f"c{j}" for j in range(k)])
         .agg(
             pl.len().cast(pl.Int64).alias("count"),
             *[(pl.col(f"d{j}").sum() / 1e6).alias(f"seconds_{j + 1}") for j in range(1, k)],
@@ -759,16 +750,12 @@ def _wide_counts(rows: pl.DataFrame, base: pl.DataFrame, k: int, names: list[str
     )
 
 
-def _node_types(base: pl.DataFrame, final_names: list[str]) -> dict[str, str]:
-    """Event type of each node name: that of its first event (events map to one type)."""
-    firsts = (
-        base.lazy()
-        .filter(pl.col("code").is_not_null())
-        .unique(subset="code", keep="first", maintain_order=True)
-        .select("code", "_ty")
-        .collect()
-    )
-    return {final_names[c]: ty for c, ty in firsts.iter_rows() if ty is not None}
+def _node_types(base: pl.DataFrame, df: pl.DataFrame, final_names: list[str]) -> dict[str, str]:
+    """Event type of each node name: that of its first event (an event name has one type)."""
+    first = base.lazy().select(pl.col("code").arg_unique()).collect().to_series()
+    codes = base["code"].gather(first).to_list()
+    types = df["_ty"].gather(first).to_list()
+    return {final_names[c]: ty for c, ty in zip(codes, types, strict=True) if c is not None and ty}
 
 
 def _no_path_reason(p: PathsParams, word: str, start_code, end_code) -> str:
