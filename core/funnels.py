@@ -1342,7 +1342,10 @@ def wilson_interval(successes: int, trials: int, *,
     denom = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # exact at the ends (floating point would leave 1 - 1e-16)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
 
 
 def _wilson_exprs(succ: str, trials: str, z: float) -> tuple[pl.Expr, pl.Expr]:
@@ -1351,8 +1354,10 @@ def _wilson_exprs(succ: str, trials: str, z: float) -> tuple[pl.Expr, pl.Expr]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * (p * (1 - p) / n + z * z / (4 * n * n)).sqrt()
-    low = pl.when(n > 0).then(pl.max_horizontal(centre - half, pl.lit(0.0)))
-    high = pl.when(n > 0).then(pl.min_horizontal(centre + half, pl.lit(1.0)))
+    low = (pl.when(n == 0).then(None).when(x == 0).then(0.0)
+           .otherwise(pl.max_horizontal(centre - half, pl.lit(0.0))))
+    high = (pl.when(n == 0).then(None).when(x == n).then(1.0)
+            .otherwise(pl.min_horizontal(centre + half, pl.lit(1.0))))
     return low, high
 
 

@@ -439,7 +439,7 @@ def test_unordered_spec_equals_posthog(data):
     exclusions = [(names, 1, n) for names, _, _ in exclusions]
     ref = reference_funnel(frame, steps, window * US, "unordered", exclusions)
     ph = posthog_udf(frame, steps, window * US, "unordered", exclusions)
-    for ent, (furthest, excluded, times) in ref.items():
+    for ent, (furthest, excluded, _times) in ref.items():
         expect = -1 if excluded or furthest == 0 else furthest - 1
         assert ph.get(ent, -1) == expect, ent
 
