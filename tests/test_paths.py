@@ -615,3 +615,60 @@ def test_merge_rejects_mixed_parameters():
         merge_paths([compute_paths(ev), compute_paths(ev, max_steps=3)])
     with pytest.raises(ParameterError):
         merge_paths([])
+
+
+# --------------------------------------------------------------------------- funnel drop-offs
+
+
+def _funnel_shop():
+    return make_events(
+        {
+            "u1": [("view_item", "00:00"), ("add_to_cart", "00:01"), ("purchase", "00:02")],
+            # dropped at step 2; the counted attempt starts at the first view_item (00:01)
+            "u2": [
+                ("page_view", "00:00"),
+                ("view_item", "00:01"),
+                ("search", "00:02"),
+                ("view_item", "00:03"),
+            ],
+            "u3": [("view_item", "00:00"), ("add_to_cart", "00:01"), ("view_item", "00:02")],
+            "u4": [("search", "00:00")],  # never did step 1
+            "u5": [("search", "00:00"), ("view_item", "00:05")],  # dropped at step 2
+        }
+    )
+
+
+def test_paths_after_a_funnel_drop_off_start_at_the_previous_step():
+    from datetime import timedelta
+
+    from core.funnels import FunnelParams
+    from core.paths import paths_after_drop_off
+
+    funnel = FunnelParams(steps=("view_item", "add_to_cart", "purchase"), window=timedelta(days=1))
+    r, info = paths_after_drop_off(_funnel_shop(), funnel=funnel, dropped_at=2)
+    # u2 and u5 viewed an item and never added to cart; their paths start at that view
+    assert (info.entities, info.start, info.count_by) == (2, "view_item", "user_id")
+    assert (info.previous_label, info.step_label) == ("view_item", "add_to_cart")
+    assert r.entities == 2 and r.params.count_by == "user_id"
+    assert sorted(r.top_paths["label"]) == ["view_item", "view_item → search → view_item"]
+    # dropped at step 3: u3 added to cart and did not buy; its path starts at add_to_cart
+    r3, info3 = paths_after_drop_off(_funnel_shop(), funnel=funnel, dropped_at=3)
+    assert info3.entities == 1 and r3.top_paths["label"].to_list() == ["add_to_cart → view_item"]
+    # a URL round trip gives the same funnel
+    same = FunnelParams.from_query(funnel.to_query())
+    assert paths_after_drop_off(_funnel_shop(), funnel=same, dropped_at=2)[0].edges.equals(r.edges)
+
+
+def test_drop_off_links_with_nobody_or_bad_steps():
+    from datetime import timedelta
+
+    from core.funnels import FunnelParams
+    from core.paths import paths_after_drop_off
+
+    ev = make_events({"u1": [("view_item", "00:00"), ("add_to_cart", "00:01")]})
+    funnel = FunnelParams(steps=("view_item", "add_to_cart"), window=timedelta(days=1))
+    r, info = paths_after_drop_off(ev, funnel=funnel, dropped_at=2)
+    assert r.empty and info.entities == 0 and "add_to_cart" in r.reason
+    for bad in (1, 3, "2"):
+        with pytest.raises(ParameterError, match="dropped_at"):
+            paths_after_drop_off(ev, funnel=funnel, dropped_at=bad)

@@ -1,0 +1,158 @@
+"""AppTest: the Paths page on the bundled sample, URL-bound controls, breakdowns, funnel link."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "paths.py")
+
+
+def run(**params) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def figure(at: AppTest) -> dict:
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.spec)
+
+
+def top_paths(at: AppTest):
+    return at.dataframe[0].value  # the first table is the top paths
+
+
+def test_default_view_shows_the_sankey_and_top_paths():
+    at = run()
+    sessions = int(metric(at, "Sessions with a path").replace(",", ""))
+    assert sessions > 1000
+    sankey = figure(at)["data"]
+    assert len(sankey) == 1 and sankey[0]["type"] == "sankey"
+    labels = sankey[0]["node"]["label"]
+    assert "Drop-off" in labels and not any(label[:2] == "1_" for label in labels)
+    table = top_paths(at)
+    assert list(table.columns) == ["path", "steps", "sessions", "share", "purchased", "conversion"]
+    assert table["sessions"].is_monotonic_decreasing and table["share"].max() <= 1
+    assert at.selectbox(key="paths.node").value == "event"
+    assert at.slider(key="paths.depth").value == 5
+    assert "paths.depth" not in at.query_params  # defaults stay out of the URL
+
+
+def test_controls_from_the_url_are_used():
+    at = run(
+        **{
+            "paths.start": "view_item",
+            "paths.depth": "3",
+            "paths.count": "users",
+            "paths.collapse": "false",
+        }
+    )
+    assert at.selectbox(key="paths.start").value == "view_item"
+    assert "Users with a path" in [m.label for m in at.metric]
+    table = top_paths(at)
+    assert table["path"].str.startswith("view_item").all()
+    assert table["steps"].max() <= 3
+
+
+def test_widgets_change_the_view():
+    at = run()
+    at.slider(key="paths.depth").set_value(2).run()
+    assert not at.exception
+    assert top_paths(at)["steps"].max() <= 2
+    at.selectbox(key="paths.node").set_value("event_type").run()
+    assert not at.exception
+    assert set(" → ".join(top_paths(at)["path"]).split(" → ")) <= {
+        "page_view",
+        "search",
+        "view_item",
+        "add_to_wishlist",
+        "add_to_cart",
+        "remove_from_cart",
+        "begin_checkout",
+        "purchase",
+        "other",
+    }
+
+
+def test_breakdown_shows_one_value_or_compares_two():
+    one = run(**{"paths.by": "device", "paths.values": ["mobile"]})
+    assert "device = mobile" in figure(one)["layout"]["title"]["text"]
+    both = run(**{"paths.by": "device", "paths.values": ["mobile", "desktop"]})
+    data = figure(both)["data"]
+    assert len(data) == 2 and [d["type"] for d in data] == ["sankey", "sankey"]
+    texts = [a["text"] for a in figure(both)["layout"]["annotations"]]
+    assert any("device = mobile" in t for t in texts) and any(
+        "device = desktop" in t for t in texts
+    )
+    assert len(both.dataframe) == 4  # top paths of each side, then the links of each side
+    mobile = int(texts[0].split("(")[1].split(" ")[0].replace(",", ""))
+    desktop = int(texts[1].split("(")[1].split(" ")[0].replace(",", ""))
+    whole = int(metric(run(), "Sessions with a path").replace(",", ""))
+    assert mobile + desktop < whole  # tablets are left out
+
+
+def test_funnel_link_restricts_to_the_drop_offs_and_can_be_cleared():
+    from core.funnels import FunnelParams, compute_funnel, dropped_off
+    from core.store import SAMPLE_ID, DatasetStore
+
+    funnel = FunnelParams(steps=("view_item", "add_to_cart", "purchase"), window=timedelta(days=1))
+    at = run(**{"paths.funnel": funnel.to_query(), "paths.dropped_at": "2"})
+    banner = " ".join(m.value for m in at.markdown)
+    events = DatasetStore().scan(SAMPLE_ID).collect()
+    gone = dropped_off(compute_funnel(events, funnel.steps, window=funnel.window), 2).height
+    assert f"{gone:,} users" in banner and "view_item" in banner and "add_to_cart" in banner
+    assert not [w for w in at.selectbox if w.key == "paths.start"]  # the funnel decides
+    assert top_paths(at)["path"].str.startswith("view_item").all()
+    assert int(metric(at, "Users with a path").replace(",", "")) == gone
+    at.button(key="paths.clear_funnel").click().run()
+    assert not at.exception
+    assert "paths.funnel" not in at.query_params
+    assert "Sessions with a path" in [m.label for m in at.metric]
+
+
+def test_invalid_url_values_never_crash():
+    at = run(
+        **{
+            "paths.depth": "99",
+            "paths.node": "nope",
+            "paths.start": "zzz",
+            "paths.min_edge": "-3",
+            "paths.top": "abc",
+            "paths.count": "cats",
+            "paths.by": "nope",
+            "paths.values": ["x"],
+            "paths.funnel": "garbage",
+            "paths.dropped_at": "abc",
+        }
+    )
+    assert any("funnel" in w.value for w in at.warning)
+    assert at.slider(key="paths.depth").value == 5
+    bad_regex = run(**{"paths.groupings": "re:("})
+    assert any("groupings" in e.value for e in bad_regex.error)
+    bad_step = run(**{"paths.funnel": _two_step_funnel(), "paths.dropped_at": "7"})
+    assert any("dropped_at" in w.value for w in bad_step.warning)
+
+
+def test_empty_result_explains_why():
+    at = run(**{"paths.start": "purchase", "paths.exclude": ["purchase"]})
+    assert at.info and "purchase" in at.info[0].value
+    assert not at.get("plotly_chart")
+
+
+def _two_step_funnel() -> str:
+    from core.funnels import FunnelParams
+
+    return FunnelParams(steps=("view_item", "purchase"), window=timedelta(days=1)).to_query()

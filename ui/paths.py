@@ -1,0 +1,137 @@
+"""Cached wrappers of the Paths page, and the link from the Funnels page.
+
+Results are shared between sessions with ``cache_resource`` (a :class:`core.paths.PathsResult`
+is frozen and its Polars frames are immutable); the keys are hashable primitives and the frozen
+:class:`core.paths.PathsParams`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.errors import ParameterError
+from core.filters import FilterParams
+from core.paths import (
+    FunnelDropOff,
+    PathsParams,
+    PathsResult,
+    compute_paths,
+    filter_breakdown,
+    paths_after_drop_off,
+)
+from ui.data import filtered_events
+
+FUNNEL_KEY = "paths.funnel"
+DROPPED_AT_KEY = "paths.dropped_at"
+
+
+@dataclass(frozen=True)
+class FunnelLink:
+    """The Funnels page's "what did people who dropped off at step k do next" link."""
+
+    funnel_query: str
+    dropped_at: int
+
+
+def _events(dataset_id: str, filters: FilterParams, seg: str, breakdown, count_by: str):
+    events = filtered_events(dataset_id, filters, seg)
+    if breakdown is not None:
+        column, value = breakdown
+        events = filter_breakdown(events, column=column, value=value, count_by=count_by)
+    return events
+
+
+@st.cache_resource(max_entries=16, show_spinner="Computing paths…")
+def cached_paths(
+    dataset_id: str,
+    filters: FilterParams,
+    seg: str,
+    params: PathsParams,
+    breakdown: tuple[str, str] | None = None,
+) -> PathsResult:
+    """Paths of the filtered events (of one breakdown value when given)."""
+    events = _events(dataset_id, filters, seg, breakdown, params.count_by)
+    return compute_paths(events, **params.kwargs())
+
+
+@st.cache_resource(max_entries=16, show_spinner="Computing the funnel and the paths…")
+def cached_drop_off_paths(
+    dataset_id: str,
+    filters: FilterParams,
+    seg: str,
+    link: FunnelLink,
+    params: PathsParams,
+    breakdown: tuple[str, str] | None = None,
+) -> tuple[PathsResult, FunnelDropOff]:
+    """Paths of the entities that dropped off at the linked funnel step."""
+    from core.funnels import FunnelParams
+
+    funnel = FunnelParams.from_query(link.funnel_query)
+    events = _events(dataset_id, filters, seg, breakdown, funnel.count_by)
+    return paths_after_drop_off(
+        events, funnel=funnel, dropped_at=link.dropped_at, params=params
+    )
+
+
+def _clear_funnel_link() -> None:
+    for key in (FUNNEL_KEY, DROPPED_AT_KEY):
+        if key in st.query_params:
+            del st.query_params[key]
+
+
+def funnel_link(notice) -> FunnelLink | None:
+    """Read the Funnels page's link parameters; report and drop them when unusable.
+
+    Parameters
+    ----------
+    notice : callable
+        Reports an ignored URL parameter (``PageContext.notice``).
+
+    Returns
+    -------
+    FunnelLink or None
+    """
+    query = st.query_params.get(FUNNEL_KEY)
+    raw_k = st.query_params.get(DROPPED_AT_KEY)
+    if query is None and raw_k is None:
+        return None
+    try:
+        from core.funnels import FunnelParams
+    except ImportError:  # the Funnels feature is not installed in this build
+        notice("This link comes from the Funnels page, which is not available here.")
+        return None
+    try:
+        if query is None or raw_k is None:
+            raise ParameterError("the link needs both `paths.funnel` and `paths.dropped_at`")
+        funnel = FunnelParams.from_query(query)
+        try:
+            k = int(raw_k)
+        except ValueError:
+            raise ParameterError(f"`paths.dropped_at` must be a step number, got {raw_k!r}") from None
+        if not 2 <= k <= len(funnel.steps):
+            raise ParameterError(
+                f"`paths.dropped_at` must be a step from 2 to {len(funnel.steps)}, got {k}"
+            )
+    except ParameterError as e:
+        notice(f"Ignored the funnel drop-off link: {e.message}")
+        return None
+    return FunnelLink(funnel_query=query, dropped_at=k)
+
+
+def funnel_banner(info: FunnelDropOff, word: str, *, count: bool = True) -> None:
+    """Explain the funnel restriction, with a button that clears it."""
+    who = f"**{info.entities:,} {word}**" if count else f"**{word}**"
+    with st.container(border=True):
+        st.markdown(
+            f"**From the Funnels page:** the paths of the {who} that "
+            f"reached *{info.previous_label}* but never *{info.step_label}* (step "
+            f"{info.step}), starting at their *{info.previous_label}*."
+        )
+        st.button(
+            "Show all paths instead",
+            key="paths.clear_funnel",
+            on_click=_clear_funnel_link,
+            icon=":material/close:",
+        )
