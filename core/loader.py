@@ -435,6 +435,14 @@ def _text(e: pl.Expr) -> pl.Expr:
     return e.cast(pl.String).str.strip_chars().replace("", None)
 
 
+def _padded(head: pl.Series) -> bool:
+    """Whether text values carry surrounding whitespace or are blank, judged on the head."""
+    if head.dtype != pl.String:
+        return False
+    values = head.drop_nulls()
+    return bool(values.len()) and bool(values.str.contains(r"^\s|\s$|^$").any())
+
+
 def _float_suffix(head: pl.Series) -> bool:
     """Whether an id column is written as floats (``17850.0``), judged on its first rows."""
     if head.dtype.is_float():
@@ -532,12 +540,18 @@ class _Plan:
         )
 
     def build(self, lf: pl.LazyFrame) -> pl.LazyFrame:
-        """The pass over the file: text sources are cleaned once (stripped, blank -> null),
-        then every canonical column is parsed from them."""
+        """The pass over the file: text sources are cleaned once (stripped, blank -> null)
+        where their first rows show padding, then every canonical column is parsed.
+
+        Empty CSV fields are null as read; stripping every value of every column would cost
+        about as much as reading the file, so it is done only where the first rows need it.
+        """
         used, head = self.used, self.head
         sources = dict.fromkeys([*used.values(), *self.user_fb, *self.event_fb])
         schema = lf.collect_schema()
-        lf = lf.with_columns(_text(pl.col(c)) for c in sources if schema[c] == pl.String)
+        lf = lf.with_columns(
+            _text(pl.col(c)) for c in sources if schema[c] == pl.String and _padded(head[c])
+        )
         exprs: list[pl.Expr] = [
             pl.col(ROW_COLUMN),
             self.user_expr().alias("user_id"),
