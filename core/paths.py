@@ -1402,86 +1402,6 @@ def paths_comparison_figure(
 # --------------------------------------------------------------------------- breakdowns
 
 
-def breakdown_columns(events: pl.DataFrame | pl.LazyFrame, *, max_values: int = 50) -> list[str]:
-    """Property columns suitable for a breakdown (2 to ``max_values`` distinct values).
-
-    Parameters
-    ----------
-    events : pl.DataFrame or pl.LazyFrame
-        Canonical event table.
-    max_values : int, default 50
-        Columns with more distinct values are not offered.
-
-    Returns
-    -------
-    list of str
-        Column names, in table order (canonical ``category``/``brand`` included).
-    """
-    from core.schema import property_columns
-
-    schema = events.collect_schema()
-    candidates = [c for c in ("category", "brand") if c in schema] + [
-        c
-        for c in property_columns(schema)
-        if schema[c] in (pl.String, pl.Categorical, pl.Boolean) or schema[c].is_integer()
-    ]
-    if not candidates:
-        return []
-    counts = (
-        events.lazy()
-        .select([pl.col(c).drop_nulls().n_unique().alias(c) for c in candidates])
-        .collect()
-        .row(0, named=True)
-    )
-    return [c for c in candidates if 2 <= counts[c] <= max_values]
-
-
-def breakdown_values(
-    events: pl.DataFrame | pl.LazyFrame,
-    *,
-    column: str,
-    count_by: str = "session_id",
-    limit: int = 50,
-) -> pl.DataFrame:
-    """The values of a breakdown column with how many entities have each, most common first.
-
-    An entity's value is that of its first event with a value in ``column``.
-
-    Parameters
-    ----------
-    events : pl.DataFrame or pl.LazyFrame
-        Canonical event table.
-    column : str
-        Property column (``device``, ``channel``, ``segment``...).
-    count_by : {"session_id", "user_id"}, default "session_id"
-        The entity.
-    limit : int, default 50
-        Most values returned.
-
-    Returns
-    -------
-    pl.DataFrame
-        ``value`` (String) and ``entities`` (Int64).
-
-    Raises
-    ------
-    ParameterError
-        ``column`` is not in the table or ``count_by`` is not valid.
-    """
-    _check_breakdown(events, column, count_by)
-    return (
-        events.lazy()
-        .filter(pl.col(column).is_not_null())
-        .group_by(count_by)
-        .agg(pl.col(column).first().cast(pl.String).alias("value"))
-        .group_by("value")
-        .agg(pl.len().cast(pl.Int64).alias("entities"))
-        .sort(["entities", "value"], descending=[True, False])
-        .head(limit)
-        .collect()
-    )
-
-
 def filter_breakdown(
     events: pl.DataFrame | pl.LazyFrame, *, column: str, value: str, count_by: str = "session_id"
 ) -> pl.DataFrame | pl.LazyFrame:
@@ -1529,14 +1449,14 @@ __all__ = [
     "OTHER",
     "PathsParams",
     "PathsResult",
-    "breakdown_columns",
-    "breakdown_values",
     "build_result",
     "compute_paths",
     "display_name",
+    "FunnelDropOff",
     "filter_breakdown",
     "merge_paths",
     "node_colour",
     "paths_comparison_figure",
+    "paths_after_drop_off",
     "paths_figure",
 ]

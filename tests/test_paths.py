@@ -672,3 +672,30 @@ def test_drop_off_links_with_nobody_or_bad_steps():
     for bad in (1, 3, "2"):
         with pytest.raises(ParameterError, match="dropped_at"):
             paths_after_drop_off(ev, funnel=funnel, dropped_at=bad)
+
+
+# --------------------------------------------------------------------------- breakdowns
+
+
+def test_breakdown_keeps_whole_entities_by_their_first_value():
+    from core.paths import filter_breakdown
+
+    ev = make_events(
+        {
+            # s1's first event has no device: its value is the first one it has (mobile)
+            "u1": [
+                ("page_view", "00:00"),
+                ("view_item", "00:01", {"device": "mobile"}),
+                ("add_to_cart", "00:02", {"device": "desktop"}),
+            ],
+            "u2": [("page_view", "00:00", {"device": "desktop"}), ("view_item", "00:01")],
+        }
+    )
+    mobile = filter_breakdown(ev, column="device", value="mobile")
+    assert mobile["user_id"].to_list() == ["u1", "u1", "u1"]  # all of u1's events, in order
+    r = compute_paths(mobile)
+    assert r.top_paths["label"].to_list() == ["page_view → view_item → add_to_cart"]
+    desktop = filter_breakdown(ev.lazy(), column="device", value="desktop").collect()
+    assert desktop["user_id"].to_list() == ["u2", "u2"]
+    with pytest.raises(ParameterError, match="colour"):
+        filter_breakdown(ev, column="colour", value="x")
