@@ -44,6 +44,12 @@ _EXPORTS: dict[str, str] = {
     # paths
     "compute_paths": "core.paths",
     "PathsResult": "core.paths",
+    "PathsParams": "core.paths",
+    "merge_paths": "core.paths",
+    "paths_figure": "core.paths",
+    "paths_comparison_figure": "core.paths",
+    "paths_after_drop_off": "core.paths",
+    "FunnelDropOff": "core.paths",
     # segments
     "user_features": "core.segments",
     "fit_segments": "core.segments",
