@@ -366,3 +366,23 @@ def test_report_summary_and_dict():
     assert d["rows_read"] == 3 and d["rows_dropped"]["duplicate row"] == 1
     assert d["mapping"] == {"user_id": "user_id", "ts": "timestamp", "event": "event"}
     assert d["ts_unit"] == "s" and d["format"] == "generic"
+
+
+@pytest.mark.parametrize("span_years", [1, 120])
+def test_sort_order_matches_a_stable_sort(span_years):
+    # 120 years in microseconds needs 52 bits; with 4,096+ users the packed key would need
+    # more than 63 bits, so the two-key path is used; one year fits the packed key.
+    import numpy as np
+
+    from core.loader import _sort_order
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    users = rng.integers(0, 5000, n).astype(str)
+    start = datetime(1975, 1, 1, tzinfo=UTC)
+    offsets = rng.integers(0, span_years * 365 * 86_400, n) * 1_000_000
+    ts = pl.Series([start + timedelta(microseconds=int(o)) for o in offsets])
+    ts = ts.set(pl.Series(rng.random(n) < 0.3), ts[0])  # many ties
+    frame = pl.DataFrame({"user_id": users, "ts": ts, "i": range(n)})
+    order = _sort_order(frame)
+    assert frame[order].equals(frame.sort(["user_id", "ts"], maintain_order=True))
