@@ -191,3 +191,41 @@ def test_encode_windows_and_aggregates_line_up_with_prefixes():
     # the aggregates read the whole prefix: 70 views, 71 events
     assert x[0, AGGREGATE_FEATURES.index("n_view_item")] == 70
     assert x[0, AGGREGATE_FEATURES.index("n_events")] == 71
+
+
+def test_sessions_overlapping_in_time_are_kept_apart():
+    # two browser tabs: session A 00:00-00:10, session B 00:05-00:16, interleaved in time
+    ev = make_events({"u": [
+        ("add_to_cart", "00:00", {"session_id": "A", "price": 3.0}),
+        ("add_to_cart", "00:05", {"session_id": "B", "price": 4.0}),
+        ("purchase", "00:10", {"session_id": "A"}),
+        ("view_item", "00:15", {"session_id": "B"}),
+        ("add_to_cart", "00:16", {"session_id": "B", "price": 1.0}),
+    ]})
+    cs = cart_sessions(ev)
+    assert cs["session_id"].to_list() == ["A", "B", "B"]
+    assert cs["abandoned"].to_list() == [False, True, True]
+    # B's running cart: 4, then 4 + 1 = 5; its second add is its 3rd event
+    assert cs["cart_value"].to_list() == [3.0, 4.0, 5.0]
+    assert cs["n_events"].to_list() == [1, 1, 3]
+    prepared = prepare_events(ev)
+    b = prepared.filter(pl.col("session_id") == "B")
+    # when B starts (00:05), A is still running: its purchase (00:10) is not known yet
+    assert b["prev_sessions"].unique().to_list() == [0]
+    assert b["bought_before"].unique().to_list() == [False]
+
+
+def test_history_counts_only_sessions_that_ended_before():
+    ev = make_events({"u": [
+        ("add_to_cart", "00:00", {"session_id": "A"}),
+        ("purchase", "00:01", {"session_id": "A"}),
+        ("add_to_cart", "00:05", {"session_id": "B"}),
+        ("add_to_cart", "D+1 00:00", {"session_id": "C"}),
+    ]})
+    ctx = prepare_events(ev).group_by("session_id", maintain_order=True).agg(
+        pl.col("prev_sessions", "prev_carts", "prev_abandoned", "bought_before").first())
+    # A: nothing before; B: A (a bought cart); C: A and B (B abandoned)
+    assert ctx["prev_sessions"].to_list() == [0, 1, 2]
+    assert ctx["prev_carts"].to_list() == [0, 1, 2]
+    assert ctx["prev_abandoned"].to_list() == [0, 0, 1]
+    assert ctx["bought_before"].to_list() == [False, True, True]

@@ -48,9 +48,9 @@ def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFr
     model : CartModel
         A trained model.
     session : pl.DataFrame or pl.LazyFrame
-        Canonical events of one user: the session to explain (the latest session in the
-        frame) and, optionally, that user's earlier sessions (they set "bought before" and
-        "earlier sessions" as :func:`score_carts` sees them).
+        Canonical events of one user: the session to explain (the latest cart session in
+        the frame) and, optionally, that user's earlier sessions (they set "bought before"
+        and "earlier sessions" as :func:`score_carts` sees them).
 
     Returns
     -------

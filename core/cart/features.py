@@ -83,8 +83,105 @@ def _device_class() -> pl.Expr:
     )
 
 
+def _sorted_by_user_and_time(frame: pl.DataFrame) -> bool:
+    u, t = pl.col("user_id"), pl.col("ts")
+    ok = (u > u.shift(1)) | ((u == u.shift(1)) & (t >= t.shift(1)))
+    return bool(frame.select(ok.fill_null(True).all()).item())
+
+
+def _history(sessions: pl.DataFrame) -> pl.DataFrame:
+    """What the user's *finished* sessions say at the start of each session.
+
+    A session counts as earlier when it ended strictly before this one started, so that
+    nothing is known before it happened, even when a user's sessions overlap in time (two
+    browser tabs). Adds ``prev_sessions``, ``prev_carts``, ``prev_abandoned`` and
+    ``bought_before`` (a purchase in one of those sessions); keeps the row order.
+    """
+    ended = (
+        sessions.select("user_id", "_end", "_has_buy", "_has_cart", "_abandoned")
+        .sort(["user_id", "_end"])
+        .with_columns(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over("user_id").alias("prev_sessions"),
+            pl.col("_has_buy").cast(pl.Int32).cum_sum().over("user_id").alias("_buys"),
+            pl.col("_has_cart").cast(pl.Int32).cum_sum().over("user_id").alias("prev_carts"),
+            pl.col("_abandoned").cast(pl.Int32).cum_sum().over("user_id")
+            .alias("prev_abandoned"),
+        )
+        .select("user_id", "_end", "prev_sessions", "_buys", "prev_carts", "prev_abandoned")
+        .sort("_end")
+    )
+    counts = ["prev_sessions", "_buys", "prev_carts", "prev_abandoned"]
+    joined = (
+        sessions.with_row_index("_r")
+        .sort("session_start")
+        .join_asof(ended, left_on="session_start", right_on="_end", by="user_id",
+                   strategy="backward", allow_exact_matches=False, check_sortedness=False)
+        .sort("_r")
+        .with_columns(pl.col(c).fill_null(0) for c in counts)
+    )
+    return joined.with_columns((pl.col("_buys") > 0).alias("bought_before")).drop(
+        "_r", "_buys", "_end_right", strict=False)
+
+
+def _session_order(frame: pl.DataFrame) -> pl.Series:
+    """Each row's session rank, sessions ordered by user, then start, then id.
+
+    ``frame`` is sorted by user and time, so a session is usually one run of rows; a session
+    that overlaps another of the same user in time is several runs. Ranks are computed on
+    the (small) table of runs, so no string is hashed or sorted per row.
+    """
+    change = ((pl.col("session_id") != pl.col("session_id").shift(1))
+              | (pl.col("user_id") != pl.col("user_id").shift(1))).fill_null(True)
+    new_user = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True)
+    marks = frame.select(
+        change.alias("_change"),
+        (change.cast(pl.UInt32).cum_sum() - 1).alias("_run"),
+        (new_user.cast(pl.UInt32).cum_sum() - 1).alias("_user"),
+        "session_id", "ts",
+    )
+    runs = marks.filter("_change")
+    rank = (
+        runs.group_by("session_id")
+        .agg(pl.col("_user").first(), pl.col("ts").min().alias("_start"))
+        .sort(["_user", "_start", "session_id"])
+        .with_row_index("_rank")
+        .select("session_id", "_rank")
+    )
+    run_rank = runs.join(rank, on="session_id", how="left", maintain_order="left")["_rank"]
+    return run_rank.gather(marks["_run"]).alias("_run")
+
+
+def _floor_running_cart(events: pl.DataFrame) -> pl.DataFrame:
+    """Floor the running cart at zero after every step: ``S_t = max(0, S_{t-1} + d_t)``,
+    which equals ``C_t - min(0, min_{k<=t} C_k)`` for the plain running sum ``C``.
+
+    Before a cart segment's first removal ``C`` only grows from 0, so the correction is 0;
+    the segment-wise minimum is computed for the rows after a removal only (they are few).
+    """
+    rows = events.select(pl.arg_where(pl.col("_removed"))).to_series()
+    if rows.len() == 0:
+        return events
+    sub = events[rows].select(
+        (pl.col(c).cum_min().over("_seg").clip(upper_bound=0.0)).alias(c)
+        for c in ("cart_value", "cart_items"))
+    fixed = {c: events[c].scatter(rows, events[c][rows] - sub[c]) for c in sub.columns}
+    return events.with_columns(**fixed)
+
+
+def _segment_cumsum(x: pl.Expr, start: pl.Expr) -> pl.Expr:
+    """Running sum of ``x`` restarting where ``start`` is true (rows grouped by segment):
+    the global running sum minus its value just before the segment's first row. A forward
+    fill instead of a window keeps it one sequential pass."""
+    total = x.cum_sum()
+    return total - pl.when(start).then(total - x).otherwise(None).forward_fill()
+
+
 def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Per-event table of the cart task: session order, running cart, session context.
+    """Per-event table of the cart task: the events of every cart session, with the running
+    cart and the session context.
+
+    Sessions without an ``add_to_cart`` give no prefix, so their events are not kept; they
+    still count in the context of the user's later sessions.
 
     Parameters
     ----------
@@ -95,8 +192,9 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     Returns
     -------
     pl.DataFrame
-        One row per event, grouped by session (sessions ordered by user, then start), in time
-        order inside a session. Columns: ``user_id``, ``session_id``, ``ts``, ``event``,
+        One row per event of a cart session, grouped by session (sessions ordered by user,
+        then start), in time order inside a session. Columns: ``user_id``, ``session_id``,
+        ``skey`` (integer session key, increasing in table order), ``ts``, ``event``,
         ``event_type``, ``product_id``, ``price``, ``pos`` (0-based position in the session),
         the :data:`EVENT_FEATURES`, ``cart_value``, ``cart_items`` (running, after the event;
         reset by a purchase), ``session_start``, ``hour``, ``weekday`` (1-7),
@@ -119,7 +217,10 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("session_id").cast(pl.String),
         pl.col("ts"),
         pl.col("event").cast(pl.String),
-        pl.col("event_type").cast(pl.String),
+        pl.when(pl.col("event_type").is_in(EVENT_TYPES))
+        .then(pl.col("event_type").cast(pl.String))
+        .otherwise(pl.lit("other"))
+        .alias("event_type"),
         (pl.col("product_id").cast(pl.String) if "product_id" in names
          else pl.lit(None, pl.String).alias("product_id")),
         (pl.col("price").cast(pl.Float64, strict=False) if "price" in names
@@ -130,46 +231,75 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         (pl.col(chan).cast(pl.String) if chan else pl.lit(None, pl.String)).alias("_channel_raw"),
     ]
     sid = "session_id"
-    lf = (
-        lf.select(cols)
-        .with_columns(
-            pl.when(pl.col("event_type").is_in(EVENT_TYPES))
-            .then(pl.col("event_type"))
-            .otherwise(pl.lit("other"))
-            .alias("event_type"),
-            pl.col("ts").min().over(sid).alias("session_start"),
-        )
-        .sort(["user_id", "session_start", sid, "ts"], maintain_order=True)
-    )
-    qty = pl.col("quantity").fill_null(1.0).clip(lower_bound=1.0)
-    price0 = pl.col("price").fill_null(0.0).clip(lower_bound=0.0)
     is_add = pl.col("event_type") == "add_to_cart"
     is_remove = pl.col("event_type") == "remove_from_cart"
     is_buy = pl.col("event_type") == "purchase"
-    # A purchase empties the cart: events after it start a new cart epoch.
-    epoch = is_buy.cast(pl.Int32).cum_sum().shift(1, fill_value=0).over(sid)
-    lf = lf.with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int32).over(sid).alias("pos"),
-        (pl.col("ts").diff().over(sid).dt.total_microseconds() / 1e6)
-        .fill_null(0.0)
+    # Events sorted by user and time (ties keep the input order): canonical tables already
+    # are, and the sort is skipped. Each session must then be one contiguous run of rows;
+    # when a user's sessions overlap in time, rows are regrouped by session start.
+    base = lf.select(cols).collect()
+    if not _sorted_by_user_and_time(base):
+        base = base.sort(["user_id", "ts"], maintain_order=True)
+    base = base.with_columns(_session_order(base).alias("_run"))
+    if not base["_run"].is_sorted():  # a user's sessions overlap in time
+        base = base.sort("_run", maintain_order=True)
+    # Sessions (small): context from the user's earlier sessions, whatever they held.
+    sessions = (
+        base.lazy()
+        .with_row_index("_i")
+        .group_by("_run", maintain_order=True)
+        .agg(
+            pl.col("user_id").first(),
+            pl.col("ts").first().alias("session_start"),
+            pl.col("ts").last().alias("_end"),
+            is_buy.any().alias("_has_buy"),
+            is_add.any().alias("_has_cart"),
+            # abandoned: no purchase after the session's last add_to_cart
+            (pl.col("_i").filter(is_buy).max().cast(pl.Int64).fill_null(-1)
+             < pl.col("_i").filter(is_add).max().cast(pl.Int64)).fill_null(False)
+            .alias("_abandoned"),
+            pl.col("_device_raw").drop_nulls().first().alias("_device_raw"),
+            pl.col("_channel_raw").drop_nulls().first().alias("_channel_raw"),
+        )
+        .collect()
+    )
+    sessions = _history(sessions).with_columns(
+        _device_class().alias("device_class"),
+        pl.col("_channel_raw").str.to_lowercase().str.strip_chars().alias("channel"),
+        (pl.col("_has_cart").cast(pl.Int64).cum_sum() - 1).alias("_s"),
+    ).select("_has_cart", "_s", "session_start", "device_class", "channel", "bought_before",
+             "prev_sessions", "prev_carts", "prev_abandoned")
+    # Events (large): only cart sessions yield prefixes, so only their events are kept;
+    # their session's columns are gathered by run index (no join).
+    keep = sessions["_has_cart"].gather(base["_run"])
+    events = base.filter(keep)
+    ctx = sessions.drop("_has_cart").select(pl.all().gather(events["_run"]))
+    events = pl.concat([events.drop("_run"), ctx], how="horizontal")
+    s = "_s"
+    qty = pl.col("quantity").fill_null(1.0).clip(lower_bound=1.0)
+    price0 = pl.col("price").fill_null(0.0).clip(lower_bound=0.0)
+    first = (pl.col(s) != pl.col(s).shift(1)).fill_null(True)
+    # A purchase empties the cart: the event after it starts a new cart segment.
+    new_cart = first | (pl.col("event_type").shift(1) == "purchase").fill_null(True)
+    events = events.with_columns(
+        (pl.int_range(pl.len(), dtype=pl.Int32)
+         - pl.when(first).then(pl.int_range(pl.len(), dtype=pl.Int32)).forward_fill())
+        .alias("pos"),
+        pl.when(first).then(0.0)
+        .otherwise(pl.col("ts").diff().dt.total_microseconds() / 1e6)
         .clip(lower_bound=0.0)
         .alias("_dt"),
-        (pl.when(is_add).then(price0 * qty).when(is_remove).then(-price0 * qty).otherwise(0.0))
-        .alias("_dvalue"),
-        (pl.when(is_add).then(qty).when(is_remove).then(-qty).otherwise(0.0)).alias("_ditems"),
-        epoch.alias("_epoch"),
-    ).with_columns(
-        pl.col("_dvalue").cum_sum().over([sid, "_epoch"]).alias("_cvalue"),
-        pl.col("_ditems").cum_sum().over([sid, "_epoch"]).alias("_citems"),
-    ).with_columns(
-        # A cart never holds less than nothing: the running sum floored at 0 after every
-        # step (S_t = max(0, S_{t-1} + d_t)) equals C_t - min(0, min_{k<=t} C_k).
-        (pl.col("_cvalue") - pl.col("_cvalue").cum_min().over([sid, "_epoch"])
-         .clip(upper_bound=0.0)).alias("cart_value"),
-        (pl.col("_citems") - pl.col("_citems").cum_min().over([sid, "_epoch"])
-         .clip(upper_bound=0.0)).alias("cart_items"),
+        _segment_cumsum(
+            pl.when(is_add).then(price0 * qty).when(is_remove).then(-price0 * qty)
+            .otherwise(0.0), new_cart).alias("cart_value"),
+        _segment_cumsum(
+            pl.when(is_add).then(qty).when(is_remove).then(-qty).otherwise(0.0), new_cart)
+        .alias("cart_items"),
+        new_cart.cast(pl.Int64).cum_sum().alias("_seg"),
+        (_segment_cumsum(is_remove.cast(pl.Int32), new_cart) > 0).alias("_removed"),
     )
-    lf = lf.with_columns(
+    events = _floor_running_cart(events)
+    lf = events.lazy().with_columns(
         pl.col("_dt").log1p().alias("log_dt"),
         price0.log1p().alias("log_price"),
         pl.col("price").is_null().cast(pl.Float64).alias("price_missing"),
@@ -178,39 +308,11 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("pos").cast(pl.Float64).log1p().alias("log_position"),
         pl.col("session_start").dt.hour().cast(pl.Int32).alias("hour"),
         pl.col("session_start").dt.weekday().cast(pl.Int32).alias("weekday"),
-        _device_class().alias("_device_class"),
-        pl.col("_channel_raw").str.to_lowercase().str.strip_chars().alias("_channel"),
     )
-    sessions = (
-        lf.group_by(sid, maintain_order=True)
-        .agg(
-            pl.col("user_id").first(),
-            pl.col("session_start").first(),
-            is_buy.any().alias("_has_buy"),
-            is_add.any().alias("_has_cart"),
-            # abandoned: no purchase after the session's last add_to_cart
-            (pl.col("pos").filter(is_buy).max().fill_null(-1)
-             < pl.col("pos").filter(is_add).max()).fill_null(False).alias("_abandoned"),
-            pl.col("_device_class").filter(pl.col("_device_class") != "unknown").first()
-            .fill_null("unknown").alias("device_class"),
-            pl.col("_channel").drop_nulls().first().alias("channel"),
-        )
-        .with_columns(
-            (pl.col("_has_buy").cast(pl.Int32).cum_sum().shift(1, fill_value=0)
-             .over("user_id") > 0).alias("bought_before"),
-            pl.int_range(pl.len(), dtype=pl.Int32).over("user_id").alias("prev_sessions"),
-            pl.col("_has_cart").cast(pl.Int32).cum_sum().shift(1, fill_value=0)
-            .over("user_id").alias("prev_carts"),
-            pl.col("_abandoned").cast(pl.Int32).cum_sum().shift(1, fill_value=0)
-            .over("user_id").alias("prev_abandoned"),
-        )
-        .select(sid, "device_class", "channel", "bought_before", "prev_sessions", "prev_carts",
-                "prev_abandoned")
-    )
-    out = lf.join(sessions, on=sid, how="left", maintain_order="left").select(
-        "user_id", sid, "ts", "event", "event_type", "product_id", "price", "pos",
-        *EVENT_FEATURES, "cart_value", "cart_items", "session_start", "hour", "weekday",
-        "device_class", "channel", "bought_before", "prev_sessions", "prev_carts",
+    out = lf.select(
+        "user_id", sid, pl.col(s).cast(pl.UInt32).alias("skey"), "ts", "event", "event_type", "product_id",
+        "price", "pos", *EVENT_FEATURES, "cart_value", "cart_items", "session_start", "hour",
+        "weekday", "device_class", "channel", "bought_before", "prev_sessions", "prev_carts",
         "prev_abandoned",
     )
     return out.collect()
@@ -232,28 +334,28 @@ def prefix_table(prepared: pl.DataFrame) -> pl.DataFrame:
         ``prediction_time``, ``cart_index`` (1 for the session's first add), ``n_events``,
         ``cart_value``, ``cart_items``, ``abandoned``, ``is_last``.
     """
-    sid = "session_id"
+    k = "skey"
     return (
         prepared.lazy()
         .with_row_index("row")
         .with_columns(
-            pl.col("row").first().over(sid).alias("first_row"),
-            pl.col("pos").filter(pl.col("event_type") == "purchase").max().over(sid)
+            pl.col("row").first().over(k).alias("first_row"),
+            pl.col("pos").filter(pl.col("event_type") == "purchase").max().over(k)
             .alias("_last_buy"),
         )
         .filter(pl.col("event_type") == "add_to_cart")
         .with_columns(
-            pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(sid).alias("cart_index"),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(k).alias("cart_index"),
             (pl.col("pos") + 1).alias("n_events"),
             (pl.col("_last_buy").is_null() | (pl.col("_last_buy") < pl.col("pos")))
             .alias("abandoned"),
         )
-        .with_columns((pl.col("cart_index") == pl.col("cart_index").max().over(sid))
+        .with_columns((pl.col("cart_index") == pl.col("cart_index").max().over(k))
                       .alias("is_last"))
         .select(
-            pl.col("row").cast(pl.Int64), pl.col("first_row").cast(pl.Int64), sid, "user_id",
-            "session_start", pl.col("ts").alias("prediction_time"), "cart_index", "n_events",
-            "cart_value", "cart_items", "abandoned", "is_last",
+            pl.col("row").cast(pl.Int64), pl.col("first_row").cast(pl.Int64), "session_id",
+            "user_id", "session_start", pl.col("ts").alias("prediction_time"), "cart_index",
+            "n_events", "cart_value", "cart_items", "abandoned", "is_last",
         )
         .collect()
     )
@@ -469,7 +571,7 @@ def aggregate_features(prepared: pl.DataFrame, prefixes: pl.DataFrame,
                        channels: tuple[str, ...]) -> np.ndarray:
     """Aggregate features of each prefix (whole prefix, not only the model's window) plus the
     same session context as the model: the baselines' design matrix."""
-    sid = "session_id"
+    sid = "skey"
     counts = [
         (pl.col("event_type") == t).cast(pl.Int32).cum_sum().over(sid).alias(f"n_{t}")
         for t in EVENT_TYPES

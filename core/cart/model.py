@@ -19,7 +19,6 @@ from typing import Any, Final
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from core.cart.features import (
     DEVICE_VOCAB,
@@ -57,7 +56,7 @@ class CartNet(nn.Module):
     """
 
     def __init__(self, *, n_types: int, n_numeric: int, n_context: int, embed_dim: int = 8,
-                 hidden: int = 48, context_dim: int = 16, head_dim: int = 32,
+                 hidden: int = 32, context_dim: int = 16, head_dim: int = 32,
                  dropout: float = 0.1) -> None:
         super().__init__()
         self.embed = nn.Embedding(n_types, embed_dim, padding_idx=0)
@@ -75,10 +74,14 @@ class CartNet(nn.Module):
         """Logits ``[batch]`` from right-padded ``types [B, L]``, ``numeric [B, L, F]``,
         ``lengths [B]`` (CPU int64, all >= 1) and ``context [B, C]``."""
         x = torch.cat([self.embed(types), numeric], dim=-1)
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, h = self.gru(packed)
-        last = numeric[torch.arange(numeric.shape[0]), lengths - 1]
-        z = torch.cat([h[-1], self.context(context), last], dim=-1)
+        # The GRU is causal, so its output at a sequence's last real step is exactly the
+        # state after that step: padding on the right never reaches it (no packing needed;
+        # batches hold prefixes of similar length, so little work is wasted on padding).
+        out, _ = self.gru(x)
+        rows = torch.arange(numeric.shape[0])
+        last_step = lengths - 1
+        z = torch.cat([out[rows, last_step], self.context(context), numeric[rows, last_step]],
+                      dim=-1)
         return self.head(z).squeeze(-1)
 
 
@@ -216,10 +219,18 @@ def batched_logits(net: CartNet, enc: Encoded, *, batch_size: int = 16384) -> np
     if n == 0:
         return out
     order = np.argsort(enc.lengths, kind="stable")
-    with torch.inference_mode():
-        for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
-            out[idx] = net(*batch_tensors(enc, idx)).double().numpy()
+    # One intra-op thread: a GRU steps through time with small matrix products, and
+    # synchronising threads at every step costs more than it brings (measured 5x slower
+    # with 2 threads on a 2-core machine under load; bench/results_cart.md).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for i in range(0, n, batch_size):
+                idx = order[i:i + batch_size]
+                out[idx] = net(*batch_tensors(enc, idx)).double().numpy()
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

@@ -70,8 +70,9 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
         One row per cart session, highest risk first. Columns: ``session_id``, ``user_id``,
         ``session_start``, ``last_event`` (its last event up to ``as_of``),
         ``prediction_time``, ``events`` (events up to ``as_of``), ``items`` and
-        ``cart_value`` (the cart as it stands at ``as_of``, or as it was when bought: adds
-        minus removes since the previous purchase; value 0 where prices are unknown),
+        ``cart_value`` (an open cart as it stands at ``as_of``, a bought one as it was at its
+        last ``add_to_cart``: adds minus removes since the previous purchase; value 0 where
+        prices are unknown),
         ``p_abandon`` (calibrated probability in [0, 1]), ``at_risk`` (``p_abandon`` at or
         above the model's threshold), ``purchased``, ``open`` and ``idle_minutes`` (from
         ``last_event`` to ``as_of``). Empty, same columns, when there is no cart session.
@@ -92,10 +93,6 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
     else:
         cutoff = _as_utc(as_of)
     lf = lf.filter(pl.col("ts") <= cutoff)
-    # Only cart sessions are scored, but every session of their users counts for the
-    # context (whether the user bought before, earlier sessions).
-    cart_users = lf.filter(pl.col("event_type") == "add_to_cart").select("user_id").unique()
-    lf = lf.join(cart_users, on="user_id", how="semi", maintain_order="left")
     prepared = prepare_events(lf)
     prefixes = prefix_table(prepared).filter(pl.col("is_last"))
     if prefixes.height == 0:
@@ -103,51 +100,34 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
     enc = encode(prepared, prefixes, channels=model.channels, mean=model.mean, std=model.std,
                  max_len=model.config.max_len)
     p = model.predict_proba(enc)
-    state = _cart_state(prepared)
+    # `prepared` holds cart sessions only, in the same order as `prefixes` (one each): the
+    # session's last row up to `as_of` gives its state now.
+    last = (prepared["skey"] != prepared["skey"].shift(-1)).fill_null(True)
+    now = prepared.filter(last).select(
+        pl.col("ts").alias("last_event"),
+        (pl.col("pos") + 1).cast(pl.Int64).alias("events"),
+        pl.col("cart_value").alias("_value_now"),
+        pl.col("cart_items").alias("_items_now"),
+    )
+    purchased = ~pl.col("abandoned")
     out = (
-        prefixes.select("session_id", "user_id", "session_start", "prediction_time", "row")
-        .with_columns(pl.Series("p_abandon", p, dtype=pl.Float64))
-        .join(state, on="session_id", how="left")
+        pl.concat([prefixes, now], how="horizontal")
         .with_columns(
-            (pl.col("p_abandon") >= model.threshold).alias("at_risk"),
-            pl.col("purchased").fill_null(False),
-        )
-        .with_columns(
-            (~pl.col("purchased")).alias("open"),
+            pl.Series("p_abandon", p, dtype=pl.Float64),
+            purchased.alias("purchased"),
+            (~purchased).alias("open"),
+            # an open cart as it stands now; a bought one as it was at its last add
+            pl.when(purchased).then(pl.col("cart_value")).otherwise(pl.col("_value_now"))
+            .alias("cart_value"),
+            pl.when(purchased).then(pl.col("cart_items")).otherwise(pl.col("_items_now"))
+            .alias("items"),
             ((pl.lit(cutoff).cast(pl.Datetime("us", "UTC")) - pl.col("last_event"))
              .dt.total_microseconds() / 60e6).alias("idle_minutes"),
         )
+        .with_columns((pl.col("p_abandon") >= model.threshold).alias("at_risk"))
         .sort(["p_abandon", "session_id"], descending=[True, False])
     )
     return out.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)  # type: ignore[arg-type]
-
-
-def _cart_state(prepared: pl.DataFrame) -> pl.DataFrame:
-    """Per cart session: last event, event count, purchased, and the cart as it stands."""
-    sid = "session_id"
-    last_add = pl.col("pos").filter(pl.col("event_type") == "add_to_cart").max().over(sid)
-    buy_after = (
-        pl.col("pos").filter((pl.col("event_type") == "purchase") & (pl.col("pos") > last_add))
-        .min().over(sid)
-    )
-    return (
-        prepared.lazy()
-        .with_columns(last_add.alias("_last_add"))
-        .filter(pl.col("_last_add").is_not_null())
-        .with_columns(buy_after.alias("_buy"))
-        .group_by(sid)
-        .agg(
-            pl.col("ts").max().alias("last_event"),
-            pl.len().cast(pl.Int64).alias("events"),
-            pl.col("_buy").first().is_not_null().alias("purchased"),
-            # the cart just before the purchase that followed the last add, or now
-            pl.col("cart_value").filter(pl.col("_buy").is_null() | (pl.col("pos") < pl.col("_buy")))
-            .last().alias("cart_value"),
-            pl.col("cart_items").filter(pl.col("_buy").is_null() | (pl.col("pos") < pl.col("_buy")))
-            .last().alias("items"),
-        )
-        .collect()
-    )
 
 
 def revenue_at_risk(scores: pl.DataFrame, *, threshold: float) -> dict[str, float]:

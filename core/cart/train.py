@@ -56,7 +56,7 @@ SAMPLE: Final[Path] = ROOT / "sample_data" / "events.csv.gz"
 REAL_DATA: Final[Path] = ROOT.parent / "shared" / "data" / "taobao_userbehavior_users_a.csv"
 
 #: Network size used by :func:`train_model`.
-ARCH: Final[dict[str, int | float]] = {"embed_dim": 8, "hidden": 48, "context_dim": 16,
+ARCH: Final[dict[str, int | float]] = {"embed_dim": 8, "hidden": 32, "context_dim": 16,
                                         "head_dim": 32, "dropout": 0.1}
 BATCH_SIZE: Final[int] = 256
 LEARNING_RATE: Final[float] = 3e-3
