@@ -776,7 +776,8 @@ def _sort(holder: list[pl.DataFrame]) -> pl.DataFrame:
     columns = frame.get_columns()
     del frame
     for i in range(len(columns)):
-        columns[i] = columns[i].gather(order)  # frees the unsorted column
+        # one contiguous chunk first: gathering from the reader's many chunks is ~6x slower
+        columns[i] = columns[i].rechunk().gather(order)  # frees the unsorted column
     return pl.DataFrame(columns)
 
 
