@@ -3,23 +3,14 @@
 import json
 from pathlib import Path
 
+from apptest import metric, run_page
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = json.loads((ROOT / "sample_data" / "ground_truth.json").read_text())
 
 
-def run(**params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "overview.py"), default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
-
-def metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def test_overview_shows_the_sample_headline_numbers():
@@ -67,3 +58,7 @@ def test_shared_segments_become_a_filterable_property():
     at.sidebar.button(key="shell.remove_seg").click().run()
     assert not at.exception
     assert "seg" not in at.query_params
+
+
+def run(**params) -> AppTest:
+    return run_page("overview", **params)

@@ -6,23 +6,14 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from apptest import metric, run_page
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "paths.py")
 
 
-def run(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def figure(at: AppTest) -> dict:
@@ -156,3 +147,7 @@ def _two_step_funnel() -> str:
     from core.funnels import FunnelParams
 
     return FunnelParams(steps=("view_item", "purchase"), window=timedelta(days=1)).to_query()
+
+
+def run(**params) -> AppTest:
+    return run_page("paths", **params)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from apptest import metric, run_page
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -13,17 +14,7 @@ PAGE = str(ROOT / "pages" / "rules.py")
 BUNDLES = json.loads((ROOT / "sample_data" / "ground_truth.json").read_text())["bundles"]
 
 
-def run(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def rules_table(at: AppTest):
@@ -161,3 +152,7 @@ def test_basket_file_source(shared_data):
 def test_unknown_basket_file_in_the_link_is_not_fatal():
     at = run(**{"rules.source": "file", "rules.file": "gone.csv · 01234567"})
     assert at.button_group(key="rules.source").value == "file"
+
+
+def run(**params) -> AppTest:
+    return run_page("rules", **params)

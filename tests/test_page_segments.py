@@ -2,22 +2,13 @@
 
 from pathlib import Path
 
+from apptest import metric, run_page
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(**params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "segments.py"), default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
-
-def metric(at, label):
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def test_sample_segments_recover_the_five_personas():
@@ -87,3 +78,7 @@ def test_use_on_every_page_puts_the_settings_in_the_shared_link():
     options = [o for o in at.sidebar.multiselect(key="segments:filter").options
                if o.startswith("segment = ")]
     assert len(options) == 4
+
+
+def run(**params) -> AppTest:
+    return run_page("segments", **params)
