@@ -10,9 +10,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TRUTH = json.loads((ROOT / "sample_data" / "ground_truth.json").read_text())
 
 
-
-
-
 def test_overview_shows_the_sample_headline_numbers():
     at = run()
     assert metric(at, "Users") == f"{TRUTH['users']:,}"

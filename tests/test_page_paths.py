@@ -13,9 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "paths.py")
 
 
-
-
-
 def figure(at: AppTest) -> dict:
     charts = at.get("plotly_chart")
     assert len(charts) == 1

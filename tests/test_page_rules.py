@@ -14,9 +14,6 @@ PAGE = str(ROOT / "pages" / "rules.py")
 BUNDLES = json.loads((ROOT / "sample_data" / "ground_truth.json").read_text())["bundles"]
 
 
-
-
-
 def rules_table(at: AppTest):
     return at.dataframe[0].value  # dataframes carry no key in AppTest: the rules come first
 

@@ -8,9 +8,6 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
-
-
 def test_sample_segments_recover_the_five_personas():
     at = run()
     assert metric(at, "Users") == "20,000"
