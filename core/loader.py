@@ -1306,19 +1306,22 @@ def _sessions(frame: pl.DataFrame, plan: _Plan, report: LoadReport, gap: timedel
 
 
 def _shared_sessions(frame: pl.DataFrame) -> pl.Series:
-    """Session ids used by more than one user, from the (user, session) runs of sorted rows."""
+    """Session ids used by more than one user, from the (user, session) runs of sorted rows.
+
+    Only the first row of each run is looked at; an id starting several runs is either shared
+    by users or interleaved within one user's visits, which the last step tells apart.
+    """
     user, sess = pl.col("user_id"), pl.col("__session")
-    starts = (user != user.shift(1)) | (sess != sess.shift(1)).fill_null(True)
-    pairs = (
-        frame.lazy()
-        .filter(starts.fill_null(True) & sess.is_not_null())
-        .select(user, sess)
-        .unique()
-        .filter(sess.is_duplicated())
-        .select(sess.unique(maintain_order=True))
+    starts = ((user != user.shift(1)) | (sess != sess.shift(1))).fill_null(True)
+    runs = frame.lazy().filter(starts & sess.is_not_null()).select(user, sess)
+    shared = (
+        runs.filter(sess.is_duplicated())
+        .group_by(sess, maintain_order=True)
+        .agg(user.n_unique().alias("users"))
+        .filter(pl.col("users") > 1)
         .collect()
     )
-    return pairs["__session"]
+    return shared["__session"]
 
 
 def _gap_sessions(frame: pl.DataFrame, gap: timedelta) -> pl.Series:

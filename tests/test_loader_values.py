@@ -237,6 +237,18 @@ def test_session_ids_shared_by_two_users_are_made_unique():
     assert any("several users" in w for w in res.report.warnings)
 
 
+def test_interleaved_sessions_of_one_user_are_not_shared():
+    text = (
+        "event_time,event_type,user_id,user_session\n"
+        "2019-10-01 00:00:00 UTC,view,1,S\n"
+        "2019-10-01 00:00:01 UTC,view,1,T\n"
+        "2019-10-01 00:00:02 UTC,view,1,S\n"
+    )
+    res = load_events(upload(text))
+    assert res.events["session_id"].to_list() == ["S", "T", "S"]
+    assert not any("several users" in w for w in res.report.warnings)
+
+
 def test_ties_keep_file_order():
     # same user, same second: the file order decides (view before cart)
     text = (
