@@ -20,7 +20,8 @@ Run (queued behind other heavy jobs)::
     flock /tmp/pathlens-heavy.lock python bench/bench_load.py --events 1000000 10000000
 
 The data are synthetic and seeded (numpy ``default_rng(seed)``), written once to ``bench/out/``
-(git-ignored). Results are printed and written to ``bench/results_load.md``.
+(git-ignored). Results are printed and written to ``bench/results_load.md`` (its
+``## Notes`` section, written by hand, is kept).
 """
 
 from __future__ import annotations
@@ -181,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
         cpu = f"{os.cpu_count()} CPU, {platform.processor() or platform.machine()}"
         import polars as pl
 
+        notes = ""
+        if RESULTS.exists() and "\n## Notes" in RESULTS.read_text():
+            notes = "\n## Notes" + RESULTS.read_text().split("\n## Notes", 1)[1]
         RESULTS.write_text(
             "# Loader benchmark\n\n"
             f"`python bench/bench_load.py --events {' '.join(map(str, args.events))} "
@@ -189,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
             "process (peak RSS is that process's `ru_maxrss`, the largest over the runs).\n\n"
             + table
             + "\n"
+            + notes
         )
         print(f"wrote {RESULTS}")
 
