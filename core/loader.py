@@ -202,10 +202,6 @@ class LoadResult:
 # public API
 
 
-# --------------------------------------------------------------------------------------------
-# public API
-
-
 def load_events(
     source: Source,
     *,
@@ -320,6 +316,7 @@ def load_events(
     if df.height and ts_plan.kind == "text":
         wider = _widen_text_plan(df, raw, plan)
         if wider is not None:  # more layouts found among the failures: read once more
+            del df
             plan = replace(plan, ts=wider)
             df, raw = collect_raw(raw, plan.build, row_index=True)
     report.file_kind = raw.description
@@ -607,10 +604,10 @@ def _finish(
     rows = df[ROW_COLUMN]
     missing_user = df["user_id"].is_null()
     present = df["__ts_present"]
-    parsed = df["ts"].is_not_null()
+    has_ts = df["ts"].is_not_null()
     missing_ts = ~missing_user & ~present
-    bad_ts = ~missing_user & present & ~parsed
-    missing_event = ~missing_user & parsed & df["event"].is_null()
+    bad_ts = ~missing_user & present & ~has_ts
+    missing_event = ~missing_user & has_ts & df["event"].is_null()
     counts = {
         MISSING_USER: int(missing_user.sum()),
         MISSING_TS: int(missing_ts.sum()),
@@ -630,7 +627,7 @@ def _finish(
             f"in all {n:,} rows; map another column to ts",
             code="no_timestamps",
         )
-    unreadable = present & ~parsed
+    unreadable = present & ~has_ts
     n_unreadable = int(unreadable.sum())
     if n_unreadable * 2 > with_ts:
         raise LoadError(
