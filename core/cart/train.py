@@ -107,7 +107,7 @@ def _refusal(prefixes: pl.DataFrame) -> str:
 
 
 def data_hash(prepared: pl.DataFrame) -> str:
-    """SHA-256 of the columns the model reads, in table order."""
+    """SHA-256 of the columns the model reads (the events of cart sessions), in order."""
     cols = ["user_id", "session_id", "ts", "event_type", "price", "cart_items", "device_class",
             "channel"]
     h = hashlib.sha256()
@@ -239,6 +239,9 @@ def train_model(
     t0 = time.perf_counter()
     report = progress or (lambda fraction, message: None)
     report(0.0, "preparing cart sessions")
+    lf = events.lazy() if isinstance(events, pl.DataFrame) else events
+    size = lf.select(pl.len().alias("events"), pl.col("user_id").n_unique().alias("users")
+                     ).collect().row(0, named=True)
     prepared = prepare_events(events)
     prefixes = prefix_table(prepared)
     reason = _refusal(prefixes)
@@ -315,7 +318,8 @@ def train_model(
                            .strftime("%Y-%m-%d %H:%M UTC"))
     card = ModelCard(
         name="custom",
-        trained_on=f"{prepared['user_id'].n_unique():,} users, {prepared.height:,} events",
+        trained_on=(f"{size['users']:,} users, {size['events']:,} events, "
+                    f"{prefixes['session_id'].n_unique():,} cart sessions"),
         data_hash=data_hash(prepared),
         seed=seed,
         splits=splits,
