@@ -32,7 +32,7 @@ except Exception as e:  # noqa: BLE001 - any reading error is the file's, shown 
     show_error(e)
     st.stop()
 
-mapping: dict[str, str] = {}
+mapping: dict[str, str | None] = {}
 with st.expander("Column mapping (detected automatically; change it if something is wrong)"):
     st.caption("Each PathLens column and the column of your file it is read from. The mapping "
                "applies to this upload only, so it is not part of the page link; once the "
@@ -53,11 +53,11 @@ with st.expander("Column mapping (detected automatically; change it if something
             col, options, index=options.index(default) if default in options else 0,
             key=f"data.map.{col}",
         )
-        if choice != none and choice != default:
-            mapping[col] = choice
+        if choice != (default or none):
+            mapping[col] = None if choice == none else choice
 
 try:
-    result = cached_load(content, name, tuple(sorted(mapping.items())))
+    result = cached_load(content, name, tuple(sorted(mapping.items(), key=lambda kv: kv[0])))
 except Exception as e:  # noqa: BLE001
     show_error(e)
     st.stop()
@@ -65,13 +65,17 @@ except Exception as e:  # noqa: BLE001
 report = result.report
 st.subheader("What the loader understood")
 c = st.columns(4)
-c[0].metric("Format", str(getattr(report, "format", getattr(report, "detected_format", "?"))))
+c[0].metric("Format", report.format_label, help=report.file_kind)
 c[1].metric("Rows read", f"{report.rows_read:,}")
 c[2].metric("Rows kept", f"{report.rows_kept:,}")
 c[3].metric("Rows dropped", f"{sum(report.rows_dropped.values()):,}")
-if report.rows_dropped:
+dropped = {k: v for k, v in report.rows_dropped.items() if v}
+if dropped:
     st.markdown("**Dropped rows, by reason** (nothing is dropped silently):")
-    st.table({"reason": list(report.rows_dropped), "rows": list(report.rows_dropped.values())})
+    st.table({"reason": list(dropped), "rows": [f"{v:,}" for v in dropped.values()]})
+with st.expander("Loader report", expanded=bool(report.warnings)):
+    for line in report.summary_lines():
+        st.markdown(f"- {line}")
 for w in report.warnings:
     st.warning(w)
 events = result.events
@@ -83,5 +87,5 @@ download_csv(events.head(10_000), "preview.csv", key="data.dl_preview",
 if events.height == 0:
     st.error("No usable rows: nothing to analyse.")
     st.stop()
-st.button("Use this dataset", type="primary", key="data.use",
-          on_click=store_dataset, args=(content, name, tuple(sorted(mapping.items()))))
+st.button("Use this dataset", type="primary", key="data.use", on_click=store_dataset,
+          args=(content, name, tuple(sorted(mapping.items(), key=lambda kv: kv[0]))))
