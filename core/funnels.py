@@ -554,44 +554,35 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
         # an event that matches a step is never an excluded event
         df = df.with_columns(
             pl.when(pl.col("mask") == 0).then(pl.col("xl")).otherwise(0).alias("xl"))
-    step_rows = [0] * n
-    data_end = None
-    if df.height:
-        counts = df.select(
-            [((pl.col("mask") & (1 << k)) != 0).sum().alias(str(k)) for k in range(n)]
-            + [pl.col("t").max().alias("tmax")]
-        ).row(0)
-        step_rows = [int(c) for c in counts[:n]]
-        data_end = _from_us(counts[n])
-    # sort by entity, then time (stable: input order breaks ties)
-    unsorted = df.select(
-        (
-            (pl.col("_ent") < pl.col("_ent").shift(1))
-            | ((pl.col("_ent") == pl.col("_ent").shift(1)) & (pl.col("t") < pl.col("t").shift(1)))
-        ).any()
-    ).item()
-    if unsorted:
-        df = df.sort(["_ent", "t"], maintain_order=True)
-    df = df.with_columns(
-        pl.col("_ent").ne_missing(pl.col("_ent").shift(1)).alias("_first")
-    ).with_columns((pl.col("_first").cum_sum() - 1).cast(pl.UInt32).alias("e"))
-    ents = df.filter(pl.col("_first")).select("e", "_ent")
+    data_end = _from_us(df["t"].max()) if df.height else None
+    # sorted by entity, then time? (stable sort otherwise: input order breaks ties)
+    first = pl.col("_ent").ne_missing(pl.col("_ent").shift(1))
+    in_order = df["_ent"].is_sorted()
+    if in_order:
+        df = df.with_columns(first.alias("_first"))
+        in_order = not df.select(
+            (~pl.col("_first") & (pl.col("t") < pl.col("t").shift(1))).any()).item()
+    if not in_order:
+        df = df.sort(["_ent", "t"], maintain_order=True).with_columns(first.alias("_first"))
+    df = df.with_columns((pl.col("_first").cum_sum() - 1).cast(pl.UInt32).alias("e"))
+    ents = df.lazy().filter(pl.col("_first")).select("e", "_ent").collect()
     keep = ["e", "t", "mask", "xl"] + (["bd"] if "bd" in df.columns else [])
-    work = df.select(keep)
-    del df
+    work = df.lazy().select(keep)
     if spec.order != "strict":
         work = work.filter((pl.col("mask") != 0) | (pl.col("xl") != 0))
-    # events with equal timestamps are taken in step order: lowest matched step first
-    low = pl.col("mask") & (-pl.col("mask"))
-    minstep = (
-        pl.when(pl.col("mask") == 0)
-        .then(pl.lit(n + 1, dtype=pl.Int64))
-        .otherwise(low.cast(pl.Float64).log(2).round(0).cast(pl.Int64) + 1)
-    )
-    work = work.with_columns(minstep.alias("ms"))
-    same = (pl.col("e") == pl.col("e").shift(1)) & (pl.col("t") == pl.col("t").shift(1))
-    if work.select((same & (pl.col("ms") < pl.col("ms").shift(1))).any()).item():
-        work = work.sort(["e", "t", "ms"], maintain_order=True)
+    work = work.collect()
+    del df
+    per_mask = work.group_by("mask").len().rows()
+    step_rows = [sum(c for mk, c in per_mask if mk >> k & 1) for k in range(n)]
+    # events with equal timestamps are taken in step order: lowest matched step first (the
+    # lowest set bit orders like the step number; events of no step go last)
+    low = pl.when(pl.col("mask") == 0).then(pl.lit(1 << 62, dtype=pl.Int64)).otherwise(
+        pl.col("mask") & (-pl.col("mask")))
+    same = (pl.col("t") == pl.col("t").shift(1)) & (pl.col("e") == pl.col("e").shift(1))
+    if work.select((same & (pl.col("mask") != pl.col("mask").shift(1))).any()).item() and \
+            work.select((same & (low < low.shift(1))).any()).item():
+        work = work.with_columns(low.alias("_low")).sort(
+            ["e", "t", "_low"], maintain_order=True).drop("_low")
     return work, ents, step_rows, data_end
 
 
@@ -635,114 +626,235 @@ def _add_group_flags(work: pl.DataFrame, strict: bool) -> pl.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _ffill_state(value: pl.Expr, set_when: pl.Expr, reset_when: pl.Expr) -> pl.Expr:
-    """Forward fill ``value`` from rows where ``set_when``; ``reset_when`` rows clear it."""
-    raw = (
-        pl.when(set_when).then(value)
-        .when(reset_when).then(pl.lit(_SENT, dtype=pl.Int64))
-        .otherwise(None)
-        .forward_fill()
-    )
-    return pl.when(raw == _SENT).then(None).otherwise(raw)
+_NONE: Final[int] = -(2**61)  # "no attempt" state: out of every window, never overflows
+_SPAN_LIMIT: Final[int] = 2**61
 
 
-def _prev(col: str) -> pl.Expr:
-    """The value of ``col`` on the entity's previous row (null on its first row)."""
-    return pl.when(pl.col("first")).then(None).otherwise(pl.col(col).shift(1))
+def _ordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
+    """Run the ordered/strict state machine; return one record per entity that did step 1.
 
-
-def _ordered_scan(work: pl.DataFrame, spec: _Spec) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Run the ordered/strict state machine; return (records, per-level reach tables).
-
-    State after each row, for step k: ``S{k}`` the start time of the latest attempt that has
-    reached step k, ``R{k}`` the row that put it there (to rebuild its path), ``E{k}`` whether
-    an excluded event hit it. The ``P``-prefixed columns are the same on the previous row.
+    Each entity's times are moved onto its own stretch of one time line,
+    ``T = t - t_first(e) + offset(e)``, consecutive stretches separated by more than the
+    window: every forward fill may then run over the whole column (a value carried over from
+    the previous entity is always outside the window), which saves a per-entity guard on each
+    pass. Chunks of entities keep ``T`` below 2**61 when the stretches do not fit.
     """
+    import numpy as np
+
+    w = spec.window_us
+    firsts = work.select(
+        pl.col("e").ne_missing(pl.col("e").shift(1)).alias("f"),
+        pl.col("e").ne_missing(pl.col("e").shift(-1)).alias("l"),
+    )
+    e_ids = work["e"].filter(firsts["f"]).to_numpy()
+    t_first = work["t"].filter(firsts["f"]).to_numpy()
+    span = work["t"].filter(firsts["l"]).to_numpy() - t_first + w + 1
+    ends = np.cumsum(span)
+    offset = np.zeros(int(e_ids.max()) + 1, dtype=np.int64)
+    offset[e_ids] = ends - span - t_first
+    scan = _ordered_scan_chunk
+    if spec.order == "ordered" and not spec.exclusions and _FAST_PATH:
+        scan = _ordered_scan_levels
+    if ends[-1] < _SPAN_LIMIT:
+        shift = pl.Series(offset).gather(work["e"])
+        return scan(work.with_columns((pl.col("t") + shift).alias("T")), spec)
+    parts, lo = [], 0
+    while lo < len(e_ids):  # rare: a very long time line, cut into chunks of entities
+        hi = int(np.searchsorted(ends, ends[lo] - span[lo] + _SPAN_LIMIT, side="left"))
+        hi = max(hi, lo + 1)
+        base = ends[lo] - span[lo]
+        chunk = work.filter(pl.col("e").is_between(int(e_ids[lo]), int(e_ids[hi - 1])))
+        shift = pl.Series(offset - base).gather(chunk["e"])
+        parts.append(scan(chunk.with_columns((pl.col("t") + shift).alias("T")), spec))
+        lo = hi
+    return pl.concat(parts)
+
+
+#: Use :func:`_ordered_scan_levels` for ordered funnels without exclusions (tests switch it
+#: off to check both paths agree).
+_FAST_PATH = True
+
+
+def _ordered_scan_levels(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
+    """Ordered funnel without exclusions: each step only looks at the rows of two steps.
+
+    The state of step k changes only on rows matching step k, and step k+1 reads it only on
+    rows matching step k+1: for each step-(k+1) row, the state it continues is the one left
+    by the last step-k row *before* it (a binary search on row numbers; the row itself is
+    excluded, so one event never fills two steps of an attempt). Same answer as
+    :func:`_ordered_scan_chunk`, on far fewer rows.
+    """
+    import numpy as np
+
+    n, w = spec.n, spec.window_us
+    base = work.with_row_index("i").select(pl.col("i").cast(pl.Int64), "e", "T", "mask")
+    t_all = work["t"]
+    n_ent = int(work["e"].max()) + 1
+    best_level = np.zeros(n_ent, dtype=np.int64)
+    best_row = np.zeros(n_ent, dtype=np.int64)
+    # level: the rows of step k with ``u`` = start of the attempt this row moved to step k
+    level = base.lazy().filter((pl.col("mask") & 1) != 0).select(
+        "i", "e", "T", pl.col("T").alias("u")).collect()
+    tables: dict[int, tuple[Any, Any]] = {}
+    for k in range(1, n + 1):
+        state = pl.col("u").forward_fill()
+        changed = pl.col("u").is_not_null() & pl.col("u").ne_missing(state.shift(1))
+        level = level.with_columns(
+            changed.alias("_ch"),
+            state.fill_null(_NONE).alias("_s"),
+            pl.when(changed).then(pl.col("i")).otherwise(None).forward_fill().fill_null(-1)
+            .alias("_r"),
+        )
+        first = (level.lazy().filter(pl.col("_ch")).select("e", "i")
+                 .filter(pl.col("e").is_first_distinct()).collect())
+        ent = first["e"].to_numpy()
+        best_level[ent] = k
+        best_row[ent] = first["i"].to_numpy()
+        if k == n:
+            break
+        nxt = base.lazy().filter((pl.col("mask") & (1 << k)) != 0).select("i", "e", "T") \
+            .collect()
+        # last step-k row strictly before each step-(k+1) row
+        if level.height:
+            j = level["i"].search_sorted(nxt["i"], side="left").cast(pl.Int64) - 1
+            has = j >= 0
+            cand = pl.when(has).then(level["_s"].gather(j.clip(0))).otherwise(_NONE)
+            par = pl.when(has).then(level["_r"].gather(j.clip(0))).otherwise(-1)
+        else:
+            cand, par = pl.lit(_NONE, dtype=pl.Int64), pl.lit(-1, dtype=pl.Int64)
+        nxt = nxt.with_columns(cand.alias("_c"), par.alias("par"))
+        tables[k + 1] = (nxt["i"].to_numpy(), nxt["par"].to_numpy())
+        level = nxt.select(
+            "i", "e", "T",
+            pl.when((pl.col("T") - pl.col("_c")) <= w).then(pl.col("_c")).otherwise(None)
+            .alias("u"))
+    ent = np.flatnonzero(best_level)
+    records = pl.DataFrame({
+        "e": pl.Series(ent, dtype=pl.UInt32),
+        "furthest_step": best_level[ent],
+        "excluded": np.zeros(len(ent), dtype=bool),
+        "r": best_row[ent],
+    })
+    # step times of each record's attempt: follow the parents down from its furthest step
+    lvl = best_level[ent]
+    cur = best_row[ent].copy()
+    tt = t_all.to_numpy()
+    missing = np.iinfo(np.int64).min
+    cols: dict[str, Any] = {}
+    for k in range(n, 0, -1):
+        col = np.full(len(ent), missing, dtype=np.int64)
+        deeper = lvl > k
+        if deeper.any():
+            rows, pars = tables[k + 1]
+            cur[deeper] = pars[np.searchsorted(rows, cur[deeper])]
+        active = lvl >= k
+        col[active] = tt[cur[active]]
+        cols[f"step_{k}_at"] = col
+    times = pl.DataFrame({c: cols[c] for c in _time_cols(n)}).with_columns(
+        pl.when(pl.col(c) == missing).then(None).otherwise(pl.col(c))
+        .cast(pl.Datetime("us", "UTC")).alias(c) for c in _time_cols(n))
+    return records.hstack(times)
+
+
+def _ordered_scan_chunk(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
+    """State after each row, for step k: ``S{k}`` the (shifted) start time of the latest
+    attempt that reached step k (``_NONE`` if none), ``R{k}`` the row that put it there (to
+    rebuild paths), ``PE{k}`` whether an excluded event hit the state of the previous row."""
     n, w = spec.n, spec.window_us
     strict = spec.order == "strict"
-    work = _add_group_flags(work, strict).with_row_index("i")
     excl_levels = 0
     for x in spec.exclusions:
         excl_levels |= sum(1 << (j - 1) for j in range(x.from_step, x.to_step))
-    t = pl.col("t")
-    reach_tables: list[pl.DataFrame] = []
-    parents: dict[int, pl.Series] = {}
-    pe_prev: pl.Expr = pl.lit(False)
+    if strict or excl_levels:
+        work = _add_group_flags(work, strict)
+    work = work.with_row_index("i")
+    T = pl.col("T")
+    none = pl.lit(_NONE, dtype=pl.Int64)
+    firsts: list[pl.DataFrame] = []
+    runs: dict[int, pl.Series] = {}
+    pe_prev: pl.Expr | None = None
     for k in range(1, n + 1):
         bit = 1 << (k - 1)
         m = (pl.col("mask") & bit) != 0
         if k == 1:
-            cand = t
-            cand_ok = m
+            cand, ok = T, m
         else:
-            cand = pl.col(f"P{k - 1}")
-            cand_ok = m & cand.is_not_null() & ((t - cand) <= w)
-        upd = cand_ok & ~pe_prev
-        clear = (pl.col("clr") & ~m) if strict else pl.lit(False)
-        work = work.with_columns(
-            _ffill_state(cand, upd, clear | pl.col("first")).alias(f"S{k}"),
-            cand.alias("_cand"),
-            cand_ok.alias("_ok"),
-            pe_prev.alias("_pe"),
-        )
-        work = work.with_columns(_prev(f"S{k}").alias(f"P{k}"))
-        changed = pl.col(f"S{k}").is_not_null() & pl.col(f"S{k}").ne_missing(pl.col(f"P{k}"))
-        run = pl.when(pl.col(f"S{k}").is_null()).then(None).otherwise(
-            pl.when(changed).then(pl.col("i")).otherwise(None).forward_fill())
-        reach = pl.col("_ok") & pl.col(f"P{k}").ne_missing(pl.col("_cand"))
-        work = work.with_columns(run.alias(f"R{k}"), reach.alias("_reach"))
-        work = work.with_columns(_prev(f"R{k}").alias(f"PR{k}"))
+            cand = pl.col(f"S{k - 1}").shift(1, fill_value=_NONE)
+            ok = m & ((T - cand) <= w)
+        upd = ok if pe_prev is None else ok & ~pe_prev
+        state = pl.when(upd).then(cand)
+        if strict:
+            state = state.when(pl.col("clr") & ~m).then(none)
+        work = work.with_columns(state.otherwise(None).forward_fill().fill_null(_NONE)
+                                 .alias(f"S{k}"))
+        s_k, p_k = pl.col(f"S{k}"), pl.col(f"S{k}").shift(1, fill_value=_NONE)
+        reach = ok & (p_k != cand)
         has_excl = bool(excl_levels & bit) and k < n
-        tainted = _tainted_after(k, w) if has_excl else pl.lit(False)
-        has_flags = has_excl and not strict
-        if has_flags:
+        cols = []
+        if k < n:  # which row created each state: to rebuild paths (and run boundaries)
+            cols.append(pl.when(s_k != p_k).then(pl.col("i")).otherwise(None).forward_fill()
+                        .alias(f"R{k}"))
+        if has_excl or pe_prev is not None:
+            cols += [reach.alias("_reach"), cand.alias("_cand")]
+        if pe_prev is not None:
+            cols.append(pe_prev.alias("_pe"))
+        if cols:
+            work = work.with_columns(cols)
+        if pe_prev is None and not has_excl:
+            level = (work.lazy().filter(reach).select("e", "i")
+                     .filter(pl.col("e").is_first_distinct())
+                     .select("e", pl.col("i").alias("any_i"), pl.col("i").alias("clean_i"))
+                     .collect())
+        else:
+            clean = pl.lit(True) if pe_prev is None else ~pl.col("_pe")
+            if has_excl:
+                clean = clean & ~_tainted_after(k, w)
+            reached = (work.lazy().with_columns(clean.alias("_clean"))
+                       .filter(pl.col("_reach")).select("e", "i", "_clean").collect())
+            first_any = reached.filter(pl.col("e").is_first_distinct()).select(
+                "e", pl.col("i").alias("any_i"))
+            first_clean = reached.filter(pl.col("_clean")).filter(
+                pl.col("e").is_first_distinct()).select("e", pl.col("i").alias("clean_i"))
+            level = first_any.join(first_clean, on="e", how="left")
+        if has_excl and not strict:
             work = _exclusion_flags(work, k, w)
-        work = work.with_columns((~pl.col("_pe") & ~tainted).alias("_clean"))
-        reached = work.filter(pl.col("_reach")).select("e", "i", pl.col("_clean").alias("clean"))
-        firsts = reached.filter(pl.col("e").is_first_distinct()).select(
-            "e", pl.col("i").alias("any_i"))
-        cleans = reached.filter(pl.col("clean")).filter(pl.col("e").is_first_distinct()).select(
-            "e", pl.col("i").alias("clean_i"))
-        reach_tables.append(
-            firsts.join(cleans, on="e", how="left").with_columns(pl.lit(k).alias("level"))
-        )
-        if k >= 2:
-            parents[k - 1] = work[f"PR{k - 1}"]
-        pe_prev = pl.col(f"PE{k}") if has_flags else pl.lit(False)
-        drop = [c for c in (f"S{k - 1}", f"R{k - 1}", f"P{k - 2}", f"PE{k - 1}")
+        firsts.append(level.with_columns(pl.lit(k, dtype=pl.Int64).alias("level")))
+        if k < n:
+            runs[k] = work[f"R{k}"]
+        pe_prev = pl.col(f"PE{k}") if (has_excl and not strict) else None
+        drop = [c for c in (f"S{k - 1}", f"PE{k - 1}", "_reach", "_cand", "_pe", f"R{k}")
                 if c in work.columns]
-        work = work.drop(drop + ["_cand", "_ok", "_pe", "_reach", "_clean"])
-    levels = pl.concat(reach_tables) if reach_tables else pl.DataFrame(
-        schema={"e": pl.UInt32, "any_i": pl.UInt32, "clean_i": pl.UInt32, "level": pl.Int32})
+        work = work.drop(drop)
     records = (
-        levels.sort(["e", "level"])
+        pl.concat(firsts)
+        .sort(["e", "level"])
         .filter(pl.col("e").is_last_distinct())
-        .with_columns(
+        .select(
+            "e", pl.col("level").alias("furthest_step"),
             pl.col("clean_i").is_null().alias("excluded"),
             pl.coalesce("clean_i", "any_i").alias("r"),
         )
-        .select("e", pl.col("level").cast(pl.Int64).alias("furthest_step"), "excluded", "r")
     )
-    times = _path_times(records, work["t"], parents, n)
-    return records.hstack(times), work
+    times = _path_times(records, work["t"], runs, n)
+    return records.hstack(times)
 
 
 def _exclusion_flags(work: pl.DataFrame, k: int, w: int) -> pl.DataFrame:
     """Add ``PE{k}``: was the previous-row state at step k hit by an excluded event?
 
-    Ordered funnels only. Within the rows that share the same previous state (same ``PR{k}``),
-    an excluded event between steps k and k+1 taints the attempt unless it already reached
-    step k+1, which it does at the first row matching step k+1 inside its window. A tainted
-    attempt does not move past step k+1. (In strict funnels an excluded event also ends every
-    attempt, so the flag never outlives the row that sets it; only the record check of
-    :func:`_tainted_after` matters there.)
+    Ordered funnels only. Within the rows that share the same previous state (same
+    ``R{k}`` on the previous row), an excluded event between steps k and k+1 taints the
+    attempt unless it already reached step k+1, which it does at the first row matching step
+    k+1 inside its window. A tainted attempt does not move past step k+1. (In strict funnels
+    an excluded event also ends every attempt, so the flag never outlives the row that sets
+    it; only the record check of :func:`_tainted_after` matters there.)
     """
-    t = pl.col("t")
-    p = pl.col(f"P{k}")
-    valid = p.is_not_null() & ((t - p) <= w)
+    p = pl.col(f"S{k}").shift(1, fill_value=_NONE)
+    valid = (pl.col("T") - p) <= w
     a = ((pl.col("mask") & (1 << k)) != 0) & valid
     b = ((pl.col("xl") & (1 << (k - 1))) != 0) & valid
-    run_start = pl.col("first") | pl.col(f"PR{k}").ne_missing(pl.col(f"PR{k}").shift(1))
+    pr = pl.col(f"R{k}").shift(1)
+    run_start = pl.col("first") | pr.ne_missing(pr.shift(1))
     work = work.with_columns(run_start.alias("_rs"), a.alias("_a"), b.alias("_b"))
     # has the attempt reached step k+1 on an earlier row of this run? (never at its start:
     # a new attempt at step k starts later than any attempt already at step k+1)
@@ -759,46 +871,51 @@ def _exclusion_flags(work: pl.DataFrame, k: int, w: int) -> pl.DataFrame:
     )
     work = work.with_columns(e_after.alias("_ea"))
     work = work.with_columns(
-        pl.when(pl.col("_rs") | p.is_null()).then(False)
+        pl.when(pl.col("_rs")).then(False)
         .otherwise(pl.col("_ea").shift(1)).fill_null(False).alias(f"PE{k}")
     )
     return work.drop("_rs", "_a", "_b", "_ea")
 
 
 def _tainted_after(k: int, w: int) -> pl.Expr:
-    """For a row reaching step k: does a later excluded event for step k fall in its window?"""
-    q = pl.when(((pl.col("xl") & (1 << (k - 1))) != 0) & pl.col(f"P{k}").is_not_null()).then(
-        pl.col("t")).otherwise(None)
+    """For a row reaching step k: does a later excluded event for step k fall in its window?
+
+    Only excluded events that find an attempt at step k count (in strict funnels a cleared
+    state does not)."""
+    p = pl.col(f"S{k}").shift(1, fill_value=_NONE)
+    q = pl.when(((pl.col("xl") & (1 << (k - 1))) != 0) & (p != _NONE)).then(pl.col("T"))
     z = pl.when(pl.col("last")).then(pl.lit(_SENT, dtype=pl.Int64)).otherwise(q.shift(-1))
     nxt = z.backward_fill()
     return (nxt != _SENT) & (nxt <= pl.col("_cand") + w)
 
 
-def _path_times(records: pl.DataFrame, t: pl.Series, parents: dict[int, pl.Series],
+def _path_times(records: pl.DataFrame, t: pl.Series, runs: dict[int, pl.Series],
                 n: int) -> pl.DataFrame:
-    """Follow each record's attempt back from its furthest step: step times in µs."""
+    """Follow each record's attempt back from its furthest step: the step times.
+
+    ``runs[k][i]`` is the row that created the step-k state held after row ``i``; the state a
+    step-(k+1) row continued is the one held after the row before it.
+    """
+    import numpy as np
+
     level = records["furthest_step"].to_numpy()
     cur = records["r"].cast(pl.Int64).to_numpy().copy()
     tt = t.to_numpy()
-    import numpy as np
-
+    missing = np.iinfo(np.int64).min
     out: dict[str, Any] = {}
     for k in range(n, 0, -1):
+        col = np.full(len(level), missing, dtype=np.int64)
+        deeper = level > k
+        if deeper.any():
+            par = runs[k].fill_null(0).cast(pl.Int64).to_numpy()
+            cur[deeper] = par[cur[deeper] - 1]
         active = level >= k
-        col = np.full(len(level), np.iinfo(np.int64).min, dtype=np.int64)
-        if k < n:
-            deeper = level > k
-            if deeper.any():
-                par = parents[k].fill_null(0).cast(pl.Int64).to_numpy()
-                idx = cur[deeper]
-                vals = par[idx]
-                cur[deeper] = vals
         if active.any():
             col[active] = tt[cur[active]]
         out[f"step_{k}_at"] = col
     frame = pl.DataFrame({c: out[c] for c in _time_cols(n)})
     return frame.with_columns(
-        pl.when(pl.col(c) == np.iinfo(np.int64).min).then(None).otherwise(pl.col(c))
+        pl.when(pl.col(c) == missing).then(None).otherwise(pl.col(c))
         .cast(pl.Datetime("us", "UTC")).alias(c)
         for c in _time_cols(n)
     )
@@ -1039,7 +1156,7 @@ def compute_funnel(
         if spec.order == "unordered":
             records = _unordered_scan(work, spec)
         else:
-            records, _ = _ordered_scan(work, spec)
+            records = _ordered_scan(work, spec)
     else:
         records = pl.DataFrame(schema={"e": pl.UInt32, "furthest_step": pl.Int64,
                                        "excluded": pl.Boolean, "r": pl.UInt32}

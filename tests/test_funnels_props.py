@@ -228,3 +228,23 @@ def test_ordered_funnel_equals_clickhouse_window_funnel(data, tmp_path_factory):
                      schema_overrides={"user_id": pl.String})
     ours = furthest(run(frame, steps, window))
     assert dict(zip(ch["user_id"], ch["level"], strict=True)) == ours
+
+
+@SETTINGS
+@given(data=logs())
+def test_fast_path_and_chunked_time_line_agree_with_the_general_scan(data):
+    """The step-by-step fast path and the per-entity chunks give the general scan's answer."""
+    import core.funnels as F
+
+    frame, steps, _, window = data
+    fast = run(frame, steps, window)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(F, "_FAST_PATH", False)
+        general = run(frame, steps, window)
+        mp.setattr(F, "_SPAN_LIMIT", 1)  # one entity per chunk
+        chunked = run(frame, steps, window)
+        mp.setattr(F, "_FAST_PATH", True)
+        chunked_fast = run(frame, steps, window)
+    assert fast.entities.equals(general.entities)
+    assert chunked.entities.equals(general.entities)
+    assert chunked_fast.entities.equals(general.entities)
