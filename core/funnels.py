@@ -543,33 +543,33 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
         cols.append(xl.alias("xl"))
     if spec.breakdown is not None:
         cols.append(pl.col(spec.breakdown).cast(pl.String).alias("bd"))
-    df = (
-        lf.select(cols)
-        .filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null())
-        .collect()
-    )
-    if "xl" not in df.columns:
-        df = df.with_columns(pl.lit(0, dtype=pl.Int64).alias("xl"))
-    else:
+    df = lf.select(cols).collect()
+    if df["_ent"].null_count() or df["t"].null_count():
+        df = df.filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null())
+    if "xl" in df.columns:
         # an event that matches a step is never an excluded event
         df = df.with_columns(
             pl.when(pl.col("mask") == 0).then(pl.col("xl")).otherwise(0).alias("xl"))
     data_end = _from_us(df["t"].max()) if df.height else None
     # sorted by entity, then time? (stable sort otherwise: input order breaks ties)
-    first = pl.col("_ent").ne_missing(pl.col("_ent").shift(1))
+    code = pl.col("_ent").rle_id().alias("e")  # entity code: runs of equal ids, in order
     in_order = df["_ent"].is_sorted()
     if in_order:
-        df = df.with_columns(first.alias("_first"))
+        df = df.with_columns(code)
         in_order = not df.select(
-            (~pl.col("_first") & (pl.col("t") < pl.col("t").shift(1))).any()).item()
+            ((pl.col("e") == pl.col("e").shift(1)) & (pl.col("t") < pl.col("t").shift(1)))
+            .any()).item()
     if not in_order:
-        df = df.sort(["_ent", "t"], maintain_order=True).with_columns(first.alias("_first"))
-    df = df.with_columns((pl.col("_first").cum_sum() - 1).cast(pl.UInt32).alias("e"))
-    ents = df.lazy().filter(pl.col("_first")).select("e", "_ent").collect()
-    keep = ["e", "t", "mask", "xl"] + (["bd"] if "bd" in df.columns else [])
+        df = df.sort(["_ent", "t"], maintain_order=True).with_columns(code)
+    ents = (df.lazy().filter(pl.col("e").ne_missing(pl.col("e").shift(1)))
+            .select("e", "_ent").collect())
+    keep = [c for c in ("e", "t", "mask", "xl", "bd") if c in df.columns]
     work = df.lazy().select(keep)
     if spec.order != "strict":
-        work = work.filter((pl.col("mask") != 0) | (pl.col("xl") != 0))
+        relevant = pl.col("mask") != 0
+        if "xl" in df.columns:
+            relevant = relevant | (pl.col("xl") != 0)
+        work = work.filter(relevant)
     work = work.collect()
     del df
     per_mask = work.group_by("mask").len().rows()
@@ -605,6 +605,8 @@ def _add_group_flags(work: pl.DataFrame, strict: bool) -> pl.DataFrame:
     gend = last | (pl.col("t") != pl.col("t").shift(-1))
     work = work.with_columns(first.alias("first"), last.alias("last"),
                              gstart.alias("_gs"), gend.alias("_ge"))
+    if "xl" not in work.columns:
+        work = work.with_columns(pl.lit(0, dtype=pl.Int64).alias("xl"))
     need_mixed = strict or bool(work.select((pl.col("xl") != 0).any()).item())
     if not need_mixed:
         return work.with_columns(pl.lit(strict).alias("clr")).drop("_gs", "_ge")
@@ -1162,13 +1164,14 @@ def compute_funnel(
                                        "excluded": pl.Boolean, "r": pl.UInt32}
                                | {c: pl.Datetime("us", "UTC") for c in _time_cols(spec.n)})
     entities = ents.join(records.drop("r").with_columns(pl.col("e").cast(pl.UInt32)), on="e",
-                         how="left").sort("e")
+                         how="left", maintain_order="left")
     entities = entities.with_columns(
         pl.col("furthest_step").fill_null(0),
         pl.col("excluded").fill_null(False),
     )
     if spec.breakdown is not None:
-        entities = entities.join(_first_touch(work, spec), on="e", how="left")
+        entities = entities.join(_first_touch(work, spec), on="e", how="left",
+                                 maintain_order="left")
     entities = entities.rename({"_ent": count_by}).drop("e")
     cols = list(_entities_schema(count_by, id_dtype, spec.n, spec.breakdown is not None))
     entities = entities.select(cols)
