@@ -543,44 +543,43 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
         cols.append(xl.alias("xl"))
     if spec.breakdown is not None:
         cols.append(pl.col(spec.breakdown).cast(pl.String).alias("bd"))
-    df = lf.select(cols).collect()
+    code = pl.col("_ent").rle_id().alias("e")  # entity code: runs of equal ids, in order
+    # the entity codes are computed alongside the masks (in parallel); they are only valid if
+    # the table is sorted by entity, which is checked next
+    df = lf.select(cols).with_columns(code).collect()
     if df["_ent"].null_count() or df["t"].null_count():
-        df = df.filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null())
+        df = df.filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null()).with_columns(
+            code)
     if "xl" in df.columns:
         # an event that matches a step is never an excluded event
         df = df.with_columns(
             pl.when(pl.col("mask") == 0).then(pl.col("xl")).otherwise(0).alias("xl"))
     data_end = _from_us(df["t"].max()) if df.height else None
     # sorted by entity, then time? (stable sort otherwise: input order breaks ties)
-    code = pl.col("_ent").rle_id().alias("e")  # entity code: runs of equal ids, in order
-    in_order = df["_ent"].is_sorted()
-    if in_order:
-        df = df.with_columns(code)
-        in_order = not df.select(
-            ((pl.col("e") == pl.col("e").shift(1)) & (pl.col("t") < pl.col("t").shift(1)))
-            .any()).item()
+    in_order = df["_ent"].is_sorted() and not df.select(
+        ((pl.col("e") == pl.col("e").shift(1)) & (pl.col("t") < pl.col("t").shift(1))).any()
+    ).item()
     if not in_order:
         df = df.sort(["_ent", "t"], maintain_order=True).with_columns(code)
-    ents = (df.lazy().filter(pl.col("e").ne_missing(pl.col("e").shift(1)))
-            .select("e", "_ent").collect())
+    ents_q = df.lazy().filter(pl.col("e").ne_missing(pl.col("e").shift(1))).select("e", "_ent")
     keep = [c for c in ("e", "t", "mask", "xl", "bd") if c in df.columns]
-    work = df.lazy().select(keep)
+    work_q = df.lazy().select(keep)
     if spec.order != "strict":
         relevant = pl.col("mask") != 0
         if "xl" in df.columns:
             relevant = relevant | (pl.col("xl") != 0)
-        work = work.filter(relevant)
-    work = work.collect()
-    del df
-    per_mask = work.group_by("mask").len().rows()
-    step_rows = [sum(c for mk, c in per_mask if mk >> k & 1) for k in range(n)]
+        work_q = work_q.filter(relevant)
     # events with equal timestamps are taken in step order: lowest matched step first (the
     # lowest set bit orders like the step number; events of no step go last)
     low = pl.when(pl.col("mask") == 0).then(pl.lit(1 << 62, dtype=pl.Int64)).otherwise(
         pl.col("mask") & (-pl.col("mask")))
     same = (pl.col("t") == pl.col("t").shift(1)) & (pl.col("e") == pl.col("e").shift(1))
-    if work.select((same & (pl.col("mask") != pl.col("mask").shift(1))).any()).item() and \
-            work.select((same & (low < low.shift(1))).any()).item():
+    ties_q = work_q.select((same & (pl.col("mask") != pl.col("mask").shift(1))).any())
+    masks_q = work_q.group_by("mask").len()
+    ents, work, ties, per_mask = pl.collect_all([ents_q, work_q, ties_q, masks_q])
+    del df
+    step_rows = [sum(c for mk, c in per_mask.rows() if mk >> k & 1) for k in range(n)]
+    if ties.item() and work.select((same & (low < low.shift(1))).any()).item():
         work = work.with_columns(low.alias("_low")).sort(
             ["e", "t", "_low"], maintain_order=True).drop("_low")
     return work, ents, step_rows, data_end
@@ -708,7 +707,7 @@ def _ordered_scan_levels(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
             .alias("_r"),
         )
         first = (level.lazy().filter(pl.col("_ch")).select("e", "i")
-                 .filter(pl.col("e").is_first_distinct()).collect())
+                 .filter(pl.col("e").ne_missing(pl.col("e").shift(1))).collect())
         ent = first["e"].to_numpy()
         best_level[ent] = k
         best_row[ent] = first["i"].to_numpy()
@@ -717,14 +716,11 @@ def _ordered_scan_levels(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
         nxt = base.lazy().filter((pl.col("mask") & (1 << k)) != 0).select("i", "e", "T") \
             .collect()
         # last step-k row strictly before each step-(k+1) row
-        if level.height:
-            j = level["i"].search_sorted(nxt["i"], side="left").cast(pl.Int64) - 1
-            has = j >= 0
-            cand = pl.when(has).then(level["_s"].gather(j.clip(0))).otherwise(_NONE)
-            par = pl.when(has).then(level["_r"].gather(j.clip(0))).otherwise(-1)
-        else:
-            cand, par = pl.lit(_NONE, dtype=pl.Int64), pl.lit(-1, dtype=pl.Int64)
-        nxt = nxt.with_columns(cand.alias("_c"), par.alias("par"))
+        # position of that row, +1: position 0 is a "no row before" sentinel
+        j = level["i"].search_sorted(nxt["i"], side="left").cast(pl.Int64)
+        states = pl.concat([pl.Series([_NONE], dtype=pl.Int64), level["_s"].cast(pl.Int64)])
+        makers = pl.concat([pl.Series([-1], dtype=pl.Int64), level["_r"].cast(pl.Int64)])
+        nxt = nxt.with_columns(states.gather(j).alias("_c"), makers.gather(j).alias("par"))
         tables[k + 1] = (nxt["i"].to_numpy(), nxt["par"].to_numpy())
         level = nxt.select(
             "i", "e", "T",
