@@ -1,0 +1,120 @@
+"""Funnels: conversion through ordered steps, with windows, order modes and breakdowns."""
+
+import streamlit as st
+
+from core.filters import parse_condition
+from core.funnels import FunnelParams, FunnelStep, format_seconds
+from core.funnels_figures import (
+    breakdown_figure,
+    conversion_over_time_figure,
+    funnel_figure,
+    time_to_convert_figure,
+)
+from ui.funnels import (
+    UNITS,
+    cached_funnel,
+    default_steps,
+    dropped_entities,
+    names_by_type,
+    paths_link,
+)
+from ui.shell import download_csv, guarded, page_setup
+
+ctx = page_setup("Funnels", icon=":material/filter_alt:")
+st.caption("How many users (or sessions, or orders) go through the steps in order, within the "
+           "conversion window. Semantics follow PostHog's funnels: see docs/funnels.md.")
+events = list(ctx.info.event_names)
+props = [c for c in ctx.info.properties if c not in ("event", "event_type")]
+steps = st.multiselect(
+    "Steps, in order (add them one by one; remove and re-add to reorder)", events,
+    default=[e for e in default_steps(ctx.info, names_by_type(ctx.dataset_id, ctx.seg))
+             if e in events],
+    key="funnel.steps", bind="query-params", max_selections=30,
+)
+c = st.columns([1, 1, 2, 2, 2])
+window_n = c[0].number_input("Window", min_value=1, max_value=10_000, value=1,
+                             key="funnel.window", bind="query-params")
+unit = c[1].selectbox("Unit", list(UNITS), index=2, key="funnel.unit", bind="query-params")
+order = c[2].segmented_control("Order", ["ordered", "strict", "unordered"], default="ordered",
+                               key="funnel.order", bind="query-params",
+                               help="ordered: other events may happen between steps; strict: "
+                                    "they may not; unordered: steps in any order.") or "ordered"
+count_by = c[3].selectbox("Count", ["user_id", "session_id", "order_id", *props],
+                          key="funnel.count_by", bind="query-params",
+                          help="Who converts: users, sessions, or any property.")
+breakdown = c[4].selectbox("Break down by", ["(none)", *props], key="funnel.breakdown",
+                           bind="query-params",
+                           help="First-touch: the value on the entity's step-1 event.")
+with st.expander("Step conditions and exclusions"):
+    st.caption("Conditions as `column:op:value`, separated by `;` (e.g. `category:eq:phones`).")
+    wheres = [st.text_input(f"Step {i + 1} ({s}) where", key=f"funnel.where{i + 1}",
+                            bind="query-params") for i, s in enumerate(steps)]
+    exclude = st.multiselect("Exclude entities that do any of these between the first and last "
+                             "step", events, key="funnel.exclude", bind="query-params")
+interval = st.segmented_control("Trend by entry", ["day", "week"], default="week",
+                                key="funnel.interval", bind="query-params") or "week"
+
+if len(steps) < 2:
+    st.info("Pick at least two steps: a funnel measures conversion from one step to the next.")
+    st.stop()
+
+
+def build() -> FunnelParams:
+    built = []
+    for s, w in zip(steps, wheres, strict=True):
+        conds = tuple(parse_condition(p.strip()) for p in (w or "").split(";") if p.strip())
+        built.append(FunnelStep(s, where=conds))
+    return FunnelParams(
+        steps=tuple(built), window=window_n * UNITS[unit], order=order, count_by=count_by,
+        exclusions=tuple((FunnelStep(e), 1, len(built)) for e in exclude),
+        breakdown=None if breakdown == "(none)" else breakdown,
+    )
+
+
+params = guarded(build)
+view = guarded(lambda: cached_funnel(ctx.dataset_id, ctx.filters, ctx.seg, params, interval)
+               ) if params else None
+if view is None:
+    st.stop()
+result = view.result
+if result.reason:
+    st.info(result.reason)
+if result.is_empty:
+    st.stop()
+
+m = st.columns(4)
+m[0].metric(f"Entered ({count_by})", f"{result.entered:,}")
+last = result.steps.row(-1, named=True)
+m[1].metric("Converted", f"{last['entities']:,}")
+m[2].metric("Conversion", f"{last['conversion_from_first']:.1%}")
+m[3].metric("Excluded", f"{result.n_excluded:,}")
+st.plotly_chart(funnel_figure(result, by_breakdown=params.breakdown is not None),
+                key="funnel.chart")
+table = result.steps.with_columns(
+    result.steps["median_seconds_from_previous"].map_elements(format_seconds, return_dtype=str)
+    .alias("median time from previous"))
+st.dataframe(table, hide_index=True)
+download_csv(result.steps, "funnel_steps.csv", key="funnel.dl_steps")
+
+left, right = st.columns(2)
+left.plotly_chart(conversion_over_time_figure(view.over_time, title=f"Conversion by entry {interval}"),
+                  key="funnel.trend")
+right.plotly_chart(time_to_convert_figure(view.time_to_convert, title="Time to convert"),
+                   key="funnel.ttc")
+if params.breakdown:
+    st.subheader(f"By {params.breakdown}: 95% intervals, each value against the rest")
+    st.plotly_chart(breakdown_figure(view.breakdown, overall=last["conversion_from_first"]),
+                    key="funnel.bd_chart")
+    st.dataframe(view.breakdown, hide_index=True)
+    download_csv(view.breakdown, "funnel_breakdown.csv", key="funnel.dl_bd")
+
+st.subheader("Who dropped off")
+# plain step numbers: a bound selectbox puts the option label in the URL
+k = st.selectbox("Dropped off at step", list(range(2, result.n_steps + 1)),
+                 key="funnel.drop_step", bind="query-params")
+lost = dropped_entities(result, k)
+st.caption(f"{lost.height:,} reached step {k - 1} ({result.labels[k - 2]}) but not step {k} "
+           f"({result.labels[k - 1]}).")
+download_csv(lost, f"dropped_at_step_{k}.csv", key="funnel.dl_lost",
+             label="Download them (CSV)")
+st.markdown(f":material/account_tree: [What did they do next? Open Paths]({paths_link(params, k)})")
