@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_funnels_reference import BASE, SETTINGS, logs
+from test_funnels_reference import BASE, PROP_SETTINGS, logs
 
 from core import Condition, FunnelStep, ParameterError, compute_funnel
 from core.funnels import FunnelParams, dropped_off, merge_funnel_results
@@ -28,7 +28,7 @@ def furthest(result):
 
 
 @pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
-@SETTINGS
+@PROP_SETTINGS
 @given(data=logs())
 def test_counts_never_increase_along_the_funnel(order, data):
     frame, steps, exclusions, window = data
@@ -41,7 +41,7 @@ def test_counts_never_increase_along_the_funnel(order, data):
     assert drops == [a - b for a, b in zip(counts, counts[1:], strict=False)]
 
 
-@SETTINGS
+@PROP_SETTINGS
 @given(data=logs())
 def test_strict_le_ordered_le_unordered_per_entity(data):
     frame, steps, _, window = data
@@ -63,7 +63,7 @@ def _append(frame, rows):
 
 
 @pytest.mark.parametrize("order", ["ordered", "unordered"])
-@SETTINGS
+@PROP_SETTINGS
 @given(data=logs(), noise=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 40)),
                                    max_size=8))
 def test_events_matching_no_step_change_nothing(order, data, noise):
@@ -79,7 +79,7 @@ def test_events_matching_no_step_change_nothing(order, data, noise):
 
 
 @pytest.mark.parametrize("order", ["ordered", "strict"])
-@SETTINGS
+@PROP_SETTINGS
 @given(data=logs(), gap=st.integers(1, 20))
 def test_later_steps_outside_every_window_change_nothing(order, data, gap):
     """Events of steps 2+ more than `window` after the entity's last step-1 event."""
@@ -100,7 +100,7 @@ def test_later_steps_outside_every_window_change_nothing(order, data, gap):
 
 
 @pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
-@SETTINGS
+@PROP_SETTINGS
 @given(data=logs(max_users=6), parts=st.integers(2, 4), seed=st.integers(0, 10**6))
 def test_partitions_by_entity_merge_to_the_whole(order, data, parts, seed):
     frame, steps, exclusions, window = data
@@ -115,7 +115,7 @@ def test_partitions_by_entity_merge_to_the_whole(order, data, parts, seed):
     assert merged.steps.equals(whole.steps)
 
 
-@SETTINGS
+@PROP_SETTINGS
 @given(data=logs(distinct_times=True), seed=st.integers(0, 10**6))
 def test_row_order_does_not_matter_when_times_differ(data, seed):
     frame, steps, exclusions, window = data
@@ -125,7 +125,7 @@ def test_row_order_does_not_matter_when_times_differ(data, seed):
     assert a.entities.sort("user_id").equals(b.entities.sort("user_id"))
 
 
-@SETTINGS
+@PROP_SETTINGS
 @given(data=logs())
 def test_dropped_off_partitions_the_entrants(data):
     frame, steps, exclusions, window = data
@@ -182,7 +182,7 @@ def funnel_params(draw):
     )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(p=funnel_params())
 def test_params_round_trip_through_a_url_safe_string(p):
     q = p.to_query()
@@ -212,7 +212,7 @@ def test_default_params_make_a_short_link():
 chdb = pytest.importorskip("chdb")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@PROP_SETTINGS
 @given(data=logs(distinct_steps=True, max_users=8))
 def test_ordered_funnel_equals_clickhouse_window_funnel(data, tmp_path_factory):
     """Where PostHog and windowFunnel agree (one step per event), the counts are identical."""
@@ -230,7 +230,7 @@ def test_ordered_funnel_equals_clickhouse_window_funnel(data, tmp_path_factory):
     assert dict(zip(ch["user_id"], ch["level"], strict=True)) == ours
 
 
-@SETTINGS
+@PROP_SETTINGS
 @given(data=logs())
 def test_fast_path_and_chunked_time_line_agree_with_the_general_scan(data):
     """The step-by-step fast path and the per-entity chunks give the general scan's answer."""
