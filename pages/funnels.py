@@ -31,7 +31,7 @@ steps = st.multiselect(
              if e in events],
     key="funnel.steps", bind="query-params", max_selections=30,
 )
-c = st.columns([1, 1, 2, 2, 2])
+c = st.columns([1, 1, 3, 2, 2])
 window_n = c[0].number_input("Window", min_value=1, max_value=10_000, value=1,
                              key="funnel.window", bind="query-params")
 unit = c[1].selectbox("Unit", list(UNITS), index=2, key="funnel.unit", bind="query-params")

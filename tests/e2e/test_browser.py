@@ -87,3 +87,80 @@ def test_upload_switches_the_dataset(server, page, tmp_path):
     users = page.locator('[data-testid="stMetric"]').filter(has_text="Users")
     assert "3" in users.inner_text()
     screenshot(page, "overview_uploaded")
+
+
+def _metric_values(page) -> dict[str, str]:
+    out = {}
+    metrics = page.locator('[data-testid="stMetric"]')
+    for i in range(metrics.count()):
+        label = metrics.nth(i).locator('[data-testid="stMetricLabel"]').inner_text().strip()
+        value = metrics.nth(i).locator('[data-testid="stMetricValue"]').inner_text().strip()
+        out[label] = value
+    return out
+
+
+def test_uploaded_dataset_shows_its_funnel(server, page, tmp_path):
+    page.goto(f"{server}/data")
+    wait_for_app(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(rees46_csv(tmp_path / "rees46_funnel.csv")))
+    wait_for_app(page)
+    page.get_by_role("button", name="Use this dataset").click()
+    wait_for_app(page)
+    dataset = re.search(r"dataset=([0-9a-f]{20})", page.url).group(1)
+    page.goto(f"{server}/funnels?dataset={dataset}")
+    wait_for_app(page)
+    page.get_by_text("Entered (user_id)").wait_for()
+    values = _metric_values(page)
+    # REES46 names: view -> cart -> purchase. Users 7, 8, 9 view; 7 and 8 cart; 7 buys.
+    assert values["Entered (user_id)"] == "3"
+    assert values["Converted"] == "1"
+    assert values["Conversion"] == "33.3%"
+    assert_no_exception(page)
+    screenshot(page, "funnels_uploaded")
+
+
+def test_changed_funnel_and_filter_reopen_identically_from_the_link(server, browser, page):
+    page.goto(f"{server}/funnels")
+    wait_for_app(page)
+    page.get_by_text("Entered (user_id)").wait_for()
+    # change the steps: drop begin_checkout (click its chip's remove button)
+    steps = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Steps, in order")
+    steps.get_by_role("button", name=re.compile("Remove begin_checkout", re.I)).click()
+    wait_for_app(page)
+    # and a sidebar filter: device = mobile
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    box = sidebar.locator('[data-testid="stMultiSelect"]').filter(has_text="Filters")
+    box.locator("input").click()
+    page.keyboard.type("device = mobile")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    wait_for_app(page)
+    page.wait_for_function("() => location.search.includes('filter=')")
+    page.wait_for_function("() => location.search.includes('funnel.steps=')")
+    wait_for_app(page)
+    before = _metric_values(page)
+    url = page.url
+    assert "begin_checkout" not in url
+    screenshot(page, "funnels_changed")
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+    other = fresh.new_page()
+    other.set_default_timeout(60_000)
+    other.goto(url)
+    wait_for_app(other)
+    other.get_by_text("Entered (user_id)").wait_for()
+    after = _metric_values(other)
+    fresh.close()
+    assert after == before
+    assert before["Entered (user_id)"] != "" and "mobile" in url
+
+
+def test_stale_link_reports_what_was_ignored(server, page):
+    page.goto(f"{server}/funnels?funnel.window=-5&funnel.order=sideways&dataset=0123456789abcdef0123")
+    wait_for_app(page)
+    page.get_by_text("Entered (user_id)").wait_for()
+    alerts = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
+    assert "not on this server" in alerts
+    assert "funnel.window=-5" in alerts and "funnel.order=sideways" in alerts
+    assert_no_exception(page)
