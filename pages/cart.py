@@ -39,9 +39,11 @@ if model is None:
     st.stop()
 with st.expander("The model card, in plain words"):
     st.markdown(model.card.summary())
-    st.dataframe(labelled(pl.DataFrame(model.card.test_metrics)), hide_index=True)
+    card_table = labelled(pl.DataFrame(model.card.test_metrics))
+    st.dataframe(card_table, hide_index=True)
+    download_csv(card_table, "model_card_metrics.csv", key="cart.dl_card")
 
-scores = guarded(lambda: cached_scores(ctx.dataset_id, ctx.filters, model_key))
+scores = guarded(lambda: cached_scores(ctx.dataset_id, ctx.filters, model_key, ctx.seg))
 if scores is None:
     st.stop()
 if scores.height == 0:
@@ -53,11 +55,12 @@ if scores.height == 0:
     st.stop()
 
 st.subheader("How well it predicts on this data")
-metrics = guarded(lambda: cached_evaluation(ctx.dataset_id, ctx.filters, model_key))
+metrics = guarded(lambda: cached_evaluation(ctx.dataset_id, ctx.filters, model_key, ctx.seg))
 if metrics is not None and not metrics.ok:
     st.info(f"No held-out figures: {metrics.reason}.")
 elif metrics is not None:
     st.dataframe(labelled(metrics.table), hide_index=True)
+    download_csv(labelled(metrics.table), "held_out_metrics.csv", key="cart.dl_metrics")
     cols = st.columns(3)
     cols[0].plotly_chart(roc_figure(metrics), key="cart.roc")
     cols[1].plotly_chart(pr_figure(metrics), key="cart.pr")
@@ -96,7 +99,8 @@ options = scores["session_id"].head(300).to_list()
 session = st.selectbox("Cart session (the 300 riskiest)", options, key="cart.session",
                        bind="query-params")
 if session is not None:
-    ex = guarded(lambda: cached_explanation(ctx.dataset_id, ctx.filters, model_key, session))
+    ex = guarded(lambda: cached_explanation(ctx.dataset_id, ctx.filters, model_key, session,
+                                                ctx.seg))
     if ex is not None:
         st.plotly_chart(timeline_figure(ex), key="cart.timeline")
         with st.expander("Every event and context input"):
@@ -104,4 +108,4 @@ if session is not None:
             download_csv(ex, f"cart_{session}.csv", key="cart.dl_explain")
 
 st.subheader("Retrain on this dataset")
-retrain_panel(ctx.dataset_id, ctx.filters)
+retrain_panel(ctx.dataset_id, ctx.filters, ctx.seg)

@@ -93,7 +93,7 @@ if params is None:
 if file_id is not None:
     rs = guarded(lambda: cached_file_rules(file_id, params))
 else:
-    rs = guarded(lambda: cached_rules(ctx.dataset_id, ctx.filters, params))
+    rs = guarded(lambda: cached_rules(ctx.dataset_id, ctx.filters, params, ctx.seg))
 if rs is None:
     st.stop()
 with st.expander("About these baskets"):

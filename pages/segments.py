@@ -94,9 +94,10 @@ for tab, (number, _name, size, share) in zip(st.tabs(list(seg.names)), seg.sizes
         "ratio": st.column_config.NumberColumn(format="%.2fx")})
 
 with st.expander("Centroids, preparation and the k tried"):
-    st.dataframe(seg.centroids, hide_index=True)
-    st.dataframe(seg.transform, hide_index=True)
-    st.dataframe(seg.scores, hide_index=True)
+    for name, table in (("centroids", seg.centroids), ("preparation", seg.transform),
+                        ("k_tried", seg.scores)):
+        st.dataframe(table, hide_index=True)
+        download_csv(table, f"segment_{name}.csv", key=f"segments.dl_{name}")
     download_csv(seg.profile, "segment_profiles.csv", key="segments.dl_profile")
 
 download_csv(seg.labels.select("user_id", "segment", "name"), "user_segments.csv",

@@ -40,3 +40,15 @@ def test_password_gate_blocks_everything_until_the_password_is_given(monkeypatch
     at.button[0].click().run()
     assert not at.exception
     assert at.metric, "the Overview opens once the password is right"
+
+
+@pytest.mark.parametrize("page", [p.removesuffix(".py") for p in PAGES])
+def test_every_page_applies_shared_segments_as_a_filter(page):
+    # The Segments page's "use on every page" link: every page must accept the segment
+    # property in the sidebar filter (a page that ignored `seg` would fail on the column).
+    from apptest import run_page
+
+    at = run_page(page, timeout=300, seg="segments.k=5", filter="segment = Bouncers")
+    assert at.sidebar.multiselect[0].value == ["segment = Bouncers"]
+    assert not at.exception
+    assert not [e.value for e in at.error if "segment" in e.value]

@@ -29,6 +29,7 @@ from core.cart.model import CONFIG_FILE
 from core.errors import ModelError
 from core.filters import FilterParams
 from ui.data import filtered_events, get_store
+from ui.shell import download_csv
 
 BUNDLED = "bundled"
 #: Seconds a retraining from the page may take before it stops with its best epoch so far.
@@ -70,29 +71,31 @@ def get_model(dataset_id: str, model_key: str) -> CartModel:
 
 
 @st.cache_data(max_entries=8, show_spinner="Checking the carts…")
-def cached_refusal(dataset_id: str, filters: FilterParams) -> str:
+def cached_refusal(dataset_id: str, filters: FilterParams, seg: str = "") -> str:
     """Why the filtered data cannot be trained on ("" when it can)."""
-    return training_refusal(filtered_events(dataset_id, filters))
+    return training_refusal(filtered_events(dataset_id, filters, seg))
 
 
 @st.cache_data(max_entries=8, show_spinner="Measuring the model on the latest carts "
                                             "(and fitting both baselines)…")
-def cached_evaluation(dataset_id: str, filters: FilterParams, model_key: str) -> Metrics:
+def cached_evaluation(dataset_id: str, filters: FilterParams, model_key: str,
+                      seg: str = "") -> Metrics:
     """Held-out figures of the model and both baselines on the filtered data."""
-    return evaluate(get_model(dataset_id, model_key), filtered_events(dataset_id, filters))
+    return evaluate(get_model(dataset_id, model_key), filtered_events(dataset_id, filters, seg))
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every cart…")
-def cached_scores(dataset_id: str, filters: FilterParams, model_key: str) -> pl.DataFrame:
+def cached_scores(dataset_id: str, filters: FilterParams, model_key: str,
+                  seg: str = "") -> pl.DataFrame:
     """Risk of every cart session of the filtered data (:func:`core.score_carts`)."""
-    return score_carts(get_model(dataset_id, model_key), filtered_events(dataset_id, filters))
+    return score_carts(get_model(dataset_id, model_key), filtered_events(dataset_id, filters, seg))
 
 
 @st.cache_data(max_entries=32, show_spinner="Explaining the session…")
 def cached_explanation(dataset_id: str, filters: FilterParams, model_key: str,
-                       session_id: str) -> pl.DataFrame:
+                       session_id: str, seg: str = "") -> pl.DataFrame:
     """Occlusion explanation of one session (with its user's earlier sessions as history)."""
-    events = filtered_events(dataset_id, filters)
+    events = filtered_events(dataset_id, filters, seg)
     own = events.filter(pl.col("session_id") == session_id)
     if own.height == 0:
         return explain(get_model(dataset_id, model_key), own)
@@ -105,7 +108,7 @@ def cached_explanation(dataset_id: str, filters: FilterParams, model_key: str,
 
 
 def retrain(dataset_id: str, filters: FilterParams,
-            progress: Callable[[float, str], None]) -> tuple[ModelCard, Metrics]:
+            progress: Callable[[float, str], None], seg: str = "") -> tuple[ModelCard, Metrics]:
     """Train a model on the filtered data, store it with the dataset, and measure the
     bundled model on the same split for comparison (not cached: it writes the store).
 
@@ -116,13 +119,13 @@ def retrain(dataset_id: str, filters: FilterParams,
     """
     from core.cart import train_model
 
-    events = filtered_events(dataset_id, filters)
+    events = filtered_events(dataset_id, filters, seg)
     model, card = train_model(events, seed=0, time_limit=RETRAIN_TIME_LIMIT, progress=progress)
     where = "all events" if filters.is_empty else "the events matching the sidebar filters"
     card = ModelCard(**{**card.to_dict(), "name": dataset_id,
                         "trained_on": f"{where} of this dataset ({card.trained_on})"})
     save_model(model, card, get_store().model_dir(dataset_id))
-    comparison = cached_evaluation(dataset_id, filters, BUNDLED)
+    comparison = cached_evaluation(dataset_id, filters, BUNDLED, seg)
     return card, comparison
 
 
@@ -132,13 +135,13 @@ def labelled(table: pl.DataFrame) -> pl.DataFrame:
         {m: model_label(m) for m in ("model", "logreg", "hgb")}))
 
 
-def retrain_panel(dataset_id: str, filters: FilterParams) -> None:
+def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "") -> None:
     """The "Retrain on this dataset" button: refused with the reason when the data is too
     small; otherwise trains with a progress bar, stores the model with the dataset and shows
     it against the baselines and the bundled model on the same split."""
     from ui.shell import guarded
 
-    reason = cached_refusal(dataset_id, filters)
+    reason = cached_refusal(dataset_id, filters, seg)
     if reason:
         st.info(f"Retraining is not possible here: {reason}.")
     if not st.button("Retrain on this dataset", key="cart.retrain", disabled=bool(reason),
@@ -147,7 +150,7 @@ def retrain_panel(dataset_id: str, filters: FilterParams) -> None:
         return
     bar = st.progress(0.0, text="Starting…")
     done = guarded(lambda: retrain(dataset_id, filters,
-                                   lambda f, msg: bar.progress(f, text=msg)))
+                                   lambda f, msg: bar.progress(f, text=msg), seg))
     if done is None:
         return
     card, bundled = done
@@ -156,3 +159,4 @@ def retrain_panel(dataset_id: str, filters: FilterParams) -> None:
         rows.append({**bundled.row("model"), "model": "bundled model"})
     st.success("Stored with the dataset; choose “this dataset's model” above to use it.")
     st.dataframe(pl.DataFrame(rows), hide_index=True)
+    download_csv(pl.DataFrame(rows), "retrained_vs_bundled.csv", key="cart.dl_retrain")

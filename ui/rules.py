@@ -111,9 +111,10 @@ def stored_baskets(file_id: str) -> pl.DataFrame:
 
 
 @st.cache_data(max_entries=16, show_spinner="Mining rules…")
-def cached_rules(dataset_id: str, filters: FilterParams, params: RuleParams) -> RuleSet:
+def cached_rules(dataset_id: str, filters: FilterParams, params: RuleParams,
+                 seg: str = "") -> RuleSet:
     """Rules of a dataset's events under the sidebar filters."""
-    return mine_rules_with(filtered_events(dataset_id, filters), params)
+    return mine_rules_with(filtered_events(dataset_id, filters, seg), params)
 
 
 @st.cache_data(max_entries=16, show_spinner="Mining rules…")
