@@ -104,15 +104,18 @@ def test_later_steps_outside_every_window_change_nothing(order, data, gap):
 @given(data=logs(max_users=6), parts=st.integers(2, 4), seed=st.integers(0, 10**6))
 def test_partitions_by_entity_merge_to_the_whole(order, data, parts, seed):
     frame, steps, exclusions, window = data
-    whole = run(frame, steps, window, order, exclusions)
+    # break down by the event name (first touch) with a small limit: "Other" is re-ranked
+    kw = {"breakdown": "event", "breakdown_limit": 1}
+    whole = run(frame, steps, window, order, exclusions, **kw)
     part_id = (pl.col("user_id").hash(seed) % parts).alias("_p")
-    pieces = [run(p.drop("_p"), steps, window, order, exclusions)
+    pieces = [run(p.drop("_p"), steps, window, order, exclusions, **kw)
               for _, p in frame.with_columns(part_id).group_by("_p")]
     assume(pieces)
     merged = merge_funnel_results(pieces)
     key = "user_id"
     assert merged.entities.sort(key).equals(whole.entities.sort(key))
     assert merged.steps.equals(whole.steps)
+    assert merged.breakdown_steps.equals(whole.breakdown_steps)
 
 
 @PROP_SETTINGS
