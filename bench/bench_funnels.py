@@ -60,7 +60,7 @@ def generate(path: Path, n_events: int, n_users: int, seed: int = 7) -> None:
     if short > 0:
         np.add.at(counts, rng.choice(n_users, size=short, replace=True), 1)
     elif short < 0:
-        big = np.argsort(counts)[::-1][: -short]
+        big = np.argsort(counts)[::-1][:-short]
         counts[big] -= 1
     user = np.repeat(np.arange(n_users, dtype=np.int64), counts)
     n = len(user)
@@ -73,10 +73,23 @@ def generate(path: Path, n_events: int, n_users: int, seed: int = 7) -> None:
     p_purchase = 0.004 + 0.08 * intent
     p_other = np.array([0.28, 0.07, 0.02, 0.01])  # page_view, search, wishlist, remove
     cut_view = 1.0 - (p_cart + p_checkout + p_purchase + p_other.sum())
-    edges = np.cumsum(np.stack([cut_view, p_cart, p_checkout, p_purchase,
-                                *[np.full(n, x) for x in p_other]]), axis=0)
-    names = np.array(["view_item", "add_to_cart", "begin_checkout", "purchase", "page_view",
-                      "search", "add_to_wishlist", "remove_from_cart"], dtype=object)
+    edges = np.cumsum(
+        np.stack([cut_view, p_cart, p_checkout, p_purchase, *[np.full(n, x) for x in p_other]]),
+        axis=0,
+    )
+    names = np.array(
+        [
+            "view_item",
+            "add_to_cart",
+            "begin_checkout",
+            "purchase",
+            "page_view",
+            "search",
+            "add_to_wishlist",
+            "remove_from_cart",
+        ],
+        dtype=object,
+    )
     idx = (r[None, :] >= edges).sum(axis=0).clip(0, len(names) - 1)
     types = names[idx]
     # time: a start over 30 days, then gaps: short within a visit, long between visits
@@ -92,14 +105,17 @@ def generate(path: Path, n_events: int, n_users: int, seed: int = 7) -> None:
     visit = np.cumsum(new_visit | first)
     categories = np.array(["phones", "laptops", "audio", "home", "toys", "books"], dtype=object)
     cat = categories[rng.integers(0, len(categories), size=n_users)[user]]
-    frame = pl.DataFrame({
-        "user_id": pl.select(pl.lit("u") + pl.lit(pl.Series(user)).cast(pl.String).str.zfill(7))
-        .to_series(),
-        "session_id": pl.Series(visit).cast(pl.String),
-        "ts": pl.Series(ts_us.astype(np.int64)).cast(pl.Datetime("us", "UTC")),
-        "event": pl.Series(types.astype(str)),
-        "category": pl.Series(cat.astype(str)),
-    })
+    frame = pl.DataFrame(
+        {
+            "user_id": pl.select(
+                pl.lit("u") + pl.lit(pl.Series(user)).cast(pl.String).str.zfill(7)
+            ).to_series(),
+            "session_id": pl.Series(visit).cast(pl.String),
+            "ts": pl.Series(ts_us.astype(np.int64)).cast(pl.Datetime("us", "UTC")),
+            "event": pl.Series(types.astype(str)),
+            "category": pl.Series(cat.astype(str)),
+        }
+    )
     frame = frame.sort(["user_id", "ts"], maintain_order=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(path, statistics=True)
@@ -147,8 +163,10 @@ def run_chdb(file: Path) -> dict[int, int]:
 def duckdb_sql(file: Path) -> str:
     cases = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STEPS, 1))
     names = ", ".join(f"'{s}'" for s in STEPS)
-    win = ("WINDOW w AS (PARTITION BY user_id ORDER BY t, s "
-           "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)")
+    win = (
+        "WINDOW w AS (PARTITION BY user_id ORDER BY t, s "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    )
     # latest start of an attempt at each step, from the rows before (same DP as windowFunnel)
     return f"""
     WITH e AS (
@@ -195,8 +213,11 @@ def engine_main(engine: str, file: Path, repeat: int) -> None:
         again = fn()
         times.append(time.perf_counter() - t0)
         assert again == levels
-    print(json.dumps({"engine": engine, "levels": levels, "times": times,
-                      "peak_rss_mib": peak_rss_mib()}))
+    print(
+        json.dumps(
+            {"engine": engine, "levels": levels, "times": times, "peak_rss_mib": peak_rss_mib()}
+        )
+    )
 
 
 def baseline_main() -> None:
@@ -226,8 +247,14 @@ def peak_rss_mib() -> float:
 
 def _child(args: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True,
-                         text=True, env=env, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -266,8 +293,7 @@ def main() -> None:
     import polars as pl
 
     shape = pl.scan_parquet(file).select(pl.len(), pl.col("user_id").n_unique()).collect().row(0)
-    mix = (pl.scan_parquet(file).group_by("event").len().sort("len", descending=True)
-           .collect())
+    mix = pl.scan_parquet(file).group_by("event").len().sort("len", descending=True).collect()
     print(f"{shape[0]:,} events, {shape[1]:,} users, {file.stat().st_size / 2**20:.0f} MiB")
     base = _child(["--baseline"])["peak_rss_mib"]
     engines = a.engines.split(",")
@@ -276,18 +302,24 @@ def main() -> None:
     for rnd in range(a.repeat):
         for engine in engines:
             res = _child(["--engine", engine, "--file", str(file), "--repeat", "1"])
-            acc = results.setdefault(engine, {"levels": res["levels"], "times": [],
-                                              "peak_rss_mib": 0.0})
+            acc = results.setdefault(
+                engine, {"levels": res["levels"], "times": [], "peak_rss_mib": 0.0}
+            )
             if res["levels"] != acc["levels"]:
                 sys.exit(f"{engine} changed its answer between runs")
             acc["times"] += res["times"]
             acc["peak_rss_mib"] = max(acc["peak_rss_mib"], res["peak_rss_mib"])
-            print(f"round {rnd + 1} {engine:15s} {res['times'][0]:6.2f}s  "
-                  f"peak {res['peak_rss_mib']:6.0f} MiB", flush=True)
+            print(
+                f"round {rnd + 1} {engine:15s} {res['times'][0]:6.2f}s  "
+                f"peak {res['peak_rss_mib']:6.0f} MiB",
+                flush=True,
+            )
     for engine, res in results.items():
-        print(f"{engine:15s} best {min(res['times']):6.2f}s  median "
-              f"{statistics.median(res['times']):6.2f}s  peak {res['peak_rss_mib']:7.0f} MiB  "
-              f"levels {res['levels']}")
+        print(
+            f"{engine:15s} best {min(res['times']):6.2f}s  median "
+            f"{statistics.median(res['times']):6.2f}s  peak {res['peak_rss_mib']:7.0f} MiB  "
+            f"levels {res['levels']}"
+        )
     levels = {e: r["levels"] for e, r in results.items()}
     agree = len({json.dumps(v, sort_keys=True) for v in levels.values()}) == 1
     print("all engines agree:", agree)
@@ -320,12 +352,15 @@ def record(file, shape, mix, results, base, agree, a) -> None:
     for engine, r in results.items():
         best = min(r["times"])
         ratio = f"{best / min(ref['times']):.2f}" if ref else "–"
-        lines.append(f"| {ENGINES[engine]} | {best:.2f} | {statistics.median(r['times']):.2f} "
-                     f"| {ratio} | {r['peak_rss_mib']:.0f} |")
+        lines.append(
+            f"| {ENGINES[engine]} | {best:.2f} | {statistics.median(r['times']):.2f} "
+            f"| {ratio} | {r['peak_rss_mib']:.0f} |"
+        )
     text = "\n".join(lines) + "\n"
     if not RESULTS.exists():
-        RESULTS.write_text("# Funnel benchmark results\n\nWritten by `bench/bench_funnels.py`; "
-                           "newest run last.\n")
+        RESULTS.write_text(
+            "# Funnel benchmark results\n\nWritten by `bench/bench_funnels.py`; newest run last.\n"
+        )
     with RESULTS.open("a") as fh:
         fh.write(text)
     print(text)

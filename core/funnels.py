@@ -177,8 +177,9 @@ class _Spec:
         return len(self.steps)
 
 
-def _coerce_exclusions(exclusions: Any, n: int, order: str,
-                       steps: tuple[FunnelStep, ...]) -> tuple[_Exclusion, ...]:
+def _coerce_exclusions(
+    exclusions: Any, n: int, order: str, steps: tuple[FunnelStep, ...]
+) -> tuple[_Exclusion, ...]:
     if exclusions is None:
         return ()
     if isinstance(exclusions, (str, FunnelStep)) or not isinstance(exclusions, Iterable):
@@ -193,12 +194,15 @@ def _coerce_exclusions(exclusions: Any, n: int, order: str,
         else:
             if not isinstance(item, (list, tuple)) or len(item) != 3:
                 raise ParameterError(
-                    "each exclusion must be a (step, from_step, to_step) triple, "
-                    f"got {item!r}"
+                    f"each exclusion must be a (step, from_step, to_step) triple, got {item!r}"
                 )
             spec, a, b = item
         step = FunnelStep.coerce(spec, what="exclusion")
-        if not (isinstance(a, int) and isinstance(b, int)) or isinstance(a, bool) or isinstance(b, bool):
+        if (
+            not (isinstance(a, int) and isinstance(b, int))
+            or isinstance(a, bool)
+            or isinstance(b, bool)
+        ):
             raise ParameterError(
                 f"exclusion `{step.display_label}` needs whole step numbers, got from {a!r} to {b!r}"
             )
@@ -228,26 +232,30 @@ def _coerce_exclusions(exclusions: Any, n: int, order: str,
     return tuple(out)
 
 
-def _validate(schema: pl.Schema, steps: Any, window: Any, order: Any, count_by: Any,
-              exclusions: Any, breakdown: Any, breakdown_limit: Any) -> _Spec:
+def _validate(
+    schema: pl.Schema,
+    steps: Any,
+    window: Any,
+    order: Any,
+    count_by: Any,
+    exclusions: Any,
+    breakdown: Any,
+    breakdown_limit: Any,
+) -> _Spec:
     for col in ("ts", "event"):
         if col not in schema:
             raise SchemaError(
                 f"events table is missing required column {col!r}; found {list(schema)}"
             )
     if isinstance(steps, (str, FunnelStep)) or not isinstance(steps, Iterable):
-        raise ParameterError(
-            f"`steps` must be a list of 1 to {MAX_STEPS} steps, got {steps!r}"
-        )
+        raise ParameterError(f"`steps` must be a list of 1 to {MAX_STEPS} steps, got {steps!r}")
     step_objs = tuple(FunnelStep.coerce(s) for s in steps)
     if len(step_objs) > MAX_STEPS:
         raise ParameterError(
             f"`steps` holds {len(step_objs)} steps; a funnel has at most {MAX_STEPS}"
         )
     if not isinstance(window, timedelta):
-        raise ParameterError(
-            f"`window` must be a positive datetime.timedelta, got {window!r}"
-        )
+        raise ParameterError(f"`window` must be a positive datetime.timedelta, got {window!r}")
     if window <= timedelta(0):
         raise ParameterError(f"`window` must be positive, got {window}")
     if order not in ORDERS:
@@ -262,7 +270,11 @@ def _validate(schema: pl.Schema, steps: Any, window: Any, order: Any, count_by: 
             f"`breakdown` must be a column of the events table or None, got {breakdown!r}; "
             f"available: {sorted(schema)}"
         )
-    if isinstance(breakdown_limit, bool) or not isinstance(breakdown_limit, int) or breakdown_limit < 1:
+    if (
+        isinstance(breakdown_limit, bool)
+        or not isinstance(breakdown_limit, int)
+        or breakdown_limit < 1
+    ):
         raise ParameterError(
             f"`breakdown_limit` must be a whole number >= 1, got {breakdown_limit!r}"
         )
@@ -376,8 +388,9 @@ _STEP_SCHEMA: Final[dict[str, pl.DataType]] = {
 }
 
 
-def _entities_schema(count_by: str, id_dtype: pl.DataType, n: int,
-                     breakdown: bool) -> dict[str, pl.DataType]:
+def _entities_schema(
+    count_by: str, id_dtype: pl.DataType, n: int, breakdown: bool
+) -> dict[str, pl.DataType]:
     schema: dict[str, pl.DataType] = {
         count_by: id_dtype,
         "furthest_step": pl.Int64(),
@@ -390,8 +403,9 @@ def _entities_schema(count_by: str, id_dtype: pl.DataType, n: int,
     return schema
 
 
-def _step_summary(entities: pl.DataFrame, labels: Sequence[str],
-                  by: str | None = None) -> pl.DataFrame:
+def _step_summary(
+    entities: pl.DataFrame, labels: Sequence[str], by: str | None = None
+) -> pl.DataFrame:
     """Per-step counts, conversion and timing from an entities table (optionally per ``by``).
 
     Excluded entities count in no step. Times from the previous step use each entity's counted
@@ -446,8 +460,9 @@ def _breakdown_buckets(entities: pl.DataFrame, limit: int) -> tuple[pl.DataFrame
     return entities.with_columns(bucket.alias("bucket")), top
 
 
-def _summaries(entities: pl.DataFrame, labels: Sequence[str], breakdown: str | None,
-               limit: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _summaries(
+    entities: pl.DataFrame, labels: Sequence[str], breakdown: str | None, limit: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     steps = _step_summary(entities, labels)
     if breakdown is None or "breakdown" not in entities.columns:
         return steps, pl.DataFrame(schema={"breakdown": pl.String()} | dict(_STEP_SCHEMA))
@@ -456,7 +471,8 @@ def _summaries(entities: pl.DataFrame, labels: Sequence[str], breakdown: str | N
     order = {v: i for i, v in enumerate(top)}
     per = (
         per.with_columns(
-            pl.col("breakdown").replace_strict(order, default=len(order), return_dtype=pl.Int64)
+            pl.col("breakdown")
+            .replace_strict(order, default=len(order), return_dtype=pl.Int64)
             .alias("_o")
         )
         .sort(["_o", "step"])
@@ -465,11 +481,19 @@ def _summaries(entities: pl.DataFrame, labels: Sequence[str], breakdown: str | N
     return steps, per
 
 
-def _reason(count_by: str, labels: Sequence[str], entities: pl.DataFrame,
-            steps: pl.DataFrame, absent: Sequence[int]) -> str | None:
+def _reason(
+    count_by: str,
+    labels: Sequence[str],
+    entities: pl.DataFrame,
+    steps: pl.DataFrame,
+    absent: Sequence[int],
+) -> str | None:
     """The explanation a page shows instead of (or above) the funnel, or None."""
-    who = "users" if count_by == "user_id" else (
-        "sessions" if count_by == "session_id" else f"`{count_by}` values")
+    who = (
+        "users"
+        if count_by == "user_id"
+        else ("sessions" if count_by == "session_id" else f"`{count_by}` values")
+    )
     if entities.is_empty():
         if count_by in ("user_id", "session_id"):
             return "No events to analyse: the selected data is empty."
@@ -479,12 +503,15 @@ def _reason(count_by: str, labels: Sequence[str], entities: pl.DataFrame,
     entered = int(steps["entities"][0]) if steps.height else 0
     if entered == 0:
         if 1 in absent:
-            return (f"Step 1 ({labels[0]}) never occurs in the selected data, so nobody "
-                    "entered the funnel.")
+            return (
+                f"Step 1 ({labels[0]}) never occurs in the selected data, so nobody "
+                "entered the funnel."
+            )
         excluded = int(entities["excluded"].sum()) if "excluded" in entities.columns else 0
         if excluded:
-            return (f"All {excluded:,} {who} who did step 1 ({labels[0]}) were removed by "
-                    "an exclusion.")
+            return (
+                f"All {excluded:,} {who} who did step 1 ({labels[0]}) were removed by an exclusion."
+            )
         return f"None of the {entities.height:,} {who} did step 1 ({labels[0]})."
     if absent:
         names = ", ".join(f"{k} ({labels[k - 1]})" for k in absent)
@@ -492,19 +519,29 @@ def _reason(count_by: str, labels: Sequence[str], entities: pl.DataFrame,
             return f"Step {names} never occurs in the selected data."
         return f"Steps {names} never occur in the selected data."
     if len(labels) == 1:
-        return ("A funnel needs at least two steps to show conversion; add another step. "
-                f"{entered:,} {who} did {labels[0]}.")
+        return (
+            "A funnel needs at least two steps to show conversion; add another step. "
+            f"{entered:,} {who} did {labels[0]}."
+        )
     return None
 
 
 def _empty_result(spec: _Spec, id_dtype: pl.DataType, reason: str) -> FunnelResult:
-    ents = pl.DataFrame(schema=_entities_schema(spec.count_by, id_dtype, spec.n,
-                                                spec.breakdown is not None))
+    ents = pl.DataFrame(
+        schema=_entities_schema(spec.count_by, id_dtype, spec.n, spec.breakdown is not None)
+    )
     steps, per = _summaries(ents, spec.labels, spec.breakdown, spec.breakdown_limit)
     return FunnelResult(
-        steps=steps, entities=ents, breakdown_steps=per, labels=spec.labels,
-        count_by=spec.count_by, order=spec.order, window=spec.window,
-        breakdown=spec.breakdown, breakdown_limit=spec.breakdown_limit, reason=reason,
+        steps=steps,
+        entities=ents,
+        breakdown_steps=per,
+        labels=spec.labels,
+        count_by=spec.count_by,
+        order=spec.order,
+        window=spec.window,
+        breakdown=spec.breakdown,
+        breakdown_limit=spec.breakdown_limit,
+        reason=reason,
     )
 
 
@@ -513,8 +550,9 @@ def _empty_result(spec: _Spec, id_dtype: pl.DataType, reason: str) -> FunnelResu
 # --------------------------------------------------------------------------------------------
 
 
-def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
-             schema: pl.Schema) -> tuple[pl.DataFrame, pl.DataFrame, list[int], datetime | None]:
+def _prepare(
+    events: pl.DataFrame | pl.LazyFrame, spec: _Spec, schema: pl.Schema
+) -> tuple[pl.DataFrame, pl.DataFrame, list[int], datetime | None]:
     """Sorted working frame, the entity table and per-step row counts.
 
     Returns ``(work, ents, step_rows, data_end)`` where ``work`` has columns ``e`` (entity
@@ -528,12 +566,15 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
     step_exprs = [s.expr(schema) for s in spec.steps]
     mask = pl.lit(0, dtype=pl.Int64)
     for k, m in enumerate(step_exprs):
-        mask = mask | pl.when(m).then(pl.lit(1 << k, dtype=pl.Int64)).otherwise(pl.lit(0, dtype=pl.Int64))
+        mask = mask | pl.when(m).then(pl.lit(1 << k, dtype=pl.Int64)).otherwise(
+            pl.lit(0, dtype=pl.Int64)
+        )
     xl = pl.lit(0, dtype=pl.Int64)
     for x in spec.exclusions:
         bits = sum(1 << (j - 1) for j in range(x.from_step, x.to_step))
         xl = xl | pl.when(x.step.expr(schema)).then(pl.lit(bits, dtype=pl.Int64)).otherwise(
-            pl.lit(0, dtype=pl.Int64))
+            pl.lit(0, dtype=pl.Int64)
+        )
     cols = [
         pl.col(spec.count_by).alias("_ent"),
         pl.col("ts").dt.epoch("us").alias("t"),
@@ -548,17 +589,20 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
     # the table is sorted by entity, which is checked next
     df = lf.select(cols).with_columns(code).collect()
     if df["_ent"].null_count() or df["t"].null_count():
-        df = df.filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null()).with_columns(
-            code)
+        df = df.filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null()).with_columns(code)
     if "xl" in df.columns:
         # an event that matches a step is never an excluded event
         df = df.with_columns(
-            pl.when(pl.col("mask") == 0).then(pl.col("xl")).otherwise(0).alias("xl"))
+            pl.when(pl.col("mask") == 0).then(pl.col("xl")).otherwise(0).alias("xl")
+        )
     data_end = _from_us(df["t"].max()) if df.height else None
     # sorted by entity, then time? (stable sort otherwise: input order breaks ties)
-    in_order = df["_ent"].is_sorted() and not df.select(
-        ((pl.col("e") == pl.col("e").shift(1)) & (pl.col("t") < pl.col("t").shift(1))).any()
-    ).item()
+    in_order = (
+        df["_ent"].is_sorted()
+        and not df.select(
+            ((pl.col("e") == pl.col("e").shift(1)) & (pl.col("t") < pl.col("t").shift(1))).any()
+        ).item()
+    )
     if not in_order:
         df = df.sort(["_ent", "t"], maintain_order=True).with_columns(code)
     ents_q = df.lazy().filter(pl.col("e").ne_missing(pl.col("e").shift(1))).select("e", "_ent")
@@ -571,8 +615,11 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
         work_q = work_q.filter(relevant)
     # events with equal timestamps are taken in step order: lowest matched step first (the
     # lowest set bit orders like the step number; events of no step go last)
-    low = pl.when(pl.col("mask") == 0).then(pl.lit(1 << 62, dtype=pl.Int64)).otherwise(
-        pl.col("mask") & (-pl.col("mask")))
+    low = (
+        pl.when(pl.col("mask") == 0)
+        .then(pl.lit(1 << 62, dtype=pl.Int64))
+        .otherwise(pl.col("mask") & (-pl.col("mask")))
+    )
     same = (pl.col("t") == pl.col("t").shift(1)) & (pl.col("e") == pl.col("e").shift(1))
     ties_q = work_q.select((same & (pl.col("mask") != pl.col("mask").shift(1))).any())
     masks_q = work_q.group_by("mask").len()
@@ -580,8 +627,11 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec,
     del df
     step_rows = [sum(c for mk, c in per_mask.rows() if mk >> k & 1) for k in range(n)]
     if ties.item() and work.select((same & (low < low.shift(1))).any()).item():
-        work = work.with_columns(low.alias("_low")).sort(
-            ["e", "t", "_low"], maintain_order=True).drop("_low")
+        work = (
+            work.with_columns(low.alias("_low"))
+            .sort(["e", "t", "_low"], maintain_order=True)
+            .drop("_low")
+        )
     return work, ents, step_rows, data_end
 
 
@@ -602,8 +652,9 @@ def _add_group_flags(work: pl.DataFrame, strict: bool) -> pl.DataFrame:
     last = pl.col("e").ne_missing(pl.col("e").shift(-1))
     gstart = first | (pl.col("t") != pl.col("t").shift(1))
     gend = last | (pl.col("t") != pl.col("t").shift(-1))
-    work = work.with_columns(first.alias("first"), last.alias("last"),
-                             gstart.alias("_gs"), gend.alias("_ge"))
+    work = work.with_columns(
+        first.alias("first"), last.alias("last"), gstart.alias("_gs"), gend.alias("_ge")
+    )
     if "xl" not in work.columns:
         work = work.with_columns(pl.lit(0, dtype=pl.Int64).alias("xl"))
     need_mixed = strict or bool(work.select((pl.col("xl") != 0).any()).item())
@@ -694,8 +745,12 @@ def _ordered_scan_levels(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
     best_level = np.zeros(n_ent, dtype=np.int64)
     best_row = np.zeros(n_ent, dtype=np.int64)
     # level: the rows of step k with ``u`` = start of the attempt this row moved to step k
-    level = base.lazy().filter((pl.col("mask") & 1) != 0).select(
-        "i", "e", "T", pl.col("T").alias("u")).collect()
+    level = (
+        base.lazy()
+        .filter((pl.col("mask") & 1) != 0)
+        .select("i", "e", "T", pl.col("T").alias("u"))
+        .collect()
+    )
     tables: dict[int, tuple[Any, Any]] = {}
     for k in range(1, n + 1):
         state = pl.col("u").forward_fill()
@@ -703,18 +758,26 @@ def _ordered_scan_levels(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
         level = level.with_columns(
             changed.alias("_ch"),
             state.fill_null(_NONE).alias("_s"),
-            pl.when(changed).then(pl.col("i")).otherwise(None).forward_fill().fill_null(-1)
+            pl.when(changed)
+            .then(pl.col("i"))
+            .otherwise(None)
+            .forward_fill()
+            .fill_null(-1)
             .alias("_r"),
         )
-        first = (level.lazy().filter(pl.col("_ch")).select("e", "i")
-                 .filter(pl.col("e").ne_missing(pl.col("e").shift(1))).collect())
+        first = (
+            level.lazy()
+            .filter(pl.col("_ch"))
+            .select("e", "i")
+            .filter(pl.col("e").ne_missing(pl.col("e").shift(1)))
+            .collect()
+        )
         ent = first["e"].to_numpy()
         best_level[ent] = k
         best_row[ent] = first["i"].to_numpy()
         if k == n:
             break
-        nxt = base.lazy().filter((pl.col("mask") & (1 << k)) != 0).select("i", "e", "T") \
-            .collect()
+        nxt = base.lazy().filter((pl.col("mask") & (1 << k)) != 0).select("i", "e", "T").collect()
         # last step-k row strictly before each step-(k+1) row
         # position of that row, +1: position 0 is a "no row before" sentinel
         j = level["i"].search_sorted(nxt["i"], side="left").cast(pl.Int64)
@@ -723,16 +786,23 @@ def _ordered_scan_levels(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
         nxt = nxt.with_columns(states.gather(j).alias("_c"), makers.gather(j).alias("par"))
         tables[k + 1] = (nxt["i"].to_numpy(), nxt["par"].to_numpy())
         level = nxt.select(
-            "i", "e", "T",
-            pl.when((pl.col("T") - pl.col("_c")) <= w).then(pl.col("_c")).otherwise(None)
-            .alias("u"))
+            "i",
+            "e",
+            "T",
+            pl.when((pl.col("T") - pl.col("_c")) <= w)
+            .then(pl.col("_c"))
+            .otherwise(None)
+            .alias("u"),
+        )
     ent = np.flatnonzero(best_level)
-    records = pl.DataFrame({
-        "e": pl.Series(ent, dtype=pl.UInt32),
-        "furthest_step": best_level[ent],
-        "excluded": np.zeros(len(ent), dtype=bool),
-        "r": best_row[ent],
-    })
+    records = pl.DataFrame(
+        {
+            "e": pl.Series(ent, dtype=pl.UInt32),
+            "furthest_step": best_level[ent],
+            "excluded": np.zeros(len(ent), dtype=bool),
+            "r": best_row[ent],
+        }
+    )
     # step times of each record's attempt: follow the parents down from its furthest step
     lvl = best_level[ent]
     cur = best_row[ent].copy()
@@ -749,8 +819,13 @@ def _ordered_scan_levels(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
         col[active] = tt[cur[active]]
         cols[f"step_{k}_at"] = col
     times = pl.DataFrame({c: cols[c] for c in _time_cols(n)}).with_columns(
-        pl.when(pl.col(c) == missing).then(None).otherwise(pl.col(c))
-        .cast(pl.Datetime("us", "UTC")).alias(c) for c in _time_cols(n))
+        pl.when(pl.col(c) == missing)
+        .then(None)
+        .otherwise(pl.col(c))
+        .cast(pl.Datetime("us", "UTC"))
+        .alias(c)
+        for c in _time_cols(n)
+    )
     return records.hstack(times)
 
 
@@ -783,15 +858,17 @@ def _ordered_scan_chunk(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
         state = pl.when(upd).then(cand)
         if strict:
             state = state.when(pl.col("clr") & ~m).then(none)
-        work = work.with_columns(state.otherwise(None).forward_fill().fill_null(_NONE)
-                                 .alias(f"S{k}"))
+        work = work.with_columns(
+            state.otherwise(None).forward_fill().fill_null(_NONE).alias(f"S{k}")
+        )
         s_k, p_k = pl.col(f"S{k}"), pl.col(f"S{k}").shift(1, fill_value=_NONE)
         reach = ok & (p_k != cand)
         has_excl = bool(excl_levels & bit) and k < n
         cols = []
         if k < n:  # which row created each state: to rebuild paths (and run boundaries)
-            cols.append(pl.when(s_k != p_k).then(pl.col("i")).otherwise(None).forward_fill()
-                        .alias(f"R{k}"))
+            cols.append(
+                pl.when(s_k != p_k).then(pl.col("i")).otherwise(None).forward_fill().alias(f"R{k}")
+            )
         if has_excl or pe_prev is not None:
             cols += [reach.alias("_reach"), cand.alias("_cand")]
         if pe_prev is not None:
@@ -799,20 +876,33 @@ def _ordered_scan_chunk(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
         if cols:
             work = work.with_columns(cols)
         if pe_prev is None and not has_excl:
-            level = (work.lazy().filter(reach).select("e", "i")
-                     .filter(pl.col("e").is_first_distinct())
-                     .select("e", pl.col("i").alias("any_i"), pl.col("i").alias("clean_i"))
-                     .collect())
+            level = (
+                work.lazy()
+                .filter(reach)
+                .select("e", "i")
+                .filter(pl.col("e").is_first_distinct())
+                .select("e", pl.col("i").alias("any_i"), pl.col("i").alias("clean_i"))
+                .collect()
+            )
         else:
             clean = pl.lit(True) if pe_prev is None else ~pl.col("_pe")
             if has_excl:
                 clean = clean & ~_tainted_after(k, w)
-            reached = (work.lazy().with_columns(clean.alias("_clean"))
-                       .filter(pl.col("_reach")).select("e", "i", "_clean").collect())
+            reached = (
+                work.lazy()
+                .with_columns(clean.alias("_clean"))
+                .filter(pl.col("_reach"))
+                .select("e", "i", "_clean")
+                .collect()
+            )
             first_any = reached.filter(pl.col("e").is_first_distinct()).select(
-                "e", pl.col("i").alias("any_i"))
-            first_clean = reached.filter(pl.col("_clean")).filter(
-                pl.col("e").is_first_distinct()).select("e", pl.col("i").alias("clean_i"))
+                "e", pl.col("i").alias("any_i")
+            )
+            first_clean = (
+                reached.filter(pl.col("_clean"))
+                .filter(pl.col("e").is_first_distinct())
+                .select("e", pl.col("i").alias("clean_i"))
+            )
             level = first_any.join(first_clean, on="e", how="left")
         if has_excl and not strict:
             work = _exclusion_flags(work, k, w)
@@ -820,15 +910,19 @@ def _ordered_scan_chunk(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
         if k < n:
             runs[k] = work[f"R{k}"]
         pe_prev = pl.col(f"PE{k}") if (has_excl and not strict) else None
-        drop = [c for c in (f"S{k - 1}", f"PE{k - 1}", "_reach", "_cand", "_pe", f"R{k}")
-                if c in work.columns]
+        drop = [
+            c
+            for c in (f"S{k - 1}", f"PE{k - 1}", "_reach", "_cand", "_pe", f"R{k}")
+            if c in work.columns
+        ]
         work = work.drop(drop)
     records = (
         pl.concat(firsts)
         .sort(["e", "level"])
         .filter(pl.col("e").is_last_distinct())
         .select(
-            "e", pl.col("level").alias("furthest_step"),
+            "e",
+            pl.col("level").alias("furthest_step"),
             pl.col("clean_i").is_null().alias("excluded"),
             pl.coalesce("clean_i", "any_i").alias("r"),
         )
@@ -857,20 +951,29 @@ def _exclusion_flags(work: pl.DataFrame, k: int, w: int) -> pl.DataFrame:
     # has the attempt reached step k+1 on an earlier row of this run? (never at its start:
     # a new attempt at step k starts later than any attempt already at step k+1)
     reached = (
-        pl.when(pl.col("_rs")).then(pl.lit(False))
-        .when(pl.col("_a").shift(1)).then(pl.lit(True))
+        pl.when(pl.col("_rs"))
+        .then(pl.lit(False))
+        .when(pl.col("_a").shift(1))
+        .then(pl.lit(True))
         .otherwise(None)
         .forward_fill()
     )
     taint = pl.col("_b") & ~reached
     e_after = (
-        pl.when(taint).then(pl.lit(True)).when(pl.col("_rs")).then(pl.lit(False))
-        .otherwise(None).forward_fill()
+        pl.when(taint)
+        .then(pl.lit(True))
+        .when(pl.col("_rs"))
+        .then(pl.lit(False))
+        .otherwise(None)
+        .forward_fill()
     )
     work = work.with_columns(e_after.alias("_ea"))
     work = work.with_columns(
-        pl.when(pl.col("_rs")).then(False)
-        .otherwise(pl.col("_ea").shift(1)).fill_null(False).alias(f"PE{k}")
+        pl.when(pl.col("_rs"))
+        .then(False)
+        .otherwise(pl.col("_ea").shift(1))
+        .fill_null(False)
+        .alias(f"PE{k}")
     )
     return work.drop("_rs", "_a", "_b", "_ea")
 
@@ -887,8 +990,9 @@ def _tainted_after(k: int, w: int) -> pl.Expr:
     return (nxt != _SENT) & (nxt <= pl.col("_cand") + w)
 
 
-def _path_times(records: pl.DataFrame, t: pl.Series, runs: dict[int, pl.Series],
-                n: int) -> pl.DataFrame:
+def _path_times(
+    records: pl.DataFrame, t: pl.Series, runs: dict[int, pl.Series], n: int
+) -> pl.DataFrame:
     """Follow each record's attempt back from its furthest step: the step times.
 
     ``runs[k][i]`` is the row that created the step-k state held after row ``i``; the state a
@@ -913,8 +1017,11 @@ def _path_times(records: pl.DataFrame, t: pl.Series, runs: dict[int, pl.Series],
         out[f"step_{k}_at"] = col
     frame = pl.DataFrame({c: out[c] for c in _time_cols(n)})
     return frame.with_columns(
-        pl.when(pl.col(c) == missing).then(None).otherwise(pl.col(c))
-        .cast(pl.Datetime("us", "UTC")).alias(c)
+        pl.when(pl.col(c) == missing)
+        .then(None)
+        .otherwise(pl.col(c))
+        .cast(pl.Datetime("us", "UTC"))
+        .alias(c)
         for c in _time_cols(n)
     )
 
@@ -1004,17 +1111,22 @@ def _unordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
     work = work.with_columns(pl.col("t").gather(pl.col("nx").fill_null(0)).alias("nxt"))
     masks = sorted(set(work.filter(pl.col("mask") != 0)["mask"].unique().to_list()))
     anchors = work.filter(pl.col("mask") != 0).select(
-        "e", "i", "t", "nx", "nxt", (pl.col("t") + w).alias("lim"))
+        "e", "i", "t", "nx", "nxt", (pl.col("t") + w).alias("lim")
+    )
     rows = work.select("e", pl.col("t").alias("lim"), pl.col("i").alias("end_t"))
-    ends = anchors.sort(["e", "lim"]).join_asof(
-        rows, on="lim", by="e", strategy="backward", check_sortedness=False
-    ).sort("i")
+    ends = (
+        anchors.sort(["e", "lim"])
+        .join_asof(rows, on="lim", by="e", strategy="backward", check_sortedness=False)
+        .sort("i")
+    )
     end = pl.min_horizontal(
-        pl.col("end_t"), pl.when(pl.col("nx").is_null()).then(pl.col("end_t"))
-        .otherwise(pl.col("nx") - 1))
+        pl.col("end_t"),
+        pl.when(pl.col("nx").is_null()).then(pl.col("end_t")).otherwise(pl.col("nx") - 1),
+    )
     anchors = ends.with_columns(end.alias("end"))
-    cum = work.select([(pl.col("mask") == mk).cast(pl.Int64).cum_sum().alias(f"c{mk}")
-                       for mk in masks])
+    cum = work.select(
+        [(pl.col("mask") == mk).cast(pl.Int64).cum_sum().alias(f"c{mk}") for mk in masks]
+    )
     before = {mk: pl.col(f"c{mk}").shift(1, fill_value=0) for mk in masks}
     base = cum.with_columns([before[mk].alias(f"b{mk}") for mk in masks])
     anchors = anchors.with_columns(
@@ -1024,8 +1136,10 @@ def _unordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
     counts = {mk: pl.col(f"we{mk}") - pl.col(f"ws{mk}") for mk in masks}
     anchors = anchors.with_columns(_matching_expr(counts, n).alias("count"))
     cancelled = (
-        pl.col("nxt").is_not_null() & pl.col("nx").is_not_null()
-        & (pl.col("nxt") <= pl.col("lim")) & (pl.col("count") < n)
+        pl.col("nxt").is_not_null()
+        & pl.col("nx").is_not_null()
+        & (pl.col("nxt") <= pl.col("lim"))
+        & (pl.col("count") < n)
     )
     anchors = anchors.with_columns(cancelled.alias("cancelled"))
     per = anchors.group_by("e").agg(
@@ -1038,16 +1152,21 @@ def _unordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
     )
     chosen = (
         anchors.join(per, on="e")
-        .filter((pl.col("count") == pl.col("furthest_step"))
-                & (pl.col("excluded") | ~pl.col("cancelled")))
+        .filter(
+            (pl.col("count") == pl.col("furthest_step"))
+            & (pl.col("excluded") | ~pl.col("cancelled"))
+        )
         .sort("i")
         .filter(pl.col("e").is_first_distinct())
         .select("e", "furthest_step", "excluded", pl.col("i").alias("r"), "end")
     )
     # step times: the first row of the record's window at which j steps are filled
     spans = chosen.select("e", pl.col("r").alias("lo"), pl.col("end").alias("hi"))
-    win = work.select("e", "i", "t").join(spans, on="e").filter(
-        (pl.col("i") >= pl.col("lo")) & (pl.col("i") <= pl.col("hi")))
+    win = (
+        work.select("e", "i", "t")
+        .join(spans, on="e")
+        .filter((pl.col("i") >= pl.col("lo")) & (pl.col("i") <= pl.col("hi")))
+    )
     win = win.with_columns(
         [base[f"c{mk}"].gather(win["i"]).alias(f"pe{mk}") for mk in masks]
         + [base[f"b{mk}"].gather(win["lo"]).alias(f"ps{mk}") for mk in masks]
@@ -1055,13 +1174,20 @@ def _unordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
     pcounts = {mk: pl.col(f"pe{mk}") - pl.col(f"ps{mk}") for mk in masks}
     win = win.with_columns(_matching_expr(pcounts, n).alias("filled"))
     times = win.group_by("e").agg(
-        [pl.col("t").filter(pl.col("filled") >= j).min().alias(f"step_{j}_at")
-         for j in range(1, n + 1)]
+        [
+            pl.col("t").filter(pl.col("filled") >= j).min().alias(f"step_{j}_at")
+            for j in range(1, n + 1)
+        ]
     )
     out = chosen.join(times, on="e", how="left").with_columns(
-        [pl.when(pl.lit(j) <= pl.col("furthest_step")).then(pl.col(f"step_{j}_at"))
-         .otherwise(None).cast(pl.Datetime("us", "UTC")).alias(f"step_{j}_at")
-         for j in range(1, n + 1)]
+        [
+            pl.when(pl.lit(j) <= pl.col("furthest_step"))
+            .then(pl.col(f"step_{j}_at"))
+            .otherwise(None)
+            .cast(pl.Datetime("us", "UTC"))
+            .alias(f"step_{j}_at")
+            for j in range(1, n + 1)
+        ]
     )
     return out.select("e", "furthest_step", "excluded", "r", *_time_cols(n))
 
@@ -1135,48 +1261,69 @@ def compute_funnel(
     """
     lf = events.lazy()
     schema = lf.collect_schema()
-    spec = _validate(schema, steps, window, order, count_by, exclusions, breakdown,
-                     breakdown_limit)
+    spec = _validate(schema, steps, window, order, count_by, exclusions, breakdown, breakdown_limit)
     id_dtype = schema[count_by]
     if spec.n == 0:
         has_rows = lf.select(pl.col(count_by).is_not_null().any()).collect().item()
         empty = pl.DataFrame(schema={count_by: id_dtype})
-        reason = (_reason(count_by, (), empty, empty, ()) if not has_rows
-                  else "Add at least one step to build a funnel.")
+        reason = (
+            _reason(count_by, (), empty, empty, ())
+            if not has_rows
+            else "Add at least one step to build a funnel."
+        )
         return _empty_result(spec, id_dtype, reason or "")
     work, ents, step_rows, data_end = _prepare(lf, spec, schema)
     absent = tuple(k + 1 for k, c in enumerate(step_rows) if c == 0)
     if ents.height == 0:
         empty = pl.DataFrame(schema={count_by: id_dtype})
-        return _empty_result(spec, id_dtype,
-                             _reason(count_by, spec.labels, empty, empty, absent) or "")
+        return _empty_result(
+            spec, id_dtype, _reason(count_by, spec.labels, empty, empty, absent) or ""
+        )
     if work.height:
         if spec.order == "unordered":
             records = _unordered_scan(work, spec)
         else:
             records = _ordered_scan(work, spec)
     else:
-        records = pl.DataFrame(schema={"e": pl.UInt32, "furthest_step": pl.Int64,
-                                       "excluded": pl.Boolean, "r": pl.UInt32}
-                               | {c: pl.Datetime("us", "UTC") for c in _time_cols(spec.n)})
-    entities = ents.join(records.drop("r").with_columns(pl.col("e").cast(pl.UInt32)), on="e",
-                         how="left", maintain_order="left")
+        records = pl.DataFrame(
+            schema={
+                "e": pl.UInt32,
+                "furthest_step": pl.Int64,
+                "excluded": pl.Boolean,
+                "r": pl.UInt32,
+            }
+            | {c: pl.Datetime("us", "UTC") for c in _time_cols(spec.n)}
+        )
+    entities = ents.join(
+        records.drop("r").with_columns(pl.col("e").cast(pl.UInt32)),
+        on="e",
+        how="left",
+        maintain_order="left",
+    )
     entities = entities.with_columns(
         pl.col("furthest_step").fill_null(0),
         pl.col("excluded").fill_null(False),
     )
     if spec.breakdown is not None:
-        entities = entities.join(_first_touch(work, spec), on="e", how="left",
-                                 maintain_order="left")
+        entities = entities.join(
+            _first_touch(work, spec), on="e", how="left", maintain_order="left"
+        )
     entities = entities.rename({"_ent": count_by}).drop("e")
     cols = list(_entities_schema(count_by, id_dtype, spec.n, spec.breakdown is not None))
     entities = entities.select(cols)
     steps_df, per = _summaries(entities, spec.labels, spec.breakdown, spec.breakdown_limit)
     return FunnelResult(
-        steps=steps_df, entities=entities, breakdown_steps=per, labels=spec.labels,
-        count_by=count_by, order=spec.order, window=spec.window, breakdown=spec.breakdown,
+        steps=steps_df,
+        entities=entities,
+        breakdown_steps=per,
+        labels=spec.labels,
+        count_by=count_by,
+        order=spec.order,
+        window=spec.window,
+        breakdown=spec.breakdown,
         breakdown_limit=spec.breakdown_limit,
-        reason=_reason(count_by, spec.labels, entities, steps_df, absent), data_end=data_end,
+        reason=_reason(count_by, spec.labels, entities, steps_df, absent),
+        data_end=data_end,
         absent_steps=absent,
     )
 
@@ -1206,7 +1353,11 @@ def merge_funnel_results(results: Sequence[FunnelResult]) -> FunnelResult:
     head = results[0]
     for r in results[1:]:
         if (r.labels, r.count_by, r.order, r.window, r.breakdown, r.breakdown_limit) != (
-            head.labels, head.count_by, head.order, head.window, head.breakdown,
+            head.labels,
+            head.count_by,
+            head.order,
+            head.window,
+            head.breakdown,
             head.breakdown_limit,
         ):
             raise ParameterError("cannot merge funnel results computed with different settings")
@@ -1215,9 +1366,15 @@ def merge_funnel_results(results: Sequence[FunnelResult]) -> FunnelResult:
     absent = tuple(sorted(set.intersection(*[set(r.absent_steps) for r in results])))
     ends = [r.data_end for r in results if r.data_end is not None]
     return FunnelResult(
-        steps=steps_df, entities=entities, breakdown_steps=per, labels=head.labels,
-        count_by=head.count_by, order=head.order, window=head.window,
-        breakdown=head.breakdown, breakdown_limit=head.breakdown_limit,
+        steps=steps_df,
+        entities=entities,
+        breakdown_steps=per,
+        labels=head.labels,
+        count_by=head.count_by,
+        order=head.order,
+        window=head.window,
+        breakdown=head.breakdown,
+        breakdown_limit=head.breakdown_limit,
         reason=_reason(head.count_by, head.labels, entities, steps_df, absent),
         data_end=max(ends) if ends else None,
         absent_steps=absent,
@@ -1285,8 +1442,12 @@ def _step_from_json(obj: Any) -> FunnelStep:
         return FunnelStep(obj)
     if isinstance(obj, list) and obj and all(isinstance(x, str) for x in obj):
         return FunnelStep(tuple(obj))
-    if (not isinstance(obj, list) or not 2 <= len(obj) <= 3 or not isinstance(obj[0], list)
-            or not isinstance(obj[1], list)):
+    if (
+        not isinstance(obj, list)
+        or not 2 <= len(obj) <= 3
+        or not isinstance(obj[0], list)
+        or not isinstance(obj[1], list)
+    ):
         raise ParameterError(f"funnel step {obj!r} is not in the expected form")
     where = tuple(parse_condition(c) for c in obj[1])
     label = obj[2] if len(obj) > 2 else ""
@@ -1324,18 +1485,25 @@ class FunnelParams:
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(FunnelStep.coerce(s) for s in self.steps))
         object.__setattr__(
-            self, "exclusions",
-            tuple((FunnelStep.coerce(s, what="exclusion"), int(a), int(b))
-                  for s, a, b in self.exclusions),
+            self,
+            "exclusions",
+            tuple(
+                (FunnelStep.coerce(s, what="exclusion"), int(a), int(b))
+                for s, a, b in self.exclusions
+            ),
         )
         if not isinstance(self.window, timedelta) or self.window <= timedelta(0):
             raise ParameterError(f"`window` must be a positive timedelta, got {self.window!r}")
         if self.order not in ORDERS:
             raise ParameterError(f"`order` must be one of {list(ORDERS)}, got {self.order!r}")
-        if isinstance(self.breakdown_limit, bool) or not isinstance(self.breakdown_limit, int) \
-                or self.breakdown_limit < 1:
+        if (
+            isinstance(self.breakdown_limit, bool)
+            or not isinstance(self.breakdown_limit, int)
+            or self.breakdown_limit < 1
+        ):
             raise ParameterError(
-                f"`breakdown_limit` must be a whole number >= 1, got {self.breakdown_limit!r}")
+                f"`breakdown_limit` must be a whole number >= 1, got {self.breakdown_limit!r}"
+            )
 
     def to_query(self) -> str:
         """Compact URL-safe form: ``f1.`` + base64url of a short JSON (``f1z.``: deflated)."""
@@ -1389,27 +1557,47 @@ class FunnelParams:
             if len(steps) > MAX_STEPS or not 0 < w <= 10 * 365 * 86400:
                 raise ValueError("size")
             params = cls(
-                steps=steps, window=timedelta(seconds=w), order=obj.get("o", "ordered"),
-                count_by=obj.get("c", "user_id"), exclusions=exclusions,
-                breakdown=obj.get("b"), breakdown_limit=obj.get("l", 10),
+                steps=steps,
+                window=timedelta(seconds=w),
+                order=obj.get("o", "ordered"),
+                count_by=obj.get("c", "user_id"),
+                exclusions=exclusions,
+                breakdown=obj.get("b"),
+                breakdown_limit=obj.get("l", 10),
             )
         except ParameterError as e:
             raise ParameterError(f"funnel parameter {text[:80]!r} is invalid: {e}") from None
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
-                zlib.error, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            OverflowError,
+            zlib.error,
+            json.JSONDecodeError,
+            UnicodeDecodeError,
+            RecursionError,
+        ) as e:
             raise ParameterError(
                 f"funnel parameter {text[:80]!r} is not a saved funnel ({type(e).__name__})"
             ) from None
         if not isinstance(params.count_by, str) or (
-                params.breakdown is not None and not isinstance(params.breakdown, str)):
+            params.breakdown is not None and not isinstance(params.breakdown, str)
+        ):
             raise ParameterError(f"funnel parameter {text[:80]!r} names an invalid column")
         return params
 
     def compute(self, events: pl.DataFrame | pl.LazyFrame) -> FunnelResult:
         """:func:`compute_funnel` with these parameters."""
         return compute_funnel(
-            events, self.steps, window=self.window, order=self.order, count_by=self.count_by,
-            exclusions=self.exclusions, breakdown=self.breakdown,
+            events,
+            self.steps,
+            window=self.window,
+            order=self.order,
+            count_by=self.count_by,
+            exclusions=self.exclusions,
+            breakdown=self.breakdown,
             breakdown_limit=self.breakdown_limit,
         )
 
@@ -1427,8 +1615,9 @@ def _z(confidence: float) -> float:
     return float(norm.ppf(0.5 + confidence / 2))
 
 
-def wilson_interval(successes: int, trials: int, *,
-                    confidence: float = 0.95) -> tuple[float | None, float | None]:
+def wilson_interval(
+    successes: int, trials: int, *, confidence: float = 0.95
+) -> tuple[float | None, float | None]:
     """Wilson score interval for a proportion.
 
     Parameters
@@ -1450,7 +1639,8 @@ def wilson_interval(successes: int, trials: int, *,
     """
     if trials < 0 or not 0 <= successes <= trials:
         raise ParameterError(
-            f"need 0 <= successes <= trials, got successes={successes}, trials={trials}")
+            f"need 0 <= successes <= trials, got successes={successes}, trials={trials}"
+        )
     if trials == 0:
         return None, None
     z = _z(confidence)
@@ -1470,10 +1660,20 @@ def _wilson_exprs(succ: str, trials: str, z: float) -> tuple[pl.Expr, pl.Expr]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z / denom * (p * (1 - p) / n + z * z / (4 * n * n)).sqrt()
-    low = (pl.when(n == 0).then(None).when(x == 0).then(0.0)
-           .otherwise(pl.max_horizontal(centre - half, pl.lit(0.0))))
-    high = (pl.when(n == 0).then(None).when(x == n).then(1.0)
-            .otherwise(pl.min_horizontal(centre + half, pl.lit(1.0))))
+    low = (
+        pl.when(n == 0)
+        .then(None)
+        .when(x == 0)
+        .then(0.0)
+        .otherwise(pl.max_horizontal(centre - half, pl.lit(0.0)))
+    )
+    high = (
+        pl.when(n == 0)
+        .then(None)
+        .when(x == n)
+        .then(1.0)
+        .otherwise(pl.min_horizontal(centre + half, pl.lit(1.0)))
+    )
     return low, high
 
 
@@ -1484,8 +1684,13 @@ def _check_step(result: FunnelResult, value: Any, name: str, *, low: int = 1) ->
     return value
 
 
-def conversion_over_time(result: FunnelResult, *, interval: str = "day",
-                         to_step: int | None = None, confidence: float = 0.95) -> pl.DataFrame:
+def conversion_over_time(
+    result: FunnelResult,
+    *,
+    interval: str = "day",
+    to_step: int | None = None,
+    confidence: float = 0.95,
+) -> pl.DataFrame:
     """Conversion by the period in which entities entered the funnel (did step 1).
 
     Parameters
@@ -1515,9 +1720,15 @@ def conversion_over_time(result: FunnelResult, *, interval: str = "day",
         raise ParameterError(f"`interval` must be 'day' or 'week', got {interval!r}")
     to_step = result.n_steps if to_step is None else _check_step(result, to_step, "to_step")
     z = _z(confidence)
-    schema = {"period": pl.Date(), "entered": pl.Int64(), "converted": pl.Int64(),
-              "conversion": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
-              "complete": pl.Boolean()}
+    schema = {
+        "period": pl.Date(),
+        "entered": pl.Int64(),
+        "converted": pl.Int64(),
+        "conversion": pl.Float64(),
+        "ci_low": pl.Float64(),
+        "ci_high": pl.Float64(),
+        "complete": pl.Boolean(),
+    }
     ents = result.entities
     if result.n_steps == 0 or ents.is_empty():
         return pl.DataFrame(schema=schema)
@@ -1527,8 +1738,10 @@ def conversion_over_time(result: FunnelResult, *, interval: str = "day",
         return pl.DataFrame(schema=schema)
     out = (
         entered.group_by(pl.col("step_1_at").dt.truncate(every).alias("_start"))
-        .agg(pl.len().cast(pl.Int64).alias("entered"),
-             (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("entered"),
+            (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"),
+        )
         .sort("_start")
     )
     low, high = _wilson_exprs("converted", "entered", z)
@@ -1538,14 +1751,19 @@ def conversion_over_time(result: FunnelResult, *, interval: str = "day",
     else:
         complete = pl.lit(True)
     return out.select(
-        pl.col("_start").dt.date().alias("period"), "entered", "converted",
+        pl.col("_start").dt.date().alias("period"),
+        "entered",
+        "converted",
         (pl.col("converted") / pl.col("entered")).alias("conversion"),
-        low.alias("ci_low"), high.alias("ci_high"), complete.alias("complete"),
+        low.alias("ci_low"),
+        high.alias("ci_high"),
+        complete.alias("complete"),
     )
 
 
-def time_to_convert(result: FunnelResult, *, from_step: int = 1, to_step: int | None = None,
-                    bins: int = 20) -> pl.DataFrame:
+def time_to_convert(
+    result: FunnelResult, *, from_step: int = 1, to_step: int | None = None, bins: int = 20
+) -> pl.DataFrame:
     """Histogram of the time entities took from ``from_step`` to ``to_step``.
 
     Parameters
@@ -1567,23 +1785,30 @@ def time_to_convert(result: FunnelResult, *, from_step: int = 1, to_step: int | 
     ParameterError
         Steps out of range or not increasing, or ``bins`` out of range.
     """
-    schema = {"bin_start_seconds": pl.Float64(), "bin_end_seconds": pl.Float64(),
-              "entities": pl.Int64(), "share": pl.Float64()}
+    schema = {
+        "bin_start_seconds": pl.Float64(),
+        "bin_end_seconds": pl.Float64(),
+        "entities": pl.Int64(),
+        "share": pl.Float64(),
+    }
     if result.n_steps < 2:
         return pl.DataFrame(schema=schema)
-    to_step = result.n_steps if to_step is None else _check_step(result, to_step, "to_step",
-                                                                 low=2)
+    to_step = result.n_steps if to_step is None else _check_step(result, to_step, "to_step", low=2)
     _check_step(result, from_step, "from_step")
     if from_step >= to_step:
         raise ParameterError(
-            f"`from_step` must come before `to_step`, got from {from_step} to {to_step}")
+            f"`from_step` must come before `to_step`, got from {from_step} to {to_step}"
+        )
     if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 200:
         raise ParameterError(f"`bins` must be a whole number from 1 to 200, got {bins!r}")
-    secs = (
-        result.entities.filter(~pl.col("excluded") & (pl.col("furthest_step") >= to_step))
-        .select(((pl.col(f"step_{to_step}_at") - pl.col(f"step_{from_step}_at"))
-                 .dt.total_microseconds() / 1e6).alias("s"))["s"]
-    )
+    secs = result.entities.filter(
+        ~pl.col("excluded") & (pl.col("furthest_step") >= to_step)
+    ).select(
+        (
+            (pl.col(f"step_{to_step}_at") - pl.col(f"step_{from_step}_at")).dt.total_microseconds()
+            / 1e6
+        ).alias("s")
+    )["s"]
     if secs.is_empty():
         return pl.DataFrame(schema=schema)
     import numpy as np
@@ -1592,10 +1817,15 @@ def time_to_convert(result: FunnelResult, *, from_step: int = 1, to_step: int | 
     top = float(values.max())
     edges = np.linspace(0.0, top if top > 0 else 1.0, bins + 1)
     counts, _ = np.histogram(values, bins=edges)
-    return pl.DataFrame({
-        "bin_start_seconds": edges[:-1], "bin_end_seconds": edges[1:],
-        "entities": counts.astype("int64"), "share": counts / counts.sum(),
-    }, schema=schema)
+    return pl.DataFrame(
+        {
+            "bin_start_seconds": edges[:-1],
+            "bin_end_seconds": edges[1:],
+            "entities": counts.astype("int64"),
+            "share": counts / counts.sum(),
+        },
+        schema=schema,
+    )
 
 
 def _holm(pvalues: Sequence[float | None]) -> list[float | None]:
@@ -1610,8 +1840,9 @@ def _holm(pvalues: Sequence[float | None]) -> list[float | None]:
     return out
 
 
-def breakdown_table(result: FunnelResult, *, to_step: int | None = None,
-                    confidence: float = 0.95) -> pl.DataFrame:
+def breakdown_table(
+    result: FunnelResult, *, to_step: int | None = None, confidence: float = 0.95
+) -> pl.DataFrame:
     """Conversion per breakdown value, its Wilson interval and a test against the rest.
 
     Each value's conversion (entered step 1 -> reached ``to_step``) is compared with the pooled
@@ -1626,10 +1857,19 @@ def breakdown_table(result: FunnelResult, *, to_step: int | None = None,
         ``rest_conversion``, ``difference`` (value minus rest), ``p_value``, ``p_adjusted``,
         ``significant``. Empty without a breakdown or when nobody entered.
     """
-    schema = {"breakdown": pl.String(), "entered": pl.Int64(), "converted": pl.Int64(),
-              "conversion": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
-              "rest_conversion": pl.Float64(), "difference": pl.Float64(),
-              "p_value": pl.Float64(), "p_adjusted": pl.Float64(), "significant": pl.Boolean()}
+    schema = {
+        "breakdown": pl.String(),
+        "entered": pl.Int64(),
+        "converted": pl.Int64(),
+        "conversion": pl.Float64(),
+        "ci_low": pl.Float64(),
+        "ci_high": pl.Float64(),
+        "rest_conversion": pl.Float64(),
+        "difference": pl.Float64(),
+        "p_value": pl.Float64(),
+        "p_adjusted": pl.Float64(),
+        "significant": pl.Boolean(),
+    }
     z = _z(confidence)
     if result.breakdown is None or result.n_steps == 0 or result.entities.is_empty():
         return pl.DataFrame(schema=schema)
@@ -1638,15 +1878,17 @@ def breakdown_table(result: FunnelResult, *, to_step: int | None = None,
     counts = (
         with_bucket.filter(~pl.col("excluded") & (pl.col("furthest_step") >= 1))
         .group_by("bucket")
-        .agg(pl.len().cast(pl.Int64).alias("entered"),
-             (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("entered"),
+            (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"),
+        )
     )
     if counts.is_empty():
         return pl.DataFrame(schema=schema)
     rank = {v: i for i, v in enumerate(top)}
     counts = counts.with_columns(
-        pl.col("bucket").replace_strict(rank, default=len(rank), return_dtype=pl.Int64)
-        .alias("_o")).sort("_o")
+        pl.col("bucket").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("_o")
+    ).sort("_o")
     total_n = int(counts["entered"].sum())
     total_x = int(counts["converted"].sum())
     from scipy.stats import fisher_exact
@@ -1663,9 +1905,13 @@ def breakdown_table(result: FunnelResult, *, to_step: int | None = None,
     rest_n = pl.lit(total_n) - pl.col("entered")
     rest_conv = pl.when(rest_n > 0).then((pl.lit(total_x) - pl.col("converted")) / rest_n)
     out = counts.select(
-        pl.col("bucket").alias("breakdown"), "entered", "converted",
+        pl.col("bucket").alias("breakdown"),
+        "entered",
+        "converted",
         (pl.col("converted") / pl.col("entered")).alias("conversion"),
-        low.alias("ci_low"), high.alias("ci_high"), rest_conv.alias("rest_conversion"),
+        low.alias("ci_low"),
+        high.alias("ci_high"),
+        rest_conv.alias("rest_conversion"),
     ).with_columns(
         (pl.col("conversion") - pl.col("rest_conversion")).alias("difference"),
         pl.Series("p_value", pvals, dtype=pl.Float64),

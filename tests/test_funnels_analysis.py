@@ -34,12 +34,14 @@ F2 = ["view_item", "purchase"]
 def journeys():
     # Monday 2024-01-01: u1 converts, u2 does not; Tuesday: u3 converts;
     # Monday 2024-01-08 (next week): u4 does not
-    return make_events({
-        "u1": [("view_item", "10:00"), ("purchase", "10:30")],
-        "u2": [("view_item", "11:00")],
-        "u3": [("view_item", "D+1 09:00"), ("purchase", "D+1 11:00")],
-        "u4": [("view_item", "D+7 09:00")],
-    })
+    return make_events(
+        {
+            "u1": [("view_item", "10:00"), ("purchase", "10:30")],
+            "u2": [("view_item", "11:00")],
+            "u3": [("view_item", "D+1 09:00"), ("purchase", "D+1 11:00")],
+            "u4": [("view_item", "D+7 09:00")],
+        }
+    )
 
 
 def test_conversion_over_time_by_day_and_week():
@@ -128,8 +130,11 @@ def test_breakdown_table_intervals_and_tests_against_the_rest():
     assert t["p_value"].to_list() == pytest.approx([p_desktop, p_mobile, p_tablet])
     # Holm: smallest p times 3, next times 2 (kept monotone), largest times 1 (capped at 1)
     ps = sorted([p_desktop, p_mobile, p_tablet])
-    holm = [min(1, 3 * ps[0]), min(1, max(3 * ps[0], 2 * ps[1])),
-            min(1, max(3 * ps[0], 2 * ps[1], ps[2]))]
+    holm = [
+        min(1, 3 * ps[0]),
+        min(1, max(3 * ps[0], 2 * ps[1])),
+        min(1, max(3 * ps[0], 2 * ps[1], ps[2])),
+    ]
     assert sorted(t["p_adjusted"].to_list()) == pytest.approx(holm)
     assert t["significant"].to_list() == [a < 0.05 for a in t["p_adjusted"].to_list()]
     for row in t.iter_rows(named=True):
@@ -140,23 +145,39 @@ def test_breakdown_table_intervals_and_tests_against_the_rest():
 
 def test_figures_build_for_full_and_empty_results():
     r = compute_funnel(_breakdown_events(), F2, window=DAY, breakdown="device")
-    for fig in (funnel_figure(r), funnel_figure(r, by_breakdown=True),
-                conversion_over_time_figure(conversion_over_time(r)),
-                time_to_convert_figure(time_to_convert(r)),
-                breakdown_figure(breakdown_table(r), overall=0.5)):
+    for fig in (
+        funnel_figure(r),
+        funnel_figure(r, by_breakdown=True),
+        conversion_over_time_figure(conversion_over_time(r)),
+        time_to_convert_figure(time_to_convert(r)),
+        breakdown_figure(breakdown_table(r), overall=0.5),
+    ):
         assert isinstance(fig, go.Figure) and fig.data
     # bars: reached and dropped-off stack up to the previous step's count
     bars = funnel_figure(r)
     assert list(bars.data[0].y) == [18, 10] and list(bars.data[1].y) == [0, 8]
     empty = compute_funnel(make_events({}), F2, window=DAY)
-    for fig in (funnel_figure(empty), conversion_over_time_figure(conversion_over_time(empty)),
-                time_to_convert_figure(time_to_convert(empty)),
-                breakdown_figure(breakdown_table(empty))):
+    for fig in (
+        funnel_figure(empty),
+        conversion_over_time_figure(conversion_over_time(empty)),
+        time_to_convert_figure(time_to_convert(empty)),
+        breakdown_figure(breakdown_table(empty)),
+    ):
         assert isinstance(fig, go.Figure)
 
 
-@pytest.mark.parametrize("secs, text", [(0, "0s"), (45, "45s"), (60, "1m"), (125, "2m 5s"),
-                                        (3600, "1h"), (5400, "1h 30m"), (90000, "1d 1h"),
-                                        (None, "–")])
+@pytest.mark.parametrize(
+    "secs, text",
+    [
+        (0, "0s"),
+        (45, "45s"),
+        (60, "1m"),
+        (125, "2m 5s"),
+        (3600, "1h"),
+        (5400, "1h 30m"),
+        (90000, "1d 1h"),
+        (None, "–"),
+    ],
+)
 def test_format_seconds(secs, text):
     assert format_seconds(secs) == text

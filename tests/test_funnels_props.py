@@ -18,9 +18,14 @@ from core.funnels import FunnelParams, dropped_off, merge_funnel_results
 def run(frame, steps, window, order="ordered", exclusions=(), **kw):
     if order == "unordered":
         exclusions = [(nm, 1, len(steps)) for nm, _, _ in exclusions]
-    return compute_funnel(frame, [list(s) for s in steps], window=timedelta(seconds=window),
-                          order=order, exclusions=[(list(nm), a, b) for nm, a, b in exclusions],
-                          **kw)
+    return compute_funnel(
+        frame,
+        [list(s) for s in steps],
+        window=timedelta(seconds=window),
+        order=order,
+        exclusions=[(list(nm), a, b) for nm, a, b in exclusions],
+        **kw,
+    )
 
 
 def furthest(result):
@@ -35,8 +40,9 @@ def test_counts_never_increase_along_the_funnel(order, data):
     r = run(frame, steps, window, order, exclusions)
     counts = r.steps["entities"].to_list()
     assert all(a >= b for a, b in zip(counts, counts[1:], strict=False))
-    assert counts[0] == r.entities.filter(
-        ~pl.col("excluded") & (pl.col("furthest_step") >= 1)).height
+    assert (
+        counts[0] == r.entities.filter(~pl.col("excluded") & (pl.col("furthest_step") >= 1)).height
+    )
     drops = r.steps["drop_off"].to_list()[1:]
     assert drops == [a - b for a, b in zip(counts, counts[1:], strict=False)]
 
@@ -55,8 +61,11 @@ def test_strict_le_ordered_le_unordered_per_entity(data):
 
 def _append(frame, rows):
     extra = pl.DataFrame(
-        {"user_id": [r[0] for r in rows], "ts": [BASE + timedelta(seconds=r[1]) for r in rows],
-         "event": [r[2] for r in rows]},
+        {
+            "user_id": [r[0] for r in rows],
+            "ts": [BASE + timedelta(seconds=r[1]) for r in rows],
+            "event": [r[2] for r in rows],
+        },
         schema=frame.schema,
     )
     return pl.concat([frame, extra])
@@ -64,8 +73,7 @@ def _append(frame, rows):
 
 @pytest.mark.parametrize("order", ["ordered", "unordered"])
 @PROP_SETTINGS
-@given(data=logs(), noise=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 40)),
-                                   max_size=8))
+@given(data=logs(), noise=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 40)), max_size=8))
 def test_events_matching_no_step_change_nothing(order, data, noise):
     frame, steps, exclusions, window = data
     used = {n for s in steps for n in s} | {n for nm, _, _ in exclusions for n in nm}
@@ -73,8 +81,10 @@ def test_events_matching_no_step_change_nothing(order, data, noise):
     users = frame["user_id"].unique().to_list()
     other = "zz" if "zz" not in used else "zzz"
     noisy = _append(frame, [(users[u % len(users)], t, other) for u, t in noise])
-    a, b = run(frame, steps, window, order, exclusions), run(noisy, steps, window, order,
-                                                             exclusions)
+    a, b = (
+        run(frame, steps, window, order, exclusions),
+        run(noisy, steps, window, order, exclusions),
+    )
     assert a.entities.equals(b.entities)
 
 
@@ -108,8 +118,10 @@ def test_partitions_by_entity_merge_to_the_whole(order, data, parts, seed):
     kw = {"breakdown": "event", "breakdown_limit": 1}
     whole = run(frame, steps, window, order, exclusions, **kw)
     part_id = (pl.col("user_id").hash(seed) % parts).alias("_p")
-    pieces = [run(p.drop("_p"), steps, window, order, exclusions, **kw)
-              for _, p in frame.with_columns(part_id).group_by("_p")]
+    pieces = [
+        run(p.drop("_p"), steps, window, order, exclusions, **kw)
+        for _, p in frame.with_columns(part_id).group_by("_p")
+    ]
     assume(pieces)
     merged = merge_funnel_results(pieces)
     key = "user_id"
@@ -123,8 +135,9 @@ def test_partitions_by_entity_merge_to_the_whole(order, data, parts, seed):
 def test_row_order_does_not_matter_when_times_differ(data, seed):
     frame, steps, exclusions, window = data
     a = run(frame, steps, window, "ordered", exclusions)
-    b = run(frame.sample(fraction=1.0, shuffle=True, seed=seed), steps, window, "ordered",
-            exclusions)
+    b = run(
+        frame.sample(fraction=1.0, shuffle=True, seed=seed), steps, window, "ordered", exclusions
+    )
     assert a.entities.sort("user_id").equals(b.entities.sort("user_id"))
 
 
@@ -142,23 +155,38 @@ def test_dropped_off_partitions_the_entrants(data):
 
 # ------------------------------------------------------------------------ URL round trip
 
-names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
-                max_size=12)
-values = st.one_of(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",),
-                                         exclude_characters="|"), min_size=1, max_size=8),
-                   st.integers(-1000, 1000).map(str))
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+values = st.one_of(
+    st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="|"),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(-1000, 1000).map(str),
+)
 conditions = st.one_of(
-    st.builds(Condition, st.sampled_from(["category", "brand", "device"]),
-              st.sampled_from(["eq", "ne", "contains"]), values),
-    st.builds(Condition, st.just("price"), st.sampled_from(["gt", "le"]),
-              st.integers(0, 500).map(str)),
+    st.builds(
+        Condition,
+        st.sampled_from(["category", "brand", "device"]),
+        st.sampled_from(["eq", "ne", "contains"]),
+        values,
+    ),
+    st.builds(
+        Condition, st.just("price"), st.sampled_from(["gt", "le"]), st.integers(0, 500).map(str)
+    ),
     st.builds(Condition, st.just("brand"), st.just("is_null")),
-    st.builds(Condition, st.just("brand"), st.just("in"),
-              st.lists(values, min_size=1, max_size=3, unique=True).map(tuple)),
+    st.builds(
+        Condition,
+        st.just("brand"),
+        st.just("in"),
+        st.lists(values, min_size=1, max_size=3, unique=True).map(tuple),
+    ),
 )
 funnel_steps = st.builds(
-    FunnelStep, st.lists(names, min_size=1, max_size=3, unique=True).map(tuple),
-    where=st.lists(conditions, max_size=2).map(tuple), label=st.one_of(st.just(""), names),
+    FunnelStep,
+    st.lists(names, min_size=1, max_size=3, unique=True).map(tuple),
+    where=st.lists(conditions, max_size=2).map(tuple),
+    label=st.one_of(st.just(""), names),
 )
 
 
@@ -170,13 +198,16 @@ def funnel_params(draw):
     if n >= 2:
         exclusions = tuple(
             (s, a, draw(st.integers(a + 1, n)))
-            for s, a in draw(st.lists(st.tuples(funnel_steps, st.integers(1, n - 1)),
-                                      max_size=2))
+            for s, a in draw(st.lists(st.tuples(funnel_steps, st.integers(1, n - 1)), max_size=2))
         )
     return FunnelParams(
         steps=steps,
-        window=draw(st.one_of(st.integers(1, 90 * 86400).map(lambda s: timedelta(seconds=s)),
-                              st.floats(0.001, 1e6).map(lambda s: timedelta(seconds=s)))),
+        window=draw(
+            st.one_of(
+                st.integers(1, 90 * 86400).map(lambda s: timedelta(seconds=s)),
+                st.floats(0.001, 1e6).map(lambda s: timedelta(seconds=s)),
+            )
+        ),
         order=draw(st.sampled_from(["ordered", "strict", "unordered"])),
         count_by=draw(st.sampled_from(["user_id", "session_id", "order_id"])),
         exclusions=exclusions,
@@ -224,11 +255,14 @@ def test_ordered_funnel_equals_clickhouse_window_funnel(data, tmp_path_factory):
     path = tmp_path_factory.mktemp("ch") / "events.parquet"
     frame.write_parquet(path)
     conds = ", ".join(f"event = '{s[0]}'" for s in steps)
-    sql = (f"SELECT user_id, windowFunnel({window * 1_000_000})("
-           f"toUInt64(toUnixTimestamp64Micro(ts)), {conds}) AS level "
-           f"FROM file('{path}', Parquet) GROUP BY user_id")
-    ch = pl.read_csv(chdb.query(sql, "CSVWithNames").bytes(),
-                     schema_overrides={"user_id": pl.String})
+    sql = (
+        f"SELECT user_id, windowFunnel({window * 1_000_000})("
+        f"toUInt64(toUnixTimestamp64Micro(ts)), {conds}) AS level "
+        f"FROM file('{path}', Parquet) GROUP BY user_id"
+    )
+    ch = pl.read_csv(
+        chdb.query(sql, "CSVWithNames").bytes(), schema_overrides={"user_id": pl.String}
+    )
     ours = furthest(run(frame, steps, window))
     assert dict(zip(ch["user_id"], ch["level"], strict=True)) == ours
 

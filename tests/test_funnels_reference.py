@@ -54,8 +54,9 @@ def _events_by_entity(frame: pl.DataFrame, steps, exclusions, order, count_by="u
         M = frozenset(k for k, names in enumerate(steps, 1) if r["event"] in names)
         X = frozenset()
         if not M:
-            X = frozenset(j for names, a, b in exclusions if r["event"] in names
-                          for j in range(a, b))
+            X = frozenset(
+                j for names, a, b in exclusions if r["event"] in names for j in range(a, b)
+            )
         by[r[count_by]].append(Ev(int(r["ts"].timestamp() * US), idx, M, X))
     out = {}
     for ent, evs in by.items():
@@ -181,8 +182,7 @@ def _unordered_entity(evs, n, w):
     return best, excluded, tuple(times)
 
 
-def reference_funnel(frame, steps, window_us, order="ordered", exclusions=(),
-                     count_by="user_id"):
+def reference_funnel(frame, steps, window_us, order="ordered", exclusions=(), count_by="user_id"):
     """``{entity: (furthest_step, excluded, step times in µs)}`` by the documented rules."""
     n = len(steps)
     out = {}
@@ -208,8 +208,9 @@ def _udf_steps(frame, steps, exclusions, order, count_by="user_id"):
     by: dict = defaultdict(list)
     for idx, r in enumerate(rows):
         vec = [k for k, names in enumerate(steps, 1) if r["event"] in names]
-        excl = sorted({-(i + 1) for names, a, b in exclusions if r["event"] in names
-                       for i in range(a, b)})
+        excl = sorted(
+            {-(i + 1) for names, a, b in exclusions if r["event"] in names for i in range(a, b)}
+        )
         vec = vec + excl[::-1]  # [1*step_0, 2*step_1, ..., -2*exclusion_1, -3*exclusion_2...]
         if order != "strict" and not vec:
             continue
@@ -247,8 +248,12 @@ def _posthog_ordered(evs, n, w, strict):
                 else:
                     used = multiple and uuid in prev["uuids"]
                     if not used:
-                        new = {"ts": prev["ts"], "excl": prev["excl"],
-                               "times": prev["times"] + [ts], "uuids": prev["uuids"] + [uuid]}
+                        new = {
+                            "ts": prev["ts"],
+                            "excl": prev["excl"],
+                            "times": prev["times"] + [ts],
+                            "uuids": prev["uuids"] + [uuid],
+                        }
                         if not prev["excl"]:
                             entered[step] = new
                         if step > max_step[0] or (step == max_step[0] and max_step[1]["excl"]):
@@ -357,8 +362,10 @@ def logs(draw, *, distinct_steps=False, distinct_times=False, max_users=5, max_e
     if distinct_steps:
         steps = [(s,) for s in draw(st.permutations(pool))[:n_steps]]
     else:
-        steps = [tuple(sorted(set(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2)))))
-                 for _ in range(n_steps)]
+        steps = [
+            tuple(sorted(set(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=2)))))
+            for _ in range(n_steps)
+        ]
     exclusions = []
     if n_steps >= 2 and draw(st.booleans()):
         for name in draw(st.lists(st.sampled_from(["x", "y"]), max_size=2, unique=True)):
@@ -367,9 +374,11 @@ def logs(draw, *, distinct_steps=False, distinct_times=False, max_users=5, max_e
             exclusions.append(((name,), a, b))
     window = draw(st.sampled_from([1, 3, 5, 10, 30]))
     frame = pl.DataFrame(
-        {"user_id": [r[0] for r in rows],
-         "ts": [BASE + timedelta(seconds=r[1]) for r in rows],
-         "event": [r[2] for r in rows]},
+        {
+            "user_id": [r[0] for r in rows],
+            "ts": [BASE + timedelta(seconds=r[1]) for r in rows],
+            "event": [r[2] for r in rows],
+        },
         schema={"user_id": pl.String, "ts": pl.Datetime("us", "UTC"), "event": pl.String},
     )
     return frame, steps, exclusions, window
@@ -379,8 +388,13 @@ def _fast(frame, steps, exclusions, window, order):
     if order == "unordered":
         n = len(steps)
         exclusions = [(names, 1, n) for names, _, _ in exclusions]
-    r = compute_funnel(frame, [list(s) for s in steps], window=timedelta(seconds=window),
-                       order=order, exclusions=[(list(nm), a, b) for nm, a, b in exclusions])
+    r = compute_funnel(
+        frame,
+        [list(s) for s in steps],
+        window=timedelta(seconds=window),
+        order=order,
+        exclusions=[(list(nm), a, b) for nm, a, b in exclusions],
+    )
     out = {}
     tcols = [f"step_{k}_at" for k in range(1, len(steps) + 1)]
     for row in r.entities.iter_rows(named=True):
@@ -392,8 +406,11 @@ def _fast(frame, steps, exclusions, window, order):
 # FUNNEL_EXAMPLES=4000 for a long local run (done before each change to the scan; see
 # docs/funnels.md); CI keeps the defaults small so the suite stays fast.
 _EXAMPLES = os.environ.get("FUNNEL_EXAMPLES")
-SETTINGS = settings(max_examples=int(_EXAMPLES or 80), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=int(_EXAMPLES or 80),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 #: Property tests (several compute_funnel calls per example) run fewer examples by default.
 PROP_SETTINGS = settings(SETTINGS, max_examples=int(_EXAMPLES or 25))
 
