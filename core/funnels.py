@@ -694,30 +694,29 @@ def _ordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
     import numpy as np
 
     w = spec.window_us
-    firsts = work.select(
-        pl.col("e").ne_missing(pl.col("e").shift(1)).alias("f"),
-        pl.col("e").ne_missing(pl.col("e").shift(-1)).alias("l"),
-    )
-    e_ids = work["e"].filter(firsts["f"]).to_numpy()
-    t_first = work["t"].filter(firsts["f"]).to_numpy()
-    span = work["t"].filter(firsts["l"]).to_numpy() - t_first + w + 1
+    runs = work["e"].rle()  # rows are sorted by entity: one run per entity
+    lens = runs.struct.field("len").cast(pl.Int64).to_numpy()
+    e_ids = runs.struct.field("value").to_numpy()
+    last = np.cumsum(lens) - 1
+    tt = work["t"].to_numpy()
+    t_first = tt[last - lens + 1]
+    span = tt[last] - t_first + w + 1
     ends = np.cumsum(span)
-    offset = np.zeros(int(e_ids.max()) + 1, dtype=np.int64)
-    offset[e_ids] = ends - span - t_first
+    offset = ends - span - t_first  # per entity run
     scan = _ordered_scan_chunk
     if spec.order == "ordered" and not spec.exclusions and _FAST_PATH:
         scan = _ordered_scan_levels
     if ends[-1] < _SPAN_LIMIT:
-        shift = pl.Series(offset).gather(work["e"])
-        return scan(work.with_columns((pl.col("t") + shift).alias("T")), spec)
+        return scan(work.with_columns(pl.Series("T", tt + np.repeat(offset, lens))), spec)
     parts, lo = [], 0
     while lo < len(e_ids):  # rare: a very long time line, cut into chunks of entities
         hi = int(np.searchsorted(ends, ends[lo] - span[lo] + _SPAN_LIMIT, side="left"))
         hi = max(hi, lo + 1)
         base = ends[lo] - span[lo]
-        chunk = work.filter(pl.col("e").is_between(int(e_ids[lo]), int(e_ids[hi - 1])))
-        shift = pl.Series(offset - base).gather(chunk["e"])
-        parts.append(scan(chunk.with_columns((pl.col("t") + shift).alias("T")), spec))
+        row0, row1 = int(last[lo] - lens[lo] + 1), int(last[hi - 1]) + 1
+        shift = np.repeat(offset[lo:hi] - base, lens[lo:hi])
+        chunk = work.slice(row0, row1 - row0)
+        parts.append(scan(chunk.with_columns(pl.Series("T", tt[row0:row1] + shift)), spec))
         lo = hi
     return pl.concat(parts)
 
