@@ -45,6 +45,13 @@ _EXPORTS: dict[str, str] = {
     "compute_funnel": "core.funnels",
     "FunnelResult": "core.funnels",
     "FunnelStep": "core.funnels",
+    "FunnelParams": "core.funnels",
+    "dropped_off": "core.funnels",
+    "merge_funnel_results": "core.funnels",
+    "conversion_over_time": "core.funnels",
+    "time_to_convert": "core.funnels",
+    "breakdown_table": "core.funnels",
+    "wilson_interval": "core.funnels",
     # paths
     "compute_paths": "core.paths",
     "PathsResult": "core.paths",
