@@ -17,8 +17,10 @@ def summary_download(ctx, metrics: OverviewMetrics, trend: pl.DataFrame,
     except Exception:  # noqa: BLE001
         link = None
     label = ", ".join(c.label() for c in ctx.filters.conditions) or "none"
-    page = summary_html(metrics, trend, mix, dataset_name=ctx.dataset_name,
-                        filters_label=label, link=link)
-    st.download_button("Export one-page summary (HTML)", data=page.encode(),
+    # Built only when clicked: the page embeds Plotly's JavaScript (several MB).
+    st.download_button("Export one-page summary (HTML)",
+                       data=lambda: summary_html(metrics, trend, mix,
+                                                 dataset_name=ctx.dataset_name,
+                                                 filters_label=label, link=link).encode(),
                        file_name="pathlens_summary.html", mime="text/html",
                        key="overview.summary", icon=":material/summarize:", on_click="ignore")

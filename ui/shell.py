@@ -321,8 +321,9 @@ def show_error(error: Exception) -> None:
 def download_csv(frame: pl.DataFrame, filename: str, *, key: str,
                  label: str = "Download CSV") -> None:
     """A download button for a table, with spreadsheet formulas neutralised."""
-    st.download_button(label, data=to_safe_csv(frame), file_name=filename, mime="text/csv",
-                       key=key, icon=":material/download:", on_click="ignore")
+    # A callable is only run when the button is clicked: no CSV is built on every rerun.
+    st.download_button(label, data=lambda: to_safe_csv(frame), file_name=filename,
+                       mime="text/csv", key=key, icon=":material/download:", on_click="ignore")
 
 
 def guarded(fn: Callable[[], object]) -> object | None:
