@@ -50,7 +50,6 @@ OTHER: Final[str] = "Other"
 #: Label of entities whose breakdown value is empty.
 NONE_LABEL: Final[str] = "(none)"
 
-_SENT: Final[int] = -(2**63)  # "no attempt" marker inside forward fills (never a real time)
 _MAX_UNORDERED_CLASSES: Final[int] = 12
 
 
@@ -550,23 +549,35 @@ def _empty_result(spec: _Spec, id_dtype: pl.DataType, reason: str) -> FunnelResu
 # --------------------------------------------------------------------------------------------
 
 
-def _prepare(
-    events: pl.DataFrame | pl.LazyFrame, spec: _Spec, schema: pl.Schema
-) -> tuple[pl.DataFrame, pl.DataFrame, list[int], datetime | None]:
-    """Sorted working frame, the entity table and per-step row counts.
+@dataclass(frozen=True, eq=False)
+class _Rows:
+    """Step-coded rows, sorted by entity, then time, then input order.
 
-    Returns ``(work, ents, step_rows, data_end)`` where ``work`` has columns ``e`` (entity
-    code, UInt32, in table order), ``t`` (µs since epoch), ``mask`` (bit k-1 set when the
-    event matches step k), ``xl`` (bit j-1 set when it is an excluded event between steps j
-    and j+1), ``bd`` (breakdown value, optional) and is sorted by ``e``, ``t``, lowest matched
-    step, input order. ``ents`` maps ``e`` to the entity id.
+    ``ids`` holds each entity's id in row order; the rows of entity ``e`` are
+    ``starts[e]:starts[e + 1]``. ``t`` is µs since the epoch, ``mask`` has bit ``k-1`` set when
+    the row matches step ``k``, ``xl`` bit ``j-1`` when it is an excluded event between steps
+    ``j`` and ``j+1`` (never on a row that matches a step), ``bd`` the breakdown value.
     """
-    n = spec.n
-    lf = events.lazy()
-    step_exprs = [s.expr(schema) for s in spec.steps]
+
+    ids: pl.Series
+    starts: Any  # np.ndarray (int64)
+    t: Any
+    mask: Any
+    xl: Any
+    bd: pl.Series | None
+    step_rows: list[int]
+    data_end: datetime | None
+
+    @property
+    def n_entities(self) -> int:
+        return len(self.starts) - 1
+
+
+def _code_exprs(spec: _Spec, schema: pl.Schema) -> list[pl.Expr]:
+    """Expressions of the working columns: ``_ent``, ``t``, ``mask``, ``xl``, ``bd``."""
     mask = pl.lit(0, dtype=pl.Int64)
-    for k, m in enumerate(step_exprs):
-        mask = mask | pl.when(m).then(pl.lit(1 << k, dtype=pl.Int64)).otherwise(
+    for k, step in enumerate(spec.steps):
+        mask = mask | pl.when(step.expr(schema)).then(pl.lit(1 << k, dtype=pl.Int64)).otherwise(
             pl.lit(0, dtype=pl.Int64)
         )
     xl = pl.lit(0, dtype=pl.Int64)
@@ -581,58 +592,102 @@ def _prepare(
         mask.alias("mask"),
     ]
     if spec.exclusions:
-        cols.append(xl.alias("xl"))
+        # an event that matches a step is never an excluded event
+        cols.append(pl.when(mask == 0).then(xl).otherwise(0).alias("xl"))
     if spec.breakdown is not None:
         cols.append(pl.col(spec.breakdown).cast(pl.String).alias("bd"))
-    code = pl.col("_ent").rle_id().alias("e")  # entity code: runs of equal ids, in order
-    # the entity codes are computed alongside the masks (in parallel); they are only valid if
-    # the table is sorted by entity, which is checked next
-    df = lf.select(cols).with_columns(code).collect()
+    return cols
+
+
+def _entity_starts(ids: pl.Series, runs: pl.Series) -> tuple[Any, pl.Series] | None:
+    """First row of each run of equal ids (then ``len(ids)``) and each run's id, given the
+    run numbers ``runs`` (``ids.rle_id()``); ``None`` when an id has rows in more than one
+    run (the table is not grouped by entity)."""
+    from core._funnel_kernel import run_starts
+
+    starts = run_starts(runs.to_numpy())
+    firsts = ids.gather(starts[:-1])
+    # neighbouring runs differ, so sorted run ids are distinct: grouped (the usual case)
+    if firsts.is_sorted() or firsts.n_unique() == len(firsts):
+        return starts, firsts
+    return None
+
+
+def _row_stats(starts: Any, t: Any, mask: Any, n: int) -> tuple[bool, list[int]]:
+    """Are the rows of each entity in time order? How many rows match each step?"""
+    from core._funnel_kernel import in_parallel, row_stats
+
+    parts = in_parallel(row_stats, starts, t, mask, n)
+    in_order = all(bad < 0 for bad, _ in parts)
+    return in_order, [int(sum(int(c[k]) for _, c in parts)) for k in range(n)]
+
+
+def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec, schema: pl.Schema) -> _Rows:
+    """Collect the working columns once and sort them by entity and time if needed."""
+    import numpy as np
+
+    # run numbers of the ids, computed alongside the other columns
+    runs = pl.col(spec.count_by).rle_id().alias("_run")
+    df = events.lazy().select(*_code_exprs(spec, schema), runs).collect()
     if df["_ent"].null_count() or df["t"].null_count():
-        df = df.filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null()).with_columns(code)
-    if "xl" in df.columns:
-        # an event that matches a step is never an excluded event
-        df = df.with_columns(
-            pl.when(pl.col("mask") == 0).then(pl.col("xl")).otherwise(0).alias("xl")
-        )
-    data_end = _from_us(df["t"].max()) if df.height else None
-    # sorted by entity, then time? (stable sort otherwise: input order breaks ties)
-    in_order = (
-        df["_ent"].is_sorted()
-        and not df.select(
-            ((pl.col("e") == pl.col("e").shift(1)) & (pl.col("t") < pl.col("t").shift(1))).any()
-        ).item()
+        df = df.filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null())
+        df = df.with_columns(pl.col("_ent").rle_id().alias("_run"))
+    grouped = _entity_starts(df["_ent"], df["_run"])
+    if grouped is not None:
+        starts, ids = grouped
+        t, mask = df["t"].to_numpy(), df["mask"].to_numpy()
+        in_order, step_rows = _row_stats(starts, t, mask, spec.n)
+    if grouped is None or not in_order:
+        df = df.sort(["_ent", "t"], maintain_order=True)  # stable: input order breaks ties
+        starts, ids = _entity_starts(df["_ent"], df["_ent"].rle_id())  # type: ignore[misc]
+        t, mask = df["t"].to_numpy(), df["mask"].to_numpy()
+        in_order, step_rows = _row_stats(starts, t, mask, spec.n)
+    xl = df["xl"].to_numpy() if "xl" in df.columns else np.zeros(len(t), dtype=np.int64)
+    return _Rows(
+        ids=ids,
+        starts=starts,
+        t=t,
+        mask=mask,
+        xl=xl,
+        bd=df["bd"] if "bd" in df.columns else None,
+        step_rows=step_rows,
+        data_end=_from_us(int(t.max())) if len(t) else None,
     )
-    if not in_order:
-        df = df.sort(["_ent", "t"], maintain_order=True).with_columns(code)
-    ents_q = df.lazy().filter(pl.col("e").ne_missing(pl.col("e").shift(1))).select("e", "_ent")
-    keep = [c for c in ("e", "t", "mask", "xl", "bd") if c in df.columns]
-    work_q = df.lazy().select(keep)
-    if spec.order != "strict":
-        relevant = pl.col("mask") != 0
-        if "xl" in df.columns:
-            relevant = relevant | (pl.col("xl") != 0)
-        work_q = work_q.filter(relevant)
-    # events with equal timestamps are taken in step order: lowest matched step first (the
-    # lowest set bit orders like the step number; events of no step go last)
+
+
+def _entity_codes(rows: _Rows) -> Any:
+    import numpy as np
+
+    lens = np.diff(rows.starts)
+    return np.repeat(np.arange(len(lens), dtype=np.uint32), lens)
+
+
+def _unordered_work(rows: _Rows, spec: _Spec) -> pl.DataFrame:
+    """The step rows as a frame (``e``, ``t``, ``mask``, ``xl``, ``bd``) for the unordered
+    scan, with equal timestamps in step order: lowest matched step first."""
+    data: dict[str, Any] = {
+        "e": _entity_codes(rows),
+        "t": rows.t,
+        "mask": rows.mask,
+        "xl": rows.xl,
+    }
+    work = pl.DataFrame(data)
+    if rows.bd is not None:
+        work = work.with_columns(rows.bd.alias("bd"))
+    work = work.filter((pl.col("mask") != 0) | (pl.col("xl") != 0))
     low = (
         pl.when(pl.col("mask") == 0)
         .then(pl.lit(1 << 62, dtype=pl.Int64))
         .otherwise(pl.col("mask") & (-pl.col("mask")))
     )
     same = (pl.col("t") == pl.col("t").shift(1)) & (pl.col("e") == pl.col("e").shift(1))
-    ties_q = work_q.select((same & (pl.col("mask") != pl.col("mask").shift(1))).any())
-    masks_q = work_q.group_by("mask").len()
-    ents, work, ties, per_mask = pl.collect_all([ents_q, work_q, ties_q, masks_q])
-    del df
-    step_rows = [sum(c for mk, c in per_mask.rows() if mk >> k & 1) for k in range(n)]
-    if ties.item() and work.select((same & (low < low.shift(1))).any()).item():
+    if work.select((same & (low < low.shift(1))).any()).item():
         work = (
             work.with_columns(low.alias("_low"))
             .sort(["e", "t", "_low"], maintain_order=True)
             .drop("_low")
         )
-    return work, ents, step_rows, data_end
+    return work
 
 
 def _from_us(us: int | None) -> datetime | None:
@@ -641,13 +696,10 @@ def _from_us(us: int | None) -> datetime | None:
     return pl.Series([us], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")).item()
 
 
-def _add_group_flags(work: pl.DataFrame, strict: bool) -> pl.DataFrame:
-    """Mark rows whose (entity, time) group holds events with different step/exclusion sets.
-
-    PostHog processes such a group specially: it ignores excluded events in it and, in strict
-    funnels, lets its events not break each other (``clr`` false). ``first``/``last`` mark an
-    entity's first and last rows.
-    """
+def _add_group_flags(work: pl.DataFrame) -> pl.DataFrame:
+    """Add ``first``/``last`` (an entity's first and last rows) and ignore the excluded events
+    of a group of equal timestamps whose events differ in steps or exclusions (as PostHog
+    does)."""
     first = pl.col("e").ne_missing(pl.col("e").shift(1))
     last = pl.col("e").ne_missing(pl.col("e").shift(-1))
     gstart = first | (pl.col("t") != pl.col("t").shift(1))
@@ -655,373 +707,57 @@ def _add_group_flags(work: pl.DataFrame, strict: bool) -> pl.DataFrame:
     work = work.with_columns(
         first.alias("first"), last.alias("last"), gstart.alias("_gs"), gend.alias("_ge")
     )
-    if "xl" not in work.columns:
-        work = work.with_columns(pl.lit(0, dtype=pl.Int64).alias("xl"))
-    need_mixed = strict or bool(work.select((pl.col("xl") != 0).any()).item())
-    if not need_mixed:
-        return work.with_columns(pl.lit(strict).alias("clr")).drop("_gs", "_ge")
+    if not work.select((pl.col("xl") != 0).any()).item():
+        return work.drop("_gs", "_ge")
     sig = pl.col("mask") * (1 << 31) + pl.col("xl")
     diff = (~pl.col("_gs") & (sig != sig.shift(1))).cast(pl.Int32)
     work = work.with_columns(diff.cum_sum().alias("_cs"))
     at_end = pl.when(pl.col("_ge")).then(pl.col("_cs")).otherwise(None).backward_fill()
     before = pl.when(pl.col("_gs")).then(pl.col("_cs")).otherwise(None).forward_fill()
-    mixed = at_end > before
-    work = work.with_columns(mixed.alias("_mixed")).with_columns(
-        pl.when(pl.col("_mixed")).then(0).otherwise(pl.col("xl")).alias("xl"),
-        (pl.lit(strict) & ~pl.col("_mixed")).alias("clr"),
-    )
-    return work.drop("_gs", "_ge", "_cs", "_mixed")
+    work = work.with_columns(pl.when(at_end > before).then(0).otherwise(pl.col("xl")).alias("xl"))
+    return work.drop("_gs", "_ge", "_cs")
 
 
 # --------------------------------------------------------------------------------------------
-# Ordered and strict: one vectorised pass per step
+# Ordered and strict: the compiled per-entity state machine
 # --------------------------------------------------------------------------------------------
 
 
-_NONE: Final[int] = -(2**61)  # "no attempt" state: out of every window, never overflows
-_SPAN_LIMIT: Final[int] = 2**61
-
-
-def _ordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
-    """Run the ordered/strict state machine; return one record per entity that did step 1.
-
-    Each entity's times are moved onto its own stretch of one time line,
-    ``T = t - t_first(e) + offset(e)``, consecutive stretches separated by more than the
-    window: every forward fill may then run over the whole column (a value carried over from
-    the previous entity is always outside the window), which saves a per-entity guard on each
-    pass. Chunks of entities keep ``T`` below 2**61 when the stretches do not fit.
-    """
+def _ordered_scan(rows: _Rows, spec: _Spec) -> pl.DataFrame:
+    """One record per entity: ``e``, ``furthest_step``, ``excluded`` and the step times."""
     import numpy as np
 
-    w = spec.window_us
-    runs = work["e"].rle()  # rows are sorted by entity: one run per entity
-    lens = runs.struct.field("len").cast(pl.Int64).to_numpy()
-    e_ids = runs.struct.field("value").to_numpy()
-    last = np.cumsum(lens) - 1
-    tt = work["t"].to_numpy()
-    t_first = tt[last - lens + 1]
-    span = tt[last] - t_first + w + 1
-    ends = np.cumsum(span)
-    offset = ends - span - t_first  # per entity run
-    scan = _ordered_scan_chunk
-    if spec.order == "ordered" and not spec.exclusions and _FAST_PATH:
-        scan = _ordered_scan_levels
-    if ends[-1] < _SPAN_LIMIT:
-        return scan(work.with_columns(pl.Series("T", tt + np.repeat(offset, lens))), spec)
-    parts, lo = [], 0
-    while lo < len(e_ids):  # rare: a very long time line, cut into chunks of entities
-        hi = int(np.searchsorted(ends, ends[lo] - span[lo] + _SPAN_LIMIT, side="left"))
-        hi = max(hi, lo + 1)
-        base = ends[lo] - span[lo]
-        row0, row1 = int(last[lo] - lens[lo] + 1), int(last[hi - 1]) + 1
-        shift = np.repeat(offset[lo:hi] - base, lens[lo:hi])
-        chunk = work.slice(row0, row1 - row0)
-        parts.append(scan(chunk.with_columns(pl.Series("T", tt[row0:row1] + shift)), spec))
-        lo = hi
-    return pl.concat(parts)
+    from core._funnel_kernel import NO_TIME, in_parallel, ordered_funnel
 
-
-#: Use :func:`_ordered_scan_levels` for ordered funnels without exclusions (tests switch it
-#: off to check both paths agree).
-_FAST_PATH = True
-
-
-def _ordered_scan_levels(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
-    """Ordered funnel without exclusions: each step only looks at the rows of two steps.
-
-    The state of step k changes only on rows matching step k, and step k+1 reads it only on
-    rows matching step k+1: for each step-(k+1) row, the state it continues is the one left
-    by the last step-k row *before* it (a binary search on row numbers; the row itself is
-    excluded, so one event never fills two steps of an attempt). Same answer as
-    :func:`_ordered_scan_chunk`, on far fewer rows.
-    """
-    import numpy as np
-
-    n, w = spec.n, spec.window_us
-    base = work.with_row_index("i").select(pl.col("i").cast(pl.Int64), "e", "T", "mask")
-    t_all = work["t"]
-    n_ent = int(work["e"].max()) + 1
-    best_level = np.zeros(n_ent, dtype=np.int64)
-    best_row = np.zeros(n_ent, dtype=np.int64)
-    # level: the rows of step k with ``u`` = start of the attempt this row moved to step k
-    level = (
-        base.lazy()
-        .filter((pl.col("mask") & 1) != 0)
-        .select("i", "e", "T", pl.col("T").alias("u"))
-        .collect()
+    parts = in_parallel(
+        ordered_funnel,
+        rows.starts,
+        rows.t,
+        rows.mask,
+        rows.xl,
+        spec.n,
+        spec.window_us,
+        spec.order == "strict",
     )
-    tables: dict[int, tuple[Any, Any]] = {}
-    for k in range(1, n + 1):
-        state = pl.col("u").forward_fill()
-        changed = pl.col("u").is_not_null() & pl.col("u").ne_missing(state.shift(1))
-        level = level.with_columns(
-            changed.alias("_ch"),
-            state.fill_null(_NONE).alias("_s"),
-            pl.when(changed)
-            .then(pl.col("i"))
-            .otherwise(None)
-            .forward_fill()
-            .fill_null(-1)
-            .alias("_r"),
-        )
-        first = (
-            level.lazy()
-            .filter(pl.col("_ch"))
-            .select("e", "i")
-            .filter(pl.col("e").ne_missing(pl.col("e").shift(1)))
-            .collect()
-        )
-        ent = first["e"].to_numpy()
-        best_level[ent] = k
-        best_row[ent] = first["i"].to_numpy()
-        if k == n:
-            break
-        nxt = base.lazy().filter((pl.col("mask") & (1 << k)) != 0).select("i", "e", "T").collect()
-        # last step-k row strictly before each step-(k+1) row
-        # position of that row, +1: position 0 is a "no row before" sentinel
-        j = level["i"].search_sorted(nxt["i"], side="left").cast(pl.Int64)
-        states = pl.concat([pl.Series([_NONE], dtype=pl.Int64), level["_s"].cast(pl.Int64)])
-        makers = pl.concat([pl.Series([-1], dtype=pl.Int64), level["_r"].cast(pl.Int64)])
-        nxt = nxt.with_columns(states.gather(j).alias("_c"), makers.gather(j).alias("par"))
-        tables[k + 1] = (nxt["i"].to_numpy(), nxt["par"].to_numpy())
-        level = nxt.select(
-            "i",
-            "e",
-            "T",
-            pl.when((pl.col("T") - pl.col("_c")) <= w)
-            .then(pl.col("_c"))
-            .otherwise(None)
-            .alias("u"),
-        )
-    ent = np.flatnonzero(best_level)
-    records = pl.DataFrame(
+    furthest = np.concatenate([p[0] for p in parts])
+    excluded = np.concatenate([p[1] for p in parts])
+    times = np.concatenate([p[2] for p in parts])
+    tcols = _time_cols(spec.n)
+    frame = pl.DataFrame(
         {
-            "e": pl.Series(ent, dtype=pl.UInt32),
-            "furthest_step": best_level[ent],
-            "excluded": np.zeros(len(ent), dtype=bool),
-            "r": best_row[ent],
+            "e": np.arange(rows.n_entities, dtype=np.uint32),
+            "furthest_step": furthest.astype(np.int64),
+            "excluded": excluded,
         }
+        | {c: times[:, k] for k, c in enumerate(tcols)}
     )
-    # step times of each record's attempt: follow the parents down from its furthest step
-    lvl = best_level[ent]
-    cur = best_row[ent].copy()
-    tt = t_all.to_numpy()
-    missing = np.iinfo(np.int64).min
-    cols: dict[str, Any] = {}
-    for k in range(n, 0, -1):
-        col = np.full(len(ent), missing, dtype=np.int64)
-        deeper = lvl > k
-        if deeper.any():
-            rows, pars = tables[k + 1]
-            cur[deeper] = pars[np.searchsorted(rows, cur[deeper])]
-        active = lvl >= k
-        col[active] = tt[cur[active]]
-        cols[f"step_{k}_at"] = col
-    times = pl.DataFrame({c: cols[c] for c in _time_cols(n)}).with_columns(
-        pl.when(pl.col(c) == missing)
-        .then(None)
-        .otherwise(pl.col(c))
-        .cast(pl.Datetime("us", "UTC"))
-        .alias(c)
-        for c in _time_cols(n)
-    )
-    return records.hstack(times)
-
-
-def _ordered_scan_chunk(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
-    """State after each row, for step k: ``S{k}`` the (shifted) start time of the latest
-    attempt that reached step k (``_NONE`` if none), ``R{k}`` the row that put it there (to
-    rebuild paths), ``PE{k}`` whether an excluded event hit the state of the previous row."""
-    n, w = spec.n, spec.window_us
-    strict = spec.order == "strict"
-    excl_levels = 0
-    for x in spec.exclusions:
-        excl_levels |= sum(1 << (j - 1) for j in range(x.from_step, x.to_step))
-    if strict or excl_levels:
-        work = _add_group_flags(work, strict)
-    work = work.with_row_index("i")
-    T = pl.col("T")
-    none = pl.lit(_NONE, dtype=pl.Int64)
-    firsts: list[pl.DataFrame] = []
-    runs: dict[int, pl.Series] = {}
-    pe_prev: pl.Expr | None = None
-    for k in range(1, n + 1):
-        bit = 1 << (k - 1)
-        m = (pl.col("mask") & bit) != 0
-        if k == 1:
-            cand, ok = T, m
-        else:
-            cand = pl.col(f"S{k - 1}").shift(1, fill_value=_NONE)
-            ok = m & ((T - cand) <= w)
-        upd = ok if pe_prev is None else ok & ~pe_prev
-        state = pl.when(upd).then(cand)
-        if strict:
-            state = state.when(pl.col("clr") & ~m).then(none)
-        work = work.with_columns(
-            state.otherwise(None).forward_fill().fill_null(_NONE).alias(f"S{k}")
-        )
-        s_k, p_k = pl.col(f"S{k}"), pl.col(f"S{k}").shift(1, fill_value=_NONE)
-        reach = ok & (p_k != cand)
-        has_excl = bool(excl_levels & bit) and k < n
-        cols = []
-        if k < n:  # which row created each state: to rebuild paths (and run boundaries)
-            cols.append(
-                pl.when(s_k != p_k).then(pl.col("i")).otherwise(None).forward_fill().alias(f"R{k}")
-            )
-        if has_excl or pe_prev is not None:
-            cols += [reach.alias("_reach"), cand.alias("_cand")]
-        if pe_prev is not None:
-            cols.append(pe_prev.alias("_pe"))
-        if cols:
-            work = work.with_columns(cols)
-        if pe_prev is None and not has_excl:
-            level = (
-                work.lazy()
-                .filter(reach)
-                .select("e", "i")
-                .filter(pl.col("e").is_first_distinct())
-                .select("e", pl.col("i").alias("any_i"), pl.col("i").alias("clean_i"))
-                .collect()
-            )
-        else:
-            clean = pl.lit(True) if pe_prev is None else ~pl.col("_pe")
-            if has_excl:
-                clean = clean & ~_tainted_after(k, w)
-            reached = (
-                work.lazy()
-                .with_columns(clean.alias("_clean"))
-                .filter(pl.col("_reach"))
-                .select("e", "i", "_clean")
-                .collect()
-            )
-            first_any = reached.filter(pl.col("e").is_first_distinct()).select(
-                "e", pl.col("i").alias("any_i")
-            )
-            first_clean = (
-                reached.filter(pl.col("_clean"))
-                .filter(pl.col("e").is_first_distinct())
-                .select("e", pl.col("i").alias("clean_i"))
-            )
-            level = first_any.join(first_clean, on="e", how="left")
-        if has_excl and not strict:
-            work = _exclusion_flags(work, k, w)
-        firsts.append(level.with_columns(pl.lit(k, dtype=pl.Int64).alias("level")))
-        if k < n:
-            runs[k] = work[f"R{k}"]
-        pe_prev = pl.col(f"PE{k}") if (has_excl and not strict) else None
-        drop = [
-            c
-            for c in (f"S{k - 1}", f"PE{k - 1}", "_reach", "_cand", "_pe", f"R{k}")
-            if c in work.columns
-        ]
-        work = work.drop(drop)
-    records = (
-        pl.concat(firsts)
-        .sort(["e", "level"])
-        .filter(pl.col("e").is_last_distinct())
-        .select(
-            "e",
-            pl.col("level").alias("furthest_step"),
-            pl.col("clean_i").is_null().alias("excluded"),
-            pl.coalesce("clean_i", "any_i").alias("r"),
-        )
-    )
-    times = _path_times(records, work["t"], runs, n)
-    return records.hstack(times)
-
-
-def _exclusion_flags(work: pl.DataFrame, k: int, w: int) -> pl.DataFrame:
-    """Add ``PE{k}``: was the previous-row state at step k hit by an excluded event?
-
-    Ordered funnels only. Within the rows that share the same previous state (same
-    ``R{k}`` on the previous row), an excluded event between steps k and k+1 taints the
-    attempt unless it already reached step k+1, which it does at the first row matching step
-    k+1 inside its window. A tainted attempt does not move past step k+1. (In strict funnels
-    an excluded event also ends every attempt, so the flag never outlives the row that sets
-    it; only the record check of :func:`_tainted_after` matters there.)
-    """
-    p = pl.col(f"S{k}").shift(1, fill_value=_NONE)
-    valid = (pl.col("T") - p) <= w
-    a = ((pl.col("mask") & (1 << k)) != 0) & valid
-    b = ((pl.col("xl") & (1 << (k - 1))) != 0) & valid
-    pr = pl.col(f"R{k}").shift(1)
-    run_start = pl.col("first") | pr.ne_missing(pr.shift(1))
-    work = work.with_columns(run_start.alias("_rs"), a.alias("_a"), b.alias("_b"))
-    # has the attempt reached step k+1 on an earlier row of this run? (never at its start:
-    # a new attempt at step k starts later than any attempt already at step k+1)
-    reached = (
-        pl.when(pl.col("_rs"))
-        .then(pl.lit(False))
-        .when(pl.col("_a").shift(1))
-        .then(pl.lit(True))
-        .otherwise(None)
-        .forward_fill()
-    )
-    taint = pl.col("_b") & ~reached
-    e_after = (
-        pl.when(taint)
-        .then(pl.lit(True))
-        .when(pl.col("_rs"))
-        .then(pl.lit(False))
-        .otherwise(None)
-        .forward_fill()
-    )
-    work = work.with_columns(e_after.alias("_ea"))
-    work = work.with_columns(
-        pl.when(pl.col("_rs"))
-        .then(False)
-        .otherwise(pl.col("_ea").shift(1))
-        .fill_null(False)
-        .alias(f"PE{k}")
-    )
-    return work.drop("_rs", "_a", "_b", "_ea")
-
-
-def _tainted_after(k: int, w: int) -> pl.Expr:
-    """For a row reaching step k: does a later excluded event for step k fall in its window?
-
-    Only excluded events that find an attempt at step k count (in strict funnels a cleared
-    state does not)."""
-    p = pl.col(f"S{k}").shift(1, fill_value=_NONE)
-    q = pl.when(((pl.col("xl") & (1 << (k - 1))) != 0) & (p != _NONE)).then(pl.col("T"))
-    z = pl.when(pl.col("last")).then(pl.lit(_SENT, dtype=pl.Int64)).otherwise(q.shift(-1))
-    nxt = z.backward_fill()
-    return (nxt != _SENT) & (nxt <= pl.col("_cand") + w)
-
-
-def _path_times(
-    records: pl.DataFrame, t: pl.Series, runs: dict[int, pl.Series], n: int
-) -> pl.DataFrame:
-    """Follow each record's attempt back from its furthest step: the step times.
-
-    ``runs[k][i]`` is the row that created the step-k state held after row ``i``; the state a
-    step-(k+1) row continued is the one held after the row before it.
-    """
-    import numpy as np
-
-    level = records["furthest_step"].to_numpy()
-    cur = records["r"].cast(pl.Int64).to_numpy().copy()
-    tt = t.to_numpy()
-    missing = np.iinfo(np.int64).min
-    out: dict[str, Any] = {}
-    for k in range(n, 0, -1):
-        col = np.full(len(level), missing, dtype=np.int64)
-        deeper = level > k
-        if deeper.any():
-            par = runs[k].fill_null(0).cast(pl.Int64).to_numpy()
-            cur[deeper] = par[cur[deeper] - 1]
-        active = level >= k
-        if active.any():
-            col[active] = tt[cur[active]]
-        out[f"step_{k}_at"] = col
-    frame = pl.DataFrame({c: out[c] for c in _time_cols(n)})
     return frame.with_columns(
-        pl.when(pl.col(c) == missing)
+        pl.when(pl.col(c) == NO_TIME)
         .then(None)
         .otherwise(pl.col(c))
         .cast(pl.Datetime("us", "UTC"))
         .alias(c)
-        for c in _time_cols(n)
+        for c in tcols
     )
 
 
@@ -1099,7 +835,7 @@ def _matching_expr(counts: dict[int, pl.Expr], n: int) -> pl.Expr:
 def _unordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
     """Best attempt per entity for an unordered funnel; returns the records frame."""
     n, w = spec.n, spec.window_us
-    work = _add_group_flags(work, strict=False).with_row_index("i")
+    work = _add_group_flags(work).with_row_index("i")
     work = work.with_columns(pl.col("i").cast(pl.Int64))
     is_x = pl.col("xl") != 0
     # next excluded event strictly after each row, within the entity
@@ -1271,38 +1007,29 @@ def compute_funnel(
             else "Add at least one step to build a funnel."
         )
         return _empty_result(spec, id_dtype, reason or "")
-    work, ents, step_rows, data_end = _prepare(lf, spec, schema)
-    absent = tuple(k + 1 for k, c in enumerate(step_rows) if c == 0)
-    if ents.height == 0:
+    rows = _prepare(lf, spec, schema)
+    absent = tuple(k + 1 for k, c in enumerate(rows.step_rows) if c == 0)
+    if rows.n_entities == 0:
         empty = pl.DataFrame(schema={count_by: id_dtype})
         return _empty_result(
             spec, id_dtype, _reason(count_by, spec.labels, empty, empty, absent) or ""
         )
-    if work.height:
-        if spec.order == "unordered":
-            records = _unordered_scan(work, spec)
-        else:
-            records = _ordered_scan(work, spec)
+    ents = pl.DataFrame(
+        {"e": pl.int_range(rows.n_entities, dtype=pl.UInt32, eager=True), "_ent": rows.ids}
+    )
+    if spec.order == "unordered":
+        work = _unordered_work(rows, spec)
+        records = _unordered_scan(work, spec) if work.height else _no_records(spec)
+        entities = ents.join(
+            records.drop("r").with_columns(pl.col("e").cast(pl.UInt32)),
+            on="e",
+            how="left",
+            maintain_order="left",
+        ).with_columns(pl.col("furthest_step").fill_null(0), pl.col("excluded").fill_null(False))
     else:
-        records = pl.DataFrame(
-            schema={
-                "e": pl.UInt32,
-                "furthest_step": pl.Int64,
-                "excluded": pl.Boolean,
-                "r": pl.UInt32,
-            }
-            | {c: pl.Datetime("us", "UTC") for c in _time_cols(spec.n)}
-        )
-    entities = ents.join(
-        records.drop("r").with_columns(pl.col("e").cast(pl.UInt32)),
-        on="e",
-        how="left",
-        maintain_order="left",
-    )
-    entities = entities.with_columns(
-        pl.col("furthest_step").fill_null(0),
-        pl.col("excluded").fill_null(False),
-    )
+        entities = ents.hstack(_ordered_scan(rows, spec).drop("e"))
+        if spec.breakdown is not None:
+            work = pl.DataFrame({"e": _entity_codes(rows), "mask": rows.mask, "bd": rows.bd})
     if spec.breakdown is not None:
         entities = entities.join(
             _first_touch(work, spec), on="e", how="left", maintain_order="left"
@@ -1322,8 +1049,15 @@ def compute_funnel(
         breakdown=spec.breakdown,
         breakdown_limit=spec.breakdown_limit,
         reason=_reason(count_by, spec.labels, entities, steps_df, absent),
-        data_end=data_end,
+        data_end=rows.data_end,
         absent_steps=absent,
+    )
+
+
+def _no_records(spec: _Spec) -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"e": pl.UInt32, "furthest_step": pl.Int64, "excluded": pl.Boolean, "r": pl.UInt32}
+        | {c: pl.Datetime("us", "UTC") for c in _time_cols(spec.n)}
     )
 
 

@@ -267,21 +267,35 @@ def test_ordered_funnel_equals_clickhouse_window_funnel(data, tmp_path_factory):
     assert dict(zip(ch["user_id"], ch["level"], strict=True)) == ours
 
 
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
 @PROP_SETTINGS
-@given(data=logs())
-def test_fast_path_and_chunked_time_line_agree_with_the_general_scan(data):
-    """The step-by-step fast path and the per-entity chunks give the general scan's answer."""
+@given(data=logs(), seed=st.integers(0, 10**6))
+def test_sorted_grouped_and_scattered_rows_give_the_same_answer(order, data, seed):
+    """Rows sorted by entity, grouped by entity in a random entity order, or in any order:
+    the same answer (each entity's rows keep their relative order, which breaks time ties)."""
+    frame, steps, exclusions, window = data
+    users = frame["user_id"].unique().shuffle(seed)
+    rank = pl.DataFrame({"user_id": users, "_r": pl.int_range(len(users), eager=True)})
+    grouped = frame.join(rank, on="user_id", maintain_order="left").sort("_r", maintain_order=True)
+    by_user = frame.sort("user_id", maintain_order=True)
+    results = [
+        run(f.drop("_r", strict=False), steps, window, order, exclusions).entities.sort("user_id")
+        for f in (frame, grouped, by_user, by_user.sort("user_id", "ts", maintain_order=True))
+    ]
+    for other in results[1:]:
+        assert other.equals(results[0])
+
+
+def test_entity_runs_and_whether_the_rows_are_grouped_by_entity():
     import core.funnels as F
 
-    frame, steps, _, window = data
-    fast = run(frame, steps, window)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(F, "_FAST_PATH", False)
-        general = run(frame, steps, window)
-        mp.setattr(F, "_SPAN_LIMIT", 1)  # one entity per chunk
-        chunked = run(frame, steps, window)
-        mp.setattr(F, "_FAST_PATH", True)
-        chunked_fast = run(frame, steps, window)
-    assert fast.entities.equals(general.entities)
-    assert chunked.entities.equals(general.entities)
-    assert chunked_fast.entities.equals(general.entities)
+    def starts(values):
+        ids = pl.Series(values)
+        got = F._entity_starts(ids, ids.rle_id())
+        return None if got is None else (got[0].tolist(), got[1].to_list())
+
+    assert starts(["a", "a", "b", "c", "c", "c"]) == ([0, 2, 3, 6], ["a", "b", "c"])
+    assert starts(["b", "a", "a", "c"]) == ([0, 1, 3, 4], ["b", "a", "c"])  # grouped
+    assert starts(["a", "b", "a"]) is None  # "a" in two runs: not grouped
+    assert starts([7, 7, 3]) == ([0, 2, 3], [7, 3])
+    assert starts([]) == ([0], [])
