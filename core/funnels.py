@@ -574,17 +574,20 @@ class _Rows:
 
 
 def _code_exprs(spec: _Spec, schema: pl.Schema) -> list[pl.Expr]:
-    """Expressions of the working columns: ``_ent``, ``t``, ``mask``, ``xl``, ``bd``."""
-    mask = pl.lit(0, dtype=pl.Int64)
+    """Expressions of the working columns: ``_ent``, ``t``, ``mask``, ``xl``, ``bd``.
+
+    ``mask`` and ``xl`` are Int32 bit sets (at most 30 steps): narrow columns copy faster
+    into the kernel's arrays."""
+    mask = pl.lit(0, dtype=pl.Int32)
     for k, step in enumerate(spec.steps):
-        mask = mask | pl.when(step.expr(schema)).then(pl.lit(1 << k, dtype=pl.Int64)).otherwise(
-            pl.lit(0, dtype=pl.Int64)
+        mask = mask | pl.when(step.expr(schema)).then(pl.lit(1 << k, dtype=pl.Int32)).otherwise(
+            pl.lit(0, dtype=pl.Int32)
         )
-    xl = pl.lit(0, dtype=pl.Int64)
+    xl = pl.lit(0, dtype=pl.Int32)
     for x in spec.exclusions:
         bits = sum(1 << (j - 1) for j in range(x.from_step, x.to_step))
-        xl = xl | pl.when(x.step.expr(schema)).then(pl.lit(bits, dtype=pl.Int64)).otherwise(
-            pl.lit(0, dtype=pl.Int64)
+        xl = xl | pl.when(x.step.expr(schema)).then(pl.lit(bits, dtype=pl.Int32)).otherwise(
+            pl.lit(0, dtype=pl.Int32)
         )
     cols = [
         pl.col(spec.count_by).alias("_ent"),
@@ -642,7 +645,7 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec, schema: pl.Schema
         starts, ids = _entity_starts(df["_ent"], df["_ent"].rle_id())  # type: ignore[misc]
         t, mask = df["t"].to_numpy(), df["mask"].to_numpy()
         in_order, step_rows = _row_stats(starts, t, mask, spec.n)
-    xl = df["xl"].to_numpy() if "xl" in df.columns else np.zeros(len(t), dtype=np.int64)
+    xl = df["xl"].to_numpy() if "xl" in df.columns else np.zeros(len(t), dtype=np.int32)
     return _Rows(
         ids=ids,
         starts=starts,
@@ -665,11 +668,13 @@ def _entity_codes(rows: _Rows) -> Any:
 def _unordered_work(rows: _Rows, spec: _Spec) -> pl.DataFrame:
     """The step rows as a frame (``e``, ``t``, ``mask``, ``xl``, ``bd``) for the unordered
     scan, with equal timestamps in step order: lowest matched step first."""
+    import numpy as np
+
     data: dict[str, Any] = {
         "e": _entity_codes(rows),
         "t": rows.t,
-        "mask": rows.mask,
-        "xl": rows.xl,
+        "mask": rows.mask.astype(np.int64),
+        "xl": rows.xl.astype(np.int64),
     }
     work = pl.DataFrame(data)
     if rows.bd is not None:
