@@ -133,7 +133,10 @@ def run_polars(file: Path, in_memory: bool) -> dict[int, int]:
 
     from core.funnels import compute_funnel
 
-    src = _MEMO.setdefault("frame", pl.read_parquet(file)) if in_memory else pl.scan_parquet(file)
+    # (not ``setdefault``: its default argument would read the file on every run)
+    if in_memory and "frame" not in _MEMO:
+        _MEMO["frame"] = pl.read_parquet(file)
+    src = _MEMO["frame"] if in_memory else pl.scan_parquet(file)
     from datetime import timedelta
 
     r = compute_funnel(src, list(STEPS), window=timedelta(microseconds=WINDOW_US))
@@ -194,7 +197,9 @@ def duckdb_sql(file: Path) -> str:
 def run_duckdb(file: Path) -> dict[int, int]:
     import duckdb
 
-    con = _MEMO.setdefault("duck", duckdb.connect())
+    if "duck" not in _MEMO:
+        _MEMO["duck"] = duckdb.connect()
+    con = _MEMO["duck"]
     return _levels_from_counts(con.execute(duckdb_sql(file)).fetchall())
 
 
