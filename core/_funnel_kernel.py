@@ -25,9 +25,13 @@ from numba import njit
 NO_TIME = np.iinfo(np.int64).min
 
 
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """First row of each run of equal values, then ``len(values)``."""
+    return _run_starts(_read_only(values))
+
+
 @njit(cache=True, nogil=True)
-def run_starts(h: np.ndarray) -> np.ndarray:
-    """First row of each run of equal values, then ``len(h)``."""
+def _run_starts(h: np.ndarray) -> np.ndarray:
     n = len(h)
     out = np.empty(n + 1, dtype=np.int64)
     c = 0
@@ -58,6 +62,13 @@ def row_stats(
     return bad, counts
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    if a.flags.writeable:
+        a = a.view()  # the caller's array keeps its flag
+        a.flags.writeable = False
+    return a
+
+
 def in_parallel(kernel, starts: np.ndarray, *args, threads: int | None = None) -> list:
     """Run ``kernel(starts_chunk, *args)`` on chunks of whole entities in threads.
 
@@ -68,6 +79,10 @@ def in_parallel(kernel, starts: np.ndarray, *args, threads: int | None = None) -
     import os
     from concurrent.futures import ThreadPoolExecutor
 
+    # one compiled variant per call pattern: numba types read-only and writable arrays apart,
+    # and Polars hands out either, so every array goes in read-only
+    starts = _read_only(starts)
+    args = tuple(_read_only(a) if isinstance(a, np.ndarray) else a for a in args)
     rows = int(starts[-1])
     k = threads or os.cpu_count() or 1
     k = max(1, min(k, rows // 200_000, len(starts) - 1))
@@ -266,3 +281,14 @@ def ordered_funnel(
             for j in range(best):
                 out_times[e, j] = src[j]
     return furthest, excluded, out_times
+
+
+def warm_up() -> None:
+    """Compile every kernel (or load it from the disk cache) on a tiny input, with the argument
+    types of real calls, so the first funnel a user asks for does not wait for the compiler."""
+    starts = np.array([0, 2], dtype=np.int64)
+    t = np.array([0, 1], dtype=np.int64)
+    mask = np.array([1, 2], dtype=np.int32)
+    run_starts(np.zeros(2, dtype=np.uint32))
+    in_parallel(row_stats, starts, t, mask, 2)
+    in_parallel(ordered_funnel, starts, t, mask, np.zeros(2, dtype=np.int32), 2, 10, False)

@@ -1060,6 +1060,14 @@ def compute_funnel(
     )
 
 
+def warm_up() -> None:
+    """Compile the ordered-funnel kernel now (a few seconds on a fresh install, then loaded
+    from numba's disk cache); the app calls this in a background thread at start."""
+    from core._funnel_kernel import warm_up as _warm
+
+    _warm()
+
+
 def _no_records(spec: _Spec) -> pl.DataFrame:
     return pl.DataFrame(
         schema={"e": pl.UInt32, "furthest_step": pl.Int64, "excluded": pl.Boolean, "r": pl.UInt32}

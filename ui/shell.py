@@ -9,6 +9,7 @@ malformed filter, a date outside the data) is dropped with a notice at the top o
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -254,6 +255,16 @@ def _leave_legacy_multipage_mode() -> None:
         st.rerun()
 
 
+@st.cache_resource(show_spinner=False)
+def _warm_up_funnels() -> threading.Thread:
+    """Once per server process: compile the funnel kernel in the background."""
+    from core.funnels import warm_up
+
+    thread = threading.Thread(target=warm_up, name="pathlens-funnel-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     """Render the shared sidebar and return the page's context.
 
@@ -269,6 +280,7 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     PageContext
     """
     _leave_legacy_multipage_mode()
+    _warm_up_funnels()
     notices: list[str] = []
     page = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
     dataset_id = _dataset_control(page, notices)
