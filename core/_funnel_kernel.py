@@ -107,10 +107,16 @@ def _low(m: int, n: int) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _event(  # noqa: PLR0913 - the state of one entity travels as arrays
-    tr, m, x, clears, n, w, strict, has, start, excl, times, st, rec_times, first_times
-):
-    """Apply one event to the entity's state (``st`` = [best, rec_start, rec_excl])."""
+def _event(tr, m, x, clears, n, w, strict, state):
+    """Apply one event (time ``tr``, step bits ``m``, exclusion bits ``x``) to the state.
+
+    ``state`` has ``n + 3`` rows and columns. Row ``k`` (1..n) is the latest attempt at step k:
+    its step times in columns ``0..n-1``, then its start, whether it exists and whether an
+    excluded event hit it. Row ``n + 1`` is the counted attempt (times, start, furthest step,
+    excluded); row ``n + 2`` the times of the first attempt that reached the furthest step.
+    """
+    start, has, excl = n, n + 1, n + 2  # columns
+    rec, first = n + 1, n + 2  # rows
     if m != 0:
         # steps in descending order read only states this event has not written yet, which
         # is what the reference's copy of the state before the event achieves
@@ -118,50 +124,76 @@ def _event(  # noqa: PLR0913 - the state of one entity travels as arrays
             if not (m >> (k - 1)) & 1:
                 continue
             if k == 1:
-                cs = tr
-                cex = False
+                cs, cex = tr, 0
             else:
-                if not has[k - 1] or tr - start[k - 1] > w:
+                if state[k - 1, has] == 0 or tr - state[k - 1, start] > w:
                     continue
-                cs = start[k - 1]
-                cex = excl[k - 1]
-            if has[k] and start[k] == cs:
+                cs, cex = state[k - 1, start], state[k - 1, excl]
+            if state[k, has] == 1 and state[k, start] == cs:
                 continue  # this attempt already reached step k
-            best = st[0]
+            best = state[rec, has]
             if k > best:
                 for j in range(k - 1):
-                    first_times[j] = times[k - 1, j]
-                first_times[k - 1] = tr
-            if k > best or (k == best and st[2] == 1):
-                st[0] = k
-                st[1] = cs
-                st[2] = 1 if cex else 0
+                    state[first, j] = state[k - 1, j]
+                state[first, k - 1] = tr
+            if k > best or (k == best and state[rec, excl] == 1):
                 for j in range(k - 1):
-                    rec_times[j] = times[k - 1, j]
-                rec_times[k - 1] = tr
-            if not cex:  # an excluded attempt does not move on
-                has[k] = True
-                start[k] = cs
-                excl[k] = False
+                    state[rec, j] = state[k - 1, j]
+                state[rec, k - 1] = tr
+                state[rec, start], state[rec, has], state[rec, excl] = cs, k, cex
+            if cex == 0:  # an excluded attempt does not move on
                 for j in range(k - 1):
-                    times[k, j] = times[k - 1, j]
-                times[k, k - 1] = tr
+                    state[k, j] = state[k - 1, j]
+                state[k, k - 1] = tr
+                state[k, start], state[k, has], state[k, excl] = cs, 1, 0
     elif x != 0:
         for j in range(1, n):
             if not (x >> (j - 1)) & 1:
                 continue
-            if not has[j] or tr - start[j] > w:
+            if state[j, has] == 0 or tr - state[j, start] > w:
                 continue
-            if has[j + 1] and start[j + 1] == start[j]:
+            if state[j + 1, has] == 1 and state[j + 1, start] == state[j, start]:
                 continue  # the attempt is already past step j+1
-            if not excl[j]:
-                excl[j] = True
-                if st[0] == j and tr - st[1] <= w:
-                    st[2] = 1
+            if state[j, excl] == 0:
+                state[j, excl] = 1
+                if state[rec, has] == j and tr - state[rec, start] <= w:
+                    state[rec, excl] = 1
     if strict and clears:
         for k in range(1, n + 1):
             if not (m >> (k - 1)) & 1:
-                has[k] = False
+                state[k, has] = 0
+
+
+@njit(cache=True, nogil=True)
+def _tie_group(mask, xl, i, g, tr, n, w, strict, state):
+    """Apply rows ``i:g``, which share a timestamp: lowest step first (stable). When their
+    events differ in steps or exclusions (counting only events that matter: all of them in
+    strict funnels), excluded events are ignored and no event breaks another."""
+    mixed, in_order, seen = False, True, False
+    sig_m, sig_x, prev_low = 0, 0, 0
+    for r in range(i, g):
+        m = mask[r]
+        x = xl[r] if m == 0 else 0
+        if strict or m != 0 or x != 0:
+            if not seen:
+                sig_m, sig_x, seen = m, x, True
+            elif m != sig_m or x != sig_x:
+                mixed = True
+        lo = _low(m, n)
+        in_order = in_order and lo >= prev_low
+        prev_low = lo
+    if in_order:
+        order = np.arange(i, g)
+    else:
+        lows = np.empty(g - i, dtype=np.int64)
+        for r in range(i, g):
+            lows[r - i] = _low(mask[r], n)
+        order = i + np.argsort(lows, kind="mergesort")
+    for r in order:
+        m = mask[r]
+        x = 0 if (mixed or m != 0) else xl[r]
+        if m != 0 or x != 0 or strict:
+            _event(tr, m, x, not mixed, n, w, strict, state)
 
 
 @njit(cache=True, nogil=True)
@@ -188,19 +220,12 @@ def ordered_funnel(
     furthest = np.zeros(n_ent, dtype=np.int8)
     excluded = np.zeros(n_ent, dtype=np.bool_)
     out_times = np.full((n_ent, n), NO_TIME, dtype=np.int64)
-    has = np.zeros(n + 2, dtype=np.bool_)
-    start = np.zeros(n + 2, dtype=np.int64)
-    excl = np.zeros(n + 2, dtype=np.bool_)
-    times = np.zeros((n + 2, n), dtype=np.int64)
-    st = np.zeros(3, dtype=np.int64)
-    rec_times = np.zeros(n, dtype=np.int64)
-    first_times = np.zeros(n, dtype=np.int64)
+    state = np.zeros((n + 3, n + 3), dtype=np.int64)  # see _event
+    rec, first, has, excl = n + 1, n + 2, n + 1, n + 2
     for e in range(n_ent):
-        s, end = starts[e], starts[e + 1]
-        has[:] = False
-        excl[:] = False
-        st[:] = 0
-        i = s
+        state[:, has] = 0  # no attempts; furthest step 0
+        state[:, excl] = 0
+        i, end = starts[e], starts[e + 1]
         while i < end:
             tr = t[i]
             g = i + 1
@@ -210,76 +235,17 @@ def ordered_funnel(
                 m = mask[i]
                 x = xl[i] if m == 0 else 0
                 if m != 0 or x != 0 or strict:
-                    _event(
-                        tr,
-                        m,
-                        x,
-                        True,
-                        n,
-                        w,
-                        strict,
-                        has,
-                        start,
-                        excl,
-                        times,
-                        st,
-                        rec_times,
-                        first_times,
-                    )
-                i = g
-                continue
-            # equal timestamps: mixed group? already in step order?
-            mixed = False
-            in_order = True
-            sig_m, sig_x, seen = 0, 0, False
-            prev_low = 0
-            for r in range(i, g):
-                m = mask[r]
-                x = xl[r] if m == 0 else 0
-                if strict or m != 0 or x != 0:
-                    if not seen:
-                        sig_m, sig_x, seen = m, x, True
-                    elif m != sig_m or x != sig_x:
-                        mixed = True
-                lo = _low(m, n)
-                if lo < prev_low:
-                    in_order = False
-                prev_low = lo
-            if in_order:
-                order = np.arange(i, g)
+                    _event(tr, m, x, True, n, w, strict, state)
             else:
-                lows = np.empty(g - i, dtype=np.int64)
-                for r in range(i, g):
-                    lows[r - i] = _low(mask[r], n)
-                order = i + np.argsort(lows, kind="mergesort")
-            for r in order:
-                m = mask[r]
-                x = 0 if (mixed or m != 0) else xl[r]
-                if m != 0 or x != 0 or strict:
-                    _event(
-                        tr,
-                        m,
-                        x,
-                        not mixed,
-                        n,
-                        w,
-                        strict,
-                        has,
-                        start,
-                        excl,
-                        times,
-                        st,
-                        rec_times,
-                        first_times,
-                    )
+                _tie_group(mask, xl, i, g, tr, n, w, strict, state)
             i = g
-        best = st[0]
+        best = state[rec, has]
         if best > 0:
             furthest[e] = best
-            excluded[e] = st[2] == 1
-            src = first_times if st[2] == 1 else rec_times
+            excluded[e] = state[rec, excl] == 1
+            src = first if state[rec, excl] == 1 else rec
             for j in range(best):
-                out_times[e, j] = src[j]
+                out_times[e, j] = state[src, j]
     return furthest, excluded, out_times
 
 
