@@ -249,6 +249,207 @@ def ordered_funnel(
     return furthest, excluded, out_times
 
 
+# --------------------------------------------------------------------------------------------
+# Unordered funnels
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _augment(c0: int, cls_mask: np.ndarray, assign: np.ndarray, n: int) -> bool:
+    """Give one more event of class ``c0`` a step, moving other events along an augmenting
+    path (breadth first over the steps); ``assign[k]`` is the class holding step k or -1."""
+    parent = np.full(n, -2, dtype=np.int64)  # -2 unvisited, -1 reached from c0
+    queue = np.empty(n, dtype=np.int64)
+    head = tail = 0
+    for k in range(n):
+        if (cls_mask[c0] >> k) & 1:
+            parent[k] = -1
+            queue[tail] = k
+            tail += 1
+    while head < tail:
+        k = queue[head]
+        head += 1
+        if assign[k] < 0:  # a free step: shift every class on the path by one step
+            while parent[k] >= 0:
+                p = parent[k]
+                assign[k] = assign[p]
+                k = p
+            assign[k] = c0
+            return True
+        c = assign[k]
+        for k2 in range(n):
+            if (cls_mask[c] >> k2) & 1 and parent[k2] == -2:
+                parent[k2] = k
+                queue[tail] = k2
+                tail += 1
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _matching(cnt: np.ndarray, cls_mask: np.ndarray, assign: np.ndarray, n: int) -> int:
+    """Most steps that distinct events can fill, given the number of events of each class."""
+    assign[:] = -1
+    size = 0
+    for c in range(len(cnt)):
+        for _ in range(min(cnt[c], n)):
+            if not _augment(c, cls_mask, assign, n):
+                break  # another event of the same class cannot help either
+            size += 1
+    return size
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _drop(cnt: np.ndarray, c: int) -> int:
+    """Take one event of class ``c`` out of the window; 1 when its class is no longer there."""
+    if c < 0:
+        return 0
+    cnt[c] -= 1
+    return 1 if cnt[c] == 0 else 0
+
+
+@njit(cache=True, nogil=True)
+def clear_mixed_exclusions(starts: np.ndarray, t: np.ndarray, mask: np.ndarray, xl: np.ndarray):
+    """``xl`` with excluded events ignored in groups of equal timestamps whose step and
+    excluded events differ in steps or exclusions (PostHog's rule; other events do not
+    count)."""
+    out = xl.copy()
+    for e in range(len(starts) - 1):
+        i, end = starts[e], starts[e + 1]
+        while i < end:
+            g = i
+            mixed, seen, sig_m, sig_x = False, False, 0, 0
+            while g < end and t[g] == t[i]:
+                if mask[g] != 0 or xl[g] != 0:
+                    if not seen:
+                        sig_m, sig_x, seen = mask[g], xl[g], True
+                    elif mask[g] != sig_m or xl[g] != sig_x:
+                        mixed = True
+                g += 1
+            if mixed:
+                out[i:g] = 0
+            i = g
+    return out
+
+
+@njit(cache=True, nogil=True)
+def ties_out_of_step_order(starts: np.ndarray, t: np.ndarray, mask: np.ndarray, xl: np.ndarray):
+    """Is there an entity whose step and excluded events with equal timestamps are not in
+    step order (lowest step first)? Other events do not count."""
+    n = 64
+    for e in range(len(starts) - 1):
+        prev_t, prev_low, seen = 0, 0, False
+        for i in range(starts[e], starts[e + 1]):
+            if mask[i] == 0 and xl[i] == 0:
+                continue
+            lo = _low(mask[i], n)
+            if seen and t[i] == prev_t and lo < prev_low:
+                return True
+            prev_t, prev_low, seen = t[i], lo, True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def step_classes(mask: np.ndarray, cls_mask: np.ndarray) -> np.ndarray:
+    """Index of each row's step bit set in the sorted ``cls_mask`` (-1 for no step)."""
+    out = np.full(len(mask), -1, dtype=np.int32)
+    for i in range(len(mask)):
+        if mask[i] != 0:
+            out[i] = np.searchsorted(cls_mask, mask[i])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def unordered_funnel(
+    starts: np.ndarray,
+    t: np.ndarray,
+    cls: np.ndarray,
+    xl: np.ndarray,
+    cls_mask: np.ndarray,
+    n: int,
+    w: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Furthest step, excluded flag and step times per entity for an unordered funnel.
+
+    Rows are in processing order (time, then lowest step for the step and excluded events);
+    ``cls`` is each row's step class (an index into ``cls_mask``, the distinct step bit sets;
+    -1 for other events) and ``xl`` is non-zero on excluded events that count. Rows that are
+    neither are ignored. Every
+    step event anchors a window: the events from it to ``w`` after it, cut at the first
+    excluded event; the window fills as many steps as a maximum matching of its events to
+    the steps they match. An anchor whose window was cut before filling every step is
+    cancelled. The entity counts the best clean anchor (the first of equals), or, when all
+    are cancelled, the best one, marked excluded. Step time j is the time of the event at
+    which the anchor's window first fills j steps.
+    """
+    n_ent = len(starts) - 1
+    n_cls = len(cls_mask)
+    furthest = np.zeros(n_ent, dtype=np.int8)
+    excluded = np.zeros(n_ent, dtype=np.bool_)
+    out_times = np.full((n_ent, n), NO_TIME, dtype=np.int64)
+    single = True  # every class is one step: the matching is the number of classes present
+    for c in range(n_cls):
+        single = single and (cls_mask[c] & (cls_mask[c] - 1)) == 0
+    cnt = np.zeros(n_cls, dtype=np.int64)
+    assign = np.empty(n, dtype=np.int64)
+    for e in range(n_ent):
+        s, end = starts[e], starts[e + 1]
+        cnt[:] = 0
+        present = 0
+        lo = hi = s  # rows [lo, hi) are counted in cnt
+        nx = s  # the next excluded event at or after the anchor
+        stop = s  # the first row later than the anchor's window
+        best_clean, a_clean, b_clean = 0, -1, -1
+        best_any, a_any, b_any = 0, -1, -1
+        for a in range(s, end):
+            if cls[a] < 0:
+                continue
+            lim = t[a] + w
+            while stop < end and t[stop] <= lim:
+                stop += 1
+            if nx < a:
+                nx = a
+            while nx < end and xl[nx] == 0:
+                nx += 1
+            b = min(stop, nx)
+            if hi <= a:  # the window moved past every counted row
+                while lo < hi:
+                    present -= _drop(cnt, cls[lo])
+                    lo += 1
+                lo = hi = a
+            while lo < a:
+                present -= _drop(cnt, cls[lo])
+                lo += 1
+            while hi < b:
+                if cls[hi] >= 0:
+                    cnt[cls[hi]] += 1
+                    if cnt[cls[hi]] == 1:
+                        present += 1
+                hi += 1
+            count = present if single else _matching(cnt, cls_mask, assign, n)
+            cancelled = nx < stop and count < n
+            if not cancelled and count > best_clean:
+                best_clean, a_clean, b_clean = count, a, b
+            if count > best_any:
+                best_any, a_any, b_any = count, a, b
+        if best_clean > 0:
+            best, a0, b0 = best_clean, a_clean, b_clean
+        elif best_any > 0:
+            best, a0, b0 = best_any, a_any, b_any
+            excluded[e] = True
+        else:
+            continue
+        furthest[e] = best
+        assign[:] = -1
+        size = 0
+        for r in range(a0, b0):
+            if size == best:
+                break
+            if cls[r] >= 0 and _augment(cls[r], cls_mask, assign, n):
+                out_times[e, size] = t[r]
+                size += 1
+    return furthest, excluded, out_times
+
+
 def warm_up() -> None:
     """Compile every kernel (or load it from the disk cache) on a tiny input, with the argument
     types of real calls, so the first funnel a user asks for does not wait for the compiler."""

@@ -51,8 +51,6 @@ OTHER: Final[str] = "Other"
 #: Label of entities whose breakdown value is empty.
 NONE_LABEL: Final[str] = "(none)"
 
-_MAX_UNORDERED_CLASSES: Final[int] = 12
-
 
 # --------------------------------------------------------------------------------------------
 # Step specifications
@@ -666,34 +664,23 @@ def _entity_codes(rows: _Rows) -> Any:
     return np.repeat(np.arange(len(lens), dtype=np.uint32), lens)
 
 
-def _unordered_work(rows: _Rows, spec: _Spec) -> pl.DataFrame:
-    """The step rows as a frame (``e``, ``t``, ``mask``, ``xl``, ``bd``) for the unordered
-    scan, with equal timestamps in step order: lowest matched step first."""
-    import numpy as np
-
-    data: dict[str, Any] = {
-        "e": _entity_codes(rows),
-        "t": rows.t,
-        "mask": rows.mask.astype(np.int64),
-        "xl": rows.xl.astype(np.int64),
-    }
-    work = pl.DataFrame(data)
+def _unordered_work(rows: _Rows) -> pl.DataFrame:
+    """The step and excluded events as a frame (``e``, ``t``, ``mask``, ``xl``, ``bd``) with
+    equal timestamps in step order: lowest matched step first (stable)."""
+    work = pl.DataFrame({"e": _entity_codes(rows), "t": rows.t, "mask": rows.mask, "xl": rows.xl})
     if rows.bd is not None:
         work = work.with_columns(rows.bd.alias("bd"))
-    work = work.filter((pl.col("mask") != 0) | (pl.col("xl") != 0))
     low = (
         pl.when(pl.col("mask") == 0)
         .then(pl.lit(1 << 62, dtype=pl.Int64))
         .otherwise(pl.col("mask") & (-pl.col("mask")))
     )
-    same = (pl.col("t") == pl.col("t").shift(1)) & (pl.col("e") == pl.col("e").shift(1))
-    if work.select((same & (low < low.shift(1))).any()).item():
-        work = (
-            work.with_columns(low.alias("_low"))
-            .sort(["e", "t", "_low"], maintain_order=True)
-            .drop("_low")
-        )
-    return work
+    return (
+        work.filter((pl.col("mask") != 0) | (pl.col("xl") != 0))
+        .with_columns(low.alias("_low"))
+        .sort(["e", "t", "_low"], maintain_order=True)
+        .drop("_low")
+    )
 
 
 def _from_us(us: int | None) -> datetime | None:
@@ -702,38 +689,14 @@ def _from_us(us: int | None) -> datetime | None:
     return pl.Series([us], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")).item()
 
 
-def _add_group_flags(work: pl.DataFrame) -> pl.DataFrame:
-    """Add ``first``/``last`` (an entity's first and last rows) and ignore the excluded events
-    of a group of equal timestamps whose events differ in steps or exclusions (as PostHog
-    does)."""
-    first = pl.col("e").ne_missing(pl.col("e").shift(1))
-    last = pl.col("e").ne_missing(pl.col("e").shift(-1))
-    gstart = first | (pl.col("t") != pl.col("t").shift(1))
-    gend = last | (pl.col("t") != pl.col("t").shift(-1))
-    work = work.with_columns(
-        first.alias("first"), last.alias("last"), gstart.alias("_gs"), gend.alias("_ge")
-    )
-    if not work.select((pl.col("xl") != 0).any()).item():
-        return work.drop("_gs", "_ge")
-    sig = pl.col("mask") * (1 << 31) + pl.col("xl")
-    diff = (~pl.col("_gs") & (sig != sig.shift(1))).cast(pl.Int32)
-    work = work.with_columns(diff.cum_sum().alias("_cs"))
-    at_end = pl.when(pl.col("_ge")).then(pl.col("_cs")).otherwise(None).backward_fill()
-    before = pl.when(pl.col("_gs")).then(pl.col("_cs")).otherwise(None).forward_fill()
-    work = work.with_columns(pl.when(at_end > before).then(0).otherwise(pl.col("xl")).alias("xl"))
-    return work.drop("_gs", "_ge", "_cs")
-
-
 # --------------------------------------------------------------------------------------------
 # Ordered and strict: the compiled per-entity state machine
 # --------------------------------------------------------------------------------------------
 
 
 def _ordered_scan(rows: _Rows, spec: _Spec) -> pl.DataFrame:
-    """One record per entity: ``e``, ``furthest_step``, ``excluded`` and the step times."""
-    import numpy as np
-
-    from core._funnel_kernel import NO_TIME, in_parallel, ordered_funnel
+    """One record per entity: ``furthest_step``, ``excluded`` and the step times."""
+    from core._funnel_kernel import in_parallel, ordered_funnel
 
     parts = in_parallel(
         ordered_funnel,
@@ -745,15 +708,21 @@ def _ordered_scan(rows: _Rows, spec: _Spec) -> pl.DataFrame:
         spec.window_us,
         spec.order == "strict",
     )
-    furthest = np.concatenate([p[0] for p in parts])
-    excluded = np.concatenate([p[1] for p in parts])
+    return _records(parts, spec.n)
+
+
+def _records(parts: list, n: int) -> pl.DataFrame:
+    """The kernels' per-chunk (furthest, excluded, times) as one frame, in entity order."""
+    import numpy as np
+
+    from core._funnel_kernel import NO_TIME
+
     times = np.concatenate([p[2] for p in parts])
-    tcols = _time_cols(spec.n)
+    tcols = _time_cols(n)
     frame = pl.DataFrame(
         {
-            "e": np.arange(rows.n_entities, dtype=np.uint32),
-            "furthest_step": furthest.astype(np.int64),
-            "excluded": excluded,
+            "furthest_step": np.concatenate([p[0] for p in parts]).astype(np.int64),
+            "excluded": np.concatenate([p[1] for p in parts]),
         }
         | {c: times[:, k] for k, c in enumerate(tcols)}
     )
@@ -772,165 +741,36 @@ def _ordered_scan(rows: _Rows, spec: _Spec) -> pl.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _mask_classes(masks: Sequence[int], n: int) -> list[list[int]]:
-    """Group steps that share events into components (steps are 0-based here)."""
-    parent = list(range(n))
+def _unordered_scan(rows: _Rows, spec: _Spec) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """One record per entity of an unordered funnel (see ``unordered_funnel``), and the rows
+    in processing order as a frame when a breakdown needs them."""
+    import numpy as np
 
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    from core._funnel_kernel import (
+        clear_mixed_exclusions,
+        in_parallel,
+        step_classes,
+        ties_out_of_step_order,
+        unordered_funnel,
+    )
 
-    for mk in masks:
-        bits = [k for k in range(n) if mk >> k & 1]
-        for b in bits[1:]:
-            ra, rb = find(bits[0]), find(b)
-            if ra != rb:
-                parent[rb] = ra
-    comps: dict[int, list[int]] = {}
-    for k in range(n):
-        comps.setdefault(find(k), []).append(k)
-    return list(comps.values())
-
-
-def _matching_expr(counts: dict[int, pl.Expr], n: int) -> pl.Expr:
-    """Largest number of steps distinct events can fill, given event counts per step mask.
-
-    Steps that share no event are filled independently. Inside a group of steps that share
-    events, König's theorem gives the maximum matching as the group size minus the largest
-    deficiency ``|S| - |N(S)|`` over step subsets ``S`` (``N(S)``: events matching a step in
-    ``S``); steps with the same set of masks are interchangeable, so ``S`` runs over unions of
-    such classes.
-    """
-    masks = list(counts)
-    total = pl.lit(0, dtype=pl.Int64)
-    for comp in _mask_classes(masks, n):
-        cmasks = [mk for mk in masks if any(mk >> k & 1 for k in comp)]
-        if len(comp) == 1:
-            k = comp[0]
-            present = pl.lit(0, dtype=pl.Int64)
-            for mk in cmasks:
-                present = present + counts[mk]
-            total = total + (present > 0).cast(pl.Int64)
-            continue
-        classes: dict[tuple[int, ...], list[int]] = {}
-        for k in comp:
-            sig = tuple(mk for mk in cmasks if mk >> k & 1)
-            classes.setdefault(sig, []).append(k)
-        keys = list(classes)
-        if len(keys) > _MAX_UNORDERED_CLASSES:
-            raise ParameterError(
-                f"unordered funnel: {len(comp)} steps share events in {len(keys)} different "
-                f"ways; at most {_MAX_UNORDERED_CLASSES} are supported. Make the steps' events "
-                "more distinct or use an ordered funnel."
-            )
-        deficiency = pl.lit(0, dtype=pl.Int64)
-        for subset in range(1, 1 << len(keys)):
-            chosen = [keys[i] for i in range(len(keys)) if subset >> i & 1]
-            size = sum(len(classes[c]) for c in chosen)
-            touched = set().union(*[set(c) for c in chosen])
-            nb = pl.lit(0, dtype=pl.Int64)
-            for mk in touched:
-                nb = nb + counts[mk]
-            deficiency = pl.max_horizontal(deficiency, pl.lit(size, dtype=pl.Int64) - nb)
-        total = total + (pl.lit(len(comp), dtype=pl.Int64) - deficiency)
-    return total
-
-
-def _unordered_scan(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
-    """Best attempt per entity for an unordered funnel; returns the records frame."""
-    n, w = spec.n, spec.window_us
-    work = _add_group_flags(work).with_row_index("i")
-    work = work.with_columns(pl.col("i").cast(pl.Int64))
-    is_x = pl.col("xl") != 0
-    # next excluded event strictly after each row, within the entity
-    qx = pl.when(is_x).then(pl.col("i")).otherwise(None)
-    zx = pl.when(pl.col("last")).then(pl.lit(-1, dtype=pl.Int64)).otherwise(qx.shift(-1))
-    nxi = zx.backward_fill()
-    work = work.with_columns(pl.when(nxi == -1).then(None).otherwise(nxi).alias("nx"))
-    work = work.with_columns(pl.col("t").gather(pl.col("nx").fill_null(0)).alias("nxt"))
-    masks = sorted(set(work.filter(pl.col("mask") != 0)["mask"].unique().to_list()))
-    anchors = work.filter(pl.col("mask") != 0).select(
-        "e", "i", "t", "nx", "nxt", (pl.col("t") + w).alias("lim")
-    )
-    rows = work.select("e", pl.col("t").alias("lim"), pl.col("i").alias("end_t"))
-    ends = (
-        anchors.sort(["e", "lim"])
-        .join_asof(rows, on="lim", by="e", strategy="backward", check_sortedness=False)
-        .sort("i")
-    )
-    end = pl.min_horizontal(
-        pl.col("end_t"),
-        pl.when(pl.col("nx").is_null()).then(pl.col("end_t")).otherwise(pl.col("nx") - 1),
-    )
-    anchors = ends.with_columns(end.alias("end"))
-    cum = work.select(
-        [(pl.col("mask") == mk).cast(pl.Int64).cum_sum().alias(f"c{mk}") for mk in masks]
-    )
-    before = {mk: pl.col(f"c{mk}").shift(1, fill_value=0) for mk in masks}
-    base = cum.with_columns([before[mk].alias(f"b{mk}") for mk in masks])
-    anchors = anchors.with_columns(
-        [base[f"c{mk}"].gather(anchors["end"]).alias(f"we{mk}") for mk in masks]
-        + [base[f"b{mk}"].gather(anchors["i"]).alias(f"ws{mk}") for mk in masks]
-    )
-    counts = {mk: pl.col(f"we{mk}") - pl.col(f"ws{mk}") for mk in masks}
-    anchors = anchors.with_columns(_matching_expr(counts, n).alias("count"))
-    cancelled = (
-        pl.col("nxt").is_not_null()
-        & pl.col("nx").is_not_null()
-        & (pl.col("nxt") <= pl.col("lim"))
-        & (pl.col("count") < n)
-    )
-    anchors = anchors.with_columns(cancelled.alias("cancelled"))
-    per = anchors.group_by("e").agg(
-        pl.col("count").filter(~pl.col("cancelled")).max().alias("best"),
-        pl.col("count").max().alias("worst_best"),
-    )
-    per = per.with_columns(
-        pl.col("best").is_null().alias("excluded"),
-        pl.coalesce("best", "worst_best").cast(pl.Int64).alias("furthest_step"),
-    )
-    chosen = (
-        anchors.join(per, on="e")
-        .filter(
-            (pl.col("count") == pl.col("furthest_step"))
-            & (pl.col("excluded") | ~pl.col("cancelled"))
-        )
-        .sort("i")
-        .filter(pl.col("e").is_first_distinct())
-        .select("e", "furthest_step", "excluded", pl.col("i").alias("r"), "end")
-    )
-    # step times: the first row of the record's window at which j steps are filled
-    spans = chosen.select("e", pl.col("r").alias("lo"), pl.col("end").alias("hi"))
-    win = (
-        work.select("e", "i", "t")
-        .join(spans, on="e")
-        .filter((pl.col("i") >= pl.col("lo")) & (pl.col("i") <= pl.col("hi")))
-    )
-    win = win.with_columns(
-        [base[f"c{mk}"].gather(win["i"]).alias(f"pe{mk}") for mk in masks]
-        + [base[f"b{mk}"].gather(win["lo"]).alias(f"ps{mk}") for mk in masks]
-    )
-    pcounts = {mk: pl.col(f"pe{mk}") - pl.col(f"ps{mk}") for mk in masks}
-    win = win.with_columns(_matching_expr(pcounts, n).alias("filled"))
-    times = win.group_by("e").agg(
-        [
-            pl.col("t").filter(pl.col("filled") >= j).min().alias(f"step_{j}_at")
-            for j in range(1, n + 1)
-        ]
-    )
-    out = chosen.join(times, on="e", how="left").with_columns(
-        [
-            pl.when(pl.lit(j) <= pl.col("furthest_step"))
-            .then(pl.col(f"step_{j}_at"))
-            .otherwise(None)
-            .cast(pl.Datetime("us", "UTC"))
-            .alias(f"step_{j}_at")
-            for j in range(1, n + 1)
-        ]
-    )
-    return out.select("e", "furthest_step", "excluded", "r", *_time_cols(n))
+    starts, t, mask, xl = rows.starts, rows.t, rows.mask, rows.xl
+    work = None
+    if in_parallel(ties_out_of_step_order, starts, t, mask, xl, threads=1)[0]:
+        work = _unordered_work(rows)  # rare: equal timestamps out of step order
+        e = work["e"].to_numpy()
+        starts = np.searchsorted(e, np.arange(rows.n_entities + 1)).astype(np.int64)
+        t, mask, xl = work["t"].to_numpy(), work["mask"].to_numpy(), work["xl"].to_numpy()
+    if xl.any():
+        xl = in_parallel(clear_mixed_exclusions, starts, t, mask, xl, threads=1)[0]
+    # step classes: the distinct step bit sets (events of one class are interchangeable)
+    classes = pl.Series(mask).unique().sort()
+    cls_mask = classes.filter(classes != 0).to_numpy().astype(mask.dtype)
+    cls = in_parallel(step_classes, mask, cls_mask, threads=1)[0]
+    parts = in_parallel(unordered_funnel, starts, t, cls, xl, cls_mask, spec.n, spec.window_us)
+    if spec.breakdown is not None and work is None:
+        work = pl.DataFrame({"e": _entity_codes(rows), "mask": rows.mask, "bd": rows.bd})
+    return _records(parts, spec.n), work
 
 
 # --------------------------------------------------------------------------------------------
@@ -1024,18 +864,12 @@ def compute_funnel(
         {"e": pl.int_range(rows.n_entities, dtype=pl.UInt32, eager=True), "_ent": rows.ids}
     )
     if spec.order == "unordered":
-        work = _unordered_work(rows, spec)
-        records = _unordered_scan(work, spec) if work.height else _no_records(spec)
-        entities = ents.join(
-            records.drop("r").with_columns(pl.col("e").cast(pl.UInt32)),
-            on="e",
-            how="left",
-            maintain_order="left",
-        ).with_columns(pl.col("furthest_step").fill_null(0), pl.col("excluded").fill_null(False))
+        records, work = _unordered_scan(rows, spec)
     else:
-        entities = ents.hstack(_ordered_scan(rows, spec).drop("e"))
+        records = _ordered_scan(rows, spec)
         if spec.breakdown is not None:
             work = pl.DataFrame({"e": _entity_codes(rows), "mask": rows.mask, "bd": rows.bd})
+    entities = ents.hstack(records)
     if spec.breakdown is not None:
         entities = entities.join(
             _first_touch(work, spec), on="e", how="left", maintain_order="left"
@@ -1066,13 +900,6 @@ def warm_up() -> None:
     from core._funnel_kernel import warm_up as _warm
 
     _warm()
-
-
-def _no_records(spec: _Spec) -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={"e": pl.UInt32, "furthest_step": pl.Int64, "excluded": pl.Boolean, "r": pl.UInt32}
-        | {c: pl.Datetime("us", "UTC") for c in _time_cols(spec.n)}
-    )
 
 
 def _first_touch(work: pl.DataFrame, spec: _Spec) -> pl.DataFrame:
