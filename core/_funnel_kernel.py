@@ -257,9 +257,11 @@ def ordered_funnel(
 @njit(cache=True, nogil=True)
 def _augment(c0: int, cls_mask: np.ndarray, assign: np.ndarray, n: int) -> bool:
     """Give one more event of class ``c0`` a step, moving other events along an augmenting
-    path (breadth first over the steps); ``assign[k]`` is the class holding step k or -1."""
-    parent = np.full(n, -2, dtype=np.int64)  # -2 unvisited, -1 reached from c0
-    queue = np.empty(n, dtype=np.int64)
+    path (breadth first over the steps); ``assign[k]`` is the class holding step k or -1.
+    ``assign[n:2n]`` and ``assign[2n:3n]`` are scratch space (parents and queue)."""
+    parent = assign[n : 2 * n]  # -2 unvisited, -1 reached from c0
+    queue = assign[2 * n : 3 * n]
+    parent[:] = -2
     head = tail = 0
     for k in range(n):
         if (cls_mask[c0] >> k) & 1:
@@ -288,7 +290,7 @@ def _augment(c0: int, cls_mask: np.ndarray, assign: np.ndarray, n: int) -> bool:
 @njit(cache=True, nogil=True)
 def _matching(cnt: np.ndarray, cls_mask: np.ndarray, assign: np.ndarray, n: int) -> int:
     """Most steps that distinct events can fill, given the number of events of each class."""
-    assign[:] = -1
+    assign[:n] = -1
     size = 0
     for c in range(len(cnt)):
         for _ in range(min(cnt[c], n)):
@@ -390,7 +392,7 @@ def unordered_funnel(
     for c in range(n_cls):
         single = single and (cls_mask[c] & (cls_mask[c] - 1)) == 0
     cnt = np.zeros(n_cls, dtype=np.int64)
-    assign = np.empty(n, dtype=np.int64)
+    assign = np.empty(3 * n, dtype=np.int64)  # see _augment
     for e in range(n_ent):
         s, end = starts[e], starts[e + 1]
         cnt[:] = 0
@@ -439,7 +441,7 @@ def unordered_funnel(
         else:
             continue
         furthest[e] = best
-        assign[:] = -1
+        assign[:n] = -1
         size = 0
         for r in range(a0, b0):
             if size == best:

@@ -18,14 +18,15 @@ with worked examples; in short:
   given steps (ordered and strict), or cancel the attempts whose window holds an excluded
   event (unordered; PostHog then keeps the entity's best clean attempt).
 
-Implementation: ordered and strict funnels run the state machine one event at a time per
-entity in a compiled kernel (``core._funnel_kernel``, numba), a port of the plain-Python spec
-reference used by the tests; unordered funnels are vectorised Polars (prefix sums over each
-step event's window). Preparation is one Polars query (step bit sets, µs times, entity runs);
-rows are sorted only when they are not already grouped by entity in time order. Every
-computation is keyed by entity, so the function gives the same answer on any partition of the
-data that holds all events of its entities; :func:`merge_funnel_results` merges the
-per-partition results (concatenate ``entities``, recompute the summaries).
+Implementation: compiled per-entity kernels (``core._funnel_kernel``, numba). Ordered and
+strict funnels run the state machine one event at a time, a port of the plain-Python spec
+reference used by the tests; unordered funnels slide each step event's window over the
+entity's events and take a maximum matching of events to steps. Preparation is one Polars
+query (step bit sets, µs times, entity runs); rows are sorted only when they are not already
+grouped by entity in time order. Every computation is keyed by entity, so the function gives
+the same answer on any partition of the data that holds all events of its entities;
+:func:`merge_funnel_results` merges the per-partition results (concatenate ``entities``,
+recompute the summaries).
 """
 
 from __future__ import annotations
