@@ -18,6 +18,8 @@ cache directory when that is read-only).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
@@ -25,12 +27,26 @@ from numba import njit
 NO_TIME = np.iinfo(np.int64).min
 
 
+def _kernel(*, inline: str = "never") -> Callable:
+    """``numba.njit`` without the GIL, cached on disk when numba finds a writable cache
+    folder; where it finds none (a read-only install without a home directory) the kernel
+    is compiled in each process instead of failing the import."""
+
+    def wrap(fn: Callable) -> Callable:
+        try:
+            return njit(cache=True, nogil=True, inline=inline)(fn)
+        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+            return njit(nogil=True, inline=inline)(fn)
+
+    return wrap
+
+
 def run_starts(values: np.ndarray) -> np.ndarray:
     """First row of each run of equal values, then ``len(values)``."""
     return _run_starts(_read_only(values))
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def _run_starts(h: np.ndarray) -> np.ndarray:
     n = len(h)
     out = np.empty(n + 1, dtype=np.int64)
@@ -43,7 +59,7 @@ def _run_starts(h: np.ndarray) -> np.ndarray:
     return out[: c + 1].copy()
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def row_stats(
     starts: np.ndarray, t: np.ndarray, mask: np.ndarray, n: int
 ) -> tuple[int, np.ndarray]:
@@ -95,7 +111,7 @@ def in_parallel(kernel, starts: np.ndarray, *args, threads: int | None = None) -
         return list(pool.map(lambda s: kernel(s, *args), chunks))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_kernel(inline="always")
 def _low(m: int, n: int) -> int:
     """Lowest step an event matches (1-based); events of no step sort after every step."""
     if m == 0:
@@ -106,7 +122,7 @@ def _low(m: int, n: int) -> int:
     return k
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_kernel(inline="always")
 def _event(tr, m, x, clears, n, w, strict, state):
     """Apply one event (time ``tr``, step bits ``m``, exclusion bits ``x``) to the state.
 
@@ -164,7 +180,7 @@ def _event(tr, m, x, clears, n, w, strict, state):
                 state[k, has] = 0
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def _tie_group(mask, xl, i, g, tr, n, w, strict, state):
     """Apply rows ``i:g``, which share a timestamp: lowest step first (stable). When their
     events differ in steps or exclusions (counting only events that matter: all of them in
@@ -196,7 +212,7 @@ def _tie_group(mask, xl, i, g, tr, n, w, strict, state):
             _event(tr, m, x, not mixed, n, w, strict, state)
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def ordered_funnel(
     starts: np.ndarray,
     t: np.ndarray,
@@ -254,7 +270,7 @@ def ordered_funnel(
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def _augment(c0: int, cls_mask: np.ndarray, assign: np.ndarray, n: int) -> bool:
     """Give one more event of class ``c0`` a step, moving other events along an augmenting
     path (breadth first over the steps); ``assign[k]`` is the class holding step k or -1.
@@ -287,7 +303,7 @@ def _augment(c0: int, cls_mask: np.ndarray, assign: np.ndarray, n: int) -> bool:
     return False
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def _matching(cnt: np.ndarray, cls_mask: np.ndarray, assign: np.ndarray, n: int) -> int:
     """Most steps that distinct events can fill, given the number of events of each class."""
     assign[:n] = -1
@@ -300,7 +316,7 @@ def _matching(cnt: np.ndarray, cls_mask: np.ndarray, assign: np.ndarray, n: int)
     return size
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_kernel(inline="always")
 def _drop(cnt: np.ndarray, c: int) -> int:
     """Take one event of class ``c`` out of the window; 1 when its class is no longer there."""
     if c < 0:
@@ -309,7 +325,7 @@ def _drop(cnt: np.ndarray, c: int) -> int:
     return 1 if cnt[c] == 0 else 0
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def clear_mixed_exclusions(starts: np.ndarray, t: np.ndarray, mask: np.ndarray, xl: np.ndarray):
     """``xl`` with excluded events ignored in groups of equal timestamps whose step and
     excluded events differ in steps or exclusions (PostHog's rule; other events do not
@@ -333,7 +349,7 @@ def clear_mixed_exclusions(starts: np.ndarray, t: np.ndarray, mask: np.ndarray, 
     return out
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def ties_out_of_step_order(starts: np.ndarray, t: np.ndarray, mask: np.ndarray, xl: np.ndarray):
     """Is there an entity whose step and excluded events with equal timestamps are not in
     step order (lowest step first)? Other events do not count."""
@@ -350,7 +366,7 @@ def ties_out_of_step_order(starts: np.ndarray, t: np.ndarray, mask: np.ndarray, 
     return False
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def step_classes(mask: np.ndarray, cls_mask: np.ndarray) -> np.ndarray:
     """Index of each row's step bit set in the sorted ``cls_mask`` (-1 for no step)."""
     out = np.full(len(mask), -1, dtype=np.int32)
@@ -360,7 +376,7 @@ def step_classes(mask: np.ndarray, cls_mask: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def unordered_funnel(
     starts: np.ndarray,
     t: np.ndarray,
