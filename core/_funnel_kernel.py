@@ -85,7 +85,12 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def in_parallel(kernel, starts: np.ndarray, *args, threads: int | None = None) -> list:
+def call(kernel: Callable, *args):
+    """``kernel(*args)`` with every array read-only (see :func:`in_parallel`)."""
+    return kernel(*(_read_only(a) if isinstance(a, np.ndarray) else a for a in args))
+
+
+def in_parallel(kernel: Callable, starts: np.ndarray, *args) -> list:
     """Run ``kernel(starts_chunk, *args)`` on chunks of whole entities in threads.
 
     The kernels release the GIL (``nogil``), so the chunks run side by side; each gets a
@@ -100,10 +105,10 @@ def in_parallel(kernel, starts: np.ndarray, *args, threads: int | None = None) -
     starts = _read_only(starts)
     args = tuple(_read_only(a) if isinstance(a, np.ndarray) else a for a in args)
     rows = int(starts[-1])
-    k = threads or os.cpu_count() or 1
+    k = os.cpu_count() or 1
     k = max(1, min(k, rows // 200_000, len(starts) - 1))
     if k == 1:
-        return [kernel(starts, *args)]
+        return [call(kernel, starts, *args)]
     cuts = np.searchsorted(starts, np.linspace(0, rows, k + 1)[1:-1])
     bounds = np.unique(np.concatenate(([0], cuts, [len(starts) - 1])))
     chunks = [starts[a : b + 1] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -474,6 +479,12 @@ def warm_up() -> None:
     starts = np.array([0, 2], dtype=np.int64)
     t = np.array([0, 1], dtype=np.int64)
     mask = np.array([1, 2], dtype=np.int32)
+    xl = np.zeros(2, dtype=np.int32)
     run_starts(np.zeros(2, dtype=np.uint32))
     in_parallel(row_stats, starts, t, mask, 2)
-    in_parallel(ordered_funnel, starts, t, mask, np.zeros(2, dtype=np.int32), 2, 10, False)
+    in_parallel(ordered_funnel, starts, t, mask, xl, 2, 10, False)
+    call(ties_out_of_step_order, starts, t, mask, xl)
+    call(clear_mixed_exclusions, starts, t, mask, xl)
+    cls_mask = np.array([1, 2], dtype=np.int32)
+    cls = call(step_classes, mask, cls_mask)
+    in_parallel(unordered_funnel, starts, t, cls, xl, cls_mask, 2, 10)

@@ -748,6 +748,7 @@ def _unordered_scan(rows: _Rows, spec: _Spec) -> tuple[pl.DataFrame, pl.DataFram
     import numpy as np
 
     from core._funnel_kernel import (
+        call,
         clear_mixed_exclusions,
         in_parallel,
         step_classes,
@@ -757,17 +758,17 @@ def _unordered_scan(rows: _Rows, spec: _Spec) -> tuple[pl.DataFrame, pl.DataFram
 
     starts, t, mask, xl = rows.starts, rows.t, rows.mask, rows.xl
     work = None
-    if in_parallel(ties_out_of_step_order, starts, t, mask, xl, threads=1)[0]:
+    if call(ties_out_of_step_order, starts, t, mask, xl):
         work = _unordered_work(rows)  # rare: equal timestamps out of step order
         e = work["e"].to_numpy()
         starts = np.searchsorted(e, np.arange(rows.n_entities + 1)).astype(np.int64)
         t, mask, xl = work["t"].to_numpy(), work["mask"].to_numpy(), work["xl"].to_numpy()
     if xl.any():
-        xl = in_parallel(clear_mixed_exclusions, starts, t, mask, xl, threads=1)[0]
+        xl = call(clear_mixed_exclusions, starts, t, mask, xl)
     # step classes: the distinct step bit sets (events of one class are interchangeable)
     classes = pl.Series(mask).unique().sort()
     cls_mask = classes.filter(classes != 0).to_numpy().astype(mask.dtype)
-    cls = in_parallel(step_classes, mask, cls_mask, threads=1)[0]
+    cls = call(step_classes, mask, cls_mask)
     parts = in_parallel(unordered_funnel, starts, t, cls, xl, cls_mask, spec.n, spec.window_us)
     if spec.breakdown is not None and work is None:
         work = pl.DataFrame({"e": _entity_codes(rows), "mask": rows.mask, "bd": rows.bd})
