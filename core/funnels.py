@@ -525,23 +525,41 @@ def _reason(
     return None
 
 
+def _finish(
+    entities: pl.DataFrame,
+    like: _Spec | FunnelResult,
+    *,
+    absent: tuple[int, ...] = (),
+    data_end: datetime | None = None,
+    reason: str | None = None,
+) -> FunnelResult:
+    """The result for an ``entities`` table: summaries, and the explanation unless given.
+
+    ``like`` supplies the settings (labels, count_by, order, window, breakdown)."""
+    steps, per = _summaries(entities, like.labels, like.breakdown, like.breakdown_limit)
+    if reason is None:
+        reason = _reason(like.count_by, like.labels, entities, steps, absent)
+    return FunnelResult(
+        steps=steps,
+        entities=entities,
+        breakdown_steps=per,
+        labels=like.labels,
+        count_by=like.count_by,
+        order=like.order,
+        window=like.window,
+        breakdown=like.breakdown,
+        breakdown_limit=like.breakdown_limit,
+        reason=reason,
+        data_end=data_end,
+        absent_steps=absent,
+    )
+
+
 def _empty_result(spec: _Spec, id_dtype: pl.DataType, reason: str) -> FunnelResult:
     ents = pl.DataFrame(
         schema=_entities_schema(spec.count_by, id_dtype, spec.n, spec.breakdown is not None)
     )
-    steps, per = _summaries(ents, spec.labels, spec.breakdown, spec.breakdown_limit)
-    return FunnelResult(
-        steps=steps,
-        entities=ents,
-        breakdown_steps=per,
-        labels=spec.labels,
-        count_by=spec.count_by,
-        order=spec.order,
-        window=spec.window,
-        breakdown=spec.breakdown,
-        breakdown_limit=spec.breakdown_limit,
-        reason=reason,
-    )
+    return _finish(ents, spec, reason=reason)
 
 
 # --------------------------------------------------------------------------------------------
@@ -879,21 +897,7 @@ def compute_funnel(
     entities = entities.rename({"_ent": count_by}).drop("e")
     cols = list(_entities_schema(count_by, id_dtype, spec.n, spec.breakdown is not None))
     entities = entities.select(cols)
-    steps_df, per = _summaries(entities, spec.labels, spec.breakdown, spec.breakdown_limit)
-    return FunnelResult(
-        steps=steps_df,
-        entities=entities,
-        breakdown_steps=per,
-        labels=spec.labels,
-        count_by=count_by,
-        order=spec.order,
-        window=spec.window,
-        breakdown=spec.breakdown,
-        breakdown_limit=spec.breakdown_limit,
-        reason=_reason(count_by, spec.labels, entities, steps_df, absent),
-        data_end=rows.data_end,
-        absent_steps=absent,
-    )
+    return _finish(entities, spec, absent=absent, data_end=rows.data_end)
 
 
 def warm_up() -> None:
@@ -938,23 +942,9 @@ def merge_funnel_results(results: Sequence[FunnelResult]) -> FunnelResult:
         ):
             raise ParameterError("cannot merge funnel results computed with different settings")
     entities = pl.concat([r.entities for r in results], how="vertical")
-    steps_df, per = _summaries(entities, head.labels, head.breakdown, head.breakdown_limit)
     absent = tuple(sorted(set.intersection(*[set(r.absent_steps) for r in results])))
     ends = [r.data_end for r in results if r.data_end is not None]
-    return FunnelResult(
-        steps=steps_df,
-        entities=entities,
-        breakdown_steps=per,
-        labels=head.labels,
-        count_by=head.count_by,
-        order=head.order,
-        window=head.window,
-        breakdown=head.breakdown,
-        breakdown_limit=head.breakdown_limit,
-        reason=_reason(head.count_by, head.labels, entities, steps_df, absent),
-        data_end=max(ends) if ends else None,
-        absent_steps=absent,
-    )
+    return _finish(entities, head, absent=absent, data_end=max(ends) if ends else None)
 
 
 def dropped_off(result: FunnelResult, step: int) -> pl.DataFrame:
