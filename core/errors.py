@@ -6,6 +6,14 @@ message that says what is wrong, the bad value and what would be valid.
 
 from __future__ import annotations
 
+from numbers import Integral
+from typing import Any
+
+
+def is_integer(value: Any) -> bool:
+    """Is ``value`` a whole number (Python or NumPy integer), and not a bool?"""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
 
 class PathLensError(Exception):
     """Base class of every error a user can cause with their data or settings."""

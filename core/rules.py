@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import polars as pl
 
-from core.errors import LoadError, ParameterError, SchemaError
+from core.errors import LoadError, ParameterError, SchemaError, is_integer
 from core.schema import EVENT_TYPES
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class RuleParams:
                 f"got {self.min_lift!r}"
             )
         object.__setattr__(self, "min_lift", lift)
-        if isinstance(self.max_len, bool) or not isinstance(self.max_len, int | np.integer):
+        if not is_integer(self.max_len):
             raise ParameterError(f"`max_len` must be an integer in [2, 10], got {self.max_len!r}")
         if not 2 <= int(self.max_len) <= 10:
             raise ParameterError(
@@ -196,7 +196,7 @@ class RuleParams:
                 f"`algorithm` must be one of {list(ALGORITHMS)}, got {self.algorithm!r}"
             )
         if self.max_items is not None:
-            if isinstance(self.max_items, bool) or not isinstance(self.max_items, int | np.integer):
+            if not is_integer(self.max_items):
                 raise ParameterError(
                     f"`max_items` must be None or an integer >= 2, got {self.max_items!r}"
                 )
@@ -853,7 +853,7 @@ def bought_together(rules: RuleSet | pl.DataFrame, item: str, top: int = 10) -> 
     ParameterError
         ``top`` is not a positive integer.
     """
-    if isinstance(top, bool) or not isinstance(top, int | np.integer) or top < 1:
+    if not is_integer(top) or top < 1:
         raise ParameterError(f"`top` must be a positive integer, got {top!r}")
     frame = rules.rules if isinstance(rules, RuleSet) else rules
     return (
@@ -1319,7 +1319,7 @@ def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.
     """
     import plotly.graph_objects as go
 
-    if isinstance(top, bool) or not isinstance(top, int | np.integer) or top < 1:
+    if not is_integer(top) or top < 1:
         raise ParameterError(f"`top` must be a positive integer, got {top!r}")
     frame = (
         _rules_frame(rules)
@@ -1468,11 +1468,7 @@ def rules_scatter_figure(rules: RuleSet | pl.DataFrame, *, max_points: int = 500
     """
     import plotly.graph_objects as go
 
-    if (
-        isinstance(max_points, bool)
-        or not isinstance(max_points, int | np.integer)
-        or max_points < 1
-    ):
+    if not is_integer(max_points) or max_points < 1:
         raise ParameterError(f"`max_points` must be a positive integer, got {max_points!r}")
     frame = _rules_frame(rules)
     total = frame.height

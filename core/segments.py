@@ -36,7 +36,7 @@ import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
-from core.errors import ParameterError, SchemaError
+from core.errors import ParameterError, SchemaError, is_integer
 from core.schema import check_events
 
 __all__ = [
@@ -589,15 +589,13 @@ class SegmentParams:
 def _check_k(k: Any) -> None:
     if k is None:
         return
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= MAX_K:
+    if not is_integer(k) or not 2 <= k <= MAX_K:
         raise ParameterError(f"`k` must be None (automatic) or an integer from 2 to {MAX_K}, "
                              f"got {k!r}")
 
 
 def _check_seed(seed: Any) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-        0 <= seed <= 2**31 - 1
-    ):
+    if not is_integer(seed) or not 0 <= seed <= 2**31 - 1:
         raise ParameterError(f"`seed` must be an integer from 0 to {2**31 - 1}, got {seed!r}")
 
 
@@ -926,8 +924,7 @@ def fit_segments(
     _check_k(k)
     _check_seed(seed)
     if (not isinstance(k_range, (tuple, list)) or len(k_range) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                       for v in k_range)
+            or not all(is_integer(v) for v in k_range)
             or not 2 <= k_range[0] <= k_range[1] <= MAX_K):
         raise ParameterError(f"`k_range` must be two integers (lo, hi) with 2 <= lo <= hi <= "
                              f"{MAX_K}, got {k_range!r}")
