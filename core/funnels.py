@@ -446,7 +446,9 @@ def _step_summary(
 
 
 def _breakdown_buckets(entities: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, list[str]]:
-    """The entities table with a ``bucket`` column: top ``limit`` values, the rest "Other"."""
+    """The entities that entered the funnel with a ``bucket`` column: the top ``limit``
+    values, the rest "Other" (entities that never entered count in no bucket, so an "Other"
+    bucket exists only when it has entrants)."""
     value = pl.col("breakdown").fill_null(NONE_LABEL)
     entered = entities.filter(~pl.col("excluded") & (pl.col("furthest_step") >= 1))
     ranking = (
@@ -456,7 +458,7 @@ def _breakdown_buckets(entities: pl.DataFrame, limit: int) -> tuple[pl.DataFrame
     )
     top = ranking["bucket"].head(limit).to_list()
     bucket = pl.when(value.is_in(top)).then(value).otherwise(pl.lit(OTHER))
-    return entities.with_columns(bucket.alias("bucket")), top
+    return entered.with_columns(bucket.alias("bucket")), top
 
 
 def _summaries(
@@ -1441,13 +1443,9 @@ def breakdown_table(
         return pl.DataFrame(schema=schema)
     to_step = result.n_steps if to_step is None else _check_step(result, to_step, "to_step")
     with_bucket, top = _breakdown_buckets(result.entities, result.breakdown_limit)
-    counts = (
-        with_bucket.filter(~pl.col("excluded") & (pl.col("furthest_step") >= 1))
-        .group_by("bucket")
-        .agg(
-            pl.len().cast(pl.Int64).alias("entered"),
-            (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"),
-        )
+    counts = with_bucket.group_by("bucket").agg(
+        pl.len().cast(pl.Int64).alias("entered"),
+        (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"),
     )
     if counts.is_empty():
         return pl.DataFrame(schema=schema)

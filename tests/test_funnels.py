@@ -494,6 +494,23 @@ def test_breakdown_first_touch_top_values_and_other():
     }
 
 
+def test_breakdown_has_no_empty_other_bucket_for_entities_that_never_entered():
+    ev = make_events(
+        {
+            "u1": [("view_item", "00:00", {"device": "mobile"}), ("add_to_cart", "00:01")],
+            "u2": [("view_item", "00:00", {"device": "desktop"})],
+            "u3": [("page_view", "00:00", {"device": "tablet"})],  # never did step 1
+        }
+    )
+    r = compute_funnel(ev, ["view_item", "add_to_cart"], window=HOUR, breakdown="device")
+    # two values among the entrants, well under the limit: two buckets and no "Other"
+    per = r.breakdown_steps.filter(pl.col("step") == 1)
+    assert dict(zip(per["breakdown"], per["entities"], strict=True)) == {"desktop": 1, "mobile": 1}
+    from core.funnels import breakdown_table
+
+    assert breakdown_table(r)["breakdown"].to_list() == ["desktop", "mobile"]
+
+
 # ---------------------------------------------------------------------------- degenerate
 
 
