@@ -10,7 +10,8 @@ What is read
 - CSV separated by ``,`` ``;`` tab or ``|`` (sniffed from the first lines, or Excel's
   ``sep=;`` first line), UTF-8 with or without BOM, UTF-16 with BOM, and a Windows-1252 /
   Latin-1 fallback (with a warning) for files that are not valid UTF-8;
-- ``.gz`` and ``.zip`` (one data file inside) compression, recognised by content, not name;
+- ``.gz``, ``.bz2``, ``.xz`` and ``.zip`` (one data file inside) compression, recognised by
+  content, not name;
 - Parquet, JSON Lines and JSON arrays of objects; nested objects are flattened into
   ``parent.child`` columns (Segment's ``properties.price``).
 
@@ -18,8 +19,16 @@ CSV columns are read as text (no type inference), so ids keep their leading zero
 odd value cannot fail the read half-way; callers cast what they need. Parquet and JSON keep
 their own types.
 
+Compressed input is expanded by streaming into a temporary file on disk (deleted when the
+:class:`RawSource` is no longer used), which is then scanned lazily like any file, so the
+expansion is never held in memory. The expanded size is capped: ``max_expanded_bytes`` (default
+:data:`DEFAULT_MAX_EXPANDED_BYTES`, 4 GiB, or ``PATHLENS_MAX_EXPANDED_MB`` mebibytes from the
+environment) stops a small "zip bomb" from filling the server; past the cap decompression stops
+and a :class:`LoadError` says how far the file expands at least, the cap and how to raise it.
+
 Errors the user can cause (empty file, binary file, Excel workbook, a first row that is data
-rather than column names, ragged lines) raise :class:`core.errors.LoadError` saying so.
+rather than column names, ragged lines, too large an expansion) raise
+:class:`core.errors.LoadError` saying so.
 """
 
 from __future__ import annotations
@@ -29,7 +38,11 @@ import codecs
 import csv
 import gzip
 import io
+import lzma
+import os
 import re
+import tempfile
+import weakref
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -38,7 +51,7 @@ from typing import IO, Any, Final
 
 import polars as pl
 
-from core.errors import LoadError
+from core.errors import LoadError, ParameterError, is_integer
 
 #: What :func:`read_raw` and :func:`core.load_events` accept.
 Source = str | Path | bytes | IO[bytes]
@@ -47,6 +60,12 @@ Source = str | Path | bytes | IO[bytes]
 ROW_COLUMN: Final = "__row"
 
 _SNIFF_BYTES: Final = 64 * 1024
+
+#: Default cap on the bytes a compressed file may expand to (4 GiB).
+DEFAULT_MAX_EXPANDED_BYTES: Final = 4 * 1024**3
+#: Environment variable overriding the cap, in mebibytes.
+MAX_EXPANDED_ENV: Final = "PATHLENS_MAX_EXPANDED_MB"
+_CHUNK: Final = 1 << 20
 _SEPARATORS: Final = (",", ";", "\t", "|")
 _SEPARATOR_NAMES: Final = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
@@ -82,9 +101,12 @@ class RawSource:
     encoding : str
         Encoding the text was read in (``"utf-8"``, ``"utf-16"``, ``"windows-1252"``...).
     compression : str or None
-        ``"gzip"``, ``"zip"``, ``"bz2"`` or None.
+        ``"gzip"``, ``"zip"``, ``"bz2"``, ``"xz"`` or None.
     warnings : tuple of str
         What had to be assumed while opening.
+    keepalive : object or None
+        The temporary file holding a decompressed expansion; it is deleted once no
+        ``RawSource`` refers to it any more.
     """
 
     name: str
@@ -98,6 +120,7 @@ class RawSource:
     encoding: str = "utf-8"
     compression: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    keepalive: Any = field(default=None, compare=False, repr=False)
 
     @property
     def description(self) -> str:
@@ -154,7 +177,42 @@ def _strip_suffix(name: str, suffixes: tuple[str, ...]) -> str:
     return name
 
 
-def open_source(source: Source) -> RawSource:
+def max_expanded_bytes_default() -> int:
+    """The cap on decompressed bytes when none is given: ``PATHLENS_MAX_EXPANDED_MB`` mebibytes
+    from the environment, else :data:`DEFAULT_MAX_EXPANDED_BYTES` (4 GiB).
+
+    Raises
+    ------
+    ParameterError
+        The environment variable is set but is not a positive number.
+    """
+    value = os.environ.get(MAX_EXPANDED_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_EXPANDED_BYTES
+    try:
+        mb = float(value)
+    except ValueError:
+        mb = -1.0
+    if not mb > 0 or mb != mb or mb == float("inf"):
+        raise ParameterError(
+            f"environment variable {MAX_EXPANDED_ENV} must be a positive number of mebibytes, "
+            f"got {value!r}"
+        )
+    return int(mb * 1024**2)
+
+
+def _cap(max_expanded_bytes: int | None) -> int:
+    if max_expanded_bytes is None:
+        return max_expanded_bytes_default()
+    if not is_integer(max_expanded_bytes) or max_expanded_bytes <= 0:
+        raise ParameterError(
+            f"`max_expanded_bytes` must be a positive whole number of bytes, "
+            f"got {max_expanded_bytes!r}"
+        )
+    return int(max_expanded_bytes)
+
+
+def open_source(source: Source, *, max_expanded_bytes: int | None = None) -> RawSource:
     """Open ``source`` and work out how to parse it, reading only its first bytes when possible.
 
     Parameters
@@ -162,6 +220,11 @@ def open_source(source: Source) -> RawSource:
     source : str, Path, bytes or binary file-like
         A path, raw bytes, or an object with ``read()`` (Streamlit's ``UploadedFile``); its
         ``name`` attribute, when present, is used for messages and as a hint.
+    max_expanded_bytes : int, optional
+        Most bytes a compressed file may expand to (each layer of a nested archive counts
+        separately); default :func:`max_expanded_bytes_default` (4 GiB, or
+        ``PATHLENS_MAX_EXPANDED_MB`` from the environment). The expansion goes to a temporary
+        file, never into memory.
 
     Returns
     -------
@@ -172,8 +235,12 @@ def open_source(source: Source) -> RawSource:
     ------
     LoadError
         The file does not exist, is empty, binary, an Excel workbook, an archive without a data
-        file, or its first row is data rather than column names.
+        file, expands beyond ``max_expanded_bytes``, or its first row is data rather than
+        column names.
+    ParameterError
+        ``max_expanded_bytes`` is not a positive integer.
     """
+    cap = _cap(max_expanded_bytes)
     name = _source_name(source)
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -188,12 +255,25 @@ def open_source(source: Source) -> RawSource:
             return _sniff_csv_or_json(
                 head, name=name, path=path, data=None, whole=len(head) < _SNIFF_BYTES
             )
-        if _magic(head) == "parquet":
+        magic = _magic(head)
+        if magic == "parquet":
             return RawSource(name=name, kind="parquet", path=path)
+        if magic in _STREAMS or magic == "zip":
+            with path.open("rb") as fh:  # decompressed straight from the file
+                return _open_compressed(
+                    fh, magic, name=name, warnings=(), sniff=True, cap=cap, size=_size(fh)
+                )
         data = path.read_bytes()
     else:
         data = _read_source_bytes(source)
-    return _open_bytes(data, name=name, compression=None, warnings=())
+    return _open_bytes(data, name=name, compression=None, warnings=(), cap=cap)
+
+
+def _size(fh: IO[bytes]) -> int:
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return 0
 
 
 def _plain_text_head(head: bytes) -> bool:
@@ -216,6 +296,8 @@ def _magic(data: bytes) -> str | None:
         return "zip"
     if data[:3] == b"BZh":
         return "bz2"
+    if data[:6] == b"\xfd7zXZ\x00":
+        return "xz"
     if data[:4] == b"PAR1":
         return "parquet"
     if data[:4] == b"\x28\xb5\x2f\xfd":
@@ -238,42 +320,22 @@ def _open_bytes(
     compression: str | None,
     warnings: tuple[str, ...],
     sniff: bool = True,
+    cap: int = DEFAULT_MAX_EXPANDED_BYTES,
 ) -> RawSource:
     if not data or data.isspace():
         what = "0 bytes" if not data else "only blank lines"
         raise LoadError(f"{name!r} is empty ({what}): there is nothing to load", code="empty_file")
     magic = _magic(data)
-    if magic == "gzip":
-        try:
-            inner = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise LoadError(
-                f"{name!r} looks gzip-compressed but cannot be decompressed: {e}",
-                code="bad_archive",
-            ) from None
-        return _open_bytes(
-            inner,
-            name=_strip_suffix(name, (".gz", ".gzip")),
-            compression="gzip",
+    if magic in _STREAMS or magic == "zip":
+        return _open_compressed(
+            io.BytesIO(data),
+            magic,
+            name=name,
             warnings=warnings,
             sniff=sniff,
+            cap=cap,
+            size=len(data),
         )
-    if magic == "bz2":
-        try:
-            inner = bz2.decompress(data)
-        except (OSError, EOFError, ValueError) as e:
-            raise LoadError(
-                f"{name!r} looks bz2-compressed but cannot be decompressed: {e}", code="bad_archive"
-            ) from None
-        return _open_bytes(
-            inner,
-            name=_strip_suffix(name, (".bz2",)),
-            compression="bz2",
-            warnings=warnings,
-            sniff=sniff,
-        )
-    if magic == "zip":
-        return _open_zip(data, name=name, warnings=warnings, sniff=sniff)
     if magic == "parquet":
         return RawSource(
             name=name, kind="parquet", data=data, compression=compression, warnings=warnings
@@ -286,7 +348,7 @@ def _open_bytes(
         )
     if magic is not None:
         kind = {
-            "zstd": "zstd-compressed file (not supported; use gzip or zip)",
+            "zstd": "zstd-compressed file (not supported; use gzip, bz2, xz or zip)",
             "pdf": "PDF document",
             "image": "image",
             "sqlite": "SQLite database",
@@ -317,10 +379,164 @@ def _open_bytes(
     )
 
 
-def _open_zip(data: bytes, *, name: str, warnings: tuple[str, ...], sniff: bool) -> RawSource:
+#: Stream compressions: magic -> (opener of a decompressing reader, name suffixes).
+_STREAMS: Final[dict[str, tuple[Callable[[IO[bytes]], IO[bytes]], tuple[str, ...]]]] = {
+    "gzip": (lambda fh: gzip.GzipFile(fileobj=fh, mode="rb"), (".gz", ".gzip")),
+    "bz2": (lambda fh: bz2.BZ2File(fh, mode="rb"), (".bz2",)),
+    "xz": (lambda fh: lzma.LZMAFile(fh, mode="rb"), (".xz",)),
+}
+_DECOMPRESS_ERRORS: Final = (OSError, EOFError, ValueError, lzma.LZMAError, zipfile.BadZipFile)
+
+
+class _TempFile:
+    """A temporary file deleted when this object is garbage-collected (or at exit)."""
+
+    def __init__(self) -> None:
+        fd, name = tempfile.mkstemp(prefix="pathlens-expanded-")
+        os.close(fd)
+        self.path = Path(name)
+        self._finalizer = weakref.finalize(self, _unlink, name)
+
+    def remove(self) -> None:
+        self._finalizer()
+
+
+def _unlink(name: str) -> None:
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as e:
+        os.unlink(name)
+    except OSError:
+        pass
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:,.1f} MiB" if n < 1024**3 else f"{n / 1024**3:,.2f} GiB"
+
+
+def _expand(reader: IO[bytes], *, name: str, kind: str, cap: int, compressed: int) -> _TempFile:
+    """Stream ``reader`` into a temporary file, stopping past ``cap`` bytes with a LoadError.
+
+    Past the cap, the rest is decompressed without being kept (up to 4 x the cap, at most
+    1 GiB more) only to tell the user how far the file expands at least.
+    """
+    tmp = _TempFile()
+    written = 0
+    try:
+        with tmp.path.open("wb") as out:
+            while True:
+                chunk = reader.read(_CHUNK)
+                if not chunk:
+                    return tmp
+                written += len(chunk)
+                if written > cap:
+                    break
+                out.write(chunk)
+    except _DECOMPRESS_ERRORS as e:
+        tmp.remove()
+        raise LoadError(
+            f"{name!r} looks {kind}-compressed but cannot be decompressed: {_first_line(e)}",
+            code="bad_archive",
+        ) from None
+    except BaseException:
+        tmp.remove()
+        raise
+    tmp.remove()
+    finished = False
+    limit = min(4 * cap, cap + 1024**3)
+    try:
+        while written <= limit:
+            chunk = reader.read(_CHUNK)
+            if not chunk:
+                finished = True
+                break
+            written += len(chunk)
+    except _DECOMPRESS_ERRORS:
+        pass
+    size = f"{_mib(written)}" if finished else f"at least {_mib(written)}"
+    ratio = f", {written / compressed:,.0f} times its compressed size" if compressed else ""
+    raise LoadError(
+        f"{name!r} expands to {size} when decompressed ({kind}{ratio}), more than the "
+        f"{_mib(cap)} PathLens reads from a compressed file; decompression was stopped. "
+        f"Upload a smaller extract, or raise the limit with the environment variable "
+        f"{MAX_EXPANDED_ENV} (in MiB; e.g. {MAX_EXPANDED_ENV}={max(1, 2 * cap // 1024**2)})",
+        code="too_large",
+    )
+
+
+def _open_compressed(
+    fh: IO[bytes],
+    magic: str,
+    *,
+    name: str,
+    warnings: tuple[str, ...],
+    sniff: bool,
+    cap: int,
+    size: int,
+) -> RawSource:
+    if magic == "zip":
+        tmp, inner_name, extra = _expand_zip(fh, name=name, cap=cap, compressed=size)
+        compression = "zip"
+        warnings = warnings + extra
+    else:
+        opener, suffixes = _STREAMS[magic]
+        try:
+            reader = opener(fh)
+        except _DECOMPRESS_ERRORS as e:
+            raise LoadError(
+                f"{name!r} looks {magic}-compressed but cannot be opened: {_first_line(e)}",
+                code="bad_archive",
+            ) from None
+        with reader:
+            tmp = _expand(reader, name=name, kind=magic, cap=cap, compressed=size)
+        inner_name, compression = _strip_suffix(name, suffixes), magic
+    return _open_expanded(
+        tmp, name=inner_name, compression=compression, warnings=warnings, sniff=sniff, cap=cap
+    )
+
+
+def _open_expanded(
+    tmp: _TempFile,
+    *,
+    name: str,
+    compression: str,
+    warnings: tuple[str, ...],
+    sniff: bool,
+    cap: int,
+) -> RawSource:
+    """Open a decompressed expansion: UTF-8 text and Parquet are scanned from the temporary
+    file; anything else (another encoding, another compression layer) is read in, within
+    the cap, and opened as bytes."""
+    with tmp.path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+        whole = not fh.read(1)
+    if sniff and _plain_text_head(head):
+        raw = _sniff_csv_or_json(head, name=name, path=tmp.path, data=None, whole=whole)
+        return replace(
+            raw, compression=compression, warnings=warnings + raw.warnings, keepalive=tmp
+        )
+    if sniff and _magic(head) == "parquet":
+        return RawSource(
+            name=name,
+            kind="parquet",
+            path=tmp.path,
+            compression=compression,
+            warnings=warnings,
+            keepalive=tmp,
+        )
+    data = tmp.path.read_bytes()
+    tmp.remove()
+    if _magic(data) in _STREAMS or _magic(data) == "zip":
+        compression = f"{_magic(data)} in {compression}"
+    return _open_bytes(
+        data, name=name, compression=compression, warnings=warnings, sniff=sniff, cap=cap
+    )
+
+
+def _expand_zip(
+    fh: IO[bytes], *, name: str, cap: int, compressed: int
+) -> tuple[_TempFile, str, tuple[str, ...]]:
+    try:
+        zf = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise LoadError(
             f"{name!r} looks like a zip archive but cannot be opened: {e}", code="bad_archive"
         ) from None
@@ -356,14 +572,26 @@ def _open_zip(data: bytes, *, name: str, warnings: tuple[str, ...], sniff: bool)
                 f"zip archive {name!r} holds {len(members)} files; read the largest data "
                 f"file {chosen.filename!r} and ignored the others",
             )
-        inner = zf.read(chosen)
-    return _open_bytes(
-        inner,
-        name=Path(chosen.filename).name,
-        compression="zip",
-        warnings=warnings + extra,
-        sniff=sniff,
-    )
+        if chosen.file_size > cap:  # the archive says so itself: no need to decompress
+            raise LoadError(
+                f"{name!r} holds {chosen.filename!r}, which expands to "
+                f"{_mib(chosen.file_size)} when decompressed (zip, "
+                f"{chosen.file_size / max(1, compressed):,.0f} times the archive's size), more "
+                f"than the {_mib(cap)} PathLens reads from a compressed file. Upload a smaller "
+                f"extract, or raise the limit with the environment variable {MAX_EXPANDED_ENV} "
+                f"(in MiB)",
+                code="too_large",
+            )
+        try:
+            member = zf.open(chosen)
+        except (*_DECOMPRESS_ERRORS, NotImplementedError, RuntimeError) as e:
+            raise LoadError(
+                f"{chosen.filename!r} in zip archive {name!r} cannot be read: {_first_line(e)}",
+                code="bad_archive",
+            ) from None
+        with member:
+            tmp = _expand(member, name=name, kind="zip", cap=cap, compressed=compressed)
+    return tmp, Path(chosen.filename).name, extra
 
 
 def _complete_head(data: bytes) -> bytes:
@@ -751,13 +979,15 @@ def _ragged_message(raw: RawSource) -> str:
     return f"{raw.name!r} has lines with more fields than its header"
 
 
-def read_columns(source: Source) -> list[str]:
+def read_columns(source: Source, *, max_expanded_bytes: int | None = None) -> list[str]:
     """The column names of a file, reading only its head where the format allows (CSV,
     Parquet); the names :func:`read_raw` and :func:`core.load_events` will see.
 
     Parameters
     ----------
     source : str, Path, bytes or binary file-like
+    max_expanded_bytes : int, optional
+        Cap on decompressed bytes (see :func:`open_source`).
 
     Returns
     -------
@@ -766,9 +996,9 @@ def read_columns(source: Source) -> list[str]:
     Raises
     ------
     LoadError
-        Missing, empty, binary or malformed file.
+        Missing, empty, binary or malformed file, or too large an expansion.
     """
-    raw = open_source(source)
+    raw = open_source(source, max_expanded_bytes=max_expanded_bytes)
     try:
         return scan_raw(raw).collect_schema().names()
     except pl.exceptions.PolarsError as e:
@@ -780,13 +1010,17 @@ def read_columns(source: Source) -> list[str]:
         ) from None
 
 
-def read_raw(source: Source) -> tuple[pl.DataFrame, list[str]]:
+def read_raw(
+    source: Source, *, max_expanded_bytes: int | None = None
+) -> tuple[pl.DataFrame, list[str]]:
     """Read a CSV, Parquet or JSON (Lines) file into a table of its own columns.
 
     Parameters
     ----------
     source : str, Path, bytes or binary file-like
         A path or an uploaded file; compression and format are recognised by content.
+    max_expanded_bytes : int, optional
+        Cap on decompressed bytes (see :func:`open_source`).
 
     Returns
     -------
@@ -804,12 +1038,14 @@ def read_raw(source: Source) -> tuple[pl.DataFrame, list[str]]:
     --------
     >>> df, warnings = read_raw("orders.csv.gz")  # doctest: +SKIP
     """
-    raw = open_source(source)
+    raw = open_source(source, max_expanded_bytes=max_expanded_bytes)
     df, raw = collect_raw(raw)
     return df, list(raw.warnings)
 
 
-def read_text(source: Source) -> tuple[str, str, list[str]]:
+def read_text(
+    source: Source, *, max_expanded_bytes: int | None = None
+) -> tuple[str, str, list[str]]:
     """The decoded text of a text file (decompressed; encodings as in :func:`read_raw`).
 
     For inputs that are not tables, such as a file of one basket per line.
@@ -817,6 +1053,8 @@ def read_text(source: Source) -> tuple[str, str, list[str]]:
     Parameters
     ----------
     source : str, Path, bytes or binary file-like
+    max_expanded_bytes : int, optional
+        Cap on decompressed bytes (see :func:`open_source`).
 
     Returns
     -------
@@ -828,6 +1066,7 @@ def read_text(source: Source) -> tuple[str, str, list[str]]:
     LoadError
         Missing, empty or binary file, or a Parquet file.
     """
+    cap = _cap(max_expanded_bytes)
     name = _source_name(source)
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -836,7 +1075,7 @@ def read_text(source: Source) -> tuple[str, str, list[str]]:
         data = path.read_bytes()
     else:
         data = _read_source_bytes(source)
-    raw = _open_bytes(data, name=name, compression=None, warnings=(), sniff=False)
+    raw = _open_bytes(data, name=name, compression=None, warnings=(), sniff=False, cap=cap)
     if raw.kind == "parquet":
         raise LoadError(f"{name!r} is a Parquet file, not text", code="not_text")
     assert raw.data is not None
@@ -845,10 +1084,13 @@ def read_text(source: Source) -> tuple[str, str, list[str]]:
 
 
 __all__ = [
+    "DEFAULT_MAX_EXPANDED_BYTES",
+    "MAX_EXPANDED_ENV",
     "ROW_COLUMN",
     "RawSource",
     "Source",
     "collect_raw",
+    "max_expanded_bytes_default",
     "open_source",
     "read_columns",
     "read_raw",

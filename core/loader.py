@@ -207,6 +207,7 @@ def load_events(
     *,
     mapping: dict[str, str] | None = None,
     session_gap: timedelta = DEFAULT_SESSION_GAP,
+    max_expanded_bytes: int | None = None,
 ) -> LoadResult:
     """Load an event-log export into the canonical event table.
 
@@ -227,6 +228,10 @@ def load_events(
         ``order_id``; a value of ``None`` or ``""`` means "this file has no such column".
     session_gap : timedelta, default 30 minutes
         Inactivity that ends a session, for exports (or rows) without a session id.
+    max_expanded_bytes : int, optional
+        Most bytes a compressed upload may expand to; default 4 GiB or
+        ``PATHLENS_MAX_EXPANDED_MB`` mebibytes from the environment
+        (:func:`core.io.max_expanded_bytes_default`). The expansion goes to a temporary file.
 
     Returns
     -------
@@ -256,7 +261,7 @@ def load_events(
     if not isinstance(session_gap, timedelta) or session_gap <= timedelta(0):
         raise ParameterError(f"`session_gap` must be a positive timedelta, got {session_gap!r}")
     _check_mapping_keys(mapping)
-    raw = open_source(source)
+    raw = open_source(source, max_expanded_bytes=max_expanded_bytes)
     columns = scan_raw(raw).collect_schema().names()
     fmt_name = detect_format(columns)
     fmt = FORMATS_BY_NAME.get(fmt_name)
