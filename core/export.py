@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import polars as pl
 
 #: Leading characters that make Excel, LibreOffice and Google Sheets evaluate a cell as a formula.
@@ -42,6 +45,19 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
+def neutralise_text(value: str) -> str:
+    """One text value as :func:`neutralise_formulas` writes a cell: ``'`` before a formula."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
 def to_safe_csv(frame: pl.DataFrame) -> bytes:
-    """CSV bytes (UTF-8 with BOM, so Excel reads accents) of :func:`neutralise_formulas`."""
-    return b"\xef\xbb\xbf" + neutralise_formulas(frame).write_csv().encode("utf-8")
+    """CSV bytes (UTF-8 with BOM, so Excel reads accents) of :func:`neutralise_formulas`.
+
+    The header row is neutralised like the cells (a column may be named after user data, e.g. a
+    property or a breakdown value). It is written separately so that two columns whose names
+    differ only by the added quote stay two columns.
+    """
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([neutralise_text(c) for c in frame.columns])
+    body = neutralise_formulas(frame).write_csv(include_header=False)
+    return b"\xef\xbb\xbf" + (header.getvalue() + body).encode("utf-8")

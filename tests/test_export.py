@@ -22,3 +22,14 @@ def test_no_cell_starts_with_a_formula_prefix(values):
     for before, after in zip(values, out, strict=True):
         assert not after.startswith(FORMULA_PREFIXES)
         assert after in (before, "'" + before)
+
+
+def test_header_row_is_neutralised_too():
+    # A column named like a formula is as dangerous as a cell: the header row is a row.
+    df = pl.DataFrame({"=cmd|' /C calc'!A0": ["x"], "'=a": ["y"], "ok": [1]})
+    text = to_safe_csv(df).decode("utf-8-sig")
+    header = text.splitlines()[0]
+    assert header == "'=cmd|' /C calc'!A0,'=a,ok"
+    # two columns that only differ by the quote prefix stay two columns
+    df2 = pl.DataFrame({"=a": [1], "'=a": [2]})
+    assert to_safe_csv(df2).decode("utf-8-sig").splitlines() == ["'=a,'=a", "1,2"]
