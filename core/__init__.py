@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "dropped_off": "core.funnels",
     "merge_funnel_results": "core.funnels",
     "conversion_over_time": "core.funnels",
+    "conversion_by_attempt": "core.funnels",
     "time_to_convert": "core.funnels",
     "breakdown_table": "core.funnels",
     "wilson_interval": "core.funnels",

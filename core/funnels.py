@@ -1252,6 +1252,62 @@ def _check_step(result: FunnelResult, value: Any, name: str, *, low: int = 1) ->
     return value
 
 
+#: Trend intervals and their length (UTC; weeks start on Monday).
+TREND_INTERVALS: Final[dict[str, timedelta]] = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+}
+_TRUNCATE: Final[dict[str, str]] = {"hour": "1h", "day": "1d", "week": "1w"}
+#: The two definitions of a conversion trend (see :func:`conversion_by_attempt`).
+TREND_DEFINITIONS: Final[dict[str, str]] = {
+    "attempts": "attempts that entered in the period and converted within the window",
+    "cohort": "entities by the period of their first entry (cohort)",
+}
+
+_TREND_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "period": pl.Datetime("us", "UTC"),
+    "entered": pl.Int64(),
+    "converted": pl.Int64(),
+    "conversion": pl.Float64(),
+    "ci_low": pl.Float64(),
+    "ci_high": pl.Float64(),
+    "complete": pl.Boolean(),
+}
+
+
+def _check_interval(interval: Any) -> timedelta:
+    if not isinstance(interval, str) or interval not in TREND_INTERVALS:
+        raise ParameterError(
+            f"`interval` must be one of {list(TREND_INTERVALS)}, got {interval!r}"
+        )
+    return TREND_INTERVALS[interval]
+
+
+def _trend_frame(
+    counts: pl.DataFrame, span: timedelta, window: timedelta, data_end: datetime | None, z: float
+) -> pl.DataFrame:
+    """``_start``, ``entered``, ``converted`` per period -> the trend table.
+
+    A period is complete when the window of its last possible entry (just before the period's
+    end) closes no later than the end of the data: only then can no later event still convert
+    one of its entries."""
+    low, high = _wilson_exprs("converted", "entered", z)
+    if data_end is not None:
+        complete = (pl.col("_start") + span + window) <= pl.lit(data_end)
+    else:
+        complete = pl.lit(True)
+    return counts.sort("_start").select(
+        pl.col("_start").cast(pl.Datetime("us", "UTC")).alias("period"),
+        pl.col("entered").cast(pl.Int64),
+        pl.col("converted").cast(pl.Int64),
+        (pl.col("converted") / pl.col("entered")).alias("conversion"),
+        low.alias("ci_low"),
+        high.alias("ci_high"),
+        complete.alias("complete"),
+    )
+
+
 def conversion_over_time(
     result: FunnelResult,
     *,
@@ -1259,13 +1315,18 @@ def conversion_over_time(
     to_step: int | None = None,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
-    """Conversion by the period in which entities entered the funnel (did step 1).
+    """Conversion by the period of each entity's first entry into the funnel (a cohort view).
+
+    Each entity counts once, in the period of the step 1 of its counted attempt, as converted
+    when that entity converted at all. A growing shop's repeat visitors all sit in the first
+    periods, so this view is not a trend of the conversion rate: use
+    :func:`conversion_by_attempt` for that (the default of the Funnels page).
 
     Parameters
     ----------
     result : FunnelResult
-    interval : {"day", "week"}
-        UTC days, or weeks starting on Monday.
+    interval : {"hour", "day", "week"}
+        UTC hours, days, or weeks starting on Monday.
     to_step : int, optional
         Conversion means reaching this step; default the last one.
     confidence : float
@@ -1274,59 +1335,167 @@ def conversion_over_time(
     Returns
     -------
     pl.DataFrame
-        ``period`` (Date, start of the period), ``entered``, ``converted``, ``conversion``,
-        ``ci_low``, ``ci_high`` and ``complete`` (false when the window of some entrants runs
-        past the end of the data, so the period's conversion may still rise). Empty when
-        nobody entered.
+        ``period`` (Datetime UTC, start of the period), ``entered``, ``converted``,
+        ``conversion``, ``ci_low``, ``ci_high`` and ``complete`` (false when the window of some
+        entrants runs past the end of the data, so the period's conversion may still rise).
+        Empty when nobody entered.
 
     Raises
     ------
     ParameterError
         ``interval``, ``to_step`` or ``confidence`` is invalid.
     """
-    if interval not in ("day", "week"):
-        raise ParameterError(f"`interval` must be 'day' or 'week', got {interval!r}")
+    span = _check_interval(interval)
     to_step = result.n_steps if to_step is None else _check_step(result, to_step, "to_step")
     z = _z(confidence)
-    schema = {
-        "period": pl.Date(),
-        "entered": pl.Int64(),
-        "converted": pl.Int64(),
-        "conversion": pl.Float64(),
-        "ci_low": pl.Float64(),
-        "ci_high": pl.Float64(),
-        "complete": pl.Boolean(),
-    }
     ents = result.entities
     if result.n_steps == 0 or ents.is_empty():
-        return pl.DataFrame(schema=schema)
-    every = "1d" if interval == "day" else "1w"
+        return pl.DataFrame(schema=_TREND_SCHEMA)
     entered = ents.filter(~pl.col("excluded") & (pl.col("furthest_step") >= 1))
     if entered.is_empty():
-        return pl.DataFrame(schema=schema)
-    out = (
-        entered.group_by(pl.col("step_1_at").dt.truncate(every).alias("_start"))
-        .agg(
-            pl.len().cast(pl.Int64).alias("entered"),
-            (pl.col("furthest_step") >= to_step).sum().cast(pl.Int64).alias("converted"),
+        return pl.DataFrame(schema=_TREND_SCHEMA)
+    counts = entered.group_by(
+        pl.col("step_1_at").dt.truncate(_TRUNCATE[interval]).alias("_start")
+    ).agg(
+        pl.len().alias("entered"),
+        (pl.col("furthest_step") >= to_step).sum().alias("converted"),
+    )
+    return _trend_frame(counts, span, result.window, result.data_end, z)
+
+
+def conversion_by_attempt(
+    events: pl.DataFrame | pl.LazyFrame,
+    params: FunnelParams,
+    *,
+    interval: str = "week",
+    to_step: int | None = None,
+    confidence: float = 0.95,
+) -> pl.DataFrame:
+    """Conversion of the funnel attempts that entered in each period (PostHog's funnel trend).
+
+    For each period and each entity with a step-1 event in it, the entity's attempts that start
+    at one of those step-1 events are followed with the funnel's rules (window from the
+    attempt's step 1, order, exclusions); the entity counts once in the period's ``entered``,
+    and in ``converted`` when one of those attempts reached ``to_step``. A later step may fall
+    after the period's end, inside the window. An entity active in three weeks counts in all
+    three, so the rate follows what the shop converts week by week, unlike
+    :func:`conversion_over_time`, which puts every entity in the period of its first entry.
+
+    This is PostHog's trends funnel (``funnel-udf/src/trends.rs``: one state per entity and
+    entry period) and Mixpanel's conversion trend. Breakdowns are ignored.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table, filtered as for :func:`compute_funnel`.
+    params : FunnelParams
+        The funnel (ordered or strict; unordered funnels have no step 1 to enter by).
+    interval : {"hour", "day", "week"}
+        UTC hours, days, or weeks starting on Monday.
+    to_step : int, optional
+        Conversion means reaching this step (2 to the number of steps); default the last.
+    confidence : float
+        Coverage of the Wilson interval.
+
+    Returns
+    -------
+    pl.DataFrame
+        The columns of :func:`conversion_over_time`: ``period`` (Datetime UTC),
+        ``entered``, ``converted``, ``conversion``, ``ci_low``, ``ci_high``, ``complete``
+        (false when the window of entries late in the period runs past the end of the data).
+        Empty when nobody entered or the funnel has fewer than two steps.
+
+    Raises
+    ------
+    ParameterError
+        A parameter is invalid, or the funnel is unordered.
+
+    Examples
+    --------
+    >>> p = FunnelParams(steps=("view_item", "purchase"), window=timedelta(days=1))
+    >>> conversion_by_attempt(events, p, interval="week")  # doctest: +SKIP
+    """
+    import numpy as np
+
+    span = _check_interval(interval)
+    z = _z(confidence)
+    if not isinstance(params, FunnelParams):
+        raise ParameterError(f"`params` must be a FunnelParams, got {type(params).__name__}")
+    if params.order == "unordered":
+        raise ParameterError(
+            "a trend by attempt needs an ordered or strict funnel (an unordered funnel has no "
+            "step 1 to enter by), got order='unordered'; use conversion_over_time instead"
         )
-        .sort("_start")
+    lf = events.lazy()
+    schema = lf.collect_schema()
+    spec = _validate(
+        schema, params.steps, params.window, params.order, params.count_by,
+        params.exclusions, None, params.breakdown_limit,
     )
-    low, high = _wilson_exprs("converted", "entered", z)
-    span = timedelta(days=1 if interval == "day" else 7)
-    if result.data_end is not None:
-        complete = (pl.col("_start") + span + result.window) <= pl.lit(result.data_end)
-    else:
-        complete = pl.lit(True)
-    return out.select(
-        pl.col("_start").dt.date().alias("period"),
-        "entered",
-        "converted",
-        (pl.col("converted") / pl.col("entered")).alias("conversion"),
-        low.alias("ci_low"),
-        high.alias("ci_high"),
-        complete.alias("complete"),
+    if spec.n < 2:
+        return pl.DataFrame(schema=_TREND_SCHEMA)
+    if to_step is None:
+        to_step = spec.n
+    elif isinstance(to_step, bool) or not isinstance(to_step, int) or not 2 <= to_step <= spec.n:
+        raise ParameterError(f"`to_step` must be a step number from 2 to {spec.n}, got {to_step!r}")
+    rows = _prepare(lf, spec, schema)
+    if rows.n_entities == 0 or rows.step_rows[0] == 0:
+        return pl.DataFrame(schema=_TREND_SCHEMA)
+    every, span_us = _TRUNCATE[interval], span // timedelta(microseconds=1)
+    frame = pl.DataFrame(
+        {"e": _entity_codes(rows), "t": rows.t, "mask": rows.mask, "xl": rows.xl}
+    ).with_row_index("i")
+    period = pl.col("t").cast(pl.Datetime("us", "UTC")).dt.truncate(every).dt.epoch("us")
+    # one (entity, period) per period with a step-1 event, from its first entry
+    entries = (
+        frame.filter((pl.col("mask") & 1) != 0)
+        .group_by("e", period.alias("p"))
+        .agg(pl.col("t").min().alias("first"))
     )
+    # every (entity, period) becomes its own entity: the entity's rows from its first entry in
+    # the period until the last time a step can still count (the period's end plus the window),
+    # with step 1 cleared outside the period so that only attempts entering in it are followed
+    work = (
+        frame.join(entries, on="e", how="inner")
+        .filter(
+            (pl.col("t") >= pl.col("first"))
+            & (pl.col("t") <= pl.col("p") + span_us - 1 + spec.window_us)
+        )
+        .sort("p", "e", "i")
+        .with_columns(
+            pl.when((pl.col("t") >= pl.col("p")) & (pl.col("t") < pl.col("p") + span_us))
+            .then(pl.col("mask"))
+            .otherwise(pl.col("mask") & ~pl.lit(1, dtype=pl.Int32))
+            .alias("mask")
+        )
+    )
+    from core._funnel_kernel import in_parallel, ordered_funnel, run_starts
+
+    new_run = (pl.col("p") != pl.col("p").shift()) | (pl.col("e") != pl.col("e").shift())
+    runs = work.select(new_run.fill_null(True).cum_sum().alias("r"))["r"].to_numpy()
+    starts = run_starts(runs)
+    parts = in_parallel(
+        ordered_funnel,
+        starts,
+        work["t"].to_numpy(),
+        work["mask"].to_numpy(),
+        work["xl"].to_numpy(),
+        spec.n,
+        spec.window_us,
+        spec.order == "strict",
+    )
+    firsts = work["p"].gather(starts[:-1])
+    per = pl.DataFrame(
+        {
+            "_start": firsts.cast(pl.Datetime("us", "UTC")),
+            "furthest": np.concatenate([p[0] for p in parts]).astype(np.int64),
+            "excluded": np.concatenate([p[1] for p in parts]),
+        }
+    ).filter(~pl.col("excluded") & (pl.col("furthest") >= 1))
+    counts = per.group_by("_start").agg(
+        pl.len().alias("entered"), (pl.col("furthest") >= to_step).sum().alias("converted")
+    )
+    return _trend_frame(counts, span, spec.window, rows.data_end, z)
 
 
 def time_to_convert(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta, timezone
 
 import plotly.graph_objects as go
 import polars as pl
@@ -28,6 +28,10 @@ from core.funnels_figures import (
 )
 
 DAY = timedelta(days=1)
+
+
+def utc(*ymd: int) -> datetime:
+    return datetime(*ymd, tzinfo=timezone.utc)
 F2 = ["view_item", "purchase"]
 
 
@@ -47,7 +51,7 @@ def journeys():
 def test_conversion_over_time_by_day_and_week():
     r = compute_funnel(journeys(), F2, window=DAY)
     by_day = conversion_over_time(r, interval="day")
-    assert by_day["period"].to_list() == [date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 8)]
+    assert by_day["period"].to_list() == [utc(2024, 1, 1), utc(2024, 1, 2), utc(2024, 1, 8)]
     assert by_day["entered"].to_list() == [2, 1, 1]
     assert by_day["converted"].to_list() == [1, 1, 0]
     assert by_day["conversion"].to_list() == [0.5, 1.0, 0.0]
@@ -58,7 +62,7 @@ def test_conversion_over_time_by_day_and_week():
     assert by_day["ci_low"][0] == pytest.approx(low) and by_day["ci_high"][0] == pytest.approx(high)
     by_week = conversion_over_time(r, interval="week")
     # weeks start on Monday: Jan 1 (u1, u2, u3) and Jan 8 (u4)
-    assert by_week["period"].to_list() == [date(2024, 1, 1), date(2024, 1, 8)]
+    assert by_week["period"].to_list() == [utc(2024, 1, 1), utc(2024, 1, 8)]
     assert by_week["entered"].to_list() == [3, 1]
     assert by_week["converted"].to_list() == [2, 0]
     with pytest.raises(ParameterError, match="interval"):
