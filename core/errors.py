@@ -61,3 +61,19 @@ class ModelError(PathLensError):
     """A model file or config does not match what the loader expects."""
 
     code = "model_error"
+
+
+class DatasetCorrupt(PathLensError):
+    """A stored dataset's file cannot be used (truncated, damaged, or values out of range)."""
+
+    code = "dataset_corrupt"
+
+    def __init__(self, message: str, *, dataset_id: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.dataset_id = dataset_id
+
+
+class StoreWriteError(PathLensError):
+    """The dataset store cannot keep a file (read-only directory, full disk...)."""
+
+    code = "store_write_error"
