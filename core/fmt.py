@@ -1,0 +1,163 @@
+"""Numbers for people: percentages, durations, p-values, counts and money as short text.
+
+Every table and figure of the Funnels and Overview pages formats through these functions, so a
+number reads the same everywhere. Missing values (``None``, NaN) render as an en dash, never as
+``"None"`` or ``"nan"``.
+
+Also here: the deterministic colour of a breakdown value (the same value has the same colour in
+every view and every run) and the time grain chosen from a data span.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from datetime import timedelta
+from typing import Final
+
+#: What a missing value looks like in a table or a label.
+MISSING: Final[str] = "–"
+
+#: Qualitative palette (Plotly's default, colour-blind friendly enough for ten values).
+PALETTE: Final[tuple[str, ...]] = (
+    "#636efa",
+    "#ef553b",
+    "#00cc96",
+    "#ab63fa",
+    "#ffa15a",
+    "#19d3f3",
+    "#ff6692",
+    "#b6e880",
+    "#ff97ff",
+    "#fecb52",
+)
+
+#: Time grains, finest first, with their length.
+GRAINS: Final[dict[str, timedelta]] = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+}
+
+
+def _missing(x: object) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def fmt_pct(x: float | None, *, digits: int = 1, signed: bool = False) -> str:
+    """A fraction as a percentage: ``0.1234 -> "12.3%"``.
+
+    Parameters
+    ----------
+    x : float or None
+        A fraction (0.5 is 50%).
+    digits : int
+        Decimals shown.
+    signed : bool
+        Prefix ``+`` to positive values (differences).
+
+    Examples
+    --------
+    >>> fmt_pct(0.1234), fmt_pct(None), fmt_pct(0.05, signed=True)
+    ('12.3%', '–', '+5.0%')
+    """
+    if _missing(x):
+        return MISSING
+    text = f"{100 * float(x):.{digits}f}%"  # type: ignore[arg-type]
+    return f"+{text}" if signed and float(x) > 0 else text  # type: ignore[arg-type]
+
+
+def fmt_pp(x: float | None, *, digits: int = 1) -> str:
+    """A difference of two fractions in percentage points, signed: ``0.031 -> "+3.1 pp"``."""
+    if _missing(x):
+        return MISSING
+    v = 100 * float(x)  # type: ignore[arg-type]
+    return f"{'+' if v > 0 else ''}{v:.{digits}f} pp"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A duration in its two largest units: ``"47 s"``, ``"12 min 5 s"``, ``"3 h 12 min"``,
+    ``"2 d 4 h"``; below one second ``"0.25 s"``.
+
+    Examples
+    --------
+    >>> [fmt_duration(s) for s in (47, 725, 11_520, 187_200, 0.25, None)]
+    ['47 s', '12 min 5 s', '3 h 12 min', '2 d 4 h', '0.25 s', '–']
+    """
+    if _missing(seconds):
+        return MISSING
+    s = float(seconds)  # type: ignore[arg-type]
+    if s < 0:
+        return "-" + fmt_duration(-s)
+    if s < 1 and s != 0:
+        return f"{s:.2f} s"
+    total = int(round(s))
+    if total < 60:
+        return f"{total} s"
+    m, sec = divmod(total, 60)
+    if m < 60:
+        return f"{m} min {sec} s" if sec else f"{m} min"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(h, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def fmt_pvalue(p: float | None) -> str:
+    """A p-value: ``"< 0.001"`` below 0.001, else three decimals (``"0.042"``, ``"1.000"``).
+
+    Examples
+    --------
+    >>> fmt_pvalue(0.0000123), fmt_pvalue(0.04217), fmt_pvalue(None)
+    ('< 0.001', '0.042', '–')
+    """
+    if _missing(p):
+        return MISSING
+    v = float(p)  # type: ignore[arg-type]
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def fmt_count(n: float | None) -> str:
+    """A count with thousands separators: ``12345 -> "12,345"``."""
+    if _missing(n):
+        return MISSING
+    return f"{int(round(float(n))):,}"  # type: ignore[arg-type]
+
+
+def fmt_money(x: float | None, currency: str | None = None) -> str:
+    """An amount with two decimals and, when known, its currency code: ``"1,234.50 EUR"``."""
+    if _missing(x):
+        return MISSING
+    text = f"{float(x):,.2f}"  # type: ignore[arg-type]
+    return f"{text} {currency}" if currency else text
+
+
+def color_for(value: object, palette: tuple[str, ...] = PALETTE) -> str:
+    """The colour of a breakdown value: a hash of its text, so the same value has the same colour
+    in every chart, view and run, whatever the other values are.
+
+    Examples
+    --------
+    >>> color_for("mobile") == color_for("mobile")
+    True
+    """
+    text = "(none)" if value is None else str(value)
+    return palette[zlib.crc32(text.encode()) % len(palette)]
+
+
+def grain_for_span(span: timedelta | None, *, max_points: int = 120) -> str:
+    """The time grain that gives a readable number of periods over ``span``.
+
+    ``"hour"`` up to two days of data, ``"day"`` up to ``max_points`` days, else ``"week"``.
+
+    Examples
+    --------
+    >>> grain_for_span(timedelta(hours=3)), grain_for_span(timedelta(days=90))
+    ('hour', 'day')
+    """
+    if span is None or span <= timedelta(days=2):
+        return "hour"
+    if span <= timedelta(days=max_points):
+        return "day"
+    return "week"
