@@ -8,7 +8,10 @@ says what was read, kept, dropped and assumed. Nothing is lost silently:
 ``rows_read == rows_kept + sum(rows_dropped.values())``.
 
 Rows are dropped for exactly one reason each, checked in this order: no user, no timestamp,
-a timestamp that cannot be read, no event name, an exact duplicate of an earlier row.
+a timestamp that cannot be read, an implausible timestamp (before 1990 or after the end of next
+year: a misread unit or a placeholder date), no event name, an exact duplicate of an earlier
+row, and, only when asked (``drop_stray=True``), a stray timestamp: an event months outside the
+bulk of the data (see :data:`STRAY_MARGIN`). Stray events are always counted and reported.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import polars as pl
@@ -51,9 +54,25 @@ from core.sessions import DEFAULT_SESSION_GAP
 MISSING_USER: Final = "missing user"
 MISSING_TS: Final = "missing timestamp"
 BAD_TS: Final = "unparseable timestamp"
+IMPLAUSIBLE_TS: Final = "implausible timestamp"
 MISSING_EVENT: Final = "missing event name"
 DUPLICATE: Final = "duplicate row"
-DROP_REASONS: Final = (MISSING_USER, MISSING_TS, BAD_TS, MISSING_EVENT, DUPLICATE)
+STRAY_TS: Final = "stray timestamp"
+DROP_REASONS: Final = (
+    MISSING_USER,
+    MISSING_TS,
+    BAD_TS,
+    IMPLAUSIBLE_TS,
+    MISSING_EVENT,
+    DUPLICATE,
+    STRAY_TS,
+)
+
+#: Earliest plausible event time; the latest is the end of next year (:func:`plausible_range`).
+EARLIEST_PLAUSIBLE: Final = datetime(1990, 1, 1, tzinfo=UTC)
+#: How far outside the bulk of the data (its 0.1%-99.9% quantile range) a stray event lies.
+STRAY_MARGIN: Final = timedelta(days=60)
+_STRAY_MIN_ROWS: Final = 20
 
 #: Canonical columns a mapping may name, and those that must be found.
 MAPPABLE: Final = tuple(c for c in CANONICAL_COLUMNS if c != "event_type")
@@ -95,6 +114,17 @@ class LoadReport:
         ``"datetime"`` or ``"date"`` (typed columns), or ``""`` when nothing was read.
     ts_format : str or None
         The strptime format of text timestamps (``"%Y-%m-%d %H:%M:%S%.f UTC"``).
+    ts_units : dict
+        For epoch timestamps, unit -> values read in it (each value is read in the unit its
+        magnitude implies, so a column mixing seconds and milliseconds reads right).
+    stray_rows : int
+        Events months outside the bulk of the data (before ``bulk_start - STRAY_MARGIN`` or
+        after ``bulk_end + STRAY_MARGIN``), whether dropped (``drop_stray=True``, reason
+        ``"stray timestamp"``) or kept.
+    stray_dropped : bool
+        Whether those events were dropped.
+    bulk_start, bulk_end : datetime or None
+        The 0.1% and 99.9% quantiles of the event times (at least one event outside each).
     warnings : list of str
         Things the user should check (assumptions, values set to null, dropped examples).
     notes : list of str
@@ -111,6 +141,11 @@ class LoadReport:
     rows_dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
     ts_unit: str = ""
     ts_format: str | None = None
+    ts_units: dict[str, int] = field(default_factory=dict)
+    stray_rows: int = 0
+    stray_dropped: bool = False
+    bulk_start: datetime | None = None
+    bulk_end: datetime | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -132,6 +167,11 @@ class LoadReport:
             "rows_dropped": dict(self.rows_dropped),
             "ts_unit": self.ts_unit,
             "ts_format": self.ts_format,
+            "ts_units": dict(self.ts_units),
+            "stray_rows": self.stray_rows,
+            "stray_dropped": self.stray_dropped,
+            "bulk_start": self.bulk_start.isoformat() if self.bulk_start else None,
+            "bulk_end": self.bulk_end.isoformat() if self.bulk_end else None,
             "warnings": list(self.warnings),
             "notes": list(self.notes),
         }
@@ -166,6 +206,12 @@ class LoadReport:
                 "date": "dates",
             }
             unit = how.get(self.ts_unit, f"text ({self.ts_format})")
+            if len(self.ts_units) > 1:
+                unit = (
+                    "Unix times in mixed units, each by its magnitude ("
+                    + ", ".join(f"{how[u].split()[1]}: {n:,}" for u, n in self.ts_units.items())
+                    + ")"
+                )
             lines.append(f"Timestamps read as {unit}.")
         return lines + self.notes + self.warnings
 
@@ -207,6 +253,7 @@ def load_events(
     *,
     mapping: dict[str, str] | None = None,
     session_gap: timedelta = DEFAULT_SESSION_GAP,
+    drop_stray: bool = False,
     max_expanded_bytes: int | None = None,
 ) -> LoadResult:
     """Load an event-log export into the canonical event table.
@@ -228,6 +275,10 @@ def load_events(
         ``order_id``; a value of ``None`` or ``""`` means "this file has no such column".
     session_gap : timedelta, default 30 minutes
         Inactivity that ends a session, for exports (or rows) without a session id.
+    drop_stray : bool, default False
+        Drop the stray events (``report.stray_rows``: months before or after the bulk of the
+        data, which stretch every time axis), counted under ``"stray timestamp"``. Without
+        it they are kept and the report warns about them.
     max_expanded_bytes : int, optional
         Most bytes a compressed upload may expand to; default 4 GiB or
         ``PATHLENS_MAX_EXPANDED_MB`` mebibytes from the environment
@@ -260,6 +311,8 @@ def load_events(
     """
     if not isinstance(session_gap, timedelta) or session_gap <= timedelta(0):
         raise ParameterError(f"`session_gap` must be a positive timedelta, got {session_gap!r}")
+    if not isinstance(drop_stray, bool):
+        raise ParameterError(f"`drop_stray` must be True or False, got {drop_stray!r}")
     _check_mapping_keys(mapping)
     raw = open_source(source, max_expanded_bytes=max_expanded_bytes)
     columns = scan_raw(raw).collect_schema().names()
@@ -335,7 +388,7 @@ def load_events(
         return LoadResult(empty_events(props), report)
     parsed = [df]  # _finish takes the only reference, so it can free the frame as it goes
     del df
-    events = _finish(parsed, raw, plan, report, session_gap)
+    events = _finish(parsed, raw, plan, report, session_gap, drop_stray=drop_stray)
     report.rows_kept = events.height
     if report.rows_read != report.rows_kept + report.rows_dropped_total:  # pragma: no cover
         raise AssertionError("loader accounting is off: rows read != kept + dropped")
@@ -563,6 +616,9 @@ class _Plan:
             self.event_expr().alias("event"),
             self.col("ts").is_not_null().alias("__ts_present"),
         ]
+        unit = self.ts.unit_code(self.col("ts"), clean=True)
+        if unit is not None:
+            exprs.append(unit.alias("__ts_unit"))
         if self.user_fb:
             primary = _id_expr(self.col("user_id"), head[used["user_id"]])
             exprs.append(primary.is_null().alias("__user_filled"))
@@ -603,6 +659,8 @@ def _finish(
     plan: _Plan,
     report: LoadReport,
     session_gap: timedelta,
+    *,
+    drop_stray: bool = False,
 ) -> pl.DataFrame:
     df = parsed.pop()
     used, n = plan.used, df.height
@@ -610,15 +668,30 @@ def _finish(
     missing_user = df["user_id"].is_null()
     present = df["__ts_present"]
     has_ts = df["ts"].is_not_null()
+    earliest, latest = plausible_range()
+    plausible = df.select(pl.col("ts").is_between(earliest, latest, closed="left")).to_series()
+    plausible = plausible.fill_null(False)
     missing_ts = ~missing_user & ~present
     bad_ts = ~missing_user & present & ~has_ts
-    missing_event = ~missing_user & has_ts & df["event"].is_null()
+    implausible = ~missing_user & has_ts & ~plausible
+    missing_event = ~missing_user & plausible & df["event"].is_null()
     counts = {
         MISSING_USER: int(missing_user.sum()),
         MISSING_TS: int(missing_ts.sum()),
         BAD_TS: int(bad_ts.sum()),
+        IMPLAUSIBLE_TS: int(implausible.sum()),
         MISSING_EVENT: int(missing_event.sum()),
     }
+    if "__ts_unit" in df.columns:
+        units = df.filter(plausible)["__ts_unit"].value_counts(sort=True)
+        names = [u for u, _ in _EPOCH_LIMITS]
+        report.ts_units = {names[code]: int(k) for code, k in units.iter_rows() if code is not None}
+        if len(report.ts_units) > 1:
+            shown = ", ".join(f"{k:,} in Unix {u}" for u, k in report.ts_units.items())
+            report.warnings.append(
+                f"Timestamps in {used['ts']!r} mix units ({shown}); each value was read in "
+                "the unit its magnitude implies."
+            )
     with_ts = int(present.sum())
     if counts[MISSING_USER] == n:
         raise LoadError(
@@ -634,7 +707,18 @@ def _finish(
         )
     unreadable = present & ~has_ts
     n_unreadable = int(unreadable.sum())
-    if n_unreadable * 2 > with_ts:
+    n_implausible = int((has_ts & ~plausible).sum())
+    if n_implausible * 2 > with_ts and n_implausible >= n_unreadable:
+        raise LoadError(
+            f"the timestamps in column {used['ts']!r} are mostly implausible: "
+            f"{n_implausible:,} of {with_ts:,} values fall before {earliest:%Y-%m-%d} or "
+            f"after {latest - timedelta(days=1):%Y-%m-%d}, "
+            f"{_examples(rows, has_ts & ~plausible, raw=raw, column=used['ts'])}. "
+            "Check that the column holds event times (Unix seconds, milliseconds or "
+            "microseconds, or dates), or map another column to ts",
+            code="implausible_timestamps",
+        )
+    if (n_unreadable + n_implausible) * 2 > with_ts:
         raise LoadError(
             f"could not read the timestamps in column {used['ts']!r}: {n_unreadable:,} of "
             f"{with_ts:,} values are unparseable, "
@@ -647,6 +731,13 @@ def _finish(
         (MISSING_USER, missing_user, f"no user ({used['user_id']} empty)", None),
         (MISSING_TS, missing_ts, f"no timestamp ({used['ts']} empty)", None),
         (BAD_TS, bad_ts, f"a timestamp in {used['ts']!r} that cannot be read", used["ts"]),
+        (
+            IMPLAUSIBLE_TS,
+            implausible,
+            f"an implausible timestamp in {used['ts']!r} (before {earliest:%Y-%m-%d} or after "
+            f"{latest - timedelta(days=1):%Y-%m-%d}: a misread unit or a placeholder date)",
+            used["ts"],
+        ),
         (MISSING_EVENT, missing_event, f"no event name ({used.get('event', 'event')} empty)", None),
     ):
         if counts[reason]:
@@ -670,7 +761,7 @@ def _finish(
                 f"user from {' / '.join(repr(c) for c in plan.user_fb)}."
             )
 
-    keep = ~(missing_user | missing_ts | bad_ts | missing_event)
+    keep = ~(missing_user | missing_ts | bad_ts | implausible | missing_event)
     frame = df.drop(
         [c for c in df.columns if c.startswith("__") and c not in (ROW_COLUMN, "__session")]
     )
@@ -691,6 +782,10 @@ def _finish(
             f"Dropped {counts[DUPLICATE]:,} rows that repeat an earlier row exactly, first at "
             f"data row{'s' if len(first) > 1 else ''} {', '.join(map(str, first))}{more}."
         )
+    holder.append(frame)
+    del frame
+    frame = _stray(holder, report, drop=drop_stray)
+    counts[STRAY_TS] = report.stray_rows if drop_stray else 0
     report.rows_dropped = {r: counts.get(r, 0) for r in DROP_REASONS}
 
     if "event" not in used:
@@ -727,6 +822,101 @@ def _finish(
         if frame[plan.renamed[c]].dtype == pl.String and not _ID_LIKE.search(c)
     )
     return conform(frame)  # type: ignore[return-value]
+
+
+def plausible_range(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Event times the loader accepts: from 1990-01-01 to the end of next year (UTC).
+
+    Parameters
+    ----------
+    now : datetime, optional
+        The current time (default: now).
+
+    Returns
+    -------
+    (datetime, datetime)
+        Inclusive start and exclusive end, both UTC.
+    """
+    year = (now or datetime.now(UTC)).year
+    return EARLIEST_PLAUSIBLE, datetime(year + 2, 1, 1, tzinfo=UTC)
+
+
+def stray_bounds(ts: pl.Series) -> tuple[datetime, datetime] | None:
+    """The bulk of the event times: their 0.1% and 99.9% quantiles, but at least one event
+    outside each end (the ``k``-th earliest and latest time, ``k = max(1, ceil(n / 1000))``).
+
+    Events more than :data:`STRAY_MARGIN` before the first or after the second are stray.
+    None for fewer than 20 times, where a "bulk" means little.
+
+    Parameters
+    ----------
+    ts : pl.Series
+        Event times (``Datetime``), in any order; nulls are ignored.
+
+    Returns
+    -------
+    (datetime, datetime) or None
+    """
+    t = ts.drop_nulls()
+    n = t.len()
+    if n < _STRAY_MIN_ROWS:
+        return None
+    k = max(1, math.ceil(n / 1000))
+    epoch = t.dt.epoch("us")
+    lo = epoch.bottom_k(k + 1).max()
+    hi = epoch.top_k(k + 1).min()
+    start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(lo))  # type: ignore[arg-type]
+    end = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(hi))  # type: ignore[arg-type]
+    return start, end
+
+
+def _stray(holder: list[pl.DataFrame], report: LoadReport, *, drop: bool) -> pl.DataFrame:
+    """Flag (and with ``drop``, remove) events months outside the bulk of the data."""
+    frame = holder.pop()
+    bounds = stray_bounds(frame["ts"])
+    if bounds is None:
+        return frame
+    report.bulk_start, report.bulk_end = bounds
+    lo, hi = bounds[0] - STRAY_MARGIN, bounds[1] + STRAY_MARGIN
+    stray = frame.select((pl.col("ts") < lo) | (pl.col("ts") > hi)).to_series()
+    n_stray = int(stray.sum())
+    report.stray_rows = n_stray
+    if not n_stray:
+        return frame
+    before = int((frame["ts"] < lo).sum())
+    after = n_stray - before
+    side = " and ".join(
+        part
+        for part in (
+            f"{before:,} before {bounds[0]:%Y-%m-%d}" if before else "",
+            f"{after:,} after {bounds[1]:%Y-%m-%d}" if after else "",
+        )
+        if part
+    )
+    idx = stray.arg_true().head(_EXAMPLES)
+    shown = ", ".join(
+        f"{r} ({t:%Y-%m-%d %H:%M})"
+        for r, t in zip(
+            frame[ROW_COLUMN].gather(idx).to_list(), frame["ts"].gather(idx).to_list(), strict=True
+        )
+    )
+    more = " ..." if n_stray > len(idx) else ""
+    what = (
+        f"{n_stray:,} stray event(s) lie more than {STRAY_MARGIN.days} days outside the bulk "
+        f"of the data ({bounds[0]:%Y-%m-%d} to {bounds[1]:%Y-%m-%d}): {side}, at data "
+        f"row(s) {shown}{more}"
+    )
+    if drop:
+        report.stray_dropped = True
+        report.warnings.append(f"Dropped {what}.")
+        holder.append(frame)
+        del frame
+        return _filter_columns(holder, ~stray)
+    report.warnings.append(
+        f"{what}. They stretch every time axis; drop them with drop_stray=True "
+        "('Drop stray timestamps' on the Data page)."
+    )
+    return frame
 
 
 def _drop_duplicates(holder: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
@@ -889,6 +1079,17 @@ class TimestampPlan:
             return e.is_not_null()
         return _text(e).is_not_null()
 
+    def unit_code(self, e: pl.Expr, *, clean: bool = False) -> pl.Expr | None:
+        """Per value, the epoch unit it is read in (0 s, 1 ms, 2 us, 3 ns); None unless the
+        column holds epochs."""
+        if self.kind != "epoch":
+            return None
+        if self.numeric is not None:
+            if not clean:
+                e = _text(e)
+            e = e.cast(pl.Int64 if self.numeric == "int" else pl.Float64, strict=False)
+        return _epoch_unit_code(e)
+
     def expr(self, e: pl.Expr, *, clean: bool = False) -> pl.Expr:
         """``Datetime(us, UTC)`` values, null where the source cannot be read.
 
@@ -924,20 +1125,51 @@ def _parse_expr(t: pl.Expr, fmt: str, kind: str) -> pl.Expr:
 
 
 _EPOCH_LIMITS: Final = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", math.inf))
-_US_PER: Final = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def _epoch_unit_code(num: pl.Expr) -> pl.Expr:
+    """0, 1, 2, 3 for a value read as Unix s, ms, us, ns (by its own magnitude; see
+    :data:`_EPOCH_LIMITS`), null where it is no finite number."""
+    a = num.cast(pl.Float64, strict=False).abs()
+    code = pl.lit(3, dtype=pl.UInt8)
+    for i, (_, limit) in reversed(list(enumerate(_EPOCH_LIMITS[:-1]))):
+        code = pl.when(a < limit).then(pl.lit(i, dtype=pl.UInt8)).otherwise(code)
+    return pl.when(a.is_finite()).then(code)
 
 
 def _epoch_expr(num: pl.Expr, unit: str, *, integer: bool) -> pl.Expr:
-    if unit == "ns":
-        us = (num // 1000).cast(pl.Int64, strict=False)
-    elif integer:
-        factor = _US_PER[unit]
-        us = pl.when(num.abs() < 9.2e18 / factor).then(num.cast(pl.Int64) * factor)
-    else:
-        factor = _US_PER[unit]
+    """Epoch numbers as ``Datetime(us, UTC)``, each value in the unit its magnitude implies.
+
+    A column mixing seconds and milliseconds (two systems appended together) is read right
+    value by value; ``unit`` (the column's usual unit) is only reported. Values that do not
+    fit a 64-bit microsecond count are null.
+    """
+    f = num.cast(pl.Float64, strict=False)
+    a = f.abs()
+    if integer:
+        n = num.cast(pl.Int64, strict=False)
         us = (
-            pl.when(num.is_finite() & (num.abs() < 9.2e18 / factor))
-            .then((num * factor).round(0))
+            pl.when(a < _EPOCH_LIMITS[0][1])
+            .then(n * 1_000_000)
+            .when(a < _EPOCH_LIMITS[1][1])
+            .then(n * 1_000)
+            .when(a < _EPOCH_LIMITS[2][1])
+            .then(n)
+            .otherwise(n // 1_000)
+        )
+    else:
+        factor = (
+            pl.when(a < _EPOCH_LIMITS[0][1])
+            .then(1e6)
+            .when(a < _EPOCH_LIMITS[1][1])
+            .then(1e3)
+            .when(a < _EPOCH_LIMITS[2][1])
+            .then(1.0)
+            .otherwise(1e-3)
+        )
+        us = (
+            pl.when(f.is_finite() & (a * factor < 9.2e18))
+            .then((f * factor).round(0))
             .cast(pl.Int64, strict=False)
         )
     return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
@@ -1351,6 +1583,8 @@ __all__ = [
     "load_events",
     "parse_timestamps",
     "plan_timestamps",
+    "plausible_range",
+    "stray_bounds",
     "read_columns",
     "read_raw",
     "suggest_mapping",

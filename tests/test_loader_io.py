@@ -433,8 +433,10 @@ def test_rows_without_user_or_timestamp_or_event_and_duplicates_are_counted():
         "missing user": 2,
         "missing timestamp": 1,
         "unparseable timestamp": 0,
+        "implausible timestamp": 0,
         "missing event name": 1,
         "duplicate row": 1,
+        "stray timestamp": 0,
     }
     assert res.report.rows_kept == 2
     ws = " | ".join(res.report.warnings)

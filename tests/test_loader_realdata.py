@@ -27,8 +27,10 @@ def test_rees46(shared_data):
         "missing user": 0,
         "missing timestamp": 0,
         "unparseable timestamp": 0,
+        "implausible timestamp": 0,
         "missing event name": 0,
         "duplicate row": 5,
+        "stray timestamp": 0,
     }
     assert rep.rows_kept == 17_429
     counts = dict(ev.group_by("event").len().iter_rows())

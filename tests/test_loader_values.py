@@ -267,7 +267,9 @@ def test_ties_keep_file_order():
 # ---------------------------------------------------------------------------- properties
 
 _USERS = st.sampled_from([None, "", "  ", "u1", "u2", " u3 ", "u4"])
-_TIMES = st.sampled_from([None, "", "garbage"] + [str(1_700_000_000 + k * 600) for k in range(8)])
+_TIMES = st.sampled_from(
+    [None, "", "garbage", "12345"] + [str(1_700_000_000 + k * 600) for k in range(8)]
+)
 _EVENTS = st.sampled_from([None, "", "view", "cart", "purchase", "Checkout Started"])
 _ROW = st.tuples(_USERS, _TIMES, _EVENTS, st.sampled_from(["", "1.5", "2"]))
 
@@ -288,8 +290,10 @@ def _reference(rows):
             "missing user",
             "missing timestamp",
             "unparseable timestamp",
+            "implausible timestamp",
             "missing event name",
             "duplicate row",
+            "stray timestamp",
         ],
         0,
     )
@@ -304,6 +308,8 @@ def _reference(rows):
             dropped["missing timestamp"] += 1
         elif not ts.isdigit():
             dropped["unparseable timestamp"] += 1
+        elif int(ts) < 631_152_000:  # 12345 s is 1970: before 1990-01-01, implausible
+            dropped["implausible timestamp"] += 1
         elif not event:
             dropped["missing event name"] += 1
         else:
@@ -321,7 +327,7 @@ def _reference(rows):
 def test_accounting_matches_a_slow_reference(rows):
     dropped, kept = _reference(rows)
     with_ts = sum(1 for _, ts, _, _ in rows if (ts or "").strip())
-    bad = sum(1 for _, ts, _, _ in rows if (ts or "").strip() == "garbage")
+    bad = sum(1 for _, ts, _, _ in rows if (ts or "").strip() in ("garbage", "12345"))
     has_user = any((u or "").strip() for u, _, _, _ in rows)
     numeric_ts = [ts for _, ts, _, _ in rows if (ts or "").strip().isdigit()]
     assume(has_user and with_ts and numeric_ts and bad * 2 <= with_ts)
