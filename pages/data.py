@@ -3,11 +3,18 @@
 import streamlit as st
 
 from core.schema import CANONICAL_COLUMNS
-from ui.ingest import cached_load, cached_raw_columns, store_dataset
+from ui.ingest import cached_load, cached_raw_columns, remove_dataset, store_dataset, store_error
 from ui.shell import download_csv, page_setup, show_error
 
 ctx = page_setup("Data", icon=":material/upload_file:")
 st.caption(f"Active dataset: **{ctx.dataset_name}** (`{ctx.dataset_id}`)")
+if ctx.unusable_id:
+    st.button("Remove this dataset", key="data.remove", on_click=remove_dataset,
+              args=(ctx.unusable_id,), icon=":material/delete:",
+              help=f"Delete the damaged dataset `{ctx.unusable_id}` from this server. Uploading "
+              "the same file again repairs it instead.")
+if (err := store_error()) is not None:
+    st.error(err, icon=":material/error:")
 
 st.markdown(
     "Upload an event-log export: GA4 (BigQuery, flattened), Mixpanel, Amplitude, Segment, the "

@@ -36,7 +36,7 @@ def test_upload_reports_drops_and_switches_the_dataset():
     at.button(key="data.use").click().run()
     assert not at.exception, at.exception
     chosen = at.sidebar.selectbox(key="data:dataset").value
-    assert chosen != "sample" and len(chosen) == 20
+    assert chosen != "sample" and len(chosen) == 32  # 128-bit content hash
     assert at.query_params.get("dataset") in (chosen, [chosen])
 
 

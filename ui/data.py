@@ -4,18 +4,26 @@ Polars frames are immutable, so sharing them between sessions is safe.
 ``seg`` is the shared segmentation setting (the ``seg`` URL parameter, written by the Segments
 page): when set, every page's events carry a ``segment`` property computed on the whole
 dataset with those settings, so the same link always gives the same segments.
+
+A session sees only the datasets it may know of: the sample and those it uploaded or opened by a
+link (:func:`remember`). Ids are unguessable content hashes, so a link is the key to a dataset;
+the store's full list is never shown.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 import polars as pl
 import streamlit as st
 
 from core.filters import FilterParams, apply_filters
 from core.overview import DatasetInfo, dataset_info
-from core.store import DatasetStore
+from core.errors import PathLensError
+from core.store import SAMPLE_ID, DatasetStore
+
+# Bookkeeping only (which ids this session uploaded or opened by link); not a view setting.
+_KNOWN = "_data.known"
 
 
 @st.cache_resource
@@ -25,12 +33,31 @@ def get_store() -> DatasetStore:
 
 
 def parse_seg(seg: str):
-    """SegmentParams of a ``seg`` URL value (``segments.k=4&segments.seed=1``); notes on errors."""
-    from core.segments import SegmentParams
+    """SegmentParams of a ``seg`` URL value (``segments.k=4&segments.seed=1``) and notes.
 
+    Returns ``(None, notes)`` when the value holds no segmentation setting at all (``seg=AAAA``):
+    the caller ignores it rather than applying default segments. Unknown keys are named in the
+    notes and skipped.
+    """
+    from core.segments import Q_FEATURES, Q_K, Q_SEED, SegmentParams
+
+    known = (Q_FEATURES, Q_K, Q_SEED)
     notes: list[str] = []
-    params = SegmentParams.from_query(parse_qs(seg), notes=notes)
-    return params, notes
+    query: dict[str, list[str]] = {}
+    unknown: list[str] = []
+    for key, value in parse_qsl(seg, keep_blank_values=True):
+        if key in known:
+            query.setdefault(key, []).append(value)
+        else:
+            unknown.append(f"{key}={value}" if value else key)
+    expected = f"expected settings such as {Q_K}=4&{Q_SEED}=0"
+    if not query:
+        notes.append(f"ignored seg={seg[:60]!r}: it holds no segmentation setting ({expected})")
+        return None, notes
+    if unknown:
+        notes.append("ignored " + ", ".join(repr(u[:40]) for u in unknown)
+                     + f": not segmentation settings ({expected})")
+    return SegmentParams.from_query(query, notes=notes), notes
 
 
 @st.cache_resource(max_entries=4, show_spinner="Computing segments…")
@@ -38,7 +65,10 @@ def segment_labels_cached(dataset_id: str, seg: str) -> pl.DataFrame:
     """``user_id, segment`` for the whole dataset under the ``seg`` settings."""
     from core.segments import segment_labels
 
+    from core.segments import SegmentParams
+
     params, _ = parse_seg(seg)
+    params = params or SegmentParams()
     events = get_store().scan(dataset_id)
     available = _available_features(dataset_id)
     params, _dropped = params.restricted_to(available)
@@ -74,12 +104,43 @@ def cached_dataset_info(dataset_id: str, seg: str = "") -> DatasetInfo:
     return dataset_info(base_events(dataset_id, seg))
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+def remember(item_id: str, kind: str = "dataset") -> None:
+    """Let this session see ``item_id`` (it uploaded it or opened it by link).
+
+    ``kind`` keeps separate lists (``"dataset"``, ``"basket"``: basket files of the Rules page).
+    """
+    known = st.session_state.setdefault(_KNOWN, {})
+    ids = known.setdefault(kind, [])
+    if item_id not in ids:
+        ids.append(item_id)
+
+
+def forget(item_id: str, kind: str = "dataset") -> None:
+    """Stop listing ``item_id`` for this session (it was removed)."""
+    ids = st.session_state.get(_KNOWN, {}).get(kind, [])
+    if item_id in ids:
+        ids.remove(item_id)
+
+
+def remembered(kind: str = "dataset") -> list[str]:
+    """Ids of ``kind`` this session uploaded or opened by link, oldest first."""
+    return list(st.session_state.get(_KNOWN, {}).get(kind, []))
+
+
+def _label(dataset_id: str) -> str:
+    try:
+        m = get_store().meta(dataset_id)
+    except PathLensError:
+        return f"{dataset_id[:8]}… (damaged)"
+    return f"{m.name} ({m.rows:,} events)"
+
+
 def dataset_names() -> dict[str, str]:
-    """id -> display name of every stored dataset (refreshed by ``dataset_names.clear()``)."""
+    """id -> display name of the datasets this session may pick: the sample, then those it
+    uploaded or opened by link that are still stored (never the whole store)."""
     store = get_store()
-    names = {"sample": "Bundled sample shop"}
-    for m in store.list():
-        if m.id != "sample":
-            names[m.id] = f"{m.name} ({m.rows:,} events)"
+    names = {SAMPLE_ID: "Bundled sample shop"}
+    for ds in remembered():
+        if ds != SAMPLE_ID and store.exists(ds):
+            names[ds] = _label(ds)
     return names

@@ -1,4 +1,8 @@
-"""Cached loading of uploads and storing them as datasets."""
+"""Cached loading of uploads, storing them as datasets, and removing damaged ones.
+
+Button callbacks cannot show messages where the page wants them, so a store error (read-only
+store, full disk) is kept for the next run of the page, which shows it (:func:`store_error`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ import io
 
 import streamlit as st
 
+from core.errors import DatasetCorrupt, DatasetNotFound, PathLensError
 from core.loader import LoadResult, load_events, read_columns
-from ui.data import dataset_names, get_store
+from ui.data import forget, get_store, remember
+
+# Bookkeeping only: the last store error of a button callback, shown once by the Data page.
+_STORE_ERROR = "_data.store_error"
 
 
 def _buffer(content: bytes, name: str) -> io.BytesIO:
@@ -37,10 +45,43 @@ def store_dataset(content: bytes, name: str,
     """Button callback: put the loaded upload into the store and make it the active dataset."""
     result = cached_load(content, name, mapping)
     report = result.report.to_dict() if hasattr(result.report, "to_dict") else {}
-    dataset_id = get_store().put(result.events, name=name, report=report)
-    dataset_names.clear()
+    try:
+        dataset_id = get_store().put(result.events, name=name, report=report)
+    except PathLensError as e:
+        st.session_state[_STORE_ERROR] = e.message
+        return
+    remember(dataset_id)
     from ui.shell import set_shared
 
     set_shared("dataset", dataset_id)
     for param in ("from", "to", "filter", "where", "seg"):
         set_shared(param, None)
+
+
+def remove_dataset(dataset_id: str) -> None:
+    """Button callback: delete a damaged dataset and go back to the sample.
+
+    Only a dataset that fails the store's checks is removed: a page offers this for the broken
+    dataset of its link, and a working dataset may be in use by whoever else holds the link.
+    """
+    store = get_store()
+    try:
+        store.verify(dataset_id)
+        return  # repaired meanwhile (the same file was uploaded again): keep it
+    except DatasetCorrupt:
+        try:
+            store.delete(dataset_id)
+        except PathLensError as e:
+            st.session_state[_STORE_ERROR] = e.message
+            return
+    except DatasetNotFound:
+        pass
+    forget(dataset_id)
+    from ui.shell import set_shared
+
+    set_shared("dataset", None)
+
+
+def store_error() -> str | None:
+    """The store error of the last button callback, if any (returned once)."""
+    return st.session_state.pop(_STORE_ERROR, None)

@@ -17,12 +17,19 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from core.errors import DatasetNotFound, ParameterError, PathLensError
+from core.errors import DatasetCorrupt, DatasetNotFound, ParameterError, PathLensError
 from core.export import to_safe_csv
 from core.filters import OPERATORS, Condition, FilterParams, format_condition, parse_condition
 from core.overview import DatasetInfo
 from core.store import SAMPLE_ID, is_valid_id
-from ui.data import cached_dataset_info, dataset_names, filtered_events, get_store, parse_seg
+from ui.data import (
+    cached_dataset_info,
+    dataset_names,
+    filtered_events,
+    get_store,
+    parse_seg,
+    remember,
+)
 
 DATASET_KEY = "dataset"
 FROM_KEY = "from"
@@ -42,6 +49,9 @@ class PageContext:
     info: DatasetInfo
     notices: list[str] = field(default_factory=list)
     seg: str = ""  #: shared segmentation setting; events carry a `segment` column when set
+    #: a dataset the link or picker asked for that the store refused as damaged (the page shows
+    #: the sample instead; the Data page offers to remove it)
+    unusable_id: str | None = None
 
     def events(self) -> pl.DataFrame:
         """The filtered canonical table (cached; shared, do not mutate)."""
@@ -89,7 +99,7 @@ def _dataset_control(page: str, notices: list[str]) -> str:
     raw = _raw_param(DATASET_KEY)
     if raw is not None and raw not in names:
         if is_valid_id(raw) and get_store().exists(raw):
-            dataset_names.clear()
+            remember(raw)  # a link is the key to a dataset: this session may now pick it
             names = dataset_names()
         else:
             why = "is malformed" if not is_valid_id(raw) else "is not on this server"
@@ -112,6 +122,9 @@ def _segment_control(notices: list[str]) -> str:
         return ""
     params, notes = parse_seg(seg)
     notices += [f"Segments in the link: {n}" for n in notes]
+    if params is None:  # not a segmentation at all: ignored, and dropped from the URL
+        set_shared(SEG_KEY, None)
+        return ""
     k = "auto" if params.k is None else params.k
     st.sidebar.caption(f"Segments applied to every page: k = {k}, seed {params.seed}. "
                        "Filter or break down by the `segment` property.")
@@ -285,12 +298,25 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     page = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
     dataset_id = _dataset_control(page, notices)
     seg = _segment_control(notices)
+    unusable = None
     try:
         info = cached_dataset_info(dataset_id, seg)
-    except DatasetNotFound as e:
-        notices.append(str(e))
+    except (DatasetNotFound, DatasetCorrupt) as e:
+        if dataset_id == SAMPLE_ID:
+            _stop_without_data(e)
+        if isinstance(e, DatasetCorrupt):
+            unusable = dataset_id
+            notices.append(f"{e} Showing the sample instead.")
+        else:
+            notices.append(str(e))
         dataset_id = SAMPLE_ID
-        info = cached_dataset_info(SAMPLE_ID, seg)
+        try:
+            info = cached_dataset_info(SAMPLE_ID, seg)
+        except PathLensError as e2:
+            _stop_without_data(e2)
+    except PathLensError as e:  # the sample cannot be materialised (store faults)
+        _stop_without_data(e)
+    _hold(dataset_id)
     date_from, date_to = _date_controls(page, info, notices)
     conditions = _filter_controls(page, info, notices)
     try:
@@ -305,7 +331,22 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
         st.warning(n, icon=":material/warning:")
     copy_link()
     return PageContext(dataset_id=dataset_id, dataset_name=name, filters=filters, info=info,
-                       notices=notices, seg=seg)
+                       notices=notices, seg=seg, unusable_id=unusable)
+
+
+def _stop_without_data(error: PathLensError) -> None:
+    """No dataset can be opened at all (not even the sample): say why and stop the page."""
+    show_error(error)
+    st.stop()
+
+
+def _hold(dataset_id: str) -> None:
+    """Keep the session's dataset from eviction while the session uses it."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    run = get_script_run_ctx()
+    if run is not None:
+        get_store().hold(run.session_id, dataset_id)
 
 
 def copy_link() -> None:
