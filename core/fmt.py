@@ -161,3 +161,16 @@ def grain_for_span(span: timedelta | None, *, max_points: int = 120) -> str:
     if span <= timedelta(days=max_points):
         return "day"
     return "week"
+
+
+_NOUNS: Final[dict[str, str]] = {
+    "user_id": "users",
+    "session_id": "sessions",
+    "order_id": "orders",
+    "product_id": "products",
+}
+
+
+def entity_noun(count_by: str) -> str:
+    """What a funnel counts, in words: ``"user_id" -> "users"``, ``"device" -> "device values"``."""
+    return _NOUNS.get(count_by, f"{count_by} values")

@@ -1,11 +1,23 @@
-"""Plotly figures for funnels. Each takes what a ``core.funnels`` function returns."""
+"""Plotly figures and tables for people for funnels. Each takes what a ``core.funnels``
+function returns; numbers are formatted by :mod:`core.fmt`, axis titles are words, and a
+breakdown value has the same colour in every figure (:func:`core.fmt.color_for`)."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 import polars as pl
 
-from core.funnels import FunnelResult, format_seconds
+from core.fmt import (
+    MISSING,
+    color_for,
+    entity_noun,
+    fmt_count,
+    fmt_duration,
+    fmt_pct,
+    fmt_pp,
+    fmt_pvalue,
+)
+from core.funnels import TREND_DEFINITIONS, FunnelResult
 
 _MAIN = "#2f6fde"
 _DROP = "rgba(47, 111, 222, 0.16)"
@@ -15,7 +27,7 @@ _GREY = "#8a8f98"
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
+    return fmt_pct(x)
 
 
 def funnel_figure(result: FunnelResult, *, by_breakdown: bool = False) -> go.Figure:
@@ -35,14 +47,16 @@ def funnel_figure(result: FunnelResult, *, by_breakdown: bool = False) -> go.Fig
                 x=xs,
                 y=[100 * c for c in conv],
                 name=str(value),
+                marker_color=color_for(value),
                 text=[f"{_pct(c)}<br>{n:,}" for c, n in zip(conv, part["entities"], strict=True)],
                 textposition="outside",
                 hovertemplate="%{x}<br>" + str(value) + ": %{y:.1f}%<extra></extra>",
             )
         fig.update_layout(
             barmode="group",
-            yaxis_title="% of step 1",
+            yaxis_title=f"% of {entity_noun(result.count_by)} at step 1",
             yaxis_range=[0, 110],
+            yaxis_ticksuffix="%",
             legend_title=result.breakdown,
         )
     else:
@@ -56,7 +70,7 @@ def funnel_figure(result: FunnelResult, *, by_breakdown: bool = False) -> go.Fig
             lines = [f"<b>{xs[k]}</b>", f"{row['entities']:,} reached ({_pct(conv[k])} of step 1)"]
             if k:
                 lines.append(f"{_pct(prev[k])} of step {k}; {drop[k]:,} dropped off")
-                lines.append(f"median time from step {k}: {format_seconds(med[k])}")
+                lines.append(f"median time from step {k}: {fmt_duration(med[k])}")
             hover.append("<br>".join(lines))
         fig.add_bar(
             x=xs,
@@ -78,23 +92,84 @@ def funnel_figure(result: FunnelResult, *, by_breakdown: bool = False) -> go.Fig
             hovertext=hover,
             hoverinfo="text",
         )
-        fig.update_layout(barmode="stack", yaxis_title=f"{result.count_by} count")
+        fig.update_layout(barmode="stack", yaxis=count_axis(max(reached, default=0)))
+        fig.update_yaxes(title_text=entity_noun(result.count_by))
     fig.update_layout(
-        margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_orientation="h", legend_y=1.08
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend_orientation="h",
+        legend_y=1.08,
+        showlegend=True,
     )
     return fig
 
 
-def conversion_over_time_figure(frame: pl.DataFrame, *, title: str = "") -> go.Figure:
-    """Conversion by entry period with its interval band; unfinished periods are hollow."""
+def count_axis(top: float) -> dict:
+    """Plotly axis settings for counts: whole numbers only (small ranges tick by one)."""
+    axis: dict = {"tickformat": ",d", "rangemode": "tozero"}
+    if top <= 10:
+        axis |= {"tick0": 0, "dtick": 1}
+    return axis
+
+
+_INTERVAL_WORDS = {"hour": "hour", "day": "day", "week": "week (from Monday)"}
+
+
+def trend_title(definition: str, interval: str, entity: str = "users") -> str:
+    """The title that names a conversion trend's definition (see ``TREND_DEFINITIONS``)."""
+    if definition == "cohort":
+        return f"Conversion of {entity} by the {interval} of their first entry (cohort)"
+    return f"Conversion of the attempts that entered each {interval}"
+
+
+def conversion_over_time_figure(
+    frame: pl.DataFrame,
+    *,
+    title: str = "",
+    definition: str = "attempts",
+    interval: str = "day",
+    entity: str = "users",
+) -> go.Figure:
+    """Conversion per period with its interval band.
+
+    The line joins the complete periods only; periods whose conversion window had not closed
+    at the end of the data are drawn apart (dashed, hollow markers) and named in the legend as
+    incomplete, so a last partial period reads as unfinished, not as a cliff.
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        From :func:`core.funnels.conversion_by_attempt` or
+        :func:`core.funnels.conversion_over_time`.
+    title : str, optional
+        Default: the definition in words (:func:`trend_title`).
+    definition : {"attempts", "cohort"}
+        Which function made ``frame``; names the axis and the title.
+    interval : {"hour", "day", "week"}
+    entity : str
+        What is counted, in words (``"users"``).
+    """
+    title = title or trend_title(definition, interval, entity)
     fig = go.Figure()
     if frame.is_empty():
-        fig.update_layout(title=title or "No entrants in this period")
+        fig.update_layout(title="Nobody entered the funnel in this period")
         return fig
     x = frame["period"].to_list()
     conv = [100 * v for v in frame["conversion"].to_list()]
     low = [100 * v for v in frame["ci_low"].to_list()]
     high = [100 * v for v in frame["ci_high"].to_list()]
+    complete = frame["complete"].to_list()
+    unit = "attempts" if definition == "attempts" else entity
+    custom = [
+        [fmt_count(c), fmt_count(n), fmt_pct(p), "" if ok else "<br><i>window not closed yet</i>"]
+        for c, n, p, ok in zip(
+            frame["converted"].to_list(), frame["entered"].to_list(),
+            frame["conversion"].to_list(), complete, strict=True,
+        )
+    ]
+    hover = (
+        "%{x}<br>%{customdata[2]} (%{customdata[0]} of %{customdata[1]} " + unit + ")"
+        "%{customdata[3]}<extra></extra>"
+    )
     fig.add_scatter(
         x=x + x[::-1],
         y=high + low[::-1],
@@ -104,30 +179,53 @@ def conversion_over_time_figure(frame: pl.DataFrame, *, title: str = "") -> go.F
         hoverinfo="skip",
         name="95% interval",
     )
-    complete = frame["complete"].to_list()
-    fig.add_scatter(
-        x=x,
-        y=conv,
-        mode="lines+markers",
-        name="conversion",
-        line={"color": _MAIN},
-        marker={"symbol": ["circle" if c else "circle-open" for c in complete], "size": 8},
-        customdata=list(
-            zip(frame["entered"].to_list(), frame["converted"].to_list(), complete, strict=True)
-        ),
-        hovertemplate="%{x}<br>%{y:.1f}% (%{customdata[1]:,} of %{customdata[0]:,})<extra></extra>",
-    )
+    done = [i for i, c in enumerate(complete) if c]
+    if done:
+        fig.add_scatter(
+            x=[x[i] for i in done],
+            y=[conv[i] for i in done],
+            mode="lines+markers",
+            name="conversion",
+            line={"color": _MAIN},
+            marker={"size": 8},
+            customdata=[custom[i] for i in done],
+            hovertemplate=hover,
+        )
+    open_ = [i for i, c in enumerate(complete) if not c]
+    if open_:
+        # joined to the last complete period by a dashed line, never by the solid trend line
+        link = ([done[-1]] if done and done[-1] < open_[0] else []) + open_
+        fig.add_scatter(
+            x=[x[i] for i in link],
+            y=[conv[i] for i in link],
+            mode="lines+markers",
+            name="incomplete (window not closed yet)",
+            line={"color": _MAIN, "dash": "dot"},
+            marker={"size": 8, "symbol": ["circle" if complete[i] else "circle-open"
+                                          for i in link]},
+            customdata=[custom[i] for i in link],
+            hovertemplate=hover,
+        )
+    word = _INTERVAL_WORDS.get(interval, interval)
     fig.update_layout(
         title=title,
-        yaxis_title="conversion %",
+        xaxis_title=f"{word} of entry (UTC)",
+        yaxis_title=f"% of {unit} converted",
         yaxis_rangemode="tozero",
-        margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
-        showlegend=False,
+        yaxis_ticksuffix="%",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        showlegend=True,
+        legend_orientation="h",
+        legend_y=-0.25,
     )
+    if interval == "hour":
+        fig.update_xaxes(tickformat="%H:%M\n%b %d")
     return fig
 
 
-def time_to_convert_figure(frame: pl.DataFrame, *, title: str = "") -> go.Figure:
+def time_to_convert_figure(
+    frame: pl.DataFrame, *, title: str = "", entity: str = "users"
+) -> go.Figure:
     """Histogram of conversion times (bars labelled with readable durations)."""
     fig = go.Figure()
     if frame.is_empty():
@@ -135,64 +233,181 @@ def time_to_convert_figure(frame: pl.DataFrame, *, title: str = "") -> go.Figure
         return fig
     starts = frame["bin_start_seconds"].to_list()
     ends = frame["bin_end_seconds"].to_list()
-    labels = [f"{format_seconds(a)}–{format_seconds(b)}" for a, b in zip(starts, ends, strict=True)]
+    labels = [f"{fmt_duration(a)}–{fmt_duration(b)}" for a, b in zip(starts, ends, strict=True)]
+    counts = frame["entities"].to_list()
     fig.add_bar(
         x=labels,
-        y=frame["entities"].to_list(),
+        y=counts,
+        name=f"{entity} who converted",
         marker_color=_MAIN,
-        customdata=[100 * s for s in frame["share"].to_list()],
-        hovertemplate="%{x}<br>%{y:,} (%{customdata:.1f}%)<extra></extra>",
+        customdata=[fmt_pct(s) for s in frame["share"].to_list()],
+        hovertemplate="%{x}<br>%{y:,} " + entity + " (%{customdata})<extra></extra>",
     )
     fig.update_layout(
         title=title,
         xaxis_title="time to convert",
-        yaxis_title="count",
+        yaxis_title=f"{entity} who converted",
+        yaxis=count_axis(max(counts, default=0)),
         bargap=0.05,
         margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10},
-    )
-    return fig
-
-
-def breakdown_figure(table: pl.DataFrame, *, overall: float | None = None) -> go.Figure:
-    """Conversion per breakdown value with its interval; significant differences coloured."""
-    fig = go.Figure()
-    if table.is_empty():
-        return fig
-    colours = []
-    for sig, diff in zip(
-        table["significant"].to_list(), table["difference"].to_list(), strict=True
-    ):
-        colours.append(_GREY if not sig or diff is None else (_GOOD if diff > 0 else _BAD))
-    conv = [100 * c for c in table["conversion"].to_list()]
-    fig.add_scatter(
-        x=conv,
-        y=table["breakdown"].to_list(),
-        mode="markers",
-        marker={"color": colours, "size": 10},
-        error_x={
-            "type": "data",
-            "symmetric": False,
-            "array": [100 * h - c for h, c in zip(table["ci_high"], conv, strict=True)],
-            "arrayminus": [c - 100 * lo for lo, c in zip(table["ci_low"], conv, strict=True)],
-            "color": _GREY,
-        },
-        customdata=list(
-            zip(
-                table["entered"].to_list(),
-                table["converted"].to_list(),
-                [p if p is not None else float("nan") for p in table["p_adjusted"].to_list()],
-                strict=True,
-            )
-        ),
-        hovertemplate="%{y}: %{x:.1f}% (%{customdata[1]:,} of %{customdata[0]:,})"
-        "<br>adjusted p = %{customdata[2]:.3g}<extra></extra>",
-    )
-    if overall is not None:
-        fig.add_vline(x=100 * overall, line_dash="dot", line_color=_GREY)
-    fig.update_layout(
-        xaxis_title="conversion %",
-        yaxis_autorange="reversed",
-        margin={"l": 10, "r": 10, "t": 20, "b": 10},
         showlegend=False,
     )
     return fig
+
+
+_SIGNIFICANCE = (
+    ("higher than the rest (significant)", _GOOD),
+    ("lower than the rest (significant)", _BAD),
+    ("no significant difference", _GREY),
+)
+
+
+def breakdown_figure(table: pl.DataFrame, *, overall: float | None = None) -> go.Figure:
+    """Conversion per breakdown value with its interval; significant differences coloured
+    (the legend names the three colours)."""
+    fig = go.Figure()
+    if table.is_empty():
+        return fig
+    kinds = []
+    for sig, diff in zip(
+        table["significant"].to_list(), table["difference"].to_list(), strict=True
+    ):
+        kinds.append(2 if not sig or diff is None else (0 if diff > 0 else 1))
+    conv = [100 * c for c in table["conversion"].to_list()]
+    values = table["breakdown"].to_list()
+    for kind, (name, colour) in enumerate(_SIGNIFICANCE):
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        if not idx:
+            continue
+        fig.add_scatter(
+            x=[conv[i] for i in idx],
+            y=[values[i] for i in idx],
+            mode="markers",
+            name=name,
+            marker={"color": colour, "size": 10},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [100 * table["ci_high"][i] - conv[i] for i in idx],
+                "arrayminus": [conv[i] - 100 * table["ci_low"][i] for i in idx],
+                "color": _GREY,
+            },
+            customdata=[
+                [fmt_count(table["converted"][i]), fmt_count(table["entered"][i]),
+                 fmt_pvalue(table["p_adjusted"][i]), fmt_pct(table["conversion"][i])]
+                for i in idx
+            ],
+            hovertemplate="%{y}: %{customdata[3]} (%{customdata[0]} of %{customdata[1]})"
+            "<br>adjusted p %{customdata[2]}<extra></extra>",
+        )
+    if overall is not None:
+        fig.add_vline(
+            x=100 * overall, line_dash="dot", line_color=_GREY,
+            annotation_text=f"all: {fmt_pct(overall)}", annotation_position="top",
+        )
+    fig.update_layout(
+        xaxis_title="conversion (% of step 1)",
+        xaxis_ticksuffix="%",
+        yaxis_title=None,
+        yaxis={"categoryorder": "array", "categoryarray": values, "autorange": "reversed"},
+        margin={"l": 10, "r": 10, "t": 20, "b": 10},
+        showlegend=True,
+        legend_orientation="h",
+        legend_y=-0.3,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Tables for people (the CSV downloads keep the raw numbers)
+# --------------------------------------------------------------------------------------------
+
+
+def _text(values: list, fmt) -> list[str]:
+    return [fmt(v) for v in values]
+
+
+def steps_table(result: FunnelResult) -> pl.DataFrame:
+    """The per-step table with readable columns and formatted numbers (text, no nulls)."""
+    s = result.steps
+    noun = entity_noun(result.count_by)
+    drop = s["drop_off"].to_list()
+    return pl.DataFrame(
+        {
+            "Step": [f"{k}. {lab}" for k, lab in zip(s["step"], s["label"], strict=True)],
+            noun.capitalize(): _text(s["entities"].to_list(), fmt_count),
+            "% of step 1": _text(s["conversion_from_first"].to_list(), fmt_pct),
+            "% of previous step": [MISSING if k == 0 else fmt_pct(v) for k, v in
+                                   enumerate(s["conversion_from_previous"].to_list())],
+            "Dropped off": [MISSING if k == 0 else fmt_count(v) for k, v in enumerate(drop)],
+            "Median time from previous": _text(
+                s["median_seconds_from_previous"].to_list(), fmt_duration),
+            "Mean time from previous": _text(
+                s["mean_seconds_from_previous"].to_list(), fmt_duration),
+        },
+        schema={c: pl.String() for c in (
+            "Step", noun.capitalize(), "% of step 1", "% of previous step", "Dropped off",
+            "Median time from previous", "Mean time from previous")},
+    )
+
+
+def breakdown_people_table(table: pl.DataFrame, *, name: str = "Value") -> pl.DataFrame:
+    """:func:`core.funnels.breakdown_table` for people: the significance first, percentages,
+    p-values as ``"< 0.001"`` or three decimals, no empty cells."""
+    if table.is_empty():
+        return pl.DataFrame(schema={name: pl.String()})
+    verdict = []
+    for sig, diff in zip(table["significant"], table["difference"], strict=True):
+        verdict.append(MISSING if diff is None else
+                       ("higher" if sig and diff > 0 else "lower" if sig else "no difference"))
+    return pl.DataFrame(
+        {
+            name: [str(v) for v in table["breakdown"].to_list()],
+            "Significant vs rest": verdict,
+            "Conversion": _text(table["conversion"].to_list(), fmt_pct),
+            "95% interval": [
+                f"{fmt_pct(lo)} – {fmt_pct(hi)}" if lo is not None else MISSING
+                for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)
+            ],
+            "Difference vs rest": _text(table["difference"].to_list(), fmt_pp),
+            "Adjusted p": _text(table["p_adjusted"].to_list(), fmt_pvalue),
+            "Entered": _text(table["entered"].to_list(), fmt_count),
+            "Converted": _text(table["converted"].to_list(), fmt_count),
+            "Rest conversion": _text(table["rest_conversion"].to_list(), fmt_pct),
+            "p": _text(table["p_value"].to_list(), fmt_pvalue),
+        }
+    )
+
+
+def trend_people_table(frame: pl.DataFrame, *, interval: str = "day") -> pl.DataFrame:
+    """A conversion trend for people: period, conversion, interval, counts, completeness."""
+    fmt = "%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d"
+    return pl.DataFrame(
+        {
+            "Period (UTC)": [p.strftime(fmt) for p in frame["period"].to_list()],
+            "Conversion": _text(frame["conversion"].to_list(), fmt_pct),
+            "95% interval": [
+                f"{fmt_pct(lo)} – {fmt_pct(hi)}"
+                for lo, hi in zip(frame["ci_low"], frame["ci_high"], strict=True)
+            ],
+            "Entered": _text(frame["entered"].to_list(), fmt_count),
+            "Converted": _text(frame["converted"].to_list(), fmt_count),
+            "Window closed": ["yes" if c else "not yet" for c in frame["complete"].to_list()],
+        },
+        schema={c: pl.String() for c in (
+            "Period (UTC)", "Conversion", "95% interval", "Entered", "Converted", "Window closed")},
+    )
+
+
+__all__ = [
+    "TREND_DEFINITIONS",
+    "breakdown_figure",
+    "breakdown_people_table",
+    "conversion_over_time_figure",
+    "count_axis",
+    "funnel_figure",
+    "steps_table",
+    "time_to_convert_figure",
+    "trend_people_table",
+    "trend_title",
+]

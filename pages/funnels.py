@@ -3,12 +3,16 @@
 import streamlit as st
 
 from core.filters import parse_condition
-from core.funnels import FunnelParams, FunnelStep, format_seconds
+from core.fmt import entity_noun, fmt_count, fmt_pct
+from core.funnels import TREND_DEFINITIONS, FunnelParams, FunnelStep
 from core.funnels_figures import (
     breakdown_figure,
+    breakdown_people_table,
     conversion_over_time_figure,
     funnel_figure,
+    steps_table,
     time_to_convert_figure,
+    trend_people_table,
 )
 from ui.funnels import (
     UNITS,
@@ -51,8 +55,16 @@ with st.expander("Step conditions and exclusions"):
                             bind="query-params") for i, s in enumerate(steps)]
     exclude = st.multiselect("Exclude entities that do any of these between the first and last "
                              "step", events, key="funnel.exclude", bind="query-params")
-interval = st.segmented_control("Trend by entry", ["day", "week"], default="week",
-                                key="funnel.interval", bind="query-params") or "week"
+t = st.columns([2, 3])
+definition = t[0].segmented_control(
+    "Trend of", ["attempts", "cohort"], default="attempts", key="funnel.trend",
+    bind="query-params",
+    help="attempts: " + TREND_DEFINITIONS["attempts"] + " (PostHog, Mixpanel). cohort: "
+         + TREND_DEFINITIONS["cohort"] + ".") or "attempts"
+interval = t[1].segmented_control(
+    "Per", ["auto", "hour", "day", "week"], default="auto", key="funnel.interval",
+    bind="query-params", help="auto: hours up to two days of data, days up to 120, else weeks."
+) or "auto"
 
 if len(steps) < 2:
     st.info("Pick at least two steps: a funnel measures conversion from one step to the next.")
@@ -72,8 +84,8 @@ def build() -> FunnelParams:
 
 
 params = guarded(build)
-view = guarded(lambda: cached_funnel(ctx.dataset_id, ctx.filters, ctx.seg, params, interval)
-               ) if params else None
+view = guarded(lambda: cached_funnel(ctx.dataset_id, ctx.filters, ctx.seg, params, interval,
+                                     definition)) if params else None
 if view is None:
     st.stop()
 result = view.result
@@ -82,30 +94,37 @@ if result.reason:
 if result.is_empty:
     st.stop()
 
+noun = entity_noun(count_by)
 m = st.columns(4)
-m[0].metric(f"Entered ({count_by})", f"{result.entered:,}")
+m[0].metric(f"Entered ({count_by})", fmt_count(result.entered))
 last = result.steps.row(-1, named=True)
-m[1].metric("Converted", f"{last['entities']:,}")
-m[2].metric("Conversion", f"{last['conversion_from_first']:.1%}")
-m[3].metric("Excluded", f"{result.n_excluded:,}")
+m[1].metric("Converted", fmt_count(last["entities"]))
+m[2].metric("Conversion", fmt_pct(last["conversion_from_first"]))
+m[3].metric("Excluded", fmt_count(result.n_excluded))
 st.plotly_chart(funnel_figure(result, by_breakdown=params.breakdown is not None),
                 key="funnel.chart")
-table = result.steps.with_columns(
-    result.steps["median_seconds_from_previous"].map_elements(format_seconds, return_dtype=str)
-    .alias("median time from previous"))
-st.dataframe(table, hide_index=True)
+st.dataframe(steps_table(result), hide_index=True)
 download_csv(result.steps, "funnel_steps.csv", key="funnel.dl_steps")
 
 left, right = st.columns(2)
-left.plotly_chart(conversion_over_time_figure(view.over_time, title=f"Conversion by entry {interval}"),
-                  key="funnel.trend")
-right.plotly_chart(time_to_convert_figure(view.time_to_convert, title="Time to convert"),
-                   key="funnel.ttc")
+left.plotly_chart(conversion_over_time_figure(view.over_time, definition=view.definition,
+                                              interval=view.interval, entity=noun),
+                  key="funnel.trend_chart")
+if view.trend_note:
+    left.caption(view.trend_note)
+if not view.over_time.is_empty() and not view.over_time["complete"].all():
+    left.caption("Dotted: periods whose conversion window had not closed when the data ends; "
+                 "their conversion may still rise.")
+right.plotly_chart(time_to_convert_figure(view.time_to_convert, title="Time to convert",
+                                          entity=noun), key="funnel.ttc")
+with st.expander("Trend numbers"):
+    st.dataframe(trend_people_table(view.over_time, interval=view.interval), hide_index=True)
+    download_csv(view.over_time, "funnel_trend.csv", key="funnel.dl_trend")
 if params.breakdown:
     st.subheader(f"By {params.breakdown}: 95% intervals, each value against the rest")
     st.plotly_chart(breakdown_figure(view.breakdown, overall=last["conversion_from_first"]),
                     key="funnel.bd_chart")
-    st.dataframe(view.breakdown, hide_index=True)
+    st.dataframe(breakdown_people_table(view.breakdown, name=params.breakdown), hide_index=True)
     download_csv(view.breakdown, "funnel_breakdown.csv", key="funnel.dl_bd")
 
 st.subheader("Who dropped off")

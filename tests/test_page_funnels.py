@@ -33,7 +33,7 @@ def test_session_funnel_matches_the_planted_counts():
     assert metric(at, "Entered (session_id)") == f"{REALISED['view_item']:,}"
     assert metric(at, "Converted") == f"{REALISED['purchase']:,}"
     table = at.dataframe[0].value
-    assert list(table["entities"]) == [REALISED[s] for s in
+    assert list(table["Sessions"]) == [f"{REALISED[s]:,}" for s in
                                        ("view_item", "add_to_cart", "begin_checkout", "purchase")]
 
 
@@ -41,9 +41,13 @@ def test_controls_come_from_the_url_and_breakdown_has_intervals():
     at = run(**{"funnel.steps": ["view_item", "purchase"], "funnel.breakdown": "device",
                 "funnel.window": "2", "funnel.unit": "hours"})
     assert at.number_input(key="funnel.window").value == 2
-    bd = at.dataframe[1].value
-    assert set(bd["breakdown"]) == {"mobile", "desktop", "tablet"}
-    assert ((bd["ci_low"] <= bd["conversion"]) & (bd["conversion"] <= bd["ci_high"])).all()
+    bd = next(d.value for d in at.dataframe if "device" in d.value.columns)
+    assert set(bd["device"]) == {"mobile", "desktop", "tablet"}
+    # people's table: value, then the verdict of the test, then percentages; no "None" cells
+    assert list(bd.columns[:3]) == ["device", "Significant vs rest", "Conversion"]
+    assert all(v.endswith("%") for v in bd["Conversion"])
+    assert not bd.isin(["None", "nan", "null"]).any().any()
+    assert all(p == "< 0.001" or 0 <= float(p) <= 1 for p in bd["Adjusted p"])
 
 
 def test_drop_off_link_opens_paths_on_that_funnel():
@@ -66,3 +70,39 @@ def test_degenerate_and_bad_inputs_explain_themselves():
     assert at.error and "needs a number" in at.error[0].value
     at = run(**{"funnel.where1": "price:gt:1e12"})  # nobody matches step 1
     assert at.info
+
+
+def _trend(at):
+    import json as _json
+
+    specs = [_json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(f for f in specs
+                if "Conversion" in f["layout"].get("title", {}).get("text", ""))
+
+
+def test_trend_defaults_to_attempts_names_its_definition_and_marks_the_open_window():
+    at = run()
+    assert at.get("segmented_control")  # trend controls are there
+    fig = _trend(at)
+    title = fig["layout"]["title"]["text"]
+    assert "attempts that entered each day" in title  # 90 days of data: daily grain
+    assert fig["layout"]["yaxis"]["title"]["text"] == "% of attempts converted"
+    names = [t.get("name") for t in fig["data"]]
+    # the sample's last day: its 1-day windows are not closed at the end of the data
+    assert "conversion" in names and "incomplete (window not closed yet)" in names
+    assert all(t.get("showlegend", True) for t in fig["data"])
+    steps = at.dataframe[0].value
+    assert "None" not in steps.to_string() and list(steps.columns)[:2] == ["Step", "Users"]
+    assert steps["Median time from previous"].iloc[0] == "–"
+
+
+def test_trend_by_cohort_from_the_url():
+    at = run(**{"funnel.trend": "cohort", "funnel.interval": "week"})
+    title = _trend(at)["layout"]["title"]["text"]
+    assert "first entry (cohort)" in title and "week" in title
+
+
+def test_unordered_funnel_trend_falls_back_to_the_cohort_and_says_so():
+    at = run(**{"funnel.order": "unordered"})
+    assert "cohort" in _trend(at)["layout"]["title"]["text"]
+    assert any("unordered funnel has no step 1" in c.value for c in at.caption)

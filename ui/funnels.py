@@ -10,10 +10,12 @@ import polars as pl
 import streamlit as st
 
 from core.filters import FilterParams
+from core.fmt import grain_for_span
 from core.funnels import (
     FunnelParams,
     FunnelResult,
     breakdown_table,
+    conversion_by_attempt,
     conversion_over_time,
     dropped_off,
     time_to_convert,
@@ -29,26 +31,56 @@ UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1),
 
 @dataclass(frozen=True)
 class FunnelView:
-    """Everything the page draws for one funnel."""
+    """Everything the page draws for one funnel.
+
+    ``definition`` and ``interval`` are those the trend was computed with (``"auto"`` resolved
+    from the span of the entries; an unordered funnel trends by cohort), ``trend_note`` says
+    why they differ from what was asked, when they do."""
 
     result: FunnelResult
     over_time: pl.DataFrame
     time_to_convert: pl.DataFrame
     breakdown: pl.DataFrame
+    definition: str = "attempts"
+    interval: str = "day"
+    trend_note: str = ""
+
+
+def trend_interval(result: FunnelResult) -> str:
+    """The trend grain from the span of the entries to the end of the data."""
+    first = result.entities["step_1_at"].min() if result.n_steps else None
+    if first is None or result.data_end is None:
+        return "day"
+    return grain_for_span(result.data_end - first)  # type: ignore[operator]
 
 
 @st.cache_data(max_entries=24, show_spinner="Computing the funnel…")
 def cached_funnel(dataset_id: str, filters: FilterParams, seg: str, params: FunnelParams,
-                  interval: str) -> FunnelView:
-    result = params.compute(filtered_events(dataset_id, filters, seg))
+                  interval: str, definition: str = "attempts") -> FunnelView:
+    events = filtered_events(dataset_id, filters, seg)
+    result = params.compute(events)
     if result.is_empty or result.n_steps < 2:
         empty = pl.DataFrame()
         return FunnelView(result, empty, empty, empty)
+    if interval == "auto":
+        interval = trend_interval(result)
+    note = ""
+    if definition == "attempts" and params.order == "unordered":
+        definition = "cohort"
+        note = ("An unordered funnel has no step 1 to enter by, so its trend counts each "
+                "entity once, in the period of its first entry (cohort).")
+    if definition == "attempts":
+        over_time = conversion_by_attempt(events, params, interval=interval)
+    else:
+        over_time = conversion_over_time(result, interval=interval)
     return FunnelView(
         result=result,
-        over_time=conversion_over_time(result, interval=interval),
+        over_time=over_time,
         time_to_convert=time_to_convert(result),
         breakdown=breakdown_table(result),
+        definition=definition,
+        interval=interval,
+        trend_note=note,
     )
 
 
