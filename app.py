@@ -30,22 +30,42 @@ PAGE_TABLE: dict[str, list[tuple[str, str, str, str]]] = {
 }
 
 
-def run() -> None:
-    st.set_page_config(page_title="PathLens", page_icon=":material/route:", layout="wide")
+#: The Overview is the default page, served at the app's root; Streamlit gives the default page
+#: no path of its own, so a hidden second entry serves the same script at ``/overview``.
+OVERVIEW_ALIAS = "overview"
+
+
+def _sections() -> dict[str, list]:
     sections = {}
     for section, pages in PAGE_TABLE.items():
         entries = [
-            st.Page(PAGES / file, title=title, icon=icon, url_path=url,
-                    default=(file == "overview.py"))
+            # the default page's own url_path must differ from the alias (page ids are hashes
+            # of url_path); its public path is the root either way
+            st.Page(PAGES / file, title=title, icon=icon,
+                    url_path="home" if url == OVERVIEW_ALIAS else url,
+                    default=(url == OVERVIEW_ALIAS))
             for file, title, icon, url in pages
             if (PAGES / file).is_file()
         ]
+        entries += [
+            st.Page(PAGES / file, title=title, icon=icon, url_path=url, visibility="hidden")
+            for file, title, icon, url in pages
+            if url == OVERVIEW_ALIAS and (PAGES / file).is_file()
+        ]
         if entries:
             sections[section] = entries
-    from ui.auth import require_password
-    from ui.links import navigation_sidebar, watch_link_params
+    return sections
 
+
+def run() -> None:
+    st.set_page_config(page_title="PathLens", page_icon=":material/route:", layout="wide")
+    from ui.auth import protect_downloads, require_password
+    from ui.links import install_query_string_guard, navigation_sidebar, watch_link_params
+
+    protect_downloads()
+    install_query_string_guard()
     require_password()
+    sections = _sections()
     page = st.navigation(sections, position="hidden")
     navigation_sidebar(sections)
     watch_link_params(page.run, page.url_path)

@@ -30,6 +30,7 @@ from ui.data import (
     parse_seg,
     remember,
 )
+from ui.links import copy_link  # the box lives with the other link code
 
 DATASET_KEY = "dataset"
 FROM_KEY = "from"
@@ -347,20 +348,6 @@ def _hold(dataset_id: str) -> None:
     run = get_script_run_ctx()
     if run is not None:
         get_store().hold(run.session_id, dataset_id)
-
-
-def copy_link() -> None:
-    """A sidebar box with the full URL of the current view (its copy button copies it)."""
-    try:
-        url = st.context.url
-    except Exception:  # noqa: BLE001 - no browser context (tests)
-        url = None
-    with st.sidebar.expander("Copy link to this view", icon=":material/link:"):
-        if url:
-            st.code(url, language=None, wrap_lines=True)
-            st.caption("Anyone who can reach this server opens exactly this view.")
-        else:
-            st.caption("The link appears when the app runs in a browser.")
 
 
 def show_error(error: Exception) -> None:
