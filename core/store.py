@@ -538,6 +538,9 @@ class DatasetStore:
                 if self._sample_root != self.root:
                     raise
                 # a read-only store: keep the sample in a private temp dir of this process
-                self._sample_root = Path(tempfile.mkdtemp(prefix="pathlens-sample-"))
+                try:
+                    self._sample_root = Path(tempfile.mkdtemp(prefix="pathlens-sample-"))
+                except OSError as e:
+                    raise self._write_error(e, Path(tempfile.gettempdir())) from e
                 self.put(result.events, name="Bundled sample shop (generated)", report=report,
                          dataset_id=SAMPLE_ID)

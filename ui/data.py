@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl
 import polars as pl
 import streamlit as st
 
+from core.errors import PathLensError
 from core.filters import FilterParams, apply_filters
 from core.overview import DatasetInfo, dataset_info
-from core.errors import PathLensError
 from core.store import SAMPLE_ID, DatasetStore
 
 # Bookkeeping only (which ids this session uploaded or opened by link); not a view setting.
@@ -63,9 +63,7 @@ def parse_seg(seg: str):
 @st.cache_resource(max_entries=4, show_spinner="Computing segments…")
 def segment_labels_cached(dataset_id: str, seg: str) -> pl.DataFrame:
     """``user_id, segment`` for the whole dataset under the ``seg`` settings."""
-    from core.segments import segment_labels
-
-    from core.segments import SegmentParams
+    from core.segments import SegmentParams, segment_labels
 
     params, _ = parse_seg(seg)
     params = params or SegmentParams()
