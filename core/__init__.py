@@ -90,6 +90,13 @@ _EXPORTS: dict[str, str] = {
     "explain": "core.cart",
     "ModelCard": "core.cart",
     "Metrics": "core.cart",
+    "cart_status": "core.cart",
+    "revenue_at_risk": "core.cart",
+    "explain_reasons": "core.cart",
+    "chance_warning": "core.cart",
+    "save_retrained": "core.cart",
+    "load_retrained": "core.cart",
+    "retrained_model_dir": "core.cart",
 }
 
 __all__ = sorted(_EXPORTS)

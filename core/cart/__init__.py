@@ -1,9 +1,11 @@
 """Cart abandonment: a PyTorch sequence model that predicts which carts will be abandoned.
 
 Public API (also importable from ``core``): :func:`cart_sessions`, :func:`load_bundled_model`,
-:func:`score_carts`, :func:`train_model`, :func:`evaluate`, :func:`explain`,
-:class:`ModelCard`, :class:`Metrics`, plus :func:`save_model` / :func:`load_model` to store a
-dataset's own model. The task is defined in ``docs/cart_abandonment.md``.
+:func:`score_carts`, :func:`cart_status` (open carts versus history), :func:`train_model`,
+:func:`evaluate`, :func:`chance_warning`, :func:`explain`, :func:`explain_reasons` (business
+reasons with their effect on the risk), :class:`ModelCard`, :class:`Metrics`, plus
+:func:`save_model` / :func:`load_model`, and :func:`save_retrained` / :func:`load_retrained` to
+keep a model retrained on a dataset and its filters beside the bundled one. The task is defined in ``docs/cart_abandonment.md``.
 
 ``train_model`` and ``training_refusal`` are resolved lazily so that ``python -m
 core.cart.train`` (the training command) runs its module only once.
@@ -15,11 +17,13 @@ import importlib
 from typing import Any
 
 from core.cart.card import ModelCard
-from core.cart.evaluate import Metrics, evaluate
+from core.cart.evaluate import Metrics, chance_warning, evaluate
 from core.cart.explain import explain
 from core.cart.features import MIN_LABELLED_CARTS, cart_sessions
 from core.cart.model import CartModel, load_bundled_model, load_model, save_model
-from core.cart.score import revenue_at_risk, score_carts
+from core.cart.reasons import explain_reasons
+from core.cart.registry import load_retrained, retrained_model_dir, save_retrained
+from core.cart.score import cart_status, revenue_at_risk, score_carts
 
 _LAZY = {"train_model": "core.cart.train", "training_refusal": "core.cart.train"}
 
@@ -29,12 +33,18 @@ __all__ = [
     "Metrics",
     "ModelCard",
     "cart_sessions",
+    "cart_status",
+    "chance_warning",
     "evaluate",
     "explain",
+    "explain_reasons",
     "load_bundled_model",
     "load_model",
+    "load_retrained",
+    "retrained_model_dir",
     "revenue_at_risk",
     "save_model",
+    "save_retrained",
     "score_carts",
     "train_model",
     "training_refusal",

@@ -151,3 +151,36 @@ def timeline_figure(explanation: pl.DataFrame) -> go.Figure:
         xaxis_title="contribution to the risk (red raised it, green lowered it)",
         yaxis={"autorange": "reversed"}, height=max(300, 28 * events.height + 120))
     return fig
+
+
+def reasons_figure(reasons: pl.DataFrame) -> go.Figure:
+    """Why one cart is at risk: each business reason's effect on its probability, in points.
+
+    Parameters
+    ----------
+    reasons : pl.DataFrame
+        The rows of one cart from :func:`core.explain_reasons`.
+
+    Returns
+    -------
+    go.Figure
+        Horizontal bars, largest effect on top; red raised the risk, green lowered it.
+        Reasons without a measured effect are left out (they are listed in the table).
+    """
+    rows = reasons.filter(pl.col("effect_pp").is_not_null()).sort("rank")
+    if rows.height == 0:
+        return _empty("Why this cart is at risk", "no reason could be measured for this cart")
+    effect = rows["effect_pp"].to_numpy()
+    labels = [f"{name}: {value}" for name, value in
+              zip(rows["name"], rows["this_cart"], strict=True)]
+    fig = go.Figure(go.Bar(
+        x=effect, y=labels, orientation="h",
+        marker_color=["#d62728" if v > 0 else "#2ca02c" for v in effect],
+        customdata=rows["reference"].to_list(),
+        hovertemplate="%{y}<br>compared with %{customdata}<br>%{x:+.1f} points<extra></extra>"))
+    fig.update_layout(
+        title=f"Why this cart is at risk (risk {float(rows['risk'][0]):.0%})",
+        xaxis_title="effect on the probability of abandonment, percentage points "
+                    "(red raised it, green lowered it)",
+        yaxis={"autorange": "reversed"}, height=max(300, 32 * rows.height + 120))
+    return fig

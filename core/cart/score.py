@@ -6,8 +6,8 @@ results and sort by ``p_abandon``), so it can run on any partition holding whole
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import polars as pl
@@ -15,6 +15,7 @@ import polars as pl
 from core.cart.features import encode, prefix_table, prepare_events
 from core.errors import ParameterError
 from core.schema import check_events
+from core.sessions import DEFAULT_SESSION_GAP
 
 if TYPE_CHECKING:
     from core.cart.model import CartModel
@@ -33,7 +34,14 @@ SCORE_SCHEMA: dict[str, pl.DataType] = {
     "purchased": pl.Boolean(),
     "open": pl.Boolean(),
     "idle_minutes": pl.Float64(),
+    "value_known": pl.Boolean(),
 }
+
+#: Statuses of :func:`cart_status`, in display order.
+CART_STATUSES: Final[tuple[str, ...]] = ("in_progress", "open", "history", "purchased")
+
+#: Default recovery window: a cart idle longer than this is history, not a recoverable cart.
+DEFAULT_RECOVERY_WINDOW: Final[timedelta] = timedelta(days=7)
 
 
 def _as_utc(as_of: Any) -> datetime:
@@ -72,7 +80,8 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
         ``prediction_time``, ``events`` (events up to ``as_of``), ``items`` and
         ``cart_value`` (an open cart as it stands at ``as_of``, a bought one as it was at its
         last ``add_to_cart``: adds minus removes since the previous purchase; value 0 where
-        prices are unknown),
+        prices are unknown), ``value_known`` (every add and remove of the cart had a price,
+        so ``cart_value`` is its full value),
         ``p_abandon`` (calibrated probability in [0, 1]), ``at_risk`` (``p_abandon`` at or
         above the model's threshold), ``purchased``, ``open`` and ``idle_minutes`` (from
         ``last_event`` to ``as_of``). Empty, same columns, when there is no cart session.
@@ -103,11 +112,15 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
     # `prepared` holds cart sessions only, in the same order as `prefixes` (one each): the
     # session's last row up to `as_of` gives its state now.
     last = (prepared["skey"] != prepared["skey"].shift(-1)).fill_null(True)
-    now = prepared.filter(last).select(
+    unpriced = (pl.col("event_type").is_in(["add_to_cart", "remove_from_cart"])
+                & (pl.col("price_missing") > 0))
+    now = prepared.with_columns(
+        (~unpriced.any().over("skey")).alias("value_known")).filter(last).select(
         pl.col("ts").alias("last_event"),
         (pl.col("pos") + 1).cast(pl.Int64).alias("events"),
         pl.col("cart_value").alias("_value_now"),
         pl.col("cart_items").alias("_items_now"),
+        "value_known",
     )
     purchased = ~pl.col("abandoned")
     out = (
@@ -130,27 +143,83 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
     return out.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)  # type: ignore[arg-type]
 
 
-def revenue_at_risk(scores: pl.DataFrame, *, threshold: float) -> dict[str, float]:
-    """Money at stake in the open carts of :func:`score_carts`.
+def cart_status(scores: pl.DataFrame, *, recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW,
+                session_gap: timedelta = DEFAULT_SESSION_GAP) -> pl.DataFrame:
+    """Which carts can still be recovered: each cart's ``status`` at the data's end.
+
+    A cart without a purchase is **in progress** while its visit may still be going on (idle
+    for at most ``session_gap``), **open** once the visit has ended but it is recent enough
+    to win back (idle for more than ``session_gap`` and at most ``recovery_window``), and
+    **history** when it is older than that: it was abandoned and is no longer recoverable.
+    Bought carts are **purchased**. Idle time is ``idle_minutes`` of :func:`score_carts`
+    (from the cart's last event to ``as_of``, the data's end by default).
 
     Parameters
     ----------
     scores : pl.DataFrame
-        Output of :func:`score_carts`.
+        Output of :func:`score_carts` (``purchased`` and ``idle_minutes`` are read).
+    recovery_window : timedelta, default 7 days
+        Longest idle time of a cart that still counts as open; more than ``session_gap``.
+    session_gap : timedelta, default 30 minutes
+        Idle time after which a visit is over (the sessions' own gap,
+        :data:`core.sessions.DEFAULT_SESSION_GAP`).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``scores`` with a ``status`` column (one of :data:`CART_STATUSES`), same row order.
+
+    Raises
+    ------
+    ParameterError
+        ``session_gap`` is not positive, or ``recovery_window`` is not longer than it.
+
+    Examples
+    --------
+    With the defaults, carts idle for 10 minutes, 2 days and 30 days are ``in_progress``,
+    ``open`` and ``history``.
+    """
+    if not session_gap > timedelta(0):
+        raise ParameterError(f"`session_gap` must be positive, got {session_gap}")
+    if not recovery_window > session_gap:
+        raise ParameterError(f"`recovery_window` must be longer than the session gap "
+                             f"({session_gap}), got {recovery_window}")
+    gap_min = session_gap.total_seconds() / 60
+    window_min = recovery_window.total_seconds() / 60
+    idle = pl.col("idle_minutes")
+    return scores.with_columns(
+        pl.when(pl.col("purchased")).then(pl.lit("purchased"))
+        .when(idle <= gap_min).then(pl.lit("in_progress"))
+        .when(idle <= window_min).then(pl.lit("open"))
+        .otherwise(pl.lit("history"))
+        .alias("status"))
+
+
+def revenue_at_risk(scores: pl.DataFrame, *, threshold: float,
+                    status: str | None = None) -> dict[str, float]:
+    """Money at stake in the carts of :func:`score_carts` that were not bought.
+
+    Parameters
+    ----------
+    scores : pl.DataFrame
+        Output of :func:`score_carts`, or of :func:`cart_status` when ``status`` is given.
     threshold : float
         Probability from which a cart counts as flagged, in [0, 1].
+    status : str, optional
+        Only the carts with this :func:`cart_status` status (``"open"``: the recoverable
+        ones). Default: every cart not bought (``open`` column of :func:`score_carts`).
 
     Returns
     -------
     dict
         ``open_carts``, ``open_value`` (sum of their cart values), ``expected_loss`` (sum of
-        ``p_abandon * cart_value`` over open carts: the value expected to be abandoned),
-        ``flagged_carts`` and ``flagged_value`` (open carts at or above ``threshold``).
+        ``p_abandon * cart_value`` over those carts: the value expected to be abandoned),
+        ``flagged_carts`` and ``flagged_value`` (those carts at or above ``threshold``).
 
     Raises
     ------
     ParameterError
-        ``threshold`` is outside [0, 1].
+        ``threshold`` is outside [0, 1], or ``status`` is not one of :data:`CART_STATUSES`.
 
     Examples
     --------
@@ -159,7 +228,12 @@ def revenue_at_risk(scores: pl.DataFrame, *, threshold: float) -> dict[str, floa
     """
     if not 0.0 <= float(threshold) <= 1.0:
         raise ParameterError(f"`threshold` must be between 0 and 1, got {threshold}")
-    open_ = scores.filter(pl.col("open"))
+    if status is not None and status not in CART_STATUSES:
+        raise ParameterError(f"`status` must be one of {list(CART_STATUSES)}, got {status!r}")
+    if status is not None and "status" not in scores.columns:
+        raise ParameterError("`scores` has no `status` column; pass it through cart_status "
+                             "first or leave `status` out")
+    open_ = scores.filter(pl.col("open") if status is None else pl.col("status") == status)
     value = open_["cart_value"].to_numpy() if open_.height else np.zeros(0)
     p = open_["p_abandon"].to_numpy() if open_.height else np.zeros(0)
     flagged = p >= threshold
