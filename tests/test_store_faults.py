@@ -272,3 +272,23 @@ def test_unknown_and_malformed_ids_stay_not_found(tmp_path):
         store.scan("0" * 32)
     with pytest.raises(DatasetNotFound, match="malformed"):
         store.scan("../" + "0" * 29)
+
+
+def test_no_id_from_a_link_reaches_outside_the_root(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    store = DatasetStore(tmp_path)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.one_of(st.text(max_size=40), st.text("0123456789abcdef./\\", max_size=40)))
+    def check(raw):
+        if is_valid_id(raw):
+            assert store.parquet_path(raw).parent == tmp_path
+            assert store.model_dir(raw).parent == tmp_path
+        else:
+            assert not store.exists(raw)
+            with pytest.raises(DatasetNotFound, match="malformed"):
+                store.parquet_path(raw)
+
+    check()
