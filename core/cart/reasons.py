@@ -19,7 +19,8 @@ every cart of the data being explained:
 * **views before adding**: the median count; extra product views are left out (the earliest
   ones). A cart with fewer views than typical has no measured effect (adding views would
   need invented products);
-* **removals before adding**: none (the removals are left out);
+* **removals before adding**: none (the removals are left out, as if the removed items had
+  stayed in the cart);
 * **earlier visits**: the median numbers of earlier visits, cart visits and abandoned carts;
 * **device**, **channel**, **hour**, **returning buyer**: the data's mix. The risk is
   averaged over every value, weighted by its share of carts (so "mobile: +6 pp" means six
@@ -188,6 +189,24 @@ def _window_variant(flat: _Flat, raw: np.ndarray, keep: np.ndarray, carts: np.nd
                    enc.context[carts], np.zeros(len(carts), dtype=np.float32))
 
 
+def _kept_removed_items(flat: _Flat) -> np.ndarray:
+    """The window features as if every removed item had stayed in the cart: the running cart
+    value and item count after a removal grow by what it took out."""
+    raw = flat.raw.copy()
+    first = np.zeros(len(flat.cart), dtype=bool)
+    first[flat.offset] = True
+    is_remove = (flat.types == _REMOVE) & ~first
+    for name in ("log_cart_value", "log_cart_items"):
+        j = _J[name]
+        running = np.expm1(raw[:, j])
+        before = np.concatenate([[0.0], running[:-1]])
+        taken = np.where(is_remove, np.maximum(before - running, 0.0), 0.0)
+        total = np.cumsum(taken)
+        since = total - (total - taken)[flat.offset][flat.cart]
+        raw[:, j] = np.log1p(running + since)
+    return raw
+
+
 def _context_variant(enc: Encoded, carts: np.ndarray, context: np.ndarray) -> Encoded:
     return Encoded(enc.types, enc.numeric, enc.start[carts], enc.end[carts],
                    np.ascontiguousarray(context.astype(np.float32)),
@@ -318,7 +337,8 @@ def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
         window("views", np.flatnonzero(many), flat.raw, keep)
     removed = f["removals"] > 0
     if removed.any():
-        window("removals", np.flatnonzero(removed), flat.raw, flat.types != _REMOVE)
+        window("removals", np.flatnonzero(removed), _kept_removed_items(flat),
+               flat.types != _REMOVE)
     prev_cols = [names.index(c) for c in ("log_prev_sessions", "log_prev_carts",
                                           "log_prev_abandoned")]
     typical_prev = np.log1p(ref.prev)
