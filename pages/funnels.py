@@ -1,6 +1,10 @@
 """Funnels: conversion through ordered steps, with windows, order modes and breakdowns."""
 
+from pathlib import Path
+from urllib.parse import parse_qsl
+
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from core.filters import parse_condition
 from core.fmt import entity_noun, fmt_count, fmt_pct
@@ -136,4 +140,10 @@ st.caption(f"{lost.height:,} reached step {k - 1} ({result.labels[k - 2]}) but n
            f"({result.labels[k - 1]}).")
 download_csv(lost, f"dropped_at_step_{k}.csv", key="funnel.dl_lost",
              label="Download them (CSV)")
-st.markdown(f":material/account_tree: [What did they do next? Open Paths]({paths_link(params, k)})")
+# Same tab (a markdown link opens a new tab: a new session that takes seconds to start).
+_paths_href = paths_link(params, k)
+try:
+    st.page_link(str(Path(__file__).with_name("paths.py")), label="What did they do next? Open Paths",
+                 icon=":material/account_tree:", query_params=parse_qsl(_paths_href.split("?", 1)[1]))
+except StreamlitPageNotFoundError:  # the page runs on its own (no app navigation)
+    st.markdown(f":material/account_tree: [What did they do next? Open Paths]({_paths_href})")

@@ -83,7 +83,7 @@ def compute(value):
 results = [compute(v) for v in (picked or [None])]
 drop = results[0][1]
 if drop is not None:  # with a breakdown, each side's count is in its title
-    funnel_banner(drop, results[0][0].params.entity_word, count=not picked)
+    funnel_banner(drop, results[0][0].params.entity_word, link, count=not picked)
 shown = [r for r, _ in results]
 word = shown[0].params.entity_word
 

@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.errors import ParameterError
 from core.filters import FilterParams
+from core.fmt import fmt_duration
 from core.paths import (
     FunnelDropOff,
     PathsParams,
@@ -120,15 +121,35 @@ def funnel_link(notice) -> FunnelLink | None:
     return FunnelLink(funnel_query=query, dropped_at=k)
 
 
-def funnel_banner(info: FunnelDropOff, word: str, *, count: bool = True) -> None:
+def funnel_banner_text(info: FunnelDropOff, who: str, *, window_seconds: float,
+                       order: str) -> str:
+    """The banner's sentence: who the paths are of, in the funnel's own terms.
+
+    Dropping off at step ``k`` means not reaching it *within the funnel's conversion window*
+    (and in the funnel's order); some of these people do it later, and the paths, which run past
+    the window, show it (the "Went on to purchase" figure under the banner counts them). The
+    banner therefore never says "never".
+    """
+    how = {"strict": ", with no other event in between",
+           "unordered": ""}.get(order, ", in order")
+    return (
+        f"**From the Funnels page:** the paths of the {who} that reached "
+        f"*{info.previous_label}* but not *{info.step_label}* (step {info.step}) within the "
+        f"funnel's {fmt_duration(window_seconds)} conversion window{how}, starting at their "
+        f"*{info.previous_label}*. Some did it later: the paths follow them past the window."
+    )
+
+
+def funnel_banner(info: FunnelDropOff, word: str, link: FunnelLink, *,
+                  count: bool = True) -> None:
     """Explain the funnel restriction, with a button that clears it."""
+    from core.funnels import FunnelParams
+
+    funnel = FunnelParams.from_query(link.funnel_query)
     who = f"**{info.entities:,} {word}**" if count else f"**{word}**"
     with st.container(border=True):
-        st.markdown(
-            f"**From the Funnels page:** the paths of the {who} that "
-            f"reached *{info.previous_label}* but never *{info.step_label}* (step "
-            f"{info.step}), starting at their *{info.previous_label}*."
-        )
+        st.markdown(funnel_banner_text(info, who, window_seconds=funnel.window.total_seconds(),
+                                       order=funnel.order))
         st.button(
             "Show all paths instead",
             key="paths.clear_funnel",
