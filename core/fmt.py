@@ -174,3 +174,12 @@ _NOUNS: Final[dict[str, str]] = {
 def entity_noun(count_by: str) -> str:
     """What a funnel counts, in words: ``"user_id" -> "users"``, ``"device" -> "device values"``."""
     return _NOUNS.get(count_by, f"{count_by} values")
+
+
+def count_axis(top: float) -> dict:
+    """Plotly axis settings for counts: whole numbers only (small ranges tick by one), so an
+    axis never reads ``5,066.5`` users."""
+    axis: dict = {"tickformat": ",d", "rangemode": "tozero"}
+    if top <= 10:
+        axis |= {"tick0": 0, "dtick": 1}
+    return axis

@@ -10,6 +10,7 @@ import polars as pl
 from core.fmt import (
     MISSING,
     color_for,
+    count_axis,
     entity_noun,
     fmt_count,
     fmt_duration,
@@ -101,14 +102,6 @@ def funnel_figure(result: FunnelResult, *, by_breakdown: bool = False) -> go.Fig
         showlegend=True,
     )
     return fig
-
-
-def count_axis(top: float) -> dict:
-    """Plotly axis settings for counts: whole numbers only (small ranges tick by one)."""
-    axis: dict = {"tickformat": ",d", "rangemode": "tozero"}
-    if top <= 10:
-        axis |= {"tick0": 0, "dtick": 1}
-    return axis
 
 
 _INTERVAL_WORDS = {"hour": "hour", "day": "day", "week": "week (from Monday)"}

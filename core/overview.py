@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 import plotly.graph_objects as go
 import polars as pl
 
+from core.errors import ParameterError
+from core.fmt import GRAINS, count_axis, fmt_count, fmt_money, fmt_pct, fmt_pp, grain_for_span
 from core.schema import EVENT_TYPES, property_columns
 
 #: One colour per canonical event type, shared by every chart.
@@ -164,6 +167,218 @@ def daily_trend(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     )
 
 
+_TRUNCATE: Final[dict[str, str]] = {"hour": "1h", "day": "1d", "week": "1w"}
+#: The trend metrics and their axis titles.
+TREND_METRICS: Final[dict[str, str]] = {
+    "sessions": "sessions",
+    "users": "users",
+    "orders": "orders",
+    "revenue": "revenue",
+    "events": "events",
+}
+
+
+def activity_trend(
+    events: pl.DataFrame | pl.LazyFrame,
+    *,
+    grain: str = "auto",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pl.DataFrame:
+    """Per period: ``period`` (Datetime UTC, start), ``events``, ``users``, ``sessions``,
+    ``orders``, ``revenue``, ``complete``.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table.
+    grain : {"auto", "hour", "day", "week"}
+        ``auto`` picks from the span of the data (:func:`core.fmt.grain_for_span`): hours for
+        up to two days, days up to 120, else weeks (from Monday).
+    start, end : datetime, optional
+        The time range the data were cut to (a date filter): a period is complete when the
+        data cover it from its start to its end. Default: the first and last event, with a
+        tolerance of 1/24 of the period (a daily export ending at 23:30 is a whole day).
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per period with events, sorted. ``complete`` is false for a first or last
+        period the data cover only in part, so it is not read as a drop.
+
+    Raises
+    ------
+    ParameterError
+        ``grain`` is not one of the above.
+    """
+    lf = events.lazy()
+    span = lf.select(first=pl.col("ts").min(), last=pl.col("ts").max()).collect().row(0)
+    first, last = span
+    if grain == "auto":
+        grain = grain_for_span(last - first if first is not None else None)
+    if grain not in GRAINS:
+        raise ParameterError(f"`grain` must be 'auto' or one of {list(GRAINS)}, got {grain!r}")
+    length = GRAINS[grain]
+    slack = length / 24
+    covered_from = start if start is not None else first
+    covered_to = end if end is not None else (last + slack if last is not None else None)
+    out = (
+        lf.group_by(pl.col("ts").dt.truncate(_TRUNCATE[grain]).alias("period"))
+        .agg(
+            events=pl.len(),
+            users=pl.col("user_id").n_unique(),
+            sessions=pl.col("session_id").n_unique(),
+            orders=_order_key().filter(pl.col("event_type") == "purchase").n_unique(),
+            revenue=_revenue_expr().sum(),
+        )
+        .sort("period")
+        .collect()
+    )
+    if out.is_empty() or covered_from is None:
+        return out.with_columns(complete=pl.lit(True))
+    complete = (pl.col("period") + length <= pl.lit(covered_to)) & (
+        pl.col("period") >= pl.lit(covered_from) - slack
+    )
+    return out.with_columns(complete.alias("complete"))
+
+
+def detect_currency(events: pl.DataFrame | pl.LazyFrame) -> tuple[str | None, tuple[str, ...]]:
+    """The currency of the prices, from a ``currency`` column of the export when it has one.
+
+    Looks for a property column named ``currency``, ``currency_code`` or ending in
+    ``.currency`` / ``_currency`` (GA4's ``ecommerce.currency``), any case.
+
+    Returns
+    -------
+    (code, found)
+        ``code``: the single currency of the purchase events (upper case), ``None`` when there
+        is no such column or the purchases mix currencies; ``found``: every currency seen on
+        purchases, most frequent first (to report a mix).
+    """
+    lf = events.lazy()
+    cols = [
+        c for c in lf.collect_schema()
+        if c.lower() in ("currency", "currency_code")
+        or c.lower().endswith((".currency", "_currency"))
+    ]
+    if not cols:
+        return None, ()
+    found = (
+        lf.filter(pl.col("event_type") == "purchase")
+        .select(pl.col(cols[0]).cast(pl.String).str.strip_chars().str.to_uppercase().alias("c"))
+        .filter(pl.col("c").is_not_null() & (pl.col("c") != ""))
+        .group_by("c").agg(n=pl.len())
+        .sort(["n", "c"], descending=[True, False])
+        .collect()["c"].to_list()
+    )
+    return (found[0] if len(found) == 1 else None), tuple(found)
+
+
+@dataclass(frozen=True)
+class PeriodComparison:
+    """Headline numbers of a period and of the period of equal length just before it.
+
+    Attributes
+    ----------
+    current, previous : OverviewMetrics
+        ``previous`` has ``events == 0`` (and a reason) when the data hold nothing before.
+    start, end : datetime
+        The current period, ``[start, end)``.
+    previous_start : datetime
+        Start of the previous period, ``[previous_start, start)``.
+    """
+
+    current: OverviewMetrics
+    previous: OverviewMetrics
+    start: datetime
+    end: datetime
+    previous_start: datetime
+
+    @property
+    def label(self) -> str:
+        """The compared period in words: ``"vs 2024-01-01 – 2024-01-14"``."""
+        day = timedelta(days=1)
+        whole_days = (self.end - self.start) % day == timedelta(0) and (
+            self.start.hour, self.start.minute, self.start.second, self.start.microsecond
+        ) == (0, 0, 0, 0)
+        if whole_days:
+            return f"vs {self.previous_start:%Y-%m-%d} – {self.start - day:%Y-%m-%d}"
+        return f"vs {self.previous_start:%Y-%m-%d %H:%M} – {self.start:%Y-%m-%d %H:%M}"
+
+    def change(self, name: str) -> float | None:
+        """Change of a headline number against the previous period: relative (0.1 = +10%)
+        for counts and money, absolute (a difference of fractions) for rates; ``None`` when
+        either period lacks the number or the previous one is zero."""
+        now, before = getattr(self.current, name), getattr(self.previous, name)
+        if now is None or before is None or self.previous.events == 0:
+            return None
+        if name.endswith("_rate"):
+            return float(now) - float(before)
+        return None if before == 0 else (float(now) - float(before)) / float(before)
+
+
+def compare_with_previous(
+    events: pl.DataFrame | pl.LazyFrame, *, start: datetime, end: datetime
+) -> PeriodComparison:
+    """Headline numbers of ``[start, end)`` and of the period of equal length before it.
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table with the property filters applied but not the date range (the
+        previous period lies outside it).
+    start, end : datetime
+        The current period (UTC), ``start < end``.
+
+    Raises
+    ------
+    ParameterError
+        ``end`` is not after ``start``.
+    """
+    if not end > start:
+        raise ParameterError(f"the period must end after it starts, got {start} to {end}")
+    lf = events.lazy()
+    before = start - (end - start)
+    ts = pl.col("ts")
+    return PeriodComparison(
+        current=overview_metrics(lf.filter((ts >= start) & (ts < end))),
+        previous=overview_metrics(lf.filter((ts >= before) & (ts < start))),
+        start=start,
+        end=end,
+        previous_start=before,
+    )
+
+
+def headline_tiles(
+    cmp: PeriodComparison, *, currency: str | None = None
+) -> list[tuple[str, str, str | None, str]]:
+    """The Overview tiles as ``(label, value, delta, help)``; ``delta`` is ``None`` without a
+    previous period to compare with. Counts and money change in %, rates in points."""
+    m = cmp.current
+
+    def delta(name: str) -> str | None:
+        c = cmp.change(name)
+        if c is None:
+            return None
+        return fmt_pp(c) if name.endswith("_rate") else fmt_pct(c, signed=True)
+
+    money = f"Revenue ({currency})" if currency else "Revenue"
+    aov = f"Average order value ({currency})" if currency else "Average order value"
+    return [
+        ("Users", fmt_count(m.users), delta("users"), ""),
+        ("Sessions", fmt_count(m.sessions), delta("sessions"), ""),
+        ("Orders", fmt_count(m.orders), delta("orders"), ""),
+        (money, fmt_money(m.revenue), delta("revenue"),
+         "Sum of price × quantity over purchases."),
+        ("Conversion rate", fmt_pct(m.conversion_rate), delta("conversion_rate"),
+         "Sessions with a purchase."),
+        ("Cart abandonment", fmt_pct(m.cart_abandonment_rate), delta("cart_abandonment_rate"),
+         "Sessions with an add-to-cart and no purchase after it."),
+        (aov, fmt_money(m.average_order_value), delta("average_order_value"), ""),
+        ("Events", fmt_count(m.events), delta("events"), ""),
+    ]
+
+
 def event_mix(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Events per canonical type and raw name: ``event_type``, ``event``, ``count``, ``share``."""
     out = (
@@ -179,14 +394,61 @@ def event_mix(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     ).sort(["_o", "count"], descending=[False, True]).drop("_o")
 
 
-def daily_trend_figure(trend: pl.DataFrame, *, metric: str = "sessions") -> go.Figure:
-    """Line chart of one column of :func:`daily_trend` over days."""
-    fig = go.Figure(
-        go.Scatter(x=trend["day"].to_list(), y=trend[metric].to_list(), mode="lines",
-                   line={"color": "#1f77b4"}, name=metric)
+def daily_trend_figure(
+    trend: pl.DataFrame, *, metric: str = "sessions", currency: str | None = None
+) -> go.Figure:
+    """Line chart of one column of :func:`activity_trend` (or :func:`daily_trend`) over time.
+
+    Complete periods are joined by a solid line; a partly covered first or last period is
+    drawn dotted and named as incomplete in the legend (not a cliff). Count axes tick in whole
+    numbers."""
+    col = "period" if "period" in trend.columns else "day"
+    fig = go.Figure()
+    if metric not in trend.columns:
+        raise ParameterError(f"`metric` must be one of {list(TREND_METRICS)}, got {metric!r}")
+    x, y = trend[col].to_list(), trend[metric].to_list()
+    complete = trend["complete"].to_list() if "complete" in trend.columns else [True] * len(x)
+    word = TREND_METRICS.get(metric, metric)
+    if metric == "revenue" and currency:
+        word = f"revenue ({currency})"
+    hover = "%{x}<br>%{y:,.2f} " + word if metric == "revenue" else "%{x}<br>%{y:,} " + word
+    done = [i for i, c in enumerate(complete) if c]
+    fig.add_scatter(x=[x[i] for i in done], y=[y[i] for i in done], mode="lines+markers",
+                    line={"color": "#1f77b4"}, marker={"size": 5}, name=word,
+                    hovertemplate=hover + "<extra></extra>")
+    partial = [i for i, c in enumerate(complete) if not c]
+    if partial:
+        # joined to the nearest complete period by a dotted line
+        pts = sorted(set(partial) | {j for i in partial for j in (i - 1, i + 1)
+                                     if 0 <= j < len(x) and complete[j]})
+        fig.add_scatter(
+            x=[x[i] for i in pts], y=[y[i] for i in pts], mode="lines+markers",
+            line={"color": "#1f77b4", "dash": "dot"},
+            marker={"size": 7, "symbol": ["circle" if complete[i] else "circle-open"
+                                          for i in pts]},
+            name="incomplete period (data cover part of it)",
+            hovertemplate=hover + " (incomplete period)<extra></extra>",
+        )
+    if col == "day":
+        grain = "day"
+    elif len(x) > 1:
+        step = min(b - a for a, b in zip(x[:-1], x[1:], strict=True))
+        grain = "hour" if step < timedelta(days=1) else "day" if step < timedelta(weeks=1) else "week"
+    else:
+        grain = "day"
+    per = {"hour": "Hourly", "day": "Daily", "week": "Weekly"}[grain]
+    fig.update_layout(
+        title=f"{per} {word}", margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=340,
+        xaxis_title=f"{grain} (UTC)" if grain != "week" else "week from Monday (UTC)",
+        showlegend=True, legend_orientation="h", legend_y=-0.25,
     )
-    fig.update_layout(title=f"Daily {metric}", margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      height=320, yaxis_title=metric, xaxis_title="day (UTC)")
+    if metric == "revenue":
+        fig.update_yaxes(title_text=word, rangemode="tozero", tickformat=",.2~f")
+    else:
+        fig.update_layout(yaxis=count_axis(max(y, default=0)))
+        fig.update_yaxes(title_text=word)
+    if grain == "hour":
+        fig.update_xaxes(tickformat="%H:%M\n%b %d")
     return fig
 
 
@@ -199,9 +461,39 @@ def event_mix_figure(mix: pl.DataFrame) -> go.Figure:
             marker_color=[EVENT_COLORS.get(t, "#999") for t in by_type["event_type"]],
         )
     )
-    fig.update_layout(title="Event mix", margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=320,
-                      xaxis_title="events")
+    fig.update_layout(title="Event mix", margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=340,
+                      xaxis_title="events", yaxis_title="event type", showlegend=False)
+    fig.update_xaxes(tickformat=",d")
     return fig
+
+
+def trend_people_table(trend: pl.DataFrame, *, currency: str | None = None) -> pl.DataFrame:
+    """:func:`activity_trend` for people: readable columns, formatted numbers, no empty cells."""
+    if trend.is_empty():
+        return pl.DataFrame(schema={"Period (UTC)": pl.String()})
+    hourly = trend.height > 1 and (trend["period"][1] - trend["period"][0]) < timedelta(days=1)
+    fmt = "%Y-%m-%d %H:%M" if hourly else "%Y-%m-%d"
+    money = f"Revenue ({currency})" if currency else "Revenue"
+    return pl.DataFrame({
+        "Period (UTC)": [p.strftime(fmt) for p in trend["period"].to_list()],
+        "Sessions": [fmt_count(v) for v in trend["sessions"].to_list()],
+        "Users": [fmt_count(v) for v in trend["users"].to_list()],
+        "Orders": [fmt_count(v) for v in trend["orders"].to_list()],
+        money: [fmt_money(v) for v in trend["revenue"].to_list()],
+        "Events": [fmt_count(v) for v in trend["events"].to_list()],
+        "Complete period": ["yes" if c else "no (data cover part of it)"
+                            for c in trend["complete"].to_list()],
+    })
+
+
+def mix_people_table(mix: pl.DataFrame) -> pl.DataFrame:
+    """:func:`event_mix` for people."""
+    return pl.DataFrame({
+        "Event type": mix["event_type"].to_list(),
+        "Event": mix["event"].to_list(),
+        "Events": [fmt_count(v) for v in mix["count"].to_list()],
+        "Share": [fmt_pct(v) for v in mix["share"].to_list()],
+    }, schema={c: pl.String() for c in ("Event type", "Event", "Events", "Share")})
 
 
 @dataclass(frozen=True)

@@ -1,56 +1,69 @@
-"""Overview: headline numbers, daily trend and event mix of the active dataset."""
+"""Overview: headline numbers against the previous period, activity trend and event mix."""
 
 import streamlit as st
 
-from core.overview import daily_trend_figure, event_mix_figure
-from ui.overview import cached_overview
+from core.overview import (
+    TREND_METRICS,
+    daily_trend_figure,
+    event_mix_figure,
+    headline_tiles,
+    mix_people_table,
+    trend_people_table,
+)
+from ui.overview import CURRENCIES, cached_overview
 from ui.shell import download_csv, page_setup
 
 ctx = page_setup("Overview", icon=":material/dashboard:")
 st.caption(f"Dataset: **{ctx.dataset_name}** · filters: "
            f"{', '.join(c.label() for c in ctx.filters.conditions) or 'none'}")
+c = st.columns([3, 2, 2])
+metric = c[0].segmented_control(
+    "Trend", list(TREND_METRICS), default="sessions", key="overview.metric", bind="query-params",
+) or "sessions"
+grain = c[1].segmented_control(
+    "Per", ["auto", "hour", "day", "week"], default="auto", key="overview.grain",
+    bind="query-params", help="auto: hours up to two days of data, days up to 120, else weeks.",
+) or "auto"
+currency_choice = c[2].selectbox(
+    "Currency", ["auto", "none", *CURRENCIES], key="overview.currency", bind="query-params",
+    help="auto: the export's currency column when it has one; none: plain numbers.")
 
-m, trend, mix = cached_overview(ctx.dataset_id, ctx.filters, ctx.seg)
+view = cached_overview(ctx.dataset_id, ctx.filters, ctx.seg, grain)
+m = view.metrics
 if m.events == 0:
     st.info(m.reason)
     st.stop()
+currency = {"auto": view.currency, "none": None}.get(currency_choice, currency_choice)
+if currency_choice == "auto" and len(view.currencies_found) > 1:
+    st.warning("Purchases in this data mix currencies ("
+               + ", ".join(view.currencies_found) + "): revenue adds them up as they are.")
 
+cmp = view.comparison
+tiles = headline_tiles(cmp, currency=currency)
+for row in (tiles[:4], tiles[4:]):
+    cols = st.columns(4)
+    for col, (label, value, delta, help_) in zip(cols, row, strict=True):
+        inverse = "inverse" if label == "Cart abandonment" else "normal"
+        col.metric(label, value, delta, delta_color=inverse, help=help_ or None)
+if cmp.previous.events:
+    st.caption(f"{cmp.start:%Y-%m-%d %H:%M} – {cmp.end:%Y-%m-%d %H:%M} UTC, changes "
+               f"{cmp.label} (the period of equal length before).")
+else:
+    st.caption(f"{m.first:%Y-%m-%d %H:%M} – {m.last:%Y-%m-%d %H:%M} UTC. No data before this "
+               "period to compare with: pick a date range in the sidebar to see the change "
+               "against the period of equal length before it.")
 
-def pct(x):
-    return "n/a" if x is None else f"{x:.1%}"
-
-
-def money(x):
-    return "n/a" if x is None else f"{x:,.2f}"
-
-
-cols = st.columns(4)
-cols[0].metric("Users", f"{m.users:,}")
-cols[1].metric("Sessions", f"{m.sessions:,}")
-cols[2].metric("Orders", f"{m.orders:,}")
-cols[3].metric("Revenue", money(m.revenue))
-cols = st.columns(4)
-cols[0].metric("Conversion rate", pct(m.conversion_rate), help="Sessions with a purchase.")
-cols[1].metric("Cart abandonment", pct(m.cart_abandonment_rate),
-               help="Sessions with an add-to-cart and no purchase after it.")
-cols[2].metric("Average order value", money(m.average_order_value))
-cols[3].metric("Events", f"{m.events:,}",
-               help=f"{m.first:%Y-%m-%d} to {m.last:%Y-%m-%d} (UTC)")
-
-metric = st.segmented_control(
-    "Trend", ["sessions", "users", "orders", "revenue", "events"], default="sessions",
-    key="overview.metric", bind="query-params",
-) or "sessions"
 left, right = st.columns([3, 2])
-left.plotly_chart(daily_trend_figure(trend, metric=metric), key="overview.trend_chart")
-right.plotly_chart(event_mix_figure(mix), key="overview.mix_chart")
+left.plotly_chart(daily_trend_figure(view.trend, metric=metric, currency=currency),
+                  key="overview.trend_chart")
+right.plotly_chart(event_mix_figure(view.mix), key="overview.mix_chart")
 
-with st.expander("Daily numbers and event mix"):
-    st.dataframe(trend, hide_index=True)
-    download_csv(trend, "daily_trend.csv", key="overview.dl_trend")
-    st.dataframe(mix, hide_index=True)
-    download_csv(mix, "event_mix.csv", key="overview.dl_mix")
+with st.expander("Trend numbers and event mix"):
+    st.dataframe(trend_people_table(view.trend, currency=currency), hide_index=True)
+    download_csv(view.trend, "trend.csv", key="overview.dl_trend")
+    st.dataframe(mix_people_table(view.mix), hide_index=True)
+    download_csv(view.mix, "event_mix.csv", key="overview.dl_mix")
 
 from ui.report import summary_download  # noqa: E402
 
-summary_download(ctx, m, trend, mix)
+summary_download(ctx, m, view.trend, view.mix)

@@ -2,7 +2,7 @@ import polars as pl
 import pytest
 from builders import make_events
 
-from core import overview_metrics
+from core import ParameterError, overview_metrics
 from core.overview import daily_trend, dataset_info, event_mix
 from core.report import summary_html
 
@@ -64,3 +64,151 @@ def test_trend_mix_info_and_summary():
     assert info.users == 2
     page = summary_html(overview_metrics(EV), t, mix, dataset_name="<shop>")
     assert "&lt;shop&gt;" in page and "50.0%" in page and "plotly" in page.lower()
+
+
+# --------------------------------------------------------------------------------------------
+# Trend grain, incomplete periods, comparison with the previous period, currency
+# --------------------------------------------------------------------------------------------
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from core.overview import (  # noqa: E402
+    activity_trend,
+    compare_with_previous,
+    daily_trend_figure,
+    detect_currency,
+    headline_tiles,
+    mix_people_table,
+    trend_people_table,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def three_hours():
+    # REES46-like head: 00:00 to 02:40 -> 3 hourly periods, the last one covered to 02:40 only
+    # hour 0: a, b (3 events); hour 1: a (1 event); hour 2: c (2 events)
+    return make_events({
+        "a": [("view_item", "00:00"), ("view_item", "00:20"), ("add_to_cart", "01:10")],
+        "b": [("view_item", "00:30")],
+        "c": [("view_item", "02:00"), ("purchase", "02:40", {"price": 9.5, "order_id": "o"})],
+    })
+
+
+def test_three_hours_of_data_trend_by_hour_with_whole_number_axes():
+    t = activity_trend(three_hours())
+    assert t["period"].to_list() == [T0 + timedelta(hours=h) for h in (0, 1, 2)]
+    assert t["events"].to_list() == [3, 1, 2] and t["users"].to_list() == [2, 1, 1]
+    # the data end at 02:40, before 03:00 - 1/24 h: the last hour is incomplete
+    assert t["complete"].to_list() == [True, True, False]
+    fig = daily_trend_figure(t, metric="users")
+    assert fig.layout.title.text == "Hourly users"
+    assert fig.layout.xaxis.title.text == "hour (UTC)" and fig.layout.yaxis.title.text == "users"
+    # whole numbers only: ticks of 1 from 0 (never 0.5 or 5,066.5 users)
+    assert fig.layout.yaxis.tickformat == ",d" and fig.layout.yaxis.dtick == 1
+    solid, dotted = fig.data
+    assert list(solid.x) == [T0, T0 + timedelta(hours=1)]  # the trend line stops before it
+    assert dotted.name.startswith("incomplete") and dotted.line.dash == "dot"
+
+
+def test_a_last_partial_day_is_marked_not_drawn_as_a_cliff():
+    # day 1 covered from 00:00 to 23:50; day 2 only until 02:00
+    ev = make_events({"u": [("view_item", "00:00"), ("view_item", "12:00"),
+                            ("view_item", "23:50"), ("view_item", "D+1 02:00")],
+                      "v": [("view_item", "D+3 00:10")], "w": [("view_item", "D+3 23:30")]})
+    t = activity_trend(ev)
+    assert t["period"].to_list() == [T0, T0 + timedelta(days=1), T0 + timedelta(days=3)]
+    # span 3 d 23.5 h -> daily; the last day ends 23:30 >= 24 h - 1 h: complete
+    assert t["complete"].to_list() == [True, True, True]
+    cut = ev.filter(pl.col("ts") < T0 + timedelta(days=3, hours=5))
+    t = activity_trend(cut)
+    assert t["complete"].to_list() == [True, True, False]
+    # with a date filter, the filter's ends bound the periods instead of the events
+    t = activity_trend(cut, start=T0, end=T0 + timedelta(days=4))
+    assert t["complete"].to_list() == [True, True, True]
+    with pytest.raises(ParameterError, match="grain"):
+        activity_trend(ev, grain="month")
+    weekly = activity_trend(ev, grain="week")
+    assert weekly["period"].to_list() == [T0] and weekly["events"].to_list() == [6]
+
+
+def test_change_against_the_previous_period_of_equal_length():
+    # EV: day 1 (Jan 1) u1 s1, s2 and u2 s3; day 2 (Jan 2) u2 s4 -> compare day 2 with day 1
+    cmp = compare_with_previous(EV, start=T0 + timedelta(days=1), end=T0 + timedelta(days=2))
+    assert cmp.previous_start == T0
+    assert (cmp.current.sessions, cmp.previous.sessions) == (1, 3)
+    assert cmp.change("sessions") == pytest.approx((1 - 3) / 3)
+    assert cmp.change("revenue") == pytest.approx((5 - 20) / 20)
+    # rates change in points: day 2 1/1 sessions bought, day 1 1/3
+    assert cmp.change("conversion_rate") == pytest.approx(1 - 1 / 3)
+    assert cmp.label == "vs 2024-01-01 – 2024-01-01"
+    tiles = {label: (value, delta) for label, value, delta, _ in headline_tiles(cmp, currency="EUR")}
+    assert tiles["Sessions"] == ("1", "-66.7%")
+    assert tiles["Revenue (EUR)"] == ("5.00", "-75.0%")
+    assert tiles["Conversion rate"] == ("100.0%", "+66.7 pp")
+    first = compare_with_previous(EV, start=T0, end=T0 + timedelta(days=1))
+    assert first.previous.events == 0 and first.change("users") is None
+    assert all(d is None for _, _, d, _ in headline_tiles(first))
+    with pytest.raises(ParameterError, match="end after"):
+        compare_with_previous(EV, start=T0, end=T0)
+
+
+def test_currency_from_the_export():
+    assert detect_currency(EV) == (None, ())  # no currency column: plain numbers
+    one = EV.with_columns(pl.lit("eur").alias("currency"))
+    assert detect_currency(one) == ("EUR", ("EUR",))
+    ga4 = EV.with_columns(
+        pl.when(pl.col("user_id") == "u1").then(pl.lit("USD")).otherwise(pl.lit("EUR"))
+        .alias("ecommerce.currency"))
+    assert detect_currency(ga4) == (None, ("EUR", "USD"))  # a mix is reported, not guessed
+
+
+def test_tables_for_people_have_no_empty_cells():
+    t = trend_people_table(activity_trend(EV, grain="day"), currency="EUR")
+    assert t.columns[0] == "Period (UTC)" and "Revenue (EUR)" in t.columns
+    assert t["Revenue (EUR)"].to_list() == ["20.00", "5.00"]
+    mix = mix_people_table(event_mix(EV))
+    assert mix["Share"].to_list()[0].endswith("%")
+    for frame in (t, mix):
+        assert frame.null_count().sum_horizontal().item() == 0
+        assert not any("None" in str(v) for row in frame.rows() for v in row)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from core.store import SAMPLE_ID, DatasetStore
+
+    return DatasetStore().scan(SAMPLE_ID).collect()
+
+
+def test_headline_numbers_of_the_sample_by_hand(sample):
+    m = overview_metrics(sample)
+    assert m.users == sample["user_id"].n_unique()
+    assert m.sessions == sample["session_id"].n_unique()
+    buys = sample.filter(pl.col("event_type") == "purchase")
+    assert m.orders == buys.select(
+        pl.coalesce("order_id", pl.lit("session:") + pl.col("session_id")).n_unique()).item()
+    assert m.revenue == pytest.approx(
+        (buys["price"] * buys["quantity"].fill_null(1)).sum(), rel=1e-12)
+    assert m.conversion_rate == pytest.approx(buys["session_id"].n_unique() / m.sessions)
+    per = sample.group_by("session_id").agg(
+        cart=pl.col("ts").filter(pl.col("event_type") == "add_to_cart").min(),
+        buy=pl.col("ts").filter(pl.col("event_type") == "purchase").max())
+    carts = per.filter(pl.col("cart").is_not_null())
+    abandoned = carts.filter(pl.col("buy").is_null() | (pl.col("buy") < pl.col("cart"))).height
+    assert m.cart_abandonment_rate == pytest.approx(abandoned / carts.height)
+    assert m.average_order_value == pytest.approx(m.revenue / m.orders)
+    # the last 30 days against the 30 before, counted directly
+    end = m.last + timedelta(microseconds=1)
+    start = end - timedelta(days=30)
+    cmp = compare_with_previous(sample, start=start, end=end)
+    now = sample.filter(pl.col("ts") >= start)
+    before = sample.filter((pl.col("ts") >= start - timedelta(days=30)) & (pl.col("ts") < start))
+    assert cmp.current.sessions == now["session_id"].n_unique()
+    assert cmp.previous.sessions == before["session_id"].n_unique()
+    assert cmp.change("users") == pytest.approx(
+        now["user_id"].n_unique() / before["user_id"].n_unique() - 1)
+    # the sample spans 90 days: a daily trend whose counts add up to the total
+    t = activity_trend(sample)
+    assert (t["period"][1] - t["period"][0]) == timedelta(days=1)
+    assert t["events"].sum() == sample.height

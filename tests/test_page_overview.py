@@ -59,3 +59,33 @@ def test_shared_segments_become_a_filterable_property():
 
 def run(**params) -> AppTest:
     return run_page("overview", **params)
+
+
+def _delta(at, label):
+    return next(m for m in at.metric if m.label == label).proto.delta
+
+
+def test_tiles_compare_with_the_previous_period_of_equal_length():
+    # the last 30 days of the sample (Jul 31 - Aug 29) against Jul 1 - Jul 30
+    at = run(**{"from": "2026-07-31", "to": "2026-08-29"})
+    assert any("vs 2026-07-01 – 2026-07-30" in c.value for c in at.caption)
+    assert _delta(at, "Users").endswith("%") and _delta(at, "Conversion rate").endswith(" pp")
+    # the whole sample has nothing before it: no delta, and the page says why
+    at = run()
+    assert not _delta(at, "Users")
+    assert any("No data before this period" in c.value for c in at.caption)
+
+
+def test_currency_is_a_url_setting_and_the_trend_has_no_fractional_counts():
+    at = run(**{"overview.currency": "EUR"})
+    assert any(m.label == "Revenue (EUR)" for m in at.metric)
+    at = run()
+    assert any(m.label == "Revenue" for m in at.metric)  # the sample has no currency column
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    trend = next(s for s in specs if s["layout"]["title"]["text"].startswith("Daily"))
+    assert trend["layout"]["yaxis"]["tickformat"] == ",d"
+    assert trend["layout"]["yaxis"]["title"]["text"] == "sessions"
+    assert all(v == int(v) for t in trend["data"] for v in t["y"])
+    at = run(**{"overview.grain": "week", "overview.metric": "users"})
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert any(s["layout"]["title"]["text"] == "Weekly users" for s in specs)
