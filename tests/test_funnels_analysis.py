@@ -185,3 +185,60 @@ def test_figures_build_for_full_and_empty_results():
 )
 def test_format_seconds(secs, text):
     assert format_seconds(secs) == text
+
+
+def test_breakdown_colours_are_the_same_in_every_view():
+    from core.fmt import color_for
+
+    r = compute_funnel(_breakdown_events(), F2, window=DAY, breakdown="device")
+    bars = funnel_figure(r, by_breakdown=True)
+    assert {t.name: t.marker.color for t in bars.data} == {
+        v: color_for(v) for v in ("desktop", "mobile", "tablet")}
+    # a view with fewer values keeps each value's colour
+    only = compute_funnel(_breakdown_events().filter(pl.col("device") != "desktop"), F2,
+                          window=DAY, breakdown="device")
+    assert {t.name: t.marker.color for t in funnel_figure(only, by_breakdown=True).data} == {
+        v: color_for(v) for v in ("mobile", "tablet")}
+    assert bars.layout.yaxis.title.text == "% of users at step 1"
+    plain = funnel_figure(r)
+    assert plain.layout.yaxis.title.text == "users" and plain.layout.yaxis.tickformat == ",d"
+
+
+def test_trend_figure_names_its_definition_and_keeps_open_windows_off_the_line():
+    r = compute_funnel(journeys(), F2, window=DAY)
+    frame = conversion_over_time(r, interval="day")  # complete: True, True, False
+    fig = conversion_over_time_figure(frame, definition="cohort", interval="day")
+    assert fig.layout.title.text == "Conversion of users by the day of their first entry (cohort)"
+    assert fig.layout.yaxis.title.text == "% of users converted"
+    band, line, open_ = fig.data
+    assert band.name == "95% interval" and line.name == "conversion"
+    assert len(line.x) == 2  # the solid line joins the complete days only
+    assert open_.line.dash == "dot" and open_.name == "incomplete (window not closed yet)"
+    assert open_.marker.symbol == ("circle", "circle-open")  # from the last complete day
+    assert fig.layout.showlegend
+    attempts = conversion_over_time_figure(frame, definition="attempts", interval="week")
+    assert "attempts that entered each week" in attempts.layout.title.text
+    assert attempts.layout.yaxis.title.text == "% of attempts converted"
+
+
+def test_tables_for_people():
+    from core.funnels_figures import breakdown_people_table, steps_table, trend_people_table
+
+    r = compute_funnel(_breakdown_events(), F2, window=DAY, breakdown="device")
+    steps = steps_table(r)
+    assert steps.columns[:3] == ["Step", "Users", "% of step 1"]
+    # 18 entered, 10 bought: 55.6%; step 1 has no previous step: a dash, not "None"
+    assert steps.row(1)[:3] == ("2. purchase", "10", "55.6%")
+    assert steps["Dropped off"].to_list() == ["–", "8"]
+    assert steps["Median time from previous"].to_list() == ["–", "10 min"]
+    bd = breakdown_people_table(breakdown_table(r), name="device")
+    assert bd.columns[:3] == ["device", "Significant vs rest", "Conversion"]
+    assert bd["Conversion"].to_list() == ["87.5%", "25.0%", "50.0%"]  # 7/8, 2/8, 1/2
+    assert bd["Difference vs rest"][0] == "+57.5 pp"  # 87.5% - 30%
+    assert all(p == "< 0.001" or len(p) == 5 for p in bd["Adjusted p"].to_list())
+    tr = trend_people_table(conversion_over_time(r, interval="day"), interval="day")
+    # all 18 entered at 00:00 and the data end at 00:10: the window has not closed
+    assert tr.row(0) == ("2024-01-01", "55.6%", tr["95% interval"][0], "18", "10", "not yet")
+    for frame in (steps, bd, tr):
+        assert frame.null_count().sum_horizontal().item() == 0
+        assert not any(v in ("None", "nan") for row in frame.rows() for v in row)

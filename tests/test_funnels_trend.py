@@ -217,3 +217,29 @@ def test_matches_a_plain_python_reference(rows, window_min, interval, to_step):
     end = max(t for _, t, _ in rows)
     for r in got.iter_rows(named=True):
         assert r["complete"] == (r["period"] + INTERVAL_LEN[interval] + window <= end)
+
+
+def test_rees46_head_trends_by_hour_with_whole_counts(shared_data):
+    # the REES46 head covers about three hours: hourly periods, never 23:59:59.9995 ticks
+    path = shared_data / "rees46_2019oct_head.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    from core.fmt import grain_for_span
+    from core.funnels_figures import conversion_over_time_figure
+    from core.loader import load_events
+
+    ev = load_events(path).events
+    first, last = ev["ts"].min(), ev["ts"].max()
+    grain = grain_for_span(last - first)
+    assert grain == "hour"
+    names = set(ev["event"].unique().to_list())
+    steps = tuple(s for s in ("view", "cart", "purchase") if s in names)
+    t = conversion_by_attempt(ev, FunnelParams(steps=steps, window=timedelta(minutes=30),
+                                               count_by="session_id"), interval=grain)
+    assert 2 <= t.height <= 5
+    assert all(p.minute == 0 and p.second == 0 for p in t["period"].to_list())
+    # the last hour's windows run past the end of the data
+    assert not t["complete"][-1]
+    fig = conversion_over_time_figure(t, interval=grain)
+    assert fig.layout.xaxis.title.text == "hour of entry (UTC)"
+    assert fig.layout.xaxis.tickformat.startswith("%H:%M")
