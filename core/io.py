@@ -629,6 +629,8 @@ def _decode(data: bytes, *, name: str, full_check: bool = False) -> tuple[str, s
     if bad_at is None:
         return "", "utf-8", []  # valid as it is: callers keep the original bytes
     line = data.count(b"\n", 0, bad_at) + 1
+    if data[:3] == b"\xef\xbb\xbf":  # a UTF-8 BOM: its bytes are no Windows-1252 text
+        data = data[3:]
     try:
         text, encoding = data.decode("cp1252"), "windows-1252"
     except UnicodeDecodeError:
@@ -949,6 +951,11 @@ def collect_raw(
                 continue
             if raw.kind == "csv" and "more fields" in str(e):
                 raise LoadError(_ragged_message(raw), code="ragged_lines") from None
+            if raw.kind == "csv" and (quoting := _quoting_problem(e)):
+                raise LoadError(
+                    f"{raw.name!r} could not be read as {raw.description}: {quoting}",
+                    code="bad_quoting",
+                ) from None
             if isinstance(e, (pl.exceptions.ComputeError, pl.exceptions.NoDataError)):
                 raise LoadError(
                     f"{raw.name!r} could not be read as {raw.description}: {_first_line(e)}",
@@ -958,10 +965,30 @@ def collect_raw(
     raise AssertionError("unreachable")
 
 
+def _quoting_problem(e: BaseException) -> str | None:
+    """A plain explanation when the CSV reader failed on unbalanced double quotes."""
+    m = re.search(r"could not parse `(.*?)` as dtype .*? at column '(.*?)'", str(e), re.S)
+    if not m or '"' not in m.group(1):
+        return None
+    value = m.group(1)
+    shown = value if len(value) <= 60 else value[:57] + "..."
+    return (
+        f"a value of column {m.group(2)!r} has unbalanced double quotes ({shown!r}); a quoted "
+        'value must end with a quote, and a quote inside it must be doubled ("")'
+    )
+
+
 def _ragged_message(raw: RawSource) -> str:
     data = raw.data if raw.data is not None else raw.path.read_bytes()  # type: ignore[union-attr]
     text = data.decode("utf-8", errors="replace")
     reader = csv.reader(io.StringIO(text), delimiter=raw.separator)
+    try:
+        return _first_ragged_line(raw, reader)
+    except csv.Error:  # a field beyond the csv module's size limit, a NUL byte...
+        return f"{raw.name!r} has lines with more fields than its header"
+
+
+def _first_ragged_line(raw: RawSource, reader: Any) -> str:
     width = None
     for lineno, row in enumerate(reader, start=1):
         if lineno <= raw.skip_lines or not row:

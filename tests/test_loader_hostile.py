@@ -160,3 +160,31 @@ def test_truncated_gzip_is_a_load_error():
 def test_read_text_respects_the_cap():
     with pytest.raises(LoadError, match="expands to"):
         read_text(io.BytesIO(gzip_stream(8 * MiB)), max_expanded_bytes=1 * MiB)
+
+
+# ---------------------------------------------------------------------------- found by fuzzing
+
+
+def test_bom_then_a_latin1_byte_keeps_the_column_names():
+    # UTF-8 BOM, then a byte that is not UTF-8: the fallback used to read the BOM as "ï»¿",
+    # gluing it to the first column name, and the load failed with Polars' ColumnNotFoundError
+    data = b"\xef\xbb\xbfuser_id,timestamp,event,note\nu1,1706702400,view,caf\xe9\n"
+    res = load_events(io.BytesIO(data))
+    assert res.report.mapping["user_id"] == "user_id"
+    assert res.events["note"].to_list() == ["café"]
+
+
+def test_ragged_line_with_a_huge_field_is_a_load_error():
+    # Python's csv module refuses fields over 131,072 characters while naming the bad line
+    text = "user_id,timestamp,event\nu1,1706702400,view\nu2,1706702460," + "x" * 140_000 + ",y\n"
+    with pytest.raises(LoadError) as info:
+        load_events(io.BytesIO(text.encode()))
+    assert info.value.code == "ragged_lines"
+
+
+def test_unbalanced_quote_is_explained():
+    text = 'user_id|timestamp|event\n"unterminated|1706702400|a"b\nu2|1706702460|view\n'
+    with pytest.raises(LoadError) as info:
+        load_events(io.BytesIO(text.encode()))
+    assert info.value.code == "bad_quoting"
+    assert "unbalanced double quotes" in str(info.value) and "'user_id'" in str(info.value)
