@@ -27,7 +27,8 @@ import csv
 import io
 import math
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import polars as pl
 
-from core.errors import LoadError, ParameterError, SchemaError, is_integer
+from core.errors import LoadError, ParameterError, PathLensError, SchemaError, is_integer
 from core.schema import EVENT_TYPES
 
 if TYPE_CHECKING:
@@ -61,6 +62,25 @@ DENSE_BUDGET_BYTES: Final[int] = 512 * 1024**2
 MIN_AUTO_ITEMS: Final[int] = 200
 #: Items considered when looking for the most frequent pair to explain an empty result.
 _HINT_ITEMS: Final[int] = 2000
+
+#: Default cap on frequent itemsets (singles included). Memory and rule generation grow with
+#: it; a page shows at most a few thousand rules. ``max_itemsets=None`` lifts it.
+MAX_ITEMSETS: Final[int] = 10_000
+#: Default wall-clock limit of one mining, in seconds (``time_limit=None`` lifts it).
+TIME_LIMIT_S: Final[float] = 30.0
+#: Most rules association-rule generation may consider (sum of 2**size - 2 over itemsets).
+MAX_RULE_CANDIDATES: Final[int] = 500_000
+#: Seconds between two calls of ``should_stop`` (and deadline checks) while mining.
+_CHECK_EVERY_S: Final[float] = 0.02
+#: Share of the time limit the search for a fitting ``min_support`` may use after the cap was
+#: hit (at least :data:`_MIN_SEARCH_S` seconds).
+_SEARCH_SHARE: Final[float] = 0.5
+_MIN_SEARCH_S: Final[float] = 5.0
+#: Item values that mean "no item" in exports (compared trimmed and lower-cased).
+PLACEHOLDER_ITEMS: Final[frozenset[str]] = frozenset({"", "none", "-", "nan", "null", "n/a"})
+_PLACEHOLDER_REASON: Final[str] = (
+    "placeholder item (empty, '-', NONE, NaN, NULL or N/A) treated as missing"
+)
 
 RULE_COLUMNS: Final[dict[str, pl.DataType]] = {
     "antecedents": pl.List(pl.String()),
@@ -134,6 +154,11 @@ class RuleParams:
     max_items : int >= 2, optional
         Keep only the ``max_items`` most frequent items. Without it, a cap is set from the
         memory a dense ``baskets x items`` block would take (:data:`DENSE_BUDGET_BYTES`).
+    max_itemsets : int >= 1 or None, default :data:`MAX_ITEMSETS`
+        Most frequent itemsets (singles included) the settings may produce; beyond it mining
+        stops with :class:`MiningBudgetExceeded` and a ``min_support`` that fits. ``None``
+        lifts the cap (only for a machine of your own: low supports on long baskets produce
+        billions of itemsets).
 
     Raises
     ------
@@ -150,6 +175,7 @@ class RuleParams:
     max_len: int = 3
     algorithm: str = "apriori"
     max_items: int | None = None
+    max_itemsets: int | None = MAX_ITEMSETS
 
     def __post_init__(self) -> None:
         basket = _BASKET_ALIASES.get(self.basket, self.basket)
@@ -205,6 +231,68 @@ class RuleParams:
                     f"`max_items` must be None or an integer >= 2, got {self.max_items!r}"
                 )
             object.__setattr__(self, "max_items", int(self.max_items))
+        if self.max_itemsets is not None:
+            if not is_integer(self.max_itemsets) or self.max_itemsets < 1:
+                raise ParameterError(
+                    "`max_itemsets` must be None (no cap) or an integer >= 1, "
+                    f"got {self.max_itemsets!r}"
+                )
+            object.__setattr__(self, "max_itemsets", int(self.max_itemsets))
+
+
+class MiningBudgetExceeded(ParameterError):
+    """Mining would pass (or passed) the cap on itemsets, rules or time.
+
+    Raised before mining when the exact count of frequent items and pairs alone passes the
+    cap, or during mining when the cap or the time limit is reached. Nothing is returned
+    partially: a result under a cap is always the complete result.
+
+    Attributes
+    ----------
+    cause : {"itemsets", "rules", "time"}
+        The cap that was reached.
+    itemsets : int
+        Frequent itemsets the settings produce at least (a lower bound, exact for what was
+        counted).
+    max_itemsets : int or None
+        The cap on itemsets.
+    min_support : float
+        The ``min_support`` asked for.
+    suggested_min_support : float or None
+        A ``min_support`` that fits the cap: with it the same settings mine at most
+        ``max_itemsets`` itemsets (exact when ``suggestion_exact``); ``None`` when none could
+        be computed in time.
+    suggestion_exact : bool
+        True when ``suggested_min_support`` was verified by counting (it is then the smallest
+        basket count that fits, as a share rounded up to three significant digits).
+    """
+
+    code = "budget_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: str,
+        itemsets: int,
+        max_itemsets: int | None,
+        min_support: float,
+        suggested_min_support: float | None,
+        suggestion_exact: bool,
+    ) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.itemsets = itemsets
+        self.max_itemsets = max_itemsets
+        self.min_support = min_support
+        self.suggested_min_support = suggested_min_support
+        self.suggestion_exact = suggestion_exact
+
+
+class MiningCancelled(PathLensError):
+    """``should_stop`` asked the mining to stop (a closed tab, a newer request)."""
+
+    code = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -562,6 +650,26 @@ def _frozen_names(s: frozenset, items: list[str]) -> list[str]:
     return sorted(items[int(i)] for i in s)
 
 
+def _name_lists(sets: Sequence[Any], items: list[str]) -> pl.Series:
+    """Sets of column indices as a List[String] Series of item names, each list sorted.
+
+    Columns are numbered in item-name order, so sorting indices sorts names. Built from one
+    flat gather (a Series of Python lists is several times slower to construct).
+    """
+    lens = np.fromiter((len(s) for s in sets), dtype=np.int64, count=len(sets))
+    flat = np.fromiter(
+        (int(c) for s in sets for c in sorted(s)), dtype=np.int64, count=int(lens.sum())
+    )
+    names = pl.Series(items, dtype=pl.String).gather(flat)
+    rule = np.repeat(np.arange(len(sets), dtype=np.int64), lens)
+    return (
+        pl.DataFrame({"r": rule, "x": names})
+        .group_by("r", maintain_order=True)
+        .agg("x")
+        .get_column("x")
+    )
+
+
 def mine_rules(
     data: pl.DataFrame | pl.LazyFrame,
     *,
@@ -574,6 +682,9 @@ def mine_rules(
     max_len: int = 3,
     algorithm: str = "apriori",
     max_items: int | None = None,
+    max_itemsets: int | None = MAX_ITEMSETS,
+    time_limit: float | None = TIME_LIMIT_S,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RuleSet:
     """Mine association rules ("baskets with A also hold C") from events or baskets.
 
@@ -602,6 +713,21 @@ def mine_rules(
     max_items : int >= 2, optional
         Mine only the most frequent items; without it a cap is set from memory
         (:data:`DENSE_BUDGET_BYTES`) and :class:`RuleNotes` says when it bound.
+    max_itemsets : int >= 1 or None, default :data:`MAX_ITEMSETS` (10,000)
+        Most frequent itemsets (singles included) the settings may produce. Before mining,
+        the frequent items and pairs are counted exactly (a cheap lower bound); if they
+        already pass the cap, or mining reaches it, :class:`MiningBudgetExceeded` is raised
+        with the smallest ``min_support`` that fits. ``None`` lifts the cap.
+    time_limit : float > 0 or None, default :data:`TIME_LIMIT_S` (30 s)
+        Wall-clock seconds mining may take; past it :class:`MiningBudgetExceeded` is raised
+        (``cause="time"``). The search for a fitting ``min_support`` after the itemset cap
+        is hit has its own limit (half of this, at least 5 s). ``None`` lifts it.
+    should_stop : callable () -> bool, optional
+        Called every few hundredths of a second while counting (per candidate batch of
+        Apriori, per itemset of FP-Growth, per block of pair counts): True stops the mining
+        with :class:`MiningCancelled`; an exception it raises propagates unchanged. A web
+        page passes one that notices a closed tab or a newer request
+        (:func:`ui.jobs.cancel_check`).
 
     Returns
     -------
@@ -614,6 +740,13 @@ def mine_rules(
     ------
     ParameterError
         A threshold or option is out of range (the message names it).
+    MiningBudgetExceeded
+        A :class:`ParameterError`: the settings pass ``max_itemsets`` (the message gives the
+        count, the cap and a ``min_support`` that fits, also in ``suggested_min_support``),
+        the rules to consider pass :data:`MAX_RULE_CANDIDATES`, or mining passed
+        ``time_limit``. No partial result is ever returned.
+    MiningCancelled
+        ``should_stop`` returned True.
     SchemaError
         ``data`` is neither an event table nor a baskets table, or lacks the ``item`` column.
 
@@ -633,11 +766,18 @@ def mine_rules(
         max_len=max_len,
         algorithm=algorithm,
         max_items=max_items,
+        max_itemsets=max_itemsets,
     )
-    return mine_rules_with(data, params)
+    return mine_rules_with(data, params, time_limit=time_limit, should_stop=should_stop)
 
 
-def mine_rules_with(data: pl.DataFrame | pl.LazyFrame, params: RuleParams) -> RuleSet:
+def mine_rules_with(
+    data: pl.DataFrame | pl.LazyFrame,
+    params: RuleParams,
+    *,
+    time_limit: float | None = TIME_LIMIT_S,
+    should_stop: Callable[[], bool] | None = None,
+) -> RuleSet:
     """:func:`mine_rules` with its parameters as one frozen :class:`RuleParams`.
 
     Parameters
@@ -645,13 +785,23 @@ def mine_rules_with(data: pl.DataFrame | pl.LazyFrame, params: RuleParams) -> Ru
     data : pl.DataFrame or pl.LazyFrame
         The canonical event table or a baskets table.
     params : RuleParams
-        Basket and item definitions and thresholds.
+        Basket and item definitions, thresholds and the itemset cap.
+    time_limit : float > 0 or None, default :data:`TIME_LIMIT_S`
+        As in :func:`mine_rules`.
+    should_stop : callable () -> bool, optional
+        As in :func:`mine_rules`.
 
     Returns
     -------
     RuleSet
         See :func:`mine_rules`.
+
+    Raises
+    ------
+    MiningBudgetExceeded, MiningCancelled
+        See :func:`mine_rules`.
     """
+    budget = _Budget(_check_time_limit(time_limit), should_stop)
     baskets, dropped = build_baskets(
         data, basket=params.basket, item=params.item, source_event=params.source_event
     )
@@ -678,7 +828,8 @@ def mine_rules_with(data: pl.DataFrame | pl.LazyFrame, params: RuleParams) -> Ru
         cap_from_memory=enc.cap is not None and params.max_items is None,
         rows_dropped=dropped,
     )
-    itemsets = _frequent_itemsets(enc, params)
+    itemsets = _frequent_itemsets(enc, params, budget)
+    _check_rule_candidates(itemsets, params)
     rules = _rules(itemsets, enc, params) if itemsets.height else _empty_rules()
     if rules.height:
         reason = None
@@ -693,31 +844,391 @@ def mine_rules_with(data: pl.DataFrame | pl.LazyFrame, params: RuleParams) -> Ru
     return RuleSet(rules=rules, itemsets=itemsets, notes=notes, params=params, reason=reason)
 
 
-def _frequent_itemsets(enc: _Encoded, params: RuleParams) -> pl.DataFrame:
-    import pandas as pd
-    from mlxtend.frequent_patterns import apriori, fpgrowth
+# --------------------------------------------------------------------------------------------
+# bounded mining: a cap on itemsets, a deadline, cancellation
+# --------------------------------------------------------------------------------------------
 
+
+class _CapHit(Exception):
+    """More than the cap of itemsets were found (internal)."""
+
+
+class _OutOfTime(Exception):
+    """The deadline passed (internal)."""
+
+
+class _Budget:
+    """A deadline and a cancellation check, cheap enough to call once per itemset.
+
+    ``tick`` reads the clock (tens of nanoseconds) and, at most every
+    :data:`_CHECK_EVERY_S` seconds, calls ``should_stop`` and compares with the deadline.
+    ``should_stop`` may return True (the mining raises :class:`MiningCancelled`) or raise
+    its own exception, which propagates unchanged (Streamlit's stop/rerun exceptions do).
+    """
+
+    def __init__(self, time_limit: float | None, should_stop: Callable[[], bool] | None) -> None:
+        self.start = time.monotonic()
+        self.time_limit = time_limit
+        self.deadline = math.inf if time_limit is None else self.start + time_limit
+        self.should_stop = should_stop
+        self._next = self.start
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + _CHECK_EVERY_S
+        if self.should_stop is not None and self.should_stop():
+            raise MiningCancelled(
+                "Mining basket rules was cancelled (the page was closed or asked for "
+                "something newer)."
+            )
+        if now > self.deadline:
+            raise _OutOfTime
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def for_search(self) -> _Budget:
+        """A fresh budget for the search of a fitting ``min_support`` (same cancellation)."""
+        share = _SEARCH_SHARE * self.time_limit if self.time_limit is not None else 60.0
+        return _Budget(max(_MIN_SEARCH_S, share), self.should_stop)
+
+
+def _check_time_limit(time_limit: Any) -> float | None:
+    if time_limit is None:
+        return None
+    try:
+        v = float(time_limit)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not v > 0 or math.isinf(v):
+        raise ParameterError(
+            f"`time_limit` must be None (no limit) or a positive number of seconds, "
+            f"got {time_limit!r}"
+        )
+    return v
+
+
+def _pair_count_histogram(enc: _Encoded, min_c: int, budget: _Budget) -> np.ndarray:
+    """``hist[c]``: item pairs held together by exactly ``c`` baskets, for ``c >= min_c``.
+
+    Exact co-occurrence counts of the mined items, one block of items at a time (a dense
+    ``block x items`` array of at most 4M counts), with a budget check per block.
+    """
+    x = enc.matrix.tocsr().astype(np.int32)
+    xt = x.T.tocsr()
+    k = x.shape[1]
+    hist = np.zeros(enc.n_baskets + 1, dtype=np.int64)
+    block = max(1, min(k, 4_000_000 // max(k, 1)))
+    for j0 in range(0, k, block):
+        budget.tick()
+        co = (xt[j0 : j0 + block] @ x).toarray()
+        co = np.triu(co, k=j0 + 1)  # row r is item j0 + r: keep its pairs with later items
+        hist += np.bincount(co[co >= min_c], minlength=enc.n_baskets + 1)
+    return hist
+
+
+def _at_least(counts: np.ndarray, n: int) -> np.ndarray:
+    """``out[c]``: values of ``counts`` that are >= c, for c in 0..n+1."""
+    return np.cumsum(np.bincount(counts, minlength=n + 2)[::-1])[::-1]
+
+
+def _items_and_pairs_bound(
+    enc: _Encoded, hist: np.ndarray, min_c: int, cap: int
+) -> tuple[int, int, int]:
+    """Frequent items and pairs at ``min_c`` (a lower bound of the itemsets), and the smallest
+    basket count at which items and pairs alone fit the cap (no smaller count can fit)."""
+    n = enc.n_baskets
+    singles = _at_least(enc.counts, n)
+    pairs = np.cumsum(np.append(hist, 0)[::-1])[::-1]
+    total = singles + pairs
+    fits = np.nonzero(total[min_c:] <= cap)[0]
+    return int(singles[min_c]), int(pairs[min_c]), min_c + int(fits[0])
+
+
+def _apriori(
+    enc: _Encoded,
+    min_c: int,
+    max_len: int,
+    budget: _Budget,
+    *,
+    cap: int | None,
+    adaptive: bool = False,
+) -> tuple[dict[tuple[int, ...], int], int]:
+    """Frequent itemsets by levels (Apriori with per-prefix counting on the sparse encoding).
+
+    Candidates are grouped by their prefix (all items but the last); one batch counts every
+    extension of one prefix in the baskets that hold the prefix, then the budget is checked.
+
+    With ``adaptive=False`` finding more than ``cap`` itemsets raises :class:`_CapHit`. With
+    ``adaptive=True`` the threshold rises instead (top-``cap`` mining): whenever more than
+    ``cap`` itemsets are known, it becomes one more than the ``cap + 1``-th largest count and
+    the itemsets below it are dropped (with their supersets, by anti-monotonicity). At the
+    end the dict holds every itemset whose count reaches the returned threshold, which is the
+    smallest count with at most ``cap`` itemsets at or above it.
+
+    Returns
+    -------
+    found : dict
+        Sorted column-index tuples -> basket count.
+    threshold : int
+        The final basket-count threshold.
+    """
+    k = len(enc.items)
+    csr = enc.matrix.tocsr()
+    csr.sort_indices()
+    indptr, indices = csr.indptr, csr.indices
+    basket_sizes = np.diff(indptr)
+    # One bit per basket and item: a batch ANDs the prefix's bits with its extensions' bits
+    # and counts. k x n/8 bytes: at most DENSE_BUDGET_BYTES / 8 given the item cap.
+    bits = np.packbits(enc.matrix.T.toarray(), axis=1)
+    words = bits.shape[1]
+    t = min_c
+    found: dict[tuple[int, ...], int] = {}
+
+    def check_cap(*, slack: int = 2) -> None:
+        nonlocal t
+        # adaptive: trim only past slack * cap (amortised), and with slack=1 at level ends
+        if cap is None or len(found) <= (slack if adaptive else 1) * cap:
+            return
+        if not adaptive:
+            raise _CapHit
+        counts = np.fromiter(found.values(), dtype=np.int64, count=len(found))
+        kth = len(counts) - cap - 1  # the (cap + 1)-th largest count
+        t = int(np.partition(counts, kth)[kth]) + 1
+        for key in [key for key, c in found.items() if c < t]:
+            del found[key]
+
+    for j in range(k):
+        if enc.counts[j] >= t:
+            found[(j,)] = int(enc.counts[j])
+    check_cap()
+    level = sorted(found)
+    size = 1
+    while level and size < max_len:
+        nxt: list[tuple[int, ...]] = []
+        for prefix, ext in _candidate_batches(level, found, size):
+            budget.tick()
+            if prefix not in found:  # dropped by a raised threshold since
+                continue
+            if len(ext) == 0 or found[prefix] < t:
+                continue
+            held = bits[prefix[0]]
+            for j in prefix[1:]:
+                held = held & bits[j]
+            # Count by bits (|ext| x n/8 bytes) or by reading the items of the prefix's
+            # baskets, whichever touches less memory.
+            rows = None
+            if len(ext) * words > 4 * found[prefix] * basket_sizes.mean():
+                rows = np.nonzero(np.unpackbits(held, count=enc.n_baskets))[0]
+            if rows is not None and 4 * basket_sizes[rows].sum() < len(ext) * words:
+                starts = indptr[rows]
+                lens = basket_sizes[rows]
+                pos = np.arange(int(lens.sum())) + np.repeat(starts - np.cumsum(lens) + lens, lens)
+                counts = np.bincount(indices[pos], minlength=k)[ext]
+            else:
+                counts = np.bitwise_count(bits[ext] & held).sum(axis=1, dtype=np.int64)
+            keep = np.nonzero(counts >= t)[0]
+            for i in keep:
+                key = (*prefix, int(ext[i]))
+                found[key] = int(counts[i])
+                nxt.append(key)
+            check_cap()
+        check_cap(slack=1)
+        level = sorted(key for key in nxt if key in found)
+        size += 1
+    check_cap(slack=1)
+    return found, t
+
+
+def _candidate_batches(
+    level: list[tuple[int, ...]], found: dict[tuple[int, ...], int], size: int
+) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    """Apriori candidates of size ``size + 1`` as (prefix, extensions) batches.
+
+    ``level`` is the sorted list of frequent itemsets of size ``size``. A candidate joins
+    two of them that share all but their last item, and every one of its ``size``-subsets
+    must be frequent (looked up in ``found``, which also reflects a raised threshold).
+    """
+    if size == 1:
+        singles = np.array([s[0] for s in level], dtype=np.int64)
+        for i, (a,) in enumerate(level):
+            yield (a,), singles[i + 1 :]
+        return
+    start = 0
+    while start < len(level):
+        stem = level[start][:-1]
+        end = start
+        while end < len(level) and level[end][:-1] == stem:
+            end += 1
+        lasts = [level[i][-1] for i in range(start, end)]
+        for ia, a in enumerate(lasts):
+            ext = [
+                b
+                for b in lasts[ia + 1 :]
+                if all((*stem[:m], *stem[m + 1 :], a, b) in found for m in range(len(stem)))
+            ]
+            yield (*stem, a), np.array(ext, dtype=np.int64)
+        start = end
+
+
+def _fpgrowth(
+    enc: _Encoded, min_c: int, max_len: int, budget: _Budget, *, cap: int | None
+) -> dict[tuple[int, ...], int]:
+    """Frequent itemsets by mlxtend's FP-Growth, driven one itemset at a time.
+
+    mlxtend's ``fpg_step`` is a generator over the conditional FP-trees; reading it here lets
+    the budget be checked between itemsets and the cap stop it (building the first tree, one
+    pass over the baskets, is the only step without checks).
+    """
+    import pandas as pd
+    from mlxtend.frequent_patterns import fpcommon
+    from mlxtend.frequent_patterns.fpgrowth import fpg_step
+
+    onehot = pd.DataFrame.sparse.from_spmatrix(enc.matrix, columns=range(len(enc.items)))
+    # Half a basket below the integer threshold: free of floating-point ties.
+    tree, _, _ = fpcommon.setup_fptree(onehot, (min_c - 0.5) / enc.n_baskets)
+    found: dict[tuple[int, ...], int] = {}
+    for count, itemset in fpg_step(tree, min_c, None, max_len, 0):
+        budget.tick()
+        if count >= min_c:
+            found[tuple(sorted(int(i) for i in itemset))] = int(count)
+            if cap is not None and len(found) > cap:
+                raise _CapHit
+    return found
+
+
+def _support_for_count(count: int, n: int) -> float:
+    """The smallest share with 3 significant digits whose basket threshold is >= ``count``."""
+    x = count / n
+    decimals = max(0, 2 - math.floor(math.log10(x)))
+    step = 10.0**-decimals
+    s = round(math.ceil(x / step - 1e-9) * step, decimals)
+    while _min_count(s, n) < count:
+        s = round(s + step, decimals)
+    return min(s, 1.0)
+
+
+def _too_many(
+    enc: _Encoded,
+    params: RuleParams,
+    budget: _Budget,
+    *,
+    at_least: int,
+    start_count: int,
+    detail: str,
+) -> MiningBudgetExceeded:
+    """The error for settings that pass the cap, with the smallest ``min_support`` that fits.
+
+    The fitting threshold is found by top-``cap`` mining from ``start_count`` (a count below
+    which nothing can fit) under a fresh time budget; when that runs out the threshold
+    reached so far is given as a lower bound.
+    """
+    cap = params.max_itemsets
+    assert cap is not None
+    n = enc.n_baskets
+    search = budget.for_search()
+    try:
+        found, t = _apriori(enc, start_count, params.max_len, search, cap=cap, adaptive=True)
+        exact = True
+    except _OutOfTime:
+        found, t, exact = {}, start_count, False
+    head = (
+        f"min_support {_pct(params.min_support)} with max_len {params.max_len} gives "
+        f"{'more than' if detail.startswith('mining') else 'at least'} {at_least:,} frequent "
+        f"itemsets ({detail}), above the cap of {cap:,} (max_itemsets)."
+    )
+    if t > n:
+        suggested = None
+        tail = (
+            " Even the most frequent items alone pass the cap at any min_support: raise "
+            "max_itemsets or lower max_len."
+        )
+    else:
+        suggested = _support_for_count(t, n)
+        if exact:
+            at = _min_count(suggested, n)
+            fitting = sum(1 for c in found.values() if c >= at)
+            tail = (
+                f" Suggested min_support: {suggested:g} (itemsets in at least {at:,} of "
+                f"{n:,} baskets): it gives {fitting:,} itemsets. Or lower max_len."
+            )
+        else:
+            tail = (
+                f" Raise min_support to at least {suggested:g}: no smaller value fits (a "
+                f"search for the exact value stopped after {search.elapsed():.0f} s). Or "
+                "lower max_len."
+            )
+    return MiningBudgetExceeded(
+        head + tail,
+        cause="itemsets",
+        itemsets=at_least,
+        max_itemsets=cap,
+        min_support=params.min_support,
+        suggested_min_support=suggested,
+        suggestion_exact=exact and suggested is not None,
+    )
+
+
+def _frequent_itemsets(enc: _Encoded, params: RuleParams, budget: _Budget) -> pl.DataFrame:
+    """Every frequent itemset, or :class:`MiningBudgetExceeded` (never a partial result)."""
     if not enc.items:
         return _empty_itemsets()
-    min_c = _min_count(params.min_support, enc.n_baskets)
-    # Half a basket below the integer threshold: apriori (count / n >= s) and fpgrowth
-    # (count >= ceil(s * n)) then keep exactly the itemsets with count >= min_c, free of
-    # floating-point ties.
-    support = (min_c - 0.5) / enc.n_baskets
-    onehot = pd.DataFrame.sparse.from_spmatrix(enc.matrix, columns=range(len(enc.items)))
-    if params.algorithm == "fpgrowth":
-        found = fpgrowth(onehot, min_support=support, max_len=params.max_len)
-    else:
-        found = apriori(onehot, min_support=support, max_len=params.max_len, low_memory=True)
-    if found.empty:
+    n = enc.n_baskets
+    min_c = _min_count(params.min_support, n)
+    cap = params.max_itemsets
+    start = min_c
+    try:
+        if cap is not None:
+            # Exact count of frequent items and pairs: a cheap lower bound of the itemsets.
+            hist = _pair_count_histogram(enc, min_c, budget)
+            singles, pairs, start = _items_and_pairs_bound(enc, hist, min_c, cap)
+            if singles + pairs > cap:
+                raise _too_many(
+                    enc,
+                    params,
+                    budget,
+                    at_least=singles + pairs,
+                    start_count=start,
+                    detail=f"{singles:,} items and {pairs:,} pairs alone, counted before mining",
+                )
+        if params.algorithm == "fpgrowth":
+            found = _fpgrowth(enc, min_c, params.max_len, budget, cap=cap)
+        else:
+            found, _ = _apriori(enc, min_c, params.max_len, budget, cap=cap)
+    except _CapHit:
+        assert cap is not None
+        raise _too_many(
+            enc,
+            params,
+            budget,
+            at_least=cap,
+            start_count=start,
+            detail="mining stopped at the cap",
+        ) from None
+    except _OutOfTime:
+        raise MiningBudgetExceeded(
+            f"Mining stopped after the time limit of {budget.time_limit:g} s "
+            f"(min_support {_pct(params.min_support)}, max_len {params.max_len}, "
+            f"{len(enc.items):,} items over {n:,} baskets). Raise min_support or lower "
+            "max_len.",
+            cause="time",
+            itemsets=0,
+            max_itemsets=cap,
+            min_support=params.min_support,
+            suggested_min_support=None,
+            suggestion_exact=False,
+        ) from None
+    if not found:
         return _empty_itemsets()
-    sets = [_frozen_names(s, enc.items) for s in found["itemsets"]]
-    counts = np.rint(found["support"].to_numpy() * enc.n_baskets).astype(np.int64)
+    keys = list(found)
+    counts = np.fromiter((found[s] for s in keys), dtype=np.int64, count=len(keys))
     out = pl.DataFrame(
         {
-            "itemset": pl.Series(sets, dtype=pl.List(pl.String)),
-            "size": pl.Series([len(s) for s in sets], dtype=pl.Int64),
-            "support": counts / enc.n_baskets,
+            "itemset": _name_lists(keys, enc.items),
+            "size": pl.Series([len(s) for s in keys], dtype=pl.Int64),
+            "support": counts / n,
             "baskets": counts,
         },
         schema=ITEMSET_COLUMNS,
@@ -725,6 +1236,28 @@ def _frequent_itemsets(enc: _Encoded, params: RuleParams) -> pl.DataFrame:
     return out.sort(
         ["baskets", "size", "itemset"], descending=[True, False, False], maintain_order=True
     )
+
+
+def _check_rule_candidates(itemsets: pl.DataFrame, params: RuleParams) -> None:
+    """Refuse before generating rules when there are too many to consider.
+
+    Every itemset of size k gives 2**k - 2 candidate rules (one per non-empty proper subset as
+    antecedents), all examined in Python by mlxtend's ``association_rules``.
+    """
+    sizes = itemsets.get_column("size").to_numpy()
+    candidates = int((2.0 ** sizes[sizes >= 2] - 2).sum())
+    if candidates > MAX_RULE_CANDIDATES:
+        raise MiningBudgetExceeded(
+            f"{itemsets.height:,} frequent itemsets of up to {int(sizes.max())} items give "
+            f"{candidates:,} candidate rules, above the cap of {MAX_RULE_CANDIDATES:,}. "
+            f"Lower max_len (now {params.max_len}) or raise min_support.",
+            cause="rules",
+            itemsets=itemsets.height,
+            max_itemsets=params.max_itemsets,
+            min_support=params.min_support,
+            suggested_min_support=None,
+            suggestion_exact=False,
+        )
 
 
 def _rules(itemsets: pl.DataFrame, enc: _Encoded, params: RuleParams) -> pl.DataFrame:
@@ -763,8 +1296,8 @@ def _rules(itemsets: pl.DataFrame, enc: _Encoded, params: RuleParams) -> pl.Data
     n = enc.n_baskets
     out = pl.DataFrame(
         {
-            "antecedents": [_frozen_names(s, enc.items) for s in found["antecedents"]],
-            "consequents": [_frozen_names(s, enc.items) for s in found["consequents"]],
+            "antecedents": _name_lists(found["antecedents"], enc.items),
+            "consequents": _name_lists(found["consequents"], enc.items),
             "antecedent_support": found["antecedent support"].to_numpy(dtype=float),
             "consequent_support": found["consequent support"].to_numpy(dtype=float),
             "support": found["support"].to_numpy(dtype=float),
