@@ -1,26 +1,37 @@
-"""Cart abandonment: which carts will be abandoned, why, and a model retrained on this data."""
+"""Cart abandonment: which carts can still be recovered, their risk, why, and retraining."""
 
 import polars as pl
 import streamlit as st
 
-from core.cart import revenue_at_risk
+from core.cart import chance_warning, revenue_at_risk
 from core.cart.figures import (
     calibration_figure,
     confusion_counts,
     confusion_figure,
     pr_figure,
+    reasons_figure,
     roc_figure,
     timeline_figure,
 )
+from core.cart.registry import describe_filters
+from core.sessions import DEFAULT_SESSION_GAP
 from ui.cart import (
     BUNDLED,
+    BUNDLED_CHOICE,
+    RETRAINED_CHOICE,
     cached_evaluation,
     cached_explanation,
-    cached_scores,
-    dataset_model_key,
+    cached_reasons,
+    cached_status,
+    data_end,
     get_model,
     labelled,
+    money,
+    price_note,
+    priced_values,
+    reason_sentences,
     retrain_panel,
+    retrained_model_key,
 )
 from ui.shell import download_csv, guarded, page_setup
 
@@ -29,12 +40,18 @@ st.caption("At each add-to-cart, a sequence model (GRU) reads the visit so far a
            "the risk that it ends without a purchase. Figures are measured on the latest 20 % "
            "of carts, which no model was fitted on.")
 
-own = dataset_model_key(ctx.dataset_id)
-choices = ["this dataset's model", "bundled model"] if own else ["bundled model"]
-choice = st.segmented_control("Model", choices, default=choices[0], required=True,
-                              key="cart.model", bind="query-params") or choices[0]
-model_key = own if own and choice == choices[0] else BUNDLED
-model = guarded(lambda: get_model(ctx.dataset_id, model_key))
+scope = describe_filters(ctx.filters, ctx.seg)
+own = retrained_model_key(ctx.dataset_id, ctx.filters, ctx.seg)
+choices = [BUNDLED_CHOICE, RETRAINED_CHOICE] if own else [BUNDLED_CHOICE]
+if st.query_params.get("cart.model") == RETRAINED_CHOICE and not own:
+    ctx.notice(f"The link asks for a model retrained on this data with the filters “{scope}”; "
+               "none is stored for them, so the bundled model is used.")
+choice = st.segmented_control("Model", choices, default=BUNDLED_CHOICE, required=True,
+                              key="cart.model", bind="query-params") or BUNDLED_CHOICE
+model_key = own if own and choice == RETRAINED_CHOICE else BUNDLED
+if own:
+    st.caption(f"“{RETRAINED_CHOICE}” was trained on this dataset with the filters “{scope}”.")
+model = guarded(lambda: get_model(ctx.dataset_id, model_key, ctx.filters, ctx.seg))
 if model is None:
     st.stop()
 with st.expander("The model card, in plain words"):
@@ -43,10 +60,15 @@ with st.expander("The model card, in plain words"):
     st.dataframe(card_table, hide_index=True)
     download_csv(card_table, "model_card_metrics.csv", key="cart.dl_card")
 
-scores = guarded(lambda: cached_scores(ctx.dataset_id, ctx.filters, model_key, ctx.seg))
-if scores is None:
+window = st.number_input(
+    "Recovery window (days)", min_value=1, max_value=365, value=7, step=1, key="cart.window",
+    bind="query-params", help="A cart is open (recoverable) when its visit is over and its "
+    "last event is at most this many days before the data's end.")
+status = guarded(lambda: cached_status(ctx.dataset_id, ctx.filters, model_key, int(window),
+                                       ctx.seg))
+if status is None:
     st.stop()
-if scores.height == 0:
+if status.height == 0:
     present = ", ".join(ctx.info.event_types) or "none"
     st.info("There is nothing to predict: no session of this data (with these filters) has an "
             f"add_to_cart event, and a cart must exist before it can be abandoned. Event types "
@@ -59,6 +81,10 @@ metrics = guarded(lambda: cached_evaluation(ctx.dataset_id, ctx.filters, model_k
 if metrics is not None and not metrics.ok:
     st.info(f"No held-out figures: {metrics.reason}.")
 elif metrics is not None:
+    if warning := chance_warning(metrics):
+        st.warning(warning, icon=":material/warning:")
+        if model_key == BUNDLED:
+            retrain_panel(ctx.dataset_id, ctx.filters, ctx.seg, key="cart.retrain_chance")
     st.dataframe(labelled(metrics.table), hide_index=True)
     download_csv(labelled(metrics.table), "held_out_metrics.csv", key="cart.dl_metrics")
     cols = st.columns(3)
@@ -69,43 +95,75 @@ elif metrics is not None:
 threshold = st.slider("Flag a cart as at risk from", 0.0, 1.0, round(model.threshold, 2),
                       step=0.01, key="cart.threshold", bind="query-params",
                       help="The model's own threshold maximises recall minus false alarms.")
-risk = revenue_at_risk(scores, threshold=threshold)
+known = bool(status["value_known"].any())
+valued = status.with_columns(pl.when(pl.col("value_known")).then("cart_value").otherwise(0.0))
+risk = revenue_at_risk(valued, threshold=threshold, status="open")
+past = revenue_at_risk(valued, threshold=threshold, status="history")
+live = int((status["status"] == "in_progress").sum())
+gap = int(DEFAULT_SESSION_GAP.total_seconds() // 60)
 m = st.columns(4)
-m[0].metric("Open carts", f"{risk['open_carts']:,}", help="No purchase after the last add.")
-m[1].metric("Value in open carts", f"{risk['open_value']:,.2f}")
-m[2].metric("Expected to be lost", f"{risk['expected_loss']:,.2f}",
+m[0].metric("Open carts (recoverable)", f"{risk['open_carts']:,}",
+            help=f"No purchase, no event for {gap} minutes (the visit is over), last event "
+                 f"within {window} days of the data's end.")
+m[1].metric("Value in open carts", money(risk["open_value"], known))
+m[2].metric("Expected to be lost", money(risk["expected_loss"], known),
             help="Sum over open carts of risk × cart value.")
-m[3].metric("Flagged at risk", f"{risk['flagged_carts']:,}",
-            help=f"Worth {risk['flagged_value']:,.2f}.")
+m[3].metric("Open carts flagged at risk", f"{risk['flagged_carts']:,}",
+            help=f"Worth {money(risk['flagged_value'], known)}.")
+st.caption(f"Open: no purchase yet, the visit is over (no event for {gap} minutes) and the "
+           f"last event is at most {window} days before the data's end ({data_end(status)}). "
+           f"Not counted: {live:,} "
+           f"carts still in progress (an event in the last {gap} minutes) and "
+           f"{past['open_carts']:,} older abandoned carts worth {money(past['open_value'], known)}"
+           " (the history below).")
+if note := price_note(status):
+    st.caption(note)
 if metrics is not None and metrics.ok:
     left, right = st.columns([2, 3])
     left.plotly_chart(confusion_figure(metrics, threshold), key="cart.confusion")
     c = confusion_counts(metrics, threshold)
     right.markdown(
         f"On the held-out carts, this threshold flags **{c['tp']:,}** carts that were indeed "
-        f"abandoned (worth {c['flagged_abandoned_value']:,.2f}) and **{c['fp']:,}** that were "
-        f"bought anyway; it misses **{c['fn']:,}** abandoned carts.")
+        f"abandoned (worth {money(c['flagged_abandoned_value'], known)}) and **{c['fp']:,}** "
+        f"that were bought anyway; it misses **{c['fn']:,}** abandoned carts.")
 
+columns = {"p_abandon": st.column_config.ProgressColumn(
+    "risk", min_value=0.0, max_value=1.0, format="percent"),
+    "cart_value": st.column_config.NumberColumn("cart value", help="Empty (n/a) without prices"),
+    "idle_minutes": st.column_config.NumberColumn("idle (min)", format="%.0f")}
+shown = priced_values(status).drop("open", "purchased", "value_known")
 st.subheader("Open carts, riskiest first")
-open_carts = scores.filter(pl.col("open")).drop("open", "purchased")
-st.dataframe(open_carts, hide_index=True, column_config={
-    "p_abandon": st.column_config.ProgressColumn("risk", min_value=0.0, max_value=1.0,
-                                                 format="percent"),
-    "idle_minutes": st.column_config.NumberColumn("idle (min)", format="%.0f")})
+open_carts = shown.filter(pl.col("status") == "open").drop("status")
+st.dataframe(open_carts, hide_index=True, column_config=columns)
 download_csv(open_carts, "open_carts.csv", key="cart.dl_open")
+with st.expander(f"Abandoned-cart history: {past['open_carts']:,} carts idle for more than "
+                 f"{window} days (no longer recoverable)"):
+    history = shown.filter(pl.col("status") == "history").drop("status")
+    st.dataframe(history, hide_index=True, column_config=columns)
+    download_csv(history, "abandoned_cart_history.csv", key="cart.dl_history")
 
 st.subheader("Why is this cart at risk?")
-options = scores["session_id"].head(300).to_list()
-session = st.selectbox("Cart session (the 300 riskiest)", options, key="cart.session",
+pool = status.filter(~pl.col("purchased")).sort(
+    pl.col("status") != "open", pl.col("p_abandon"), descending=[False, True])
+session = st.selectbox("Cart (the 300 riskiest carts not bought, open ones first)",
+                       pool["session_id"].head(300).to_list(), key="cart.session",
                        bind="query-params")
 if session is not None:
-    ex = guarded(lambda: cached_explanation(ctx.dataset_id, ctx.filters, model_key, session,
+    reasons = guarded(lambda: cached_reasons(ctx.dataset_id, ctx.filters, model_key, session,
+                                             ctx.seg))
+    if reasons is not None:
+        for sentence in reason_sentences(reasons):
+            st.markdown(f"- {sentence}")
+        st.plotly_chart(reasons_figure(reasons), key="cart.reasons")
+        st.dataframe(reasons.drop("session_id"), hide_index=True)
+        download_csv(reasons, f"cart_{session}_reasons.csv", key="cart.dl_reasons")
+    with st.expander("Technical detail: each event's contribution"):
+        ex = guarded(lambda: cached_explanation(ctx.dataset_id, ctx.filters, model_key, session,
                                                 ctx.seg))
-    if ex is not None:
-        st.plotly_chart(timeline_figure(ex), key="cart.timeline")
-        with st.expander("Every event and context input"):
+        if ex is not None:
+            st.plotly_chart(timeline_figure(ex), key="cart.timeline")
             st.dataframe(ex, hide_index=True)
             download_csv(ex, f"cart_{session}.csv", key="cart.dl_explain")
 
-st.subheader("Retrain on this dataset")
+st.subheader("Retrain on this data")
 retrain_panel(ctx.dataset_id, ctx.filters, ctx.seg)

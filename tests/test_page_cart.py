@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 from builders import make_events
 from streamlit.testing.v1 import AppTest
+from test_cart_status import reference_status
 
+from core import FilterParams
 from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
+from core.cart.registry import has_retrained_model
 from core.cart.toy import toy_events
 from core.store import DatasetStore
 
@@ -44,17 +51,37 @@ def toy_id() -> str:
     return DatasetStore().put(toy_events(sessions=300, seed=22), name="toy shop")
 
 
-def test_sample_page_shows_curves_open_carts_and_a_timeline():
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def bundled_bytes() -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in BUNDLED_DIR.iterdir()
+            if p.is_file()}
+
+
+def test_sample_page_shows_curves_open_carts_and_reasons():
     at = run()
     keys = {c.key for c in at.get("plotly_chart")}
-    assert keys == {"cart.roc", "cart.pr", "cart.calibration", "cart.confusion", "cart.timeline"}
+    assert keys == {"cart.roc", "cart.pr", "cart.calibration", "cart.confusion",
+                    "cart.reasons", "cart.timeline"}
     assert at.selectbox(key="cart.session").value is not None
-    open_value = next(m.value for m in at.metric if m.label == "Open carts")
-    assert int(open_value.replace(",", "")) > 0
+    # open = no purchase, visit over, last event within 7 days of the data's end; the
+    # sample's 24,022 abandoned carts over 90 days are mostly history
+    events = DatasetStore().scan("sample").collect()
+    ref = reference_status(events).filter(pl.col("status") == "open")
+    shown = int(metric(at, "Open carts (recoverable)").replace(",", ""))
+    assert shown == ref.height and 0 < shown < 24_022 // 5
+    assert metric(at, "Value in open carts") == f"{ref['value'].sum():,.2f}"
+    assert "older abandoned carts" in texts(at, "caption")
+    assert any("Abandoned-cart history" in e.label for e in at.expander)
     assert at.button(key="cart.retrain").disabled is False
     assert "ROC AUC" in texts(at, "markdown")
+    assert "raised the risk by" in texts(at, "markdown")  # reasons in words
+    assert at.segmented_control(key="cart.model").value == "bundled model"
     downloads = [b.proto.id for b in at.get("download_button")]
     assert any(i.endswith("cart.dl_open") for i in downloads)
+    assert any(i.endswith("cart.dl_history") for i in downloads)
 
 
 def test_threshold_and_session_come_from_the_url():
@@ -68,8 +95,45 @@ def test_threshold_and_session_come_from_the_url():
 
 
 def test_invalid_url_values_never_crash():
-    run(**{"cart.threshold": "lots", "cart.session": "no-such-session", "cart.model": "magic"})
-    run(**{"cart.threshold": "7", "cart.model": "this dataset's model"})
+    run(**{"cart.threshold": "lots", "cart.session": "no-such-session", "cart.model": "magic",
+           "cart.window": "forever"})
+    at = run(**{"cart.threshold": "7", "cart.model": "retrained on this data",
+                "cart.window": "-3"})
+    assert "none is stored for them" in texts(at, "warning")
+    assert at.segmented_control(key="cart.model").value == "bundled model"
+
+
+def test_the_recovery_window_comes_from_the_url(toy_id):
+    week = run(dataset=toy_id)
+    month = run(dataset=toy_id, **{"cart.window": "30"})
+    assert month.number_input(key="cart.window").value == 30
+    assert (int(metric(month, "Open carts (recoverable)"))
+            > int(metric(week, "Open carts (recoverable)")))
+
+
+def test_data_without_prices_shows_na_and_says_why():
+    ds = DatasetStore().put(toy_events(sessions=120, seed=23).drop("price"), name="no prices")
+    at = run(dataset=ds)
+    assert metric(at, "Value in open carts") == "n/a"
+    assert metric(at, "Expected to be lost") == "n/a"
+    assert "carry no price" in texts(at, "caption")
+    assert "0.00" not in metric(at, "Value in open carts")
+
+
+def test_a_model_near_chance_is_flagged_with_its_auc_and_a_retrain_button():
+    # purchases drawn at random, whatever the cart: no model can do better than chance
+    events = toy_events(sessions=700, seed=24).filter(
+        ~pl.col("event_type").is_in(["purchase", "begin_checkout"]))
+    last = events.group_by("session_id").agg(pl.all().last())
+    rng = np.random.default_rng(0)
+    buys = last.filter(pl.Series(rng.random(last.height) < 0.4)).with_columns(
+        pl.col("ts") + timedelta(minutes=1), pl.lit("purchase").alias("event"),
+        pl.lit("purchase").alias("event_type"))
+    coin = pl.concat([events, buys.select(events.columns)]).sort("user_id", "ts")
+    at = run(dataset=DatasetStore().put(coin, name="coin flips"))
+    warning = texts(at, "warning")
+    assert "near chance" in warning and "ROC AUC 0." in warning
+    assert at.button(key="cart.retrain_chance").disabled is False
 
 
 def test_a_dataset_without_carts_explains_itself():
@@ -88,16 +152,43 @@ def test_too_few_carts_refuse_retraining_with_a_reason(small_id):
     assert at.button(key="cart.retrain").disabled is True
 
 
-def test_retraining_stores_a_model_that_the_link_then_uses(toy_id):
-    at = run(dataset=toy_id)
+def test_retraining_keeps_the_model_beside_the_bundled_one_for_these_filters_only(monkeypatch):
+    import ui.cart
+
+    monkeypatch.setattr(ui.cart, "RETRAIN_TIME_LIMIT", 5.0)  # a short run is enough here
+    week = {"from": "2026-08-20", "to": "2026-08-29"}
+    filters = FilterParams(date_from=date(2026, 8, 20), date_to=date(2026, 8, 29))
+    before = bundled_bytes()
+    at = run(**week)
     assert at.segmented_control(key="cart.model").options == ["bundled model"]
     at.button(key="cart.retrain").click().run()
     assert not at.exception, at.exception
-    assert "Stored with the dataset" in texts(at, "success")
-    assert (DatasetStore().model_dir(toy_id) / "model.safetensors").is_file()
-    again = run(dataset=toy_id, **{"cart.model": "this dataset's model"})
-    assert again.segmented_control(key="cart.model").value == "this dataset's model"
-    assert "of this dataset" in texts(again, "markdown")  # the card of the retrained model
+    assert "beside the bundled model" in texts(at, "success")
+    assert bundled_bytes() == before  # the bundled weights are untouched
+    assert has_retrained_model(DatasetStore(), "sample", filters)
+    assert not has_retrained_model(DatasetStore(), "sample", FilterParams())
+    # the same data and filters: offered, but the default stays the bundled model
+    same = run(**week)
+    assert same.segmented_control(key="cart.model").options == ["bundled model",
+                                                                "retrained on this data"]
+    assert same.segmented_control(key="cart.model").value == "bundled model"
+    chosen = run(**week, **{"cart.model": "retrained on this data"})
+    assert chosen.segmented_control(key="cart.model").value == "retrained on this data"
+    assert "2026-08-20 to 2026-08-29" in texts(chosen, "markdown")  # its card
+    # other filters (a visitor of the whole sample) never see it
+    other = run(**{"cart.model": "retrained on this data"})
+    assert other.segmented_control(key="cart.model").options == ["bundled model"]
+    assert other.segmented_control(key="cart.model").value == "bundled model"
+
+
+def test_a_retrained_toy_model_is_used_only_when_the_link_asks(toy_id):
+    at = run(dataset=toy_id)
+    at.button(key="cart.retrain").click().run()
+    assert not at.exception, at.exception
+    assert has_retrained_model(DatasetStore(), toy_id, FilterParams())
+    again = run(dataset=toy_id, **{"cart.model": "retrained on this data"})
+    assert again.segmented_control(key="cart.model").value == "retrained on this data"
+    assert "this dataset with the filters “all events”" in texts(again, "markdown")
 
 
 def test_filters_that_leave_no_cart_show_the_explanation():

@@ -1,14 +1,18 @@
-"""Cached wrappers of the Cart abandonment page, and retraining a dataset's own model.
+"""Cached wrappers of the Cart abandonment page, and retraining a model on the page's data.
 
-A model retrained from the page is written into the dataset store next to the data
-(``store.model_dir(dataset_id)``), so a shared link to the dataset uses the same model. Models
-are identified by a hashable key: ``"bundled"`` or ``"dataset:<mtime of its config>"`` (the
-mtime changes on retraining, which invalidates every cached result computed with the old one).
+A model retrained from the page belongs to the dataset *and* the filters it was trained on
+(:mod:`core.cart.registry`: ``<store root>/<dataset>.model/<filters key>/``). It never
+replaces the bundled model and never becomes anyone's default: a page uses the bundled model
+unless its URL selects the retrained one (``cart.model=retrained on this data``), and only a
+visitor with the same dataset and filters can see it. Models are identified by a hashable
+key: ``"bundled"`` or ``"retrained:<mtime of its config>"`` (the mtime changes on retraining,
+which invalidates every cached result computed with the old one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import polars as pl
 import streamlit as st
@@ -19,19 +23,30 @@ from core.cart import (
     evaluate,
     explain,
     load_bundled_model,
-    load_model,
-    save_model,
     score_carts,
     training_refusal,
 )
 from core.cart.card import ModelCard, model_label
 from core.cart.model import CONFIG_FILE
+from core.cart.reasons import explain_reasons
+from core.cart.registry import (
+    describe_filters,
+    has_retrained_model,
+    load_retrained,
+    retrained_model_dir,
+    save_retrained,
+)
+from core.cart.score import cart_status
 from core.errors import ModelError
 from core.filters import FilterParams
+from core.sessions import DEFAULT_SESSION_GAP
 from ui.data import filtered_events, get_store
 from ui.shell import download_csv
 
 BUNDLED = "bundled"
+#: Labels of the model picker (also the ``cart.model`` URL values).
+BUNDLED_CHOICE = "bundled model"
+RETRAINED_CHOICE = "retrained on this data"
 #: Seconds a retraining from the page may take before it stops with its best epoch so far.
 RETRAIN_TIME_LIMIT = 600.0
 
@@ -42,21 +57,26 @@ def bundled_model() -> CartModel:
     return load_bundled_model()
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the dataset's model…")
-def _dataset_model(dataset_id: str, stamp: float) -> CartModel:
-    return load_model(get_store().model_dir(dataset_id))
+@st.cache_resource(max_entries=4, show_spinner="Loading the retrained model…")
+def _retrained_model(dataset_id: str, filters: FilterParams, seg: str, stamp: int) -> CartModel:
+    return load_retrained(get_store(), dataset_id, filters, seg)
 
 
-def dataset_model_key(dataset_id: str) -> str | None:
-    """The key of the model stored with the dataset, or None when it has none."""
-    config = get_store().model_dir(dataset_id) / CONFIG_FILE
-    if not config.is_file():
+def retrained_model_key(dataset_id: str, filters: FilterParams, seg: str = "") -> str | None:
+    """The key of the model retrained on this dataset with exactly these filters, or None."""
+    store = get_store()
+    if not has_retrained_model(store, dataset_id, filters, seg):
         return None
-    return f"dataset:{config.stat().st_mtime_ns}"
+    config = retrained_model_dir(store, dataset_id, filters, seg) / CONFIG_FILE
+    try:
+        return f"retrained:{config.stat().st_mtime_ns}"
+    except OSError:  # replaced by a concurrent retraining between the two checks
+        return None
 
 
-def get_model(dataset_id: str, model_key: str) -> CartModel:
-    """The model a key names (``"bundled"`` or a :func:`dataset_model_key`).
+def get_model(dataset_id: str, model_key: str, filters: FilterParams | None = None,
+              seg: str = "") -> CartModel:
+    """The model a key names (``"bundled"`` or a :func:`retrained_model_key`).
 
     Raises
     ------
@@ -65,9 +85,10 @@ def get_model(dataset_id: str, model_key: str) -> CartModel:
     """
     if model_key == BUNDLED:
         return bundled_model()
-    if not model_key.startswith("dataset:"):
-        raise ModelError(f"unknown model {model_key!r}; expected 'bundled' or a dataset model")
-    return _dataset_model(dataset_id, float(model_key.split(":", 1)[1]))
+    if not model_key.startswith("retrained:"):
+        raise ModelError(f"unknown model {model_key!r}; expected 'bundled' or a retrained model")
+    return _retrained_model(dataset_id, filters or FilterParams(), seg,
+                            int(model_key.split(":", 1)[1]))
 
 
 @st.cache_data(max_entries=8, show_spinner="Checking the carts…")
@@ -81,14 +102,16 @@ def cached_refusal(dataset_id: str, filters: FilterParams, seg: str = "") -> str
 def cached_evaluation(dataset_id: str, filters: FilterParams, model_key: str,
                       seg: str = "") -> Metrics:
     """Held-out figures of the model and both baselines on the filtered data."""
-    return evaluate(get_model(dataset_id, model_key), filtered_events(dataset_id, filters, seg))
+    return evaluate(get_model(dataset_id, model_key, filters, seg),
+                    filtered_events(dataset_id, filters, seg))
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every cart…")
 def cached_scores(dataset_id: str, filters: FilterParams, model_key: str,
                   seg: str = "") -> pl.DataFrame:
     """Risk of every cart session of the filtered data (:func:`core.score_carts`)."""
-    return score_carts(get_model(dataset_id, model_key), filtered_events(dataset_id, filters, seg))
+    return score_carts(get_model(dataset_id, model_key, filters, seg),
+                       filtered_events(dataset_id, filters, seg))
 
 
 @st.cache_data(max_entries=32, show_spinner="Explaining the session…")
@@ -98,19 +121,38 @@ def cached_explanation(dataset_id: str, filters: FilterParams, model_key: str,
     events = filtered_events(dataset_id, filters, seg)
     own = events.filter(pl.col("session_id") == session_id)
     if own.height == 0:
-        return explain(get_model(dataset_id, model_key), own)
+        return explain(get_model(dataset_id, model_key, filters, seg), own)
     user = own["user_id"][0]
     end = own["ts"].max()
     history = events.filter((pl.col("user_id") == user) & (pl.col("ts") <= end)
                             & ((pl.col("session_id") == session_id)
                                | (pl.col("ts") < own["ts"].min())))
-    return explain(get_model(dataset_id, model_key), history)
+    return explain(get_model(dataset_id, model_key, filters, seg), history)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_status(dataset_id: str, filters: FilterParams, model_key: str, window_days: int,
+                  seg: str = "") -> pl.DataFrame:
+    """:func:`cached_scores` with each cart's status (:func:`core.cart_status`): open carts
+    are idle for more than the session gap and at most ``window_days`` days."""
+    scores = cached_scores(dataset_id, filters, model_key, seg)
+    return cart_status(scores, recovery_window=timedelta(days=window_days),
+                       session_gap=DEFAULT_SESSION_GAP)
+
+
+@st.cache_data(max_entries=32, show_spinner="Explaining the cart…")
+def cached_reasons(dataset_id: str, filters: FilterParams, model_key: str, session_id: str,
+                   seg: str = "") -> pl.DataFrame:
+    """Business reasons of one cart's risk, with their effect (:func:`core.explain_reasons`)."""
+    return explain_reasons(get_model(dataset_id, model_key, filters, seg),
+                           filtered_events(dataset_id, filters, seg), session_ids=[session_id])
 
 
 def retrain(dataset_id: str, filters: FilterParams,
             progress: Callable[[float, str], None], seg: str = "") -> tuple[ModelCard, Metrics]:
-    """Train a model on the filtered data, store it with the dataset, and measure the
-    bundled model on the same split for comparison (not cached: it writes the store).
+    """Train a model on the filtered data, store it for this dataset and these filters only
+    (never over the bundled model), and measure the bundled model on the same split for
+    comparison (not cached: it writes the store).
 
     Raises
     ------
@@ -121,10 +163,10 @@ def retrain(dataset_id: str, filters: FilterParams,
 
     events = filtered_events(dataset_id, filters, seg)
     model, card = train_model(events, seed=0, time_limit=RETRAIN_TIME_LIMIT, progress=progress)
-    where = "all events" if filters.is_empty else "the events matching the sidebar filters"
     card = ModelCard(**{**card.to_dict(), "name": dataset_id,
-                        "trained_on": f"{where} of this dataset ({card.trained_on})"})
-    save_model(model, card, get_store().model_dir(dataset_id))
+                        "trained_on": f"this dataset with the filters "
+                                      f"“{describe_filters(filters, seg)}” ({card.trained_on})"})
+    save_retrained(model, card, get_store(), dataset_id, filters, seg)
     comparison = cached_evaluation(dataset_id, filters, BUNDLED, seg)
     return card, comparison
 
@@ -135,18 +177,21 @@ def labelled(table: pl.DataFrame) -> pl.DataFrame:
         {m: model_label(m) for m in ("model", "logreg", "hgb")}))
 
 
-def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "") -> None:
-    """The "Retrain on this dataset" button: refused with the reason when the data is too
-    small; otherwise trains with a progress bar, stores the model with the dataset and shows
-    it against the baselines and the bundled model on the same split."""
+def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "", *,
+                  key: str = "cart.retrain") -> None:
+    """The "Retrain on this data" button: refused with the reason when the data is too
+    small; otherwise trains with a progress bar, stores the model for this dataset and these
+    filters, and shows it against the baselines and the bundled model on the same split."""
     from ui.shell import guarded
 
     reason = cached_refusal(dataset_id, filters, seg)
     if reason:
         st.info(f"Retraining is not possible here: {reason}.")
-    if not st.button("Retrain on this dataset", key="cart.retrain", disabled=bool(reason),
-                     help="Trains a model on these carts (seeded, time split) and stores it "
-                          "with the dataset, so a shared link uses it."):
+    if not st.button("Retrain on this data", key=key, disabled=bool(reason),
+                     help="Trains a model on these carts (seeded, time split) and keeps it "
+                          "beside the bundled model, for this dataset and these filters only. "
+                          "Nobody's default changes: a link selects it with "
+                          f"cart.model={RETRAINED_CHOICE}."):
         return
     bar = st.progress(0.0, text="Starting…")
     done = guarded(lambda: retrain(dataset_id, filters,
@@ -157,6 +202,55 @@ def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "") -> None
     rows = [{**r, "model": f"retrained: {model_label(r['model'])}"} for r in card.test_metrics]
     if bundled.ok:
         rows.append({**bundled.row("model"), "model": "bundled model"})
-    st.success("Stored with the dataset; choose “this dataset's model” above to use it.")
+    st.success(f"Stored beside the bundled model, for this dataset with the filters "
+               f"“{describe_filters(filters, seg)}” only; choose “{RETRAINED_CHOICE}” above to "
+               "use it. The bundled model stays the default for everyone.")
     st.dataframe(pl.DataFrame(rows), hide_index=True)
-    download_csv(pl.DataFrame(rows), "retrained_vs_bundled.csv", key="cart.dl_retrain")
+    download_csv(pl.DataFrame(rows), "retrained_vs_bundled.csv", key=f"{key}_dl")
+
+
+def priced_values(status: pl.DataFrame) -> pl.DataFrame:
+    """``status`` with ``cart_value`` null where the cart's value is unknown (an add or a
+    removal without a price), so it shows "n/a" rather than a made-up 0.00."""
+    return status.with_columns(
+        pl.when(pl.col("value_known")).then(pl.col("cart_value")).alias("cart_value"))
+
+
+def money(value: float, known: bool) -> str:
+    """A total for a metric: the value, or "n/a" when no cart had a price."""
+    return f"{value:,.2f}" if known else "n/a"
+
+
+def price_note(status: pl.DataFrame) -> str:
+    """Why some or all cart values are "n/a" ("" when every cart has prices)."""
+    known = status["value_known"]
+    if status.height == 0 or bool(known.all()):
+        return ""
+    if not bool(known.any()):
+        return ("Cart values show n/a: the add_to_cart events of this data carry no price, so "
+                "no cart has a value (if the export has a price column, map it on the Data "
+                "page). Counts and risks are unaffected.")
+    n = int((~known).sum())
+    return (f"{n:,} of {status.height:,} carts have an add or a removal without a price: their "
+            "values show n/a and count as 0 in the totals, which are therefore lower bounds.")
+
+
+def reason_sentences(reasons: pl.DataFrame, *, min_points: float = 0.5) -> list[str]:
+    """The reasons that moved one cart's risk by at least ``min_points``, in words (Markdown),
+    the strongest raising reasons first, then the strongest lowering ones."""
+    def line(r: dict, verb: str) -> str:
+        return (f"**{r['name'].capitalize()}: {r['this_cart']}** {verb} the risk by "
+                f"{abs(r['effect_pp']):.1f} points (compared with {r['reference']}).")
+
+    measured = reasons.filter(pl.col("effect_pp").is_not_null())
+    up = measured.filter(pl.col("effect_pp") >= min_points).sort("effect_pp", descending=True)
+    down = measured.filter(pl.col("effect_pp") <= -min_points).sort("effect_pp")
+    return ([line(r, "raised") for r in up.head(4).to_dicts()]
+            + [line(r, "lowered") for r in down.head(3).to_dicts()])
+
+
+def data_end(status: pl.DataFrame) -> str:
+    """The moment the carts are looked at (the data's last event), as text."""
+    row = status.row(0, named=True)
+    end = row["last_event"] + timedelta(minutes=row["idle_minutes"])
+    return end.strftime("%Y-%m-%d %H:%M UTC")
