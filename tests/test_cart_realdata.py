@@ -50,3 +50,21 @@ def test_the_bundled_model_runs_on_taobao_as_it_is(taobao):
     # figures are reported in the card, not asserted: a shop without prices, devices or
     # page views is far from the sample the model learnt on
     assert 0.0 <= m["roc_auc"] <= 1.0
+
+
+def test_the_bundled_model_is_flagged_near_chance_on_taobao(taobao):
+    from core import chance_warning, explain_reasons, load_bundled_model, score_carts
+    from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
+
+    if not (BUNDLED_DIR / WEIGHTS_FILE).is_file():
+        pytest.skip("the bundled model has not been trained yet")
+    model = load_bundled_model()
+    m = evaluate(model, taobao)
+    warning = chance_warning(m)
+    print(f"bundled model on Taobao: ROC AUC {m['roc_auc']:.3f}")
+    assert f"ROC AUC {m['roc_auc']:.3f}" in warning and "Retrain" in warning
+    # no prices in this export: no cart has a known value, and the value reason is n/a
+    scores = score_carts(model, taobao)
+    assert not scores["value_known"].any()
+    reasons = explain_reasons(model, taobao, session_ids=scores["session_id"].head(5).to_list())
+    assert reasons.filter(pl.col("reason") == "cart_value")["effect_pp"].is_null().all()

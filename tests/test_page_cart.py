@@ -194,3 +194,14 @@ def test_a_retrained_toy_model_is_used_only_when_the_link_asks(toy_id):
 def test_filters_that_leave_no_cart_show_the_explanation():
     at = run(where="event_type:eq:view_item")
     assert "nothing to predict" in texts(at, "info")
+
+
+def test_a_real_export_without_prices_warns_near_chance_and_shows_na(shared_data):
+    from core import load_events
+
+    events = load_events(shared_data / "taobao_userbehavior_users_a.csv").events
+    at = run(dataset=DatasetStore().put(events, name="taobao"))
+    assert "near chance" in texts(at, "warning") and "ROC AUC 0." in texts(at, "warning")
+    assert at.button(key="cart.retrain_chance").disabled is False
+    assert metric(at, "Value in open carts") == "n/a"
+    assert "carry no price" in texts(at, "caption")
