@@ -466,6 +466,7 @@ def build_baskets(
     lf = data.lazy()
     names = lf.collect_schema().names()
     if _is_baskets_table(names):
+        placeholder = _is_placeholder(pl.col("item"))
         stats, kept = pl.collect_all(
             [
                 lf.select(
@@ -474,17 +475,20 @@ def build_baskets(
                     (pl.col("basket_id").is_not_null() & pl.col("item").is_null())
                     .sum()
                     .alias("no_item"),
+                    (pl.col("basket_id").is_not_null() & placeholder).sum().alias("placeholder"),
                 ),
-                lf.select(pl.col("basket_id").cast(pl.String), pl.col("item").cast(pl.String))
+                lf.filter(~placeholder.fill_null(False))
+                .select(pl.col("basket_id").cast(pl.String), pl.col("item").cast(pl.String))
                 .drop_nulls()
                 .unique(maintain_order=True),
             ]
         )
-        rows, no_basket, no_item = stats.row(0)
-        repeats = rows - no_basket - no_item - kept.height
+        rows, no_basket, no_item, placeholders = stats.row(0)
+        repeats = rows - no_basket - no_item - placeholders - kept.height
         dropped = (
             ("no basket id", int(no_basket)),
             ("no item", int(no_item)),
+            (_PLACEHOLDER_REASON, int(placeholders)),
             ("item repeated in its basket (counted once)", int(repeats)),
         )
         return kept, tuple(d for d in dropped if d[1])
@@ -494,7 +498,7 @@ def build_baskets(
             f"with `basket_id` and `item` columns; found columns {names}"
         )
     params = RuleParams(basket=basket, item=item, source_event=source_event)
-    basket, item = params.basket, params.item
+    basket, item = params.basket, _column_any_case(params.item, names)
     if item not in names:
         raise SchemaError(f"`item` column {item!r} is not in the data; available columns: {names}")
     needed = {"user_id", "session_id"} | ({"order_id"} if basket == "order_id" else set())
@@ -518,7 +522,8 @@ def build_baskets(
         key = pl.col("user_id").cast(pl.String) + pl.lit("/") + pl.col("session_id").cast(pl.String)
     else:
         key = pl.col("user_id").cast(pl.String)
-    chosen = lf.filter(pl.col("event_type") == source_event)
+    placeholder = _is_placeholder(pl.col(item))
+    chosen = lf.filter((pl.col("event_type") == source_event) & ~placeholder.fill_null(False))
     # one pass over the source for both (collect_all shares the scan)
     stats, kept = pl.collect_all(
         [
@@ -533,21 +538,41 @@ def build_baskets(
                 )
                 .sum()
                 .alias("no_item"),
+                ((pl.col("event_type") == source_event) & key.is_not_null() & placeholder)
+                .sum()
+                .alias("placeholder"),
             ),
             chosen.select(key.alias("basket_id"), pl.col(item).cast(pl.String).alias("item"))
             .drop_nulls()
             .unique(maintain_order=True),
         ]
     )
-    rows, other, no_basket, no_item = stats.row(0)
-    repeats = rows - other - no_basket - no_item - kept.height
+    rows, other, no_basket, no_item, placeholders = stats.row(0)
+    repeats = rows - other - no_basket - no_item - placeholders - kept.height
     dropped = (
         (f"event type is not {source_event}", int(other)),
         (f"no {basket} (nor session)" if basket == "order_id" else f"no {basket}", int(no_basket)),
         (f"no {item}", int(no_item)),
+        (f"{item}: {_PLACEHOLDER_REASON}", int(placeholders)),
         ("item repeated in its basket (counted once)", int(repeats)),
     )
     return kept, tuple(d for d in dropped if d[1])
+
+
+def _is_placeholder(item: pl.Expr) -> pl.Expr:
+    """True where an item value is a placeholder (:data:`PLACEHOLDER_ITEMS`); null stays null."""
+    return (
+        item.cast(pl.String).str.strip_chars().str.to_lowercase().is_in(sorted(PLACEHOLDER_ITEMS))
+    )
+
+
+def _column_any_case(name: str, names: Sequence[str]) -> str:
+    """``name`` if present, else the one column equal to it ignoring case (``Description``
+    for ``description``); unchanged when there is none or several."""
+    if name in names:
+        return name
+    same = [c for c in names if c.lower() == name.lower()]
+    return same[0] if len(same) == 1 else name
 
 
 def _min_count(min_support: float, n: int) -> int:
@@ -1100,14 +1125,15 @@ def _fpgrowth(
 
 
 def _support_for_count(count: int, n: int) -> float:
-    """The smallest share with 3 significant digits whose basket threshold is >= ``count``."""
+    """The shortest share (3 significant digits or more) whose basket threshold is ``count``."""
     x = count / n
-    decimals = max(0, 2 - math.floor(math.log10(x)))
-    step = 10.0**-decimals
-    s = round(math.ceil(x / step - 1e-9) * step, decimals)
-    while _min_count(s, n) < count:
-        s = round(s + step, decimals)
-    return min(s, 1.0)
+    for digits in range(3, 12):
+        decimals = max(0, digits - 1 - math.floor(math.log10(x)))
+        step = 10.0**-decimals
+        s = min(1.0, round(math.ceil(x / step - 1e-9) * step, decimals))
+        if _min_count(s, n) == count:
+            return s
+    return x
 
 
 def _too_many(
@@ -1136,7 +1162,7 @@ def _too_many(
         found, t, exact = {}, start_count, False
     head = (
         f"min_support {_pct(params.min_support)} with max_len {params.max_len} gives "
-        f"{'more than' if detail.startswith('mining') else 'at least'} {at_least:,} frequent "
+        f"at least {at_least:,} frequent "
         f"itemsets ({detail}), above the cap of {cap:,} (max_itemsets)."
     )
     if t > n:
@@ -1203,7 +1229,7 @@ def _frequent_itemsets(enc: _Encoded, params: RuleParams, budget: _Budget) -> pl
             enc,
             params,
             budget,
-            at_least=cap,
+            at_least=cap + 1,
             start_count=start,
             detail="mining stopped at the cap",
         ) from None
@@ -1637,13 +1663,15 @@ def _read_basket_lines(
 ) -> BasketLoad:
     ids: list[str] = []
     items: list[str] = []
-    blank = empty_fields = repeats = 0
+    blank = empty_fields = repeats = placeholders = 0
     for number, fields in enumerate(csv.reader(lines, delimiter=delimiter), start=1):
         seen: set[str] = set()
         for f in fields:
             v = f.strip()
             if not v:
                 empty_fields += 1
+            elif v.lower() in PLACEHOLDER_ITEMS:
+                placeholders += 1
             elif v in seen:
                 repeats += 1
             else:
@@ -1659,6 +1687,7 @@ def _read_basket_lines(
     dropped = (
         ("blank line (no item)", blank),
         ("empty field between separators", empty_fields),
+        (_PLACEHOLDER_REASON, placeholders),
         ("item repeated in its basket (counted once)", repeats),
     )
     return BasketLoad(
@@ -1727,9 +1756,10 @@ def _order_lines_from_frame(frame: pl.DataFrame, name: str, warnings: list[str])
     item = pl.col(item_col).str.strip_chars()
     no_key = key.is_null() | (key == "")
     no_item = ~no_key & (item.is_null() | (item == ""))
+    placeholder = ~no_key & ~no_item & _is_placeholder(item)
     if qty_col is not None:
         qty = pl.col(qty_col).str.strip_chars().cast(pl.Float64, strict=False)
-        returned = ~no_key & ~no_item & (qty <= 0).fill_null(False)
+        returned = ~no_key & ~no_item & ~placeholder & (qty <= 0).fill_null(False)
     else:
         returned = pl.lit(False)
     flagged = frame.select(
@@ -1737,13 +1767,17 @@ def _order_lines_from_frame(frame: pl.DataFrame, name: str, warnings: list[str])
         item.alias("item"),
         no_key.alias("no_key"),
         no_item.alias("no_item"),
+        placeholder.alias("placeholder"),
         returned.alias("returned"),
     )
-    good = flagged.filter(~pl.col("no_key") & ~pl.col("no_item") & ~pl.col("returned"))
+    good = flagged.filter(
+        ~pl.col("no_key") & ~pl.col("no_item") & ~pl.col("placeholder") & ~pl.col("returned")
+    )
     baskets = good.select("basket_id", "item").unique(maintain_order=True)
     dropped = (
         (f"no basket id ({basket_desc})", int(flagged["no_key"].sum())),
         (f"no item ({item_col})", int(flagged["no_item"].sum())),
+        (f"{item_col}: {_PLACEHOLDER_REASON}", int(flagged["placeholder"].sum())),
         (f"{qty_col} <= 0 (return or cancellation)", int(flagged["returned"].sum())),
         ("item repeated in its basket (counted once)", good.height - baskets.height),
     )

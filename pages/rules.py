@@ -3,8 +3,10 @@
 import polars as pl
 import streamlit as st
 
+from core.errors import PathLensError
 from core.rules import (
     BASKET_KINDS,
+    MiningBudgetExceeded,
     RuleParams,
     bought_together,
     rules_network_figure,
@@ -16,8 +18,9 @@ from ui.rules import (
     cached_file_rules,
     cached_rules,
     save_basket_file,
+    show_mining_limit,
 )
-from ui.shell import download_csv, guarded, page_setup
+from ui.shell import download_csv, guarded, page_setup, show_error
 
 ctx = page_setup("Basket rules", icon=":material/shopping_basket:")
 st.caption("Items that end up in the same basket more often than chance: bundles, cross-sell "
@@ -59,7 +62,9 @@ else:
                                             for k, v in BASKET_KINDS.items()),
                             key="rules.basket", bind="query-params")
     # A readable product name first when the export has one (the sample does).
-    named = [c for c in ("product_name", "item_name", "description") if c in ctx.info.properties]
+    # ...matched whatever its case (Online Retail's `Description`).
+    by_lower = {c.lower(): c for c in ctx.info.properties}
+    named = [by_lower[c] for c in ("product_name", "item_name", "description") if c in by_lower]
     items = [*named[:1], "product_id", "category", "brand"]
     items += [c for c in ctx.info.properties if c not in items and c not in ctx.info.numeric
               and c not in ("order_id", "session_id", "user_id")]
@@ -90,11 +95,16 @@ params = guarded(lambda: RuleParams(basket=basket, item=item, source_event=event
                                     max_items=max_items))
 if params is None:
     st.stop()
-if file_id is not None:
-    rs = guarded(lambda: cached_file_rules(file_id, params))
-else:
-    rs = guarded(lambda: cached_rules(ctx.dataset_id, ctx.filters, params, ctx.seg))
-if rs is None:
+try:
+    if file_id is not None:
+        rs = cached_file_rules(file_id, params)
+    else:
+        rs = cached_rules(ctx.dataset_id, ctx.filters, params, ctx.seg)
+except MiningBudgetExceeded as e:  # too many itemsets or too slow: say so, offer a fix
+    show_mining_limit(e)
+    st.stop()
+except PathLensError as e:
+    show_error(e)
     st.stop()
 with st.expander("About these baskets"):
     for line in rs.notes.lines():

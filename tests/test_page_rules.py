@@ -114,9 +114,9 @@ def test_repeat_view_is_answered_from_cache(monkeypatch):
     calls = []
     real = ui.rules.mine_rules_with
 
-    def counting(data, params):
+    def counting(data, params, **kwargs):
         calls.append(params)
-        return real(data, params)
+        return real(data, params, **kwargs)
 
     monkeypatch.setattr(ui.rules, "mine_rules_with", counting)
     ui.rules.cached_rules.clear()
@@ -149,6 +149,19 @@ def test_basket_file_source(shared_data):
 def test_unknown_basket_file_in_the_link_is_not_fatal():
     at = run(**{"rules.source": "file", "rules.file": "gone.csv · 01234567"})
     assert at.button_group(key="rules.source").value == "file"
+
+
+def test_runaway_settings_answer_with_a_suggestion_that_can_be_applied():
+    # issue 19: these settings ran for 1,429 s and grew the server to 23 GB
+    at = run(**{"rules.basket": "user", "rules.event": "view_item", "rules.max_len": "5"})
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "above the cap of" in message and "Suggested min_support" in message
+    apply = at.button(key="rules.support.apply")
+    apply.click().run()
+    assert not at.exception and not at.error
+    assert at.number_input(key="rules.support").value > 0.01
+    assert int(metric(at, "Frequent itemsets").replace(",", "")) <= 10_000
 
 
 def run(**params) -> AppTest:

@@ -20,8 +20,15 @@ import streamlit as st
 
 from core.errors import DatasetNotFound
 from core.filters import FilterParams
-from core.rules import RuleParams, RuleSet, mine_rules_with, read_baskets
+from core.rules import (
+    MiningBudgetExceeded,
+    RuleParams,
+    RuleSet,
+    mine_rules_with,
+    read_baskets,
+)
 from ui.data import filtered_events, get_store
+from ui.jobs import cancel_check
 
 _FILE_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -113,11 +120,33 @@ def stored_baskets(file_id: str) -> pl.DataFrame:
 @st.cache_data(max_entries=16, show_spinner="Mining rules…")
 def cached_rules(dataset_id: str, filters: FilterParams, params: RuleParams,
                  seg: str = "") -> RuleSet:
-    """Rules of a dataset's events under the sidebar filters."""
-    return mine_rules_with(filtered_events(dataset_id, filters, seg), params)
+    """Rules of a dataset's events under the sidebar filters.
+
+    Mining is bounded (``params.max_itemsets``, the default time limit) and stops when the
+    page's session closes or reruns (:func:`ui.jobs.cancel_check`); errors are not cached.
+    """
+    return mine_rules_with(
+        filtered_events(dataset_id, filters, seg), params, should_stop=cancel_check()
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner="Mining rules…")
 def cached_file_rules(file_id: str, params: RuleParams) -> RuleSet:
-    """Rules of a stored basket file."""
-    return mine_rules_with(stored_baskets(file_id), params)
+    """Rules of a stored basket file (bounded and cancellable as :func:`cached_rules`)."""
+    return mine_rules_with(stored_baskets(file_id), params, should_stop=cancel_check())
+
+
+def show_mining_limit(error: MiningBudgetExceeded, *, support_key: str = "rules.support",
+                      lowest: float = 0.0001) -> None:
+    """Show why mining stopped and, when one was found, a button applying the suggested
+    ``min_support`` to the widget ``support_key`` (its URL parameter follows)."""
+    st.error(error.message, icon=":material/speed:")
+    suggested = error.suggested_min_support
+    if suggested is None or not lowest <= suggested <= 1.0:
+        return
+
+    def apply() -> None:
+        st.session_state[support_key] = suggested
+
+    st.button(f"Use min support {suggested:g}", key=f"{support_key}.apply", on_click=apply,
+              icon=":material/auto_fix_high:")
