@@ -2,7 +2,9 @@
 
 :func:`detect_format` names the export a table comes from (Kaggle REES46, RetailRocket, Taobao
 UserBehavior, GA4 BigQuery flattened, Mixpanel, Amplitude, Segment, order lines such as UCI
-Online Retail, the PathLens sample) from its column names alone, and :func:`suggest_mapping`
+Online Retail, item-view logs without an event column such as Diginetica's, till
+transactions without a customer such as a bakery's, the PathLens sample) from its column
+names alone, and :func:`suggest_mapping`
 says which source column feeds each canonical column (:mod:`core.schema`). Anything else is
 mapped by column-name synonyms. :func:`canonical_event_type` maps raw event names onto the
 canonical e-commerce steps.
@@ -391,6 +393,21 @@ class ExportFormat:
         Session-id values meaning "no session" (Amplitude's ``-1``).
     order_lines : bool
         Rows are order lines: each becomes a ``purchase`` event (``refund`` for returns).
+    event_constant : str or None
+        Every row is this event (exports of one kind of event without an event column, such
+        as Diginetica's item views).
+    ts_time : tuple of str
+        Columns holding the time of day (``09:58:11``) or an offset (a number, in
+        ``ts_time_unit``) added to the day in the ``ts`` column.
+    ts_time_unit : str
+        Unit of a numeric ``ts_time`` offset: ``"s"``, ``"ms"`` or ``"us"``.
+    keep_repeats : bool
+        Identical rows are further units of an item (till lines without a quantity), not
+        duplicates to drop.
+    user_from : tuple of str
+        Columns standing in for the user where it is missing (or when the export has no user
+        at all): the visit, written ``"<column>:<value>"`` so it cannot collide with a real
+        user id.
     """
 
     name: str
@@ -403,6 +420,11 @@ class ExportFormat:
     session_scope: str = "global"
     session_null: tuple[str, ...] = ()
     order_lines: bool = False
+    event_constant: str | None = None
+    ts_time: tuple[str, ...] = ()
+    ts_time_unit: str = "s"
+    user_from: tuple[str, ...] = ()
+    keep_repeats: bool = False
 
 
 def _sig(*entries: str | tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
@@ -537,6 +559,47 @@ FORMATS: Final[tuple[ExportFormat, ...]] = (
         session_scope="none",
         order_lines=True,
     ),
+    ExportFormat(
+        name="item_views",
+        label="Item-view log without event column (Diginetica style)",
+        signature=_sig(("session_id", "session"), ("item_id", "item"), "timeframe", "eventdate"),
+        absent=SYNONYMS["event"],
+        columns={
+            "session_id": _names("session_id", "session"),
+            "user_id": _names("user_id", "user"),
+            "product_id": _names("item_id", "item"),
+            "ts": _names("eventdate"),
+        },
+        event_constant="view_item",
+        ts_time=_names("timeframe"),
+        ts_time_unit="ms",
+        user_from=_names("session_id", "session"),
+    ),
+    ExportFormat(
+        name="till_lines",
+        label="Till transactions without customer (one row per item sold, e.g. a bakery)",
+        signature=_sig(
+            ("transaction", "transaction_no", "transaction_id", "receipt", "receipt_no"),
+            ("item", "product", "item_name", "product_name"),
+            "date",
+            "time",
+        ),
+        absent=SYNONYMS["event"] + _CUSTOMERS,
+        columns={
+            "order_id": _names(
+                "transaction", "transaction_no", "transaction_id", "receipt", "receipt_no"
+            ),
+            "product_id": _names("item", "product", "item_name", "product_name"),
+            "ts": _names("date"),
+        },
+        session_scope="none",
+        order_lines=True,
+        keep_repeats=True,
+        ts_time=_names("time"),
+        user_from=_names(
+            "transaction", "transaction_no", "transaction_id", "receipt", "receipt_no"
+        ),
+    ),
 )
 FORMATS_BY_NAME: Final[dict[str, ExportFormat]] = {f.name: f for f in FORMATS}
 
@@ -595,7 +658,8 @@ def detect_format(columns: Iterable[str]) -> str:
     -------
     str
         ``"rees46"``, ``"pathlens"``, ``"ga4"``, ``"amplitude"``, ``"retailrocket"``,
-        ``"taobao"``, ``"mixpanel"``, ``"segment"``, ``"order_lines"``; ``"generic"`` when
+        ``"taobao"``, ``"mixpanel"``, ``"segment"``, ``"order_lines"``, ``"item_views"``,
+        ``"till_lines"``; ``"generic"`` when
         synonyms find a user, a time and an event column; ``"unknown"`` otherwise.
         :data:`FORMAT_LABELS` gives the names to show.
 
@@ -666,9 +730,61 @@ def suggest_mapping(columns: Iterable[str], *, format: str | None = None) -> dic
                 mapping[canon] = col
                 taken.add(col)
     mapping = _synonym_mapping(cols, mapping)
-    if fmt is not None and fmt.order_lines:
+    if fmt is not None and (fmt.order_lines or fmt.event_constant):
         mapping.pop("event", None)
+    if fmt is not None and fmt.ts_time:
+        time_col = cols.find(fmt.ts_time)
+        for canon in [c for c, src in mapping.items() if src == time_col]:
+            if canon != "ts":
+                del mapping[canon]
+    if fmt is not None and fmt.user_from and "user_id" not in fmt.columns:
+        mapping.pop("user_id", None)
     return {c: mapping[c] for c in CANONICAL_COLUMNS if c in mapping}
+
+
+#: Mapping keys besides the canonical columns (see :func:`suggest_options`).
+MAPPING_OPTIONS: Final = ("event_constant", "ts_time", "ts_time_unit", "user_fallback")
+TIME_UNITS: Final = ("s", "ms", "us")
+
+
+def suggest_options(columns: Iterable[str], *, format: str | None = None) -> dict[str, str]:
+    """The mapping options a format implies, as :func:`core.load_events` would use them.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The table's column names as read.
+    format : str, optional
+        A format name from :func:`detect_format`; detected when omitted.
+
+    Returns
+    -------
+    dict
+        Any of ``event_constant`` (every row is this event), ``ts_time`` (a time-of-day or
+        offset column added to the day in ``ts``), ``ts_time_unit`` (``s``/``ms``/``us``, for
+        numeric offsets) and ``user_fallback`` (the column, usually the visit, whose value
+        ``"<column>:<value>"`` stands in for a missing user).
+
+    Examples
+    --------
+    >>> suggest_options(["sessionId", "userId", "itemId", "timeframe", "eventdate"])
+    {'event_constant': 'view_item', 'ts_time': 'timeframe', 'ts_time_unit': 'ms', \
+'user_fallback': 'sessionId'}
+    """
+    cols = _Columns(columns)
+    name = format if format is not None else detect_format(cols.names)
+    fmt = FORMATS_BY_NAME.get(name)
+    out: dict[str, str] = {}
+    if fmt is None:
+        return out
+    if fmt.event_constant:
+        out["event_constant"] = fmt.event_constant
+    if fmt.ts_time and (col := cols.find(fmt.ts_time)) is not None:
+        out["ts_time"] = col
+        out["ts_time_unit"] = fmt.ts_time_unit
+    if fmt.user_from and (col := cols.find(fmt.user_from)) is not None:
+        out["user_fallback"] = col
+    return out
 
 
 def fallback_columns(
@@ -690,11 +806,14 @@ __all__ = [
     "FORMATS_BY_NAME",
     "FORMAT_LABELS",
     "GENERIC",
+    "MAPPING_OPTIONS",
     "SYNONYMS",
+    "TIME_UNITS",
     "UNKNOWN",
     "ExportFormat",
     "canonical_event_type",
     "detect_format",
     "fallback_columns",
     "suggest_mapping",
+    "suggest_options",
 ]

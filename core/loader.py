@@ -30,12 +30,15 @@ from core.errors import LoadError, ParameterError, SchemaError
 from core.formats import (
     FORMAT_LABELS,
     FORMATS_BY_NAME,
+    MAPPING_OPTIONS,
+    TIME_UNITS,
     UNKNOWN,
     ExportFormat,
     canonical_event_type,
     detect_format,
     fallback_columns,
     suggest_mapping,
+    suggest_options,
 )
 from core.io import (
     ROW_COLUMN,
@@ -77,6 +80,8 @@ _STRAY_MIN_ROWS: Final = 20
 #: Canonical columns a mapping may name, and those that must be found.
 MAPPABLE: Final = tuple(c for c in CANONICAL_COLUMNS if c != "event_type")
 REQUIRED: Final = ("user_id", "ts", "event")
+#: User ids that mean "no user" (R's and pandas' missing values, JavaScript's undefined).
+USER_NULLS: Final = ("NA", "N/A", "n/a", "null", "NULL", "None", "nan", "NaN", "undefined")
 
 _EXAMPLES: Final = 5  # offending rows quoted in a message
 _SAMPLE: Final = 2000  # distinct values used to recognise a timestamp format
@@ -103,6 +108,9 @@ class LoadReport:
         Its name for people.
     mapping : dict
         Canonical column -> source column actually used.
+    options : dict
+        Mapping options used (``event_constant``, ``ts_time``, ``ts_time_unit``,
+        ``user_fallback``; see :func:`load_events`).
     rows_read : int
         Data rows in the file.
     rows_kept : int
@@ -136,6 +144,7 @@ class LoadReport:
     format: str = UNKNOWN
     format_label: str = FORMAT_LABELS[UNKNOWN]
     mapping: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
     rows_read: int = 0
     rows_kept: int = 0
     rows_dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
@@ -162,6 +171,7 @@ class LoadReport:
             "format": self.format,
             "format_label": self.format_label,
             "mapping": dict(self.mapping),
+            "options": dict(self.options),
             "rows_read": self.rows_read,
             "rows_kept": self.rows_kept,
             "rows_dropped": dict(self.rows_dropped),
@@ -273,6 +283,15 @@ def load_events(
         (user corrections from the Data page). Keys among ``user_id``, ``session_id``, ``ts``,
         ``event``, ``product_id``, ``category``, ``brand``, ``price``, ``quantity``,
         ``order_id``; a value of ``None`` or ``""`` means "this file has no such column".
+        Besides, options for exports that lack a column (:data:`core.formats.MAPPING_OPTIONS`,
+        detected for known shapes, see :func:`core.formats.suggest_options`):
+        ``event_constant`` -- every row is this event (``"view_item"``), for logs of one
+        kind of event without an event column; ``ts_time`` -- a column added to the day
+        in ``ts``: a time of day (``09:58:11``) or a number, an offset in ``ts_time_unit``
+        (``"s"``, ``"ms"`` or ``"us"``; default ``"s"``); ``user_fallback`` -- a column
+        (usually the visit) standing in for the user where it is empty, or for every row
+        when no column is mapped to ``user_id``, written ``"<column>:<value>"``.
+        User ids in :data:`USER_NULLS` (``NA``, ``null``...) count as empty.
     session_gap : timedelta, default 30 minutes
         Inactivity that ends a session, for exports (or rows) without a session id.
     drop_stray : bool, default False
@@ -318,9 +337,14 @@ def load_events(
     columns = scan_raw(raw).collect_schema().names()
     fmt_name = detect_format(columns)
     fmt = FORMATS_BY_NAME.get(fmt_name)
-    used = _resolve_mapping(columns, fmt_name, fmt, mapping, source_name=raw.name)
+    options = _resolve_options(columns, fmt_name, mapping, source_name=raw.name)
+    used = _resolve_mapping(columns, fmt_name, fmt, mapping, source_name=raw.name, options=options)
     report = LoadReport(
-        source=raw.name, format=fmt_name, format_label=FORMAT_LABELS[fmt_name], mapping=dict(used)
+        source=raw.name,
+        format=fmt_name,
+        format_label=FORMAT_LABELS[fmt_name],
+        mapping=dict(used),
+        options=dict(options),
     )
     if mapping:
         if fmt_name == UNKNOWN:
@@ -331,14 +355,16 @@ def load_events(
     if fmt is not None and mapping and "event" in mapping:
         fmt = replace(fmt, event_fallback=())
     user_fb = (
-        fallback_columns(columns, fmt.user_fallback, [used["user_id"]]) if fmt is not None else []
+        fallback_columns(columns, fmt.user_fallback, [used["user_id"]])
+        if fmt is not None and "user_id" in used
+        else []
     )
     event_fb = (
         fallback_columns(columns, fmt.event_fallback, [used["event"]])
         if fmt is not None and "event" in used
         else []
     )
-    mapped = set(used.values())
+    mapped = set(used.values()) | {options[k] for k in ("ts_time",) if k in options}
     extras = [c for c in columns if c not in mapped]
     renamed = _property_names(extras)
     if any(renamed[c] != c for c in extras):
@@ -349,9 +375,14 @@ def load_events(
         )
 
     # A first look at the first rows decides how each column is parsed.
-    needed = list(dict.fromkeys([*used.values(), *user_fb, *event_fb]))
+    option_cols = [options[k] for k in ("ts_time", "user_fallback") if k in options]
+    needed = list(dict.fromkeys([*used.values(), *user_fb, *event_fb, *option_cols]))
     head, raw = collect_raw(raw, lambda lf: lf.select(needed).head(_SAMPLE_ROWS))
     ts_plan = plan_timestamps(head[used["ts"]], column=used["ts"])
+    if "ts_time" in options:
+        ts_plan = replace(
+            ts_plan, warnings=tuple(w for w in ts_plan.warnings if "without times" not in w)
+        )
     if ts_plan.kind == "empty" and head.height == _SAMPLE_ROWS:  # blank at first: look further
         ts_col = used["ts"]
         later, raw = collect_raw(
@@ -368,7 +399,9 @@ def load_events(
         renamed=renamed,
         ts=ts_plan,
         head=head,
+        options=options,
     )
+    report.notes.extend(_option_notes(plan))
 
     df, raw = collect_raw(raw, plan.build, row_index=True)
     if df.height and ts_plan.kind == "text":
@@ -407,11 +440,80 @@ def _check_mapping_keys(mapping: dict[str, str] | None) -> None:
             f"`mapping` must be a dict of canonical column -> source column, "
             f"got {type(mapping).__name__}"
         )
-    bad = [k for k in mapping if k not in MAPPABLE]
+    bad = [k for k in mapping if k not in MAPPABLE and k not in MAPPING_OPTIONS]
     if bad:
         raise ParameterError(
-            f"`mapping` has unknown canonical column(s) {bad}; valid keys are {list(MAPPABLE)}"
+            f"`mapping` has unknown canonical column(s) {bad}; valid keys are {list(MAPPABLE)} "
+            f"and the options {list(MAPPING_OPTIONS)}"
         )
+    unit = mapping.get("ts_time_unit")
+    if unit not in (None, "") and unit not in TIME_UNITS:
+        raise ParameterError(
+            f"`mapping['ts_time_unit']` must be one of {list(TIME_UNITS)}, got {unit!r}"
+        )
+    constant = mapping.get("event_constant")
+    if constant is not None and not isinstance(constant, str):
+        raise ParameterError(
+            f"`mapping['event_constant']` must be an event name (text), got {constant!r}"
+        )
+
+
+def _resolve_options(
+    columns: list[str], fmt_name: str, mapping: dict[str, str] | None, *, source_name: str
+) -> dict[str, str]:
+    """The options the format implies, overridden by ``mapping`` (``None``/``""`` removes)."""
+    options = suggest_options(columns, format=fmt_name)
+    mapping = mapping or {}
+    if mapping.get("event") and "event_constant" not in mapping:
+        options.pop("event_constant", None)  # an event column mapped by hand wins
+    for key in MAPPING_OPTIONS:
+        if key not in mapping:
+            continue
+        value = mapping[key]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            options.pop(key, None)
+            continue
+        if key in ("ts_time", "user_fallback") and value not in columns:
+            raise SchemaError(
+                f"`mapping` takes {key} from column {value!r}, which {source_name!r} does not "
+                f"have; its columns are {columns}",
+                code="missing_column",
+            )
+        options[key] = value.strip() if key == "event_constant" else value
+    if "ts_time" not in options:
+        options.pop("ts_time_unit", None)
+    return options
+
+
+def _option_notes(plan: _Plan) -> list[str]:
+    options, used = plan.options, plan.used
+    notes = []
+    if "event_constant" in options and "event" not in used:
+        notes.append(
+            f"The export has no event column: every row is a {options['event_constant']!r} event."
+        )
+    if "ts_time" in options:
+        if plan.time_kind == "offset":
+            unit = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}[
+                options.get("ts_time_unit", "s")
+            ]
+            how = f"plus the offset in {options['ts_time']!r} ({unit})"
+        else:
+            how = f"at the time of day in {options['ts_time']!r}"
+        notes.append(f"Timestamps are the day in {used['ts']!r} {how}.")
+    if "user_fallback" in options:
+        col = options["user_fallback"]
+        if "user_id" not in used:
+            notes.append(
+                f"The export has no user column: each {col!r} stands for its own user "
+                f"(user ids '{col}:<value>')."
+            )
+        else:
+            notes.append(
+                f"Rows without a user in {used['user_id']!r} (empty or {USER_NULLS[0]!r}...) take "
+                f"'{col}:<value>' as their user."
+            )
+    return notes
 
 
 def _resolve_mapping(
@@ -421,8 +523,10 @@ def _resolve_mapping(
     mapping: dict[str, str] | None,
     *,
     source_name: str,
+    options: dict[str, str],
 ) -> dict[str, str]:
     used = suggest_mapping(columns, format=fmt_name)
+    mapping = {k: v for k, v in (mapping or {}).items() if k not in MAPPING_OPTIONS}
     for canon, src in (mapping or {}).items():
         if src is None or src == "":
             used.pop(canon, None)
@@ -438,7 +542,12 @@ def _resolve_mapping(
                 del used[other]
         used[canon] = src
     order_lines = fmt is not None and fmt.order_lines
-    required = [c for c in REQUIRED if not (c == "event" and order_lines)]
+    required = [
+        c
+        for c in REQUIRED
+        if not (c == "event" and (order_lines or "event_constant" in options))
+        and not (c == "user_id" and "user_fallback" in options)
+    ]
     missing = [c for c in required if c not in used]
     if missing:
         expected = "; ".join(
@@ -530,6 +639,7 @@ def _id_expr(e: pl.Expr, head: pl.Series) -> pl.Expr:
 
 
 _NUMBER_RE: Final = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_TIMES_OF_DAY: Final = ("%H:%M:%S", "%H:%M", "%H:%M:%S%.f", "%I:%M:%S %p", "%I:%M %p")
 _EURO: Final = r"^-?\d{1,3}(\.\d{3})*,\d+$|^-?\d+,\d+$"
 _THOUSANDS: Final = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 
@@ -574,15 +684,72 @@ class _Plan:
     renamed: dict[str, str]
     ts: TimestampPlan
     head: pl.DataFrame
+    options: dict[str, str] = field(default_factory=dict)
 
     def col(self, canon: str) -> pl.Expr:
         return pl.col(self.used[canon])
 
-    def user_expr(self) -> pl.Expr:
+    @property
+    def time_kind(self) -> str | None:
+        """``"offset"`` (numbers) or ``"time"`` (times of day) for the ``ts_time`` column."""
+        if "ts_time" not in self.options:
+            return None
+        head = self.head[self.options["ts_time"]]
+        if head.dtype.is_numeric():
+            return "offset"
+        values = head.drop_nulls().cast(pl.String).str.strip_chars()
+        values = values.filter(values != "")
+        numeric = values.str.contains(_NUMBER_RE)
+        return "offset" if values.len() and int(numeric.sum()) * 2 >= values.len() else "time"
+
+    def primary_user(self) -> pl.Expr | None:
+        if "user_id" not in self.used:
+            return None
         user = _id_expr(self.col("user_id"), self.head[self.used["user_id"]])
-        return pl.coalesce([user, *(_id_expr(pl.col(c), self.head[c]) for c in self.user_fb)])
+        return pl.when(~user.is_in(USER_NULLS)).then(user)
+
+    def user_expr(self) -> pl.Expr:
+        parts = [_id_expr(pl.col(c), self.head[c]) for c in self.user_fb]
+        primary = self.primary_user()
+        if primary is not None:
+            parts.insert(0, primary)
+        if "user_fallback" in self.options:
+            col = self.options["user_fallback"]
+            visit = _text(_id_expr(pl.col(col), self.head[col]))
+            parts.append(pl.lit(f"{col}:") + visit)
+        return pl.coalesce(parts)
+
+    def ts_expr(self) -> tuple[pl.Expr, pl.Expr]:
+        """The timestamp and whether the source holds one (day and time when combined)."""
+        ts = self.ts.expr(self.col("ts"), clean=True)
+        present = self.col("ts").is_not_null()
+        kind = self.time_kind
+        if kind is None:
+            return ts, present
+        col = self.options["ts_time"]
+        raw = pl.col(col)
+        if kind == "offset":
+            factor = {"s": 1e6, "ms": 1e3, "us": 1.0}[self.options.get("ts_time_unit", "s")]
+            num = (raw if self.head[col].dtype.is_numeric() else _text(raw)).cast(
+                pl.Float64, strict=False
+            )
+            us = pl.when(num.is_finite() & (num.abs() * factor < 1e17)).then(
+                (num * factor).round(0).cast(pl.Int64)
+            )
+            combined = ts + pl.duration(microseconds=us)
+        else:
+            t = _text(raw)
+            time = pl.coalesce(
+                [t.str.to_time(f, strict=False) for f in _TIMES_OF_DAY]  # type: ignore[arg-type]
+            )
+            combined = (
+                ts.dt.replace_time_zone(None).dt.combine(time).dt.replace_time_zone("UTC")
+            ).cast(UTC_US)
+        return combined, present & _text(raw).is_not_null()
 
     def event_expr(self) -> pl.Expr:
+        if "event" not in self.used and "event_constant" in self.options:
+            return pl.lit(self.options["event_constant"], dtype=pl.String)
         if "event" not in self.used:  # order lines: a purchase per line, a return is a refund
             refund = pl.lit(False)
             if "quantity" in self.used:
@@ -609,18 +776,19 @@ class _Plan:
         lf = lf.with_columns(
             _text(pl.col(c)) for c in sources if schema[c] == pl.String and _padded(head[c])
         )
+        ts, ts_present = self.ts_expr()
         exprs: list[pl.Expr] = [
             pl.col(ROW_COLUMN),
             self.user_expr().alias("user_id"),
-            self.ts.expr(self.col("ts"), clean=True).alias("ts"),
+            ts.alias("ts"),
             self.event_expr().alias("event"),
-            self.col("ts").is_not_null().alias("__ts_present"),
+            ts_present.alias("__ts_present"),
         ]
         unit = self.ts.unit_code(self.col("ts"), clean=True)
         if unit is not None:
             exprs.append(unit.alias("__ts_unit"))
-        if self.user_fb:
-            primary = _id_expr(self.col("user_id"), head[used["user_id"]])
+        primary = self.primary_user()
+        if primary is not None and (self.user_fb or "user_fallback" in self.options):
             exprs.append(primary.is_null().alias("__user_filled"))
         for canon in ("product_id", "order_id"):
             if canon in used:
@@ -695,7 +863,7 @@ def _finish(
     with_ts = int(present.sum())
     if counts[MISSING_USER] == n:
         raise LoadError(
-            f"no row has a user: column {used['user_id']!r} (mapped to user_id) is "
+            f"no row has a user: column {_user_source(plan)!r} (mapped to user_id) is "
             f"empty in all {n:,} rows; map another column to user_id",
             code="no_users",
         )
@@ -728,7 +896,7 @@ def _finish(
             code="bad_timestamps",
         )
     for reason, mask, what, column in (
-        (MISSING_USER, missing_user, f"no user ({used['user_id']} empty)", None),
+        (MISSING_USER, missing_user, f"no user ({_user_source(plan)} empty)", None),
         (MISSING_TS, missing_ts, f"no timestamp ({used['ts']} empty)", None),
         (BAD_TS, bad_ts, f"a timestamp in {used['ts']!r} that cannot be read", used["ts"]),
         (
@@ -757,8 +925,8 @@ def _finish(
         n_filled = int((df["__user_filled"] & ~missing_user).sum())
         if n_filled:
             report.notes.append(
-                f"{n_filled:,} rows without {used['user_id']!r} took their "
-                f"user from {' / '.join(repr(c) for c in plan.user_fb)}."
+                f"{n_filled:,} rows without {used['user_id']!r} took their user from "
+                f"{' / '.join(repr(c) for c in _fallback_sources(plan))}."
             )
 
     keep = ~(missing_user | missing_ts | bad_ts | implausible | missing_event)
@@ -773,7 +941,17 @@ def _finish(
     frame = _sort(holder)
     holder.append(frame)
     del frame
-    frame, dup_rows = _drop_duplicates(holder)
+    if plan.fmt is not None and plan.fmt.keep_repeats:
+        frame, dup_rows = holder.pop(), pl.Series(ROW_COLUMN, [], dtype=pl.UInt32)
+        n_repeats = _repeated_rows(frame)
+        if n_repeats:
+            report.notes.append(
+                f"{n_repeats:,} lines repeat an earlier line exactly; they were kept as further "
+                "units of the same item (a till export without quantities writes one line per "
+                "unit)."
+            )
+    else:
+        frame, dup_rows = _drop_duplicates(holder)
     counts[DUPLICATE] = dup_rows.len()
     if counts[DUPLICATE]:
         first = dup_rows.sort().head(_EXAMPLES).to_list()
@@ -788,7 +966,7 @@ def _finish(
     counts[STRAY_TS] = report.stray_rows if drop_stray else 0
     report.rows_dropped = {r: counts.get(r, 0) for r in DROP_REASONS}
 
-    if "event" not in used:
+    if "event" not in used and "event_constant" not in plan.options:
         n_ref = int((frame["event"] == "refund").sum())
         report.notes.append(
             "Order-line export: every row became a 'purchase' event"
@@ -822,6 +1000,15 @@ def _finish(
         if frame[plan.renamed[c]].dtype == pl.String and not _ID_LIKE.search(c)
     )
     return conform(frame)  # type: ignore[return-value]
+
+
+def _user_source(plan: _Plan) -> str:
+    return plan.used.get("user_id") or plan.options.get("user_fallback", "user_id")
+
+
+def _fallback_sources(plan: _Plan) -> list[str]:
+    extra = [plan.options["user_fallback"]] if "user_fallback" in plan.options else []
+    return [*plan.user_fb, *extra]
 
 
 def plausible_range(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -917,6 +1104,12 @@ def _stray(holder: list[pl.DataFrame], report: LoadReport, *, drop: bool) -> pl.
         "('Drop stray timestamps' on the Data page)."
     )
     return frame
+
+
+def _repeated_rows(frame: pl.DataFrame) -> int:
+    """Rows equal to an earlier row in every column but the row number."""
+    data = [c for c in frame.columns if c != ROW_COLUMN]
+    return int((~frame.select(pl.struct(data).is_first_distinct()).to_series()).sum())
 
 
 def _drop_duplicates(holder: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:

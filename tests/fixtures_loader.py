@@ -95,3 +95,32 @@ def upload(content: str | bytes, name: str = "upload.csv") -> io.BytesIO:
     buf = io.BytesIO(content if isinstance(content, bytes) else content.encode("utf-8"))
     buf.name = name
     return buf
+
+# Diginetica (CIKM Cup 2016) train-item-views layout: no event column (every row is an item
+# view), user "NA" when anonymous, the time as a day plus milliseconds since the session's
+# first query.
+ITEM_VIEWS = """\
+sessionId;userId;itemId;timeframe;eventdate
+1;NA;81766;526309;2016-05-09
+1;NA;31331;1031018;2016-05-09
+1;NA;32118;243569;2016-05-09
+2;NA;9654;75848;2016-05-09
+2;NA;33043;1345062;2016-05-09
+3;5357;37289;0;2016-05-09
+3;5357;37289;103020;2016-05-09
+4;5357;8892;41090;2016-05-10
+"""
+
+# A bakery's till export ("Transactions from a bakery"): no customer, no event, no quantity;
+# one line per unit sold, the date and the time in two columns.
+TILL_LINES = """\
+Date,Time,Transaction,Item
+2016-10-30,09:58:11,1,Bread
+2016-10-30,10:05:34,2,Scandinavian
+2016-10-30,10:05:34,2,Scandinavian
+2016-10-30,10:07:57,3,Hot chocolate
+2016-10-30,10:07:57,3,Jam
+2016-10-30,10:07:57,3,Cookies
+2016-10-30,10:08:41,4,Muffin
+2016-10-31,08:01:02,5,Bread
+"""
