@@ -1781,4 +1781,5 @@ __all__ = [
     "read_columns",
     "read_raw",
     "suggest_mapping",
+    "suggest_options",
 ]

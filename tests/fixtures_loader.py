@@ -96,6 +96,7 @@ def upload(content: str | bytes, name: str = "upload.csv") -> io.BytesIO:
     buf.name = name
     return buf
 
+
 # Diginetica (CIKM Cup 2016) train-item-views layout: no event column (every row is an item
 # view), user "NA" when anonymous, the time as a day plus milliseconds since the session's
 # first query.
