@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from builders import make_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,6 @@ import core.rules as rules_mod
 from core import mine_rules
 from core.errors import ParameterError
 from core.rules import MiningBudgetExceeded, MiningCancelled, _min_count
-from builders import make_events
 
 
 def dense_baskets(n: int = 300, items: int = 24, seed: int = 1) -> pl.DataFrame:
@@ -43,7 +43,7 @@ def reference_itemsets(table: pl.DataFrame, min_support: float, max_len: int) ->
     # half a basket below the integer threshold, as mine_rules compares counts
     found = apriori(pd.DataFrame(onehot), min_support=(_min_count(min_support, n) - 0.5) / n,
                     use_colnames=True, max_len=max_len)
-    return {frozenset(s): round(v * n) for s, v in zip(found["itemsets"], found["support"])}
+    return {frozenset(s): round(v * n) for s, v in zip(found["itemsets"], found["support"], strict=True)}
 
 
 @pytest.mark.parametrize("algorithm", ["apriori", "fpgrowth"])

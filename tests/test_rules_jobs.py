@@ -53,9 +53,10 @@ def test_a_closed_session_stops(monkeypatch):
 
 
 def test_core_mining_stops_through_cancel_check(monkeypatch):
+    from test_rules_budget import dense_baskets
+
     import core.rules as rules_mod
     from core.rules import MiningCancelled, mine_rules
-    from test_rules_budget import dense_baskets
 
     active = {"s1"}
     monkeypatch.setattr(rules_mod, "_CHECK_EVERY_S", 0.0)
