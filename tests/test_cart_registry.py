@@ -99,3 +99,16 @@ def test_a_folder_holding_other_filters_is_refused(tmp_path, trained):
         (dst / p.name).write_bytes(p.read_bytes())
     with pytest.raises(ModelError, match="other data"):
         load_retrained(store, ds, MARCH)
+
+
+def test_concurrent_retrainings_of_the_same_data_leave_one_whole_model(tmp_path, trained):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, card = trained
+    store = DatasetStore(tmp_path)
+    ds = store.put(toy_events(sessions=300, seed=4), name="toy")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: save_retrained(model, card, store, ds, MOBILE), range(8)))
+    assert load_retrained(store, ds, MOBILE).card.test_metrics == card.test_metrics
+    assert [p.name for p in store.model_dir(ds).iterdir()] == [retrained_model_dir(
+        store, ds, MOBILE).name]

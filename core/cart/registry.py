@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
+import threading
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from core.cart.model import CartModel
 
 SCOPE_FILE: Final[str] = "scope.json"
+#: Serialises the final renames of the threads of one process (a Streamlit server).
+_SWAP = threading.Lock()
 
 
 class _Store(Protocol):
@@ -179,17 +182,33 @@ def save_retrained(model: CartModel, card: ModelCard, store: _Store, dataset_id:
                  "filters": filters_scope(filters, seg),
                  "description": describe_filters(filters, seg)}
         (tmp / SCOPE_FILE).write_text(json.dumps(scope, indent=2, sort_keys=True) + "\n")
-        old = None
-        if target.exists():
-            old = target.with_name(f".old-{target.name}-{os.getpid()}")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-        tmp.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with _SWAP:
+            _swap_in(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _swap_in(new: Path, target: Path, *, attempts: int = 3) -> None:
+    """Rename ``new`` to ``target``, moving a previous ``target`` aside first. A concurrent
+    writer in another process can recreate ``target`` between the two renames; then try again
+    (the last writer wins, and a reader never sees a half-written folder)."""
+    for _ in range(attempts):
+        old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex}")
+        try:
+            target.rename(old)
+        except FileNotFoundError:
+            old = None
+        try:
+            new.rename(target)
+            return
+        except OSError:
+            continue
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    raise ModelError(f"could not store the retrained model in {target}: other retrainings of "
+                     "the same data kept replacing it; try again")
 
 
 def load_retrained(store: _Store, dataset_id: str, filters: FilterParams,
