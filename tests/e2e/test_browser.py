@@ -164,3 +164,52 @@ def test_stale_link_reports_what_was_ignored(server, page):
     assert "not on this server" in alerts
     assert "funnel.window=-5" in alerts and "funnel.order=sideways" in alerts
     assert_no_exception(page)
+
+
+def _copy_box_text(page) -> str:
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Copy link to this view").click()
+    code = sidebar.locator('[data-testid="stCode"] code').first
+    code.wait_for()
+    return "".join(code.inner_text().split())
+
+
+def test_copy_box_link_reopens_the_same_numbers_in_a_fresh_browser(server, browser, page):
+    page.goto(f"{server}/funnels")
+    wait_for_app(page)
+    page.get_by_text("Entered (user_id)").wait_for(timeout=180_000)
+    default = _metric_values(page)
+    window = page.locator('[data-testid="stNumberInput"]').filter(has_text="Window")
+    window.locator("input").fill("3")
+    window.locator("input").press("Enter")
+    wait_for_app(page)
+    page.wait_for_function("() => location.search.includes('funnel.window=3')")
+    wait_for_app(page)
+    page.locator("button").filter(has_text=re.compile(r"^\s*strict\s*$")).first.click()
+    wait_for_app(page)
+    page.wait_for_function("() => location.search.includes('funnel.order=strict')")
+    wait_for_app(page)
+    before = _metric_values(page)
+    assert before != default, "a strict funnel converts fewer users"
+    link = _copy_box_text(page)
+    assert link.startswith(f"{server}/funnels?"), link
+    assert "funnel.window=3" in link and "funnel.order=strict" in link, link
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+    other = fresh.new_page()
+    other.set_default_timeout(60_000)
+    other.goto(link)  # the box's text, not the address bar
+    wait_for_app(other)
+    other.get_by_text("Entered (user_id)").wait_for(timeout=180_000)
+    after = _metric_values(other)
+    assert_no_exception(other)
+    fresh.close()
+    assert after == before
+
+
+def test_overview_has_its_own_url(server, page):
+    page.goto(f"{server}/overview")
+    wait_for_app(page)
+    page.locator('[data-testid="stMetric"]').first.wait_for()
+    assert page.get_by_text("Page not found").count() == 0
+    assert_no_exception(page)
