@@ -1442,52 +1442,53 @@ def conversion_by_attempt(
     if rows.n_entities == 0 or rows.step_rows[0] == 0:
         return pl.DataFrame(schema=_TREND_SCHEMA)
     every, span_us = _TRUNCATE[interval], span // timedelta(microseconds=1)
-    frame = pl.DataFrame(
-        {"e": _entity_codes(rows), "t": rows.t, "mask": rows.mask, "xl": rows.xl}
-    ).with_row_index("i")
-    period = pl.col("t").cast(pl.Datetime("us", "UTC")).dt.truncate(every).dt.epoch("us")
-    # one (entity, period) per period with a step-1 event, from its first entry
+    t, mask, ent = rows.t, rows.mask, _entity_codes(rows)
+    # one (entity, period) per period with a step-1 event, from its first entry in the period
     entries = (
-        frame.filter((pl.col("mask") & 1) != 0)
-        .group_by("e", period.alias("p"))
+        pl.DataFrame({"e": ent, "t": t, "mask": mask})
+        .filter((pl.col("mask") & 1) != 0)
+        .group_by(
+            "e",
+            pl.col("t").cast(pl.Datetime("us", "UTC")).dt.truncate(every).dt.epoch("us")
+            .alias("p"),
+        )
         .agg(pl.col("t").min().alias("first"))
     )
-    # every (entity, period) becomes its own entity: the entity's rows from its first entry in
-    # the period until the last time a step can still count (the period's end plus the window),
-    # with step 1 cleared outside the period so that only attempts entering in it are followed
-    work = (
-        frame.join(entries, on="e", how="inner")
-        .filter(
-            (pl.col("t") >= pl.col("first"))
-            & (pl.col("t") <= pl.col("p") + span_us - 1 + spec.window_us)
-        )
-        .sort("p", "e", "i")
-        .with_columns(
-            pl.when((pl.col("t") >= pl.col("p")) & (pl.col("t") < pl.col("p") + span_us))
-            .then(pl.col("mask"))
-            .otherwise(pl.col("mask") & ~pl.lit(1, dtype=pl.Int32))
-            .alias("mask")
-        )
-    )
-    from core._funnel_kernel import in_parallel, ordered_funnel, run_starts
+    e_in, p_in = entries["e"].to_numpy(), entries["p"].to_numpy()
+    # Every (entity, period) becomes its own entity: the entity's rows from the first one at
+    # the time of its first entry in the period (ties included) to the last one at or before
+    # the period's end plus the window, with step 1 cleared outside the period, so that only
+    # attempts entering in the period are followed. The slices are found by binary search on
+    # a (entity, time rank) key, which rows sorted by entity and time keep non-decreasing.
+    times = np.sort(t)  # np.unique hashes: 20x slower on a million rows
+    times = times[np.concatenate(([True], times[1:] != times[:-1]))]
+    width = np.int64(len(times) + 1)
+    key = ent.astype(np.int64) * width + np.searchsorted(times, t)
+    base = e_in.astype(np.int64) * width
+    lo = np.searchsorted(key, base + np.searchsorted(times, entries["first"].to_numpy()), "left")
+    limit = p_in + (span_us - 1 + spec.window_us)
+    hi = np.searchsorted(key, base + np.searchsorted(times, limit, "right") - 1, "right")
+    lengths = hi - lo
+    starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    idx = np.repeat(lo - starts[:-1], lengths) + np.arange(starts[-1], dtype=np.int64)
+    t_w, p_w = t[idx], np.repeat(p_in, lengths)
+    inside = (t_w >= p_w) & (t_w < p_w + span_us)
+    mask_w = np.where(inside, mask[idx], mask[idx] & ~np.int32(1)).astype(mask.dtype)
+    from core._funnel_kernel import in_parallel, ordered_funnel
 
-    new_run = (pl.col("p") != pl.col("p").shift()) | (pl.col("e") != pl.col("e").shift())
-    runs = work.select(new_run.fill_null(True).cum_sum().alias("r"))["r"].to_numpy()
-    starts = run_starts(runs)
     parts = in_parallel(
         ordered_funnel,
         starts,
-        work["t"].to_numpy(),
-        work["mask"].to_numpy(),
-        work["xl"].to_numpy(),
+        t_w,
+        mask_w,
+        rows.xl[idx],
         spec.n,
         spec.window_us,
         spec.order == "strict",
     )
-    firsts = work["p"].gather(starts[:-1])
     per = pl.DataFrame(
         {
-            "_start": firsts.cast(pl.Datetime("us", "UTC")),
+            "_start": pl.Series(p_in).cast(pl.Datetime("us", "UTC")),
             "furthest": np.concatenate([p[0] for p in parts]).astype(np.int64),
             "excluded": np.concatenate([p[1] for p in parts]),
         }
