@@ -994,11 +994,12 @@ def _finish(
             f"event_type 'other': {shown}."
         )
     frame = frame.drop(ROW_COLUMN)
-    frame = frame.with_columns(
-        _tighten(frame[plan.renamed[c]])
+    text_props = [
+        plan.renamed[c]
         for c in plan.extras
         if frame[plan.renamed[c]].dtype == pl.String and not _ID_LIKE.search(c)
-    )
+    ]
+    frame = frame.with_columns(_tighten_columns(frame, text_props))
     return conform(frame)  # type: ignore[return-value]
 
 
@@ -1664,29 +1665,61 @@ _ID_LIKE: Final = re.compile(
 )
 
 
-def _tighten(s: pl.Series) -> pl.Series:
-    """Text properties become Int64, Float64 or Boolean when every value is one."""
-    values = s.drop_nulls()
-    if values.len() == 0:
-        return s
-    sample = _sample(values).str.strip_chars()
-    if bool(sample.str.to_lowercase().is_in(["true", "false"]).all()):
-        full = s.str.strip_chars().str.to_lowercase()
-        if bool(full.drop_nulls().is_in(["true", "false"]).all()):
-            return (full == "true").alias(s.name)
-        return s
-    if not bool(sample.str.contains(_NUMBER_RE).all()):
-        return s
-    if bool(sample.str.contains(r"^[+-]?0\d").any()):
-        return s  # leading zeros: codes, not numbers
-    stripped = s.str.strip_chars()
-    as_int = stripped.cast(pl.Int64, strict=False)
-    if as_int.null_count() == s.null_count():
-        return as_int.alias(s.name)
-    as_float = stripped.cast(pl.Float64, strict=False)
-    if as_float.null_count() == s.null_count():
-        return as_float.alias(s.name)
-    return s
+def _tighten_columns(frame: pl.DataFrame, names: list[str]) -> list[pl.Series]:
+    """Text properties that become Int64, Float64 or Boolean because every value is one.
+
+    Judged first on a sample of rows (the first ones and an even spread of the rest: text,
+    a leading zero or a non-boolean there keeps the column as text), then confirmed on the
+    whole column. Each step is one query over all columns, so a file with 10,000 property
+    columns costs a few queries rather than a few per column.
+    """
+    if not names or frame.height == 0:
+        return []
+    n = frame.height
+    sample = frame.select(names)
+    if n > _SAMPLE:
+        step = max(1, n // (_SAMPLE // 2))
+        rows = pl.concat(
+            [
+                pl.int_range(0, _SAMPLE // 2, eager=True),
+                pl.int_range(_SAMPLE // 2, n, step, eager=True),
+            ]
+        )
+        sample = sample[rows]
+
+    # one long table (column, value) and one grouped query, whatever the number of columns
+    v = pl.col("value").str.strip_chars()
+    stats = (
+        sample.unpivot(on=names, variable_name="column", value_name="value")
+        .filter(pl.col("value").is_not_null())
+        .group_by("column")
+        .agg(
+            v.str.to_lowercase().is_in(["true", "false"]).all().alias("bool"),
+            v.str.contains(_NUMBER_RE).all().alias("number"),
+            v.str.contains(r"^[+-]?0\d").any().alias("lead0"),
+        )
+    )
+    booleans = set(stats.filter("bool")["column"])
+    numbers = set(stats.filter(~pl.col("bool") & pl.col("number") & ~pl.col("lead0"))["column"])
+    out: list[pl.Series] = []
+    for c in names:  # eager Series operations: no query to plan per column
+        if c not in booleans and c not in numbers:
+            continue
+        col = frame[c].str.strip_chars()
+        if c in booleans:
+            low = col.str.to_lowercase()
+            if bool(low.drop_nulls().is_in(["true", "false"]).all()):
+                out.append((low == "true").alias(c))
+            continue
+        missing = col.null_count()
+        as_int = col.cast(pl.Int64, strict=False)
+        if as_int.null_count() == missing:
+            out.append(as_int)
+            continue
+        as_float = col.cast(pl.Float64, strict=False)
+        if as_float.null_count() == missing:
+            out.append(as_float)
+    return out
 
 
 def _sessions(frame: pl.DataFrame, plan: _Plan, report: LoadReport, gap: timedelta) -> pl.DataFrame:
