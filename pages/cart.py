@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from core.cart import chance_warning, revenue_at_risk
+from core.cart import chance_warning
 from core.cart.figures import (
     calibration_figure,
     confusion_counts,
@@ -14,7 +14,6 @@ from core.cart.figures import (
     timeline_figure,
 )
 from core.cart.registry import describe_filters
-from core.sessions import DEFAULT_SESSION_GAP
 from ui.cart import (
     BUNDLED,
     BUNDLED_CHOICE,
@@ -23,13 +22,13 @@ from ui.cart import (
     cached_explanation,
     cached_reasons,
     cached_status,
-    data_end,
+    carts_tables,
+    explainable_carts,
     get_model,
     labelled,
     money,
-    price_note,
-    priced_values,
     reason_sentences,
+    recovery_summary,
     retrain_panel,
     retrained_model_key,
 )
@@ -95,29 +94,7 @@ elif metrics is not None:
 threshold = st.slider("Flag a cart as at risk from", 0.0, 1.0, round(model.threshold, 2),
                       step=0.01, key="cart.threshold", bind="query-params",
                       help="The model's own threshold maximises recall minus false alarms.")
-known = bool(status["value_known"].any())
-valued = status.with_columns(pl.when(pl.col("value_known")).then("cart_value").otherwise(0.0))
-risk = revenue_at_risk(valued, threshold=threshold, status="open")
-past = revenue_at_risk(valued, threshold=threshold, status="history")
-live = int((status["status"] == "in_progress").sum())
-gap = int(DEFAULT_SESSION_GAP.total_seconds() // 60)
-m = st.columns(4)
-m[0].metric("Open carts (recoverable)", f"{risk['open_carts']:,}",
-            help=f"No purchase, no event for {gap} minutes (the visit is over), last event "
-                 f"within {window} days of the data's end.")
-m[1].metric("Value in open carts", money(risk["open_value"], known))
-m[2].metric("Expected to be lost", money(risk["expected_loss"], known),
-            help="Sum over open carts of risk × cart value.")
-m[3].metric("Open carts flagged at risk", f"{risk['flagged_carts']:,}",
-            help=f"Worth {money(risk['flagged_value'], known)}.")
-st.caption(f"Open: no purchase yet, the visit is over (no event for {gap} minutes) and the "
-           f"last event is at most {window} days before the data's end ({data_end(status)}). "
-           f"Not counted: {live:,} "
-           f"carts still in progress (an event in the last {gap} minutes) and "
-           f"{past['open_carts']:,} older abandoned carts worth {money(past['open_value'], known)}"
-           " (the history below).")
-if note := price_note(status):
-    st.caption(note)
+known = recovery_summary(status, threshold=threshold, window=int(window))
 if metrics is not None and metrics.ok:
     left, right = st.columns([2, 3])
     left.plotly_chart(confusion_figure(metrics, threshold), key="cart.confusion")
@@ -127,27 +104,11 @@ if metrics is not None and metrics.ok:
         f"abandoned (worth {money(c['flagged_abandoned_value'], known)}) and **{c['fp']:,}** "
         f"that were bought anyway; it misses **{c['fn']:,}** abandoned carts.")
 
-columns = {"p_abandon": st.column_config.ProgressColumn(
-    "risk", min_value=0.0, max_value=1.0, format="percent"),
-    "cart_value": st.column_config.NumberColumn("cart value", help="Empty (n/a) without prices"),
-    "idle_minutes": st.column_config.NumberColumn("idle (min)", format="%.0f")}
-shown = priced_values(status).drop("open", "purchased", "value_known")
-st.subheader("Open carts, riskiest first")
-open_carts = shown.filter(pl.col("status") == "open").drop("status")
-st.dataframe(open_carts, hide_index=True, column_config=columns)
-download_csv(open_carts, "open_carts.csv", key="cart.dl_open")
-with st.expander(f"Abandoned-cart history: {past['open_carts']:,} carts idle for more than "
-                 f"{window} days (no longer recoverable)"):
-    history = shown.filter(pl.col("status") == "history").drop("status")
-    st.dataframe(history, hide_index=True, column_config=columns)
-    download_csv(history, "abandoned_cart_history.csv", key="cart.dl_history")
+carts_tables(status, window=int(window))
 
 st.subheader("Why is this cart at risk?")
-pool = status.filter(~pl.col("purchased")).sort(
-    pl.col("status") != "open", pl.col("p_abandon"), descending=[False, True])
 session = st.selectbox("Cart (the 300 riskiest carts not bought, open ones first)",
-                       pool["session_id"].head(300).to_list(), key="cart.session",
-                       bind="query-params")
+                       explainable_carts(status), key="cart.session", bind="query-params")
 if session is not None:
     reasons = guarded(lambda: cached_reasons(ctx.dataset_id, ctx.filters, model_key, session,
                                              ctx.seg))

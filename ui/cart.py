@@ -36,7 +36,7 @@ from core.cart.registry import (
     retrained_model_dir,
     save_retrained,
 )
-from core.cart.score import cart_status
+from core.cart.score import cart_status, revenue_at_risk
 from core.errors import ModelError
 from core.filters import FilterParams
 from core.sessions import DEFAULT_SESSION_GAP
@@ -254,3 +254,60 @@ def data_end(status: pl.DataFrame) -> str:
     row = status.row(0, named=True)
     end = row["last_event"] + timedelta(minutes=row["idle_minutes"])
     return end.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def recovery_summary(status: pl.DataFrame, *, threshold: float, window: int) -> bool:
+    """The headline numbers of the open (recoverable) carts, and what they leave out: carts
+    in progress and the abandoned-cart history. Returns whether any cart value is known."""
+    known = bool(status["value_known"].any())
+    valued = status.with_columns(
+        pl.when(pl.col("value_known")).then("cart_value").otherwise(0.0))
+    risk = revenue_at_risk(valued, threshold=threshold, status="open")
+    past = revenue_at_risk(valued, threshold=threshold, status="history")
+    live = int((status["status"] == "in_progress").sum())
+    gap = int(DEFAULT_SESSION_GAP.total_seconds() // 60)
+    m = st.columns(4)
+    m[0].metric("Open carts (recoverable)", f"{risk['open_carts']:,}",
+                help=f"No purchase, no event for {gap} minutes (the visit is over), last "
+                     f"event within {window} days of the data's end.")
+    m[1].metric("Value in open carts", money(risk["open_value"], known))
+    m[2].metric("Expected to be lost", money(risk["expected_loss"], known),
+                help="Sum over open carts of risk × cart value.")
+    m[3].metric("Open carts flagged at risk", f"{risk['flagged_carts']:,}",
+                help=f"Worth {money(risk['flagged_value'], known)}.")
+    st.caption(f"Open: no purchase yet, the visit is over (no event for {gap} minutes) and the "
+               f"last event is at most {window} days before the data's end "
+               f"({data_end(status)}). Not counted: {live:,} carts still in progress (an event "
+               f"in the last {gap} minutes) and {past['open_carts']:,} older abandoned carts "
+               f"worth {money(past['open_value'], known)} (the history below).")
+    if note := price_note(status):
+        st.caption(note)
+    return known
+
+
+def carts_tables(status: pl.DataFrame, *, window: int) -> None:
+    """The open carts, riskiest first, and the abandoned-cart history (each with a CSV)."""
+    columns = {
+        "p_abandon": st.column_config.ProgressColumn("risk", min_value=0.0, max_value=1.0,
+                                                     format="percent"),
+        "cart_value": st.column_config.NumberColumn("cart value",
+                                                    help="Empty (n/a) without prices"),
+        "idle_minutes": st.column_config.NumberColumn("idle (min)", format="%.0f")}
+    shown = priced_values(status).drop("open", "purchased", "value_known")
+    st.subheader("Open carts, riskiest first")
+    open_carts = shown.filter(pl.col("status") == "open").drop("status")
+    st.dataframe(open_carts, hide_index=True, column_config=columns)
+    download_csv(open_carts, "open_carts.csv", key="cart.dl_open")
+    history = shown.filter(pl.col("status") == "history").drop("status")
+    with st.expander(f"Abandoned-cart history: {history.height:,} carts idle for more than "
+                     f"{window} days (no longer recoverable)"):
+        st.dataframe(history, hide_index=True, column_config=columns)
+        download_csv(history, "abandoned_cart_history.csv", key="cart.dl_history")
+
+
+def explainable_carts(status: pl.DataFrame, *, limit: int = 300) -> list[str]:
+    """Session ids of the ``limit`` riskiest carts not bought, open ones first."""
+    pool = status.filter(~pl.col("purchased")).sort(
+        pl.col("status") != "open", pl.col("p_abandon"), pl.col("session_id"),
+        descending=[False, True, False])
+    return pool["session_id"].head(limit).to_list()
