@@ -390,6 +390,25 @@ class DatasetStore:
                 continue
         return total
 
+    def write_file(self, final: Path, data: bytes) -> None:
+        """Write ``data`` to ``final``, a file under the root kept beside the datasets (basket
+        files), as the store writes its own: temp file ``.tmp-<pid>-*`` (removed at start-up
+        when its writer died), fsync, rename. The folder is created when missing.
+
+        Raises
+        ------
+        StoreWriteError
+            The store is read-only or the disk is full.
+        """
+        final = Path(final)
+        if not final.resolve().is_relative_to(self.root.resolve()):
+            raise ValueError(f"`final` must lie under the store's root {self.root}, got {final}")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise self._write_error(e, final.parent) from e
+        self._write_file(final, data)
+
     # -- internals ---------------------------------------------------------------------------
     def _corrupt(self, dataset_id: str, why: str, *, code: str | None = None) -> DatasetCorrupt:
         what = "the bundled sample" if dataset_id == SAMPLE_ID else f"dataset `{dataset_id}`"

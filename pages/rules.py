@@ -13,10 +13,13 @@ from core.rules import (
     rules_scatter_figure,
 )
 from ui.rules import (
+    FILE_KEY,
     basket_file_meta,
     basket_files,
     cached_file_rules,
     cached_rules,
+    open_linked_basket_file,
+    publish_basket_file,
     save_basket_file,
     show_mining_limit,
 )
@@ -37,17 +40,24 @@ if source == "file":
                               "or order lines (an order id and an item per row)",
                               type=["csv", "txt", "tsv", "gz", "zip", "parquet"],
                               key="rules.upload")
+    # read before the options are built: a file opened by link joins this session's list
+    linked, problem = open_linked_basket_file()
+    if problem:
+        ctx.notice(problem)
     if upload is not None and st.session_state.get("rules._saved") != upload.file_id:
         saved = guarded(lambda: save_basket_file(upload.getvalue(), upload.name))
         if saved:
             st.session_state["rules._saved"] = upload.file_id
-            st.session_state["rules.file"] = saved
-    files = basket_files()
+            st.session_state[FILE_KEY] = saved
+    files = basket_files()  # only this session's uploads and files opened by link
     if not files:
         st.info("Upload a basket file to mine its rules.")
         st.stop()
-    file_id = st.selectbox("Basket file", list(files), format_func=files.get,
-                           key="rules.file", bind="query-params")
+    if st.session_state.get(FILE_KEY) not in files:
+        st.session_state[FILE_KEY] = linked if linked in files else next(iter(files))
+    # Not bound: a bound selectbox puts its label in the URL; the link must hold the id.
+    file_id = st.selectbox("Basket file", list(files), format_func=files.get, key=FILE_KEY)
+    publish_basket_file(file_id)
     meta = guarded(lambda: basket_file_meta(file_id))
     if meta:
         dropped = "; ".join(f"{n:,} {why}" for why, n in meta["rows_dropped"]) or "none"
@@ -55,6 +65,7 @@ if source == "file":
                    f"from {meta['rows_read']:,} rows; not used: {dropped}.")
     basket, item, event = "order_id", "product_id", "purchase"
 else:
+    publish_basket_file(None)  # a link to a dataset view carries no basket file's key
     left, mid, right = st.columns(3)
     # Bound widgets put their option labels in the URL, so the options are plain words.
     basket = left.selectbox("One basket is", ["order", "session", "user"],

@@ -128,27 +128,34 @@ def test_repeat_view_is_answered_from_cache(monkeypatch):
 
 
 def test_basket_file_source(shared_data):
-    from ui.rules import basket_files, save_basket_file
+    from ui.rules import save_basket_file
 
     file_id = save_basket_file((shared_data / "groceries.csv").read_bytes(), "groceries.csv")
-    label = basket_files()[file_id]  # links hold the option's label: name and content hash
-    assert label == f"groceries.csv · {file_id[:8]}"
     at = run(
         **{
             "rules.source": "file",
-            "rules.file": label,
+            "rules.file": file_id,  # links hold the file's 128-bit id (the key to the file)
             "rules.support": "0.01",
             "rules.lookup": "whole milk",
         }
     )
+    picker = at.selectbox(key="rules.file")
+    assert picker.value == file_id and picker.options == [f"groceries.csv · {file_id[:8]}"]
     assert metric(at, "Baskets") == "9,835"
     assert "basket lines" in " ".join(c.value for c in at.caption)
     assert len(together_table(at)) > 0
+    assert at.query_params["rules.file"] == file_id
 
 
 def test_unknown_basket_file_in_the_link_is_not_fatal():
     at = run(**{"rules.source": "file", "rules.file": "gone.csv · 01234567"})
     assert at.button_group(key="rules.source").value == "file"
+    assert any("gone.csv · 01234567" in w.value for w in at.warning)
+
+
+def test_a_dataset_view_link_carries_no_basket_file():
+    at = run(**{"rules.source": "dataset", "rules.file": "0" * 32})
+    assert at.query_params.get("rules.file") in (None, [])
 
 
 def test_runaway_settings_answer_with_a_suggestion_that_can_be_applied():

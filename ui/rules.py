@@ -1,8 +1,14 @@
 """Cached wrappers of the Basket rules page, and the store of uploaded basket files.
 
 Basket files (one basket per line, order lines) are not event logs, so they do not go into the
-dataset store; they are kept next to it, under ``<store root>/baskets/<id>.parquet``, named by
-the hash of their content, so that a page link (``rules.file=<id>``) reopens the same baskets.
+dataset store; they are kept next to it, under ``<store root>/baskets/<id>.parquet`` (+ ``.json``
+metadata), written as the store writes its own files (atomic, fsynced, counted in its size cap).
+
+Like datasets, basket files are private per visitor: a session lists only the files it uploaded
+or opened by link (:func:`ui.data.remember` under ``"basket"``), never the whole folder. The id
+is the first 32 hex digits (128 bits) of the content's SHA-256, so it cannot be guessed and a
+page link (``rules.file=<id>``) is the key to a file; ids of 16 hex digits (stored before ids
+grew) still open. Only ids matching that pattern become paths.
 """
 
 from __future__ import annotations
@@ -10,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -27,82 +31,140 @@ from core.rules import (
     mine_rules_with,
     read_baskets,
 )
-from ui.data import filtered_events, get_store
+from core.store import BASKETS_DIR
+from ui.data import filtered_events, get_store, remember, remembered
 from ui.jobs import cancel_check
 
-_FILE_ID = re.compile(r"^[0-9a-f]{16}$")
+#: URL parameter (and widget key) of the chosen basket file; it holds the file's id.
+FILE_KEY = "rules.file"
+FILE_ID_HEX_DIGITS = 32
+_FILE_ID = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{16})$")
+_KIND = "basket"
 
 
 def baskets_dir() -> Path:
-    """Where uploaded basket files are kept (created when missing)."""
-    path = get_store().root / "baskets"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where uploaded basket files are kept (made on the first write, so that a read-only store
+    still serves what it holds)."""
+    return get_store().root / BASKETS_DIR
 
 
-def _path(file_id: str, suffix: str) -> Path:
-    if not isinstance(file_id, str) or not _FILE_ID.match(file_id):
-        raise DatasetNotFound(f"basket file id {file_id!r} is malformed (16 hex digits expected)")
+def is_basket_file_id(file_id: object) -> bool:
+    """Whether ``file_id`` has the shape of a basket file id (32 or, older, 16 hex digits)."""
+    return isinstance(file_id, str) and bool(_FILE_ID.match(file_id))
+
+
+def basket_file_path(file_id: object, suffix: str) -> Path:
+    """The path of a basket file's ``.parquet`` or ``.json``; only well-formed ids get one.
+
+    Raises
+    ------
+    DatasetNotFound
+        ``file_id`` is not 32 (or 16) lowercase hex digits.
+    """
+    if not is_basket_file_id(file_id):
+        raise DatasetNotFound(
+            f"basket file id {str(file_id)[:60]!r} is malformed: expected "
+            f"{FILE_ID_HEX_DIGITS} lowercase hex digits (16 in older links)")
     return baskets_dir() / f"{file_id}{suffix}"
 
 
+def basket_file_exists(file_id: object) -> bool:
+    """Whether a basket file with this id is stored (both its table and its metadata)."""
+    if not is_basket_file_id(file_id):
+        return False
+    return all(basket_file_path(file_id, s).is_file() for s in (".parquet", ".json"))
+
+
 def save_basket_file(content: bytes, name: str) -> str:
-    """Read an uploaded basket file and keep it; returns its id (a content hash).
+    """Read an uploaded basket file, keep it, and let this session see it; returns its id.
 
     Raises
     ------
     LoadError
         The file cannot be read as baskets.
+    StoreWriteError
+        The store is read-only or its disk is full (nothing is kept).
     """
-    file_id = hashlib.sha256(content).hexdigest()[:16]
-    target = _path(file_id, ".parquet")
-    if target.is_file() and _path(file_id, ".json").is_file():
-        return file_id
-    buf = io.BytesIO(content)
-    buf.name = name
-    load = read_baskets(buf)
-    meta = {
-        "name": name,
-        "format": load.format,
-        "rows_read": load.rows_read,
-        "rows_dropped": [list(d) for d in load.rows_dropped],
-        "baskets": load.n_baskets,
-        "basket_column": load.basket_column,
-        "item_column": load.item_column,
-        "warnings": list(load.warnings),
-    }
-    # temp file + rename: a half-written file is never visible under its id
-    for suffix, write in (
-        (".parquet", lambda p: load.baskets.write_parquet(p)),
-        (".json", lambda p: Path(p).write_text(json.dumps(meta))),
-    ):
-        fd, tmp = tempfile.mkstemp(dir=baskets_dir(), suffix=".tmp")
-        os.close(fd)
-        write(tmp)
-        os.replace(tmp, _path(file_id, suffix))
-    basket_files.clear()
+    file_id = hashlib.sha256(content).hexdigest()[:FILE_ID_HEX_DIGITS]
+    if not basket_file_exists(file_id):
+        buf = io.BytesIO(content)
+        buf.name = name
+        load = read_baskets(buf)
+        meta = {
+            "name": name,
+            "format": load.format,
+            "rows_read": load.rows_read,
+            "rows_dropped": [list(d) for d in load.rows_dropped],
+            "baskets": load.n_baskets,
+            "basket_column": load.basket_column,
+            "item_column": load.item_column,
+            "warnings": list(load.warnings),
+        }
+        table = io.BytesIO()
+        load.baskets.write_parquet(table)
+        store = get_store()
+        # the table first: metadata under an id means the file is complete
+        store.write_file(basket_file_path(file_id, ".parquet"), table.getvalue())
+        store.write_file(basket_file_path(file_id, ".json"), json.dumps(meta).encode())
+    remember(file_id, _KIND)
     return file_id
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
 def basket_files() -> dict[str, str]:
-    """id -> label (``"name · hash"``) of every stored basket file, newest first."""
-    metas = sorted(baskets_dir().glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    """id -> label (``"name · first 8 hex digits"``) of the basket files this session uploaded
+    or opened by link that are still stored, most recent first (never the whole folder)."""
     out = {}
-    for m in metas:
-        try:
-            meta = json.loads(m.read_text())
-        except (OSError, ValueError):
+    for file_id in reversed(remembered(_KIND)):
+        if not basket_file_exists(file_id):  # evicted or removed meanwhile
             continue
-        # the label is what a page link holds (bound widgets put labels in the URL): the
-        # content hash in it keeps it unique and stable
-        out[m.stem] = f"{meta.get('name', m.stem)} · {m.stem[:8]}"
+        try:
+            name = json.loads(basket_file_path(file_id, ".json").read_text()).get("name")
+        except (OSError, ValueError, AttributeError):
+            name = None
+        out[file_id] = f"{name or 'basket file'} · {file_id[:8]}"
     return out
+
+
+def open_linked_basket_file() -> tuple[str | None, str | None]:
+    """The basket file named by the link (``rules.file``), remembered for this session.
+
+    Returns
+    -------
+    (file_id, problem)
+        The id when the link names a stored file, else ``None``; ``problem`` says why a link's
+        value opens nothing (malformed, or not on this server), else ``None``.
+    """
+    try:
+        raw = st.query_params.get(FILE_KEY)
+    except Exception:  # noqa: BLE001 - no query params outside a browser session
+        return None, None
+    if raw is None or raw in remembered(_KIND):
+        return raw, None
+    if not is_basket_file_id(raw):
+        return None, (f"The basket file `{raw[:60]}` in the link is malformed (a link holds the "
+                      f"file's id: {FILE_ID_HEX_DIGITS} hex digits); no file was opened.")
+    if not basket_file_exists(raw):
+        return None, (f"The basket file `{raw}` in the link is not on this server (removed, "
+                      "or evicted by the store's size cap); upload it again.")
+    remember(raw, _KIND)  # a link is the key to a file: this session may now pick it
+    return raw, None
+
+
+def publish_basket_file(file_id: str | None) -> None:
+    """Mirror the chosen basket file's id in the URL (absent when there is none)."""
+    try:
+        if file_id is None:
+            if FILE_KEY in st.query_params:
+                del st.query_params[FILE_KEY]
+        elif st.query_params.get(FILE_KEY) != file_id:
+            st.query_params[FILE_KEY] = file_id
+    except Exception:  # noqa: BLE001 - no query params outside a browser session
+        return
 
 
 def basket_file_meta(file_id: str) -> dict:
     """What was read from a stored basket file (format, rows dropped per reason...)."""
-    path = _path(file_id, ".json")
+    path = basket_file_path(file_id, ".json")
     if not path.is_file():
         raise DatasetNotFound(f"basket file {file_id!r} is not stored on this server")
     return json.loads(path.read_text())
@@ -111,7 +173,7 @@ def basket_file_meta(file_id: str) -> dict:
 @st.cache_resource(max_entries=4, show_spinner="Loading baskets…")
 def stored_baskets(file_id: str) -> pl.DataFrame:
     """The ``(basket_id, item)`` table of a stored basket file (shared, do not mutate)."""
-    path = _path(file_id, ".parquet")
+    path = basket_file_path(file_id, ".parquet")
     if not path.is_file():
         raise DatasetNotFound(f"basket file {file_id!r} is not stored on this server")
     return pl.read_parquet(path)
