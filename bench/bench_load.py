@@ -19,6 +19,14 @@ Run (queued behind other heavy jobs)::
 
     flock /tmp/pathlens-heavy.lock python bench/bench_load.py --events 1000000 10000000
 
+Wide files (issue 19: "10,000 columns take 12-24 s to load")::
+
+    python bench/bench_load.py --wide 10000
+
+loads a 2-row CSV of ``user_id,timestamp,event`` and 9,997 property columns (a third text, a
+third decimals, a third integers) and prints the best wall time; it does not rewrite the results
+file (the figures are recorded by hand in its Notes).
+
 The data are synthetic and seeded (numpy ``default_rng(seed)``), written once to ``bench/out/``
 (git-ignored). Results are printed and written to ``bench/results_load.md`` (its
 ``## Notes`` section, written by hand, is kept).
@@ -132,6 +140,17 @@ print(json.dumps({{"wall_s": wall, "peak_mib": peak / 1024, "idle_mib": idle / 1
 """
 
 
+def generate_wide(path: Path, columns: int) -> None:
+    """A 2-row CSV with ``columns`` columns: user, time, event and property columns."""
+    n = columns - 3
+    names = ["user_id", "timestamp", "event"] + [f"prop_{i}" for i in range(n)]
+    first = ["u1", "1706702400", "view"] + [str(i) for i in range(n)]
+    second = ["u2", "1706702460", "cart"] + [
+        (f"x{i}" if i % 3 == 0 else f"{i}.5" if i % 3 == 1 else str(i)) for i in range(n)
+    ]
+    path.write_text("\n".join(",".join(r) for r in (names, first, second)) + "\n")
+
+
 def measure(what: str, path: Path) -> dict:
     code = CHILD.format(root=str(ROOT))
     out = subprocess.run(
@@ -150,8 +169,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--wide", type=int, metavar="COLUMNS", help="time a 2-row CSV this wide")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.wide:
+        path = OUT / f"wide_{args.wide}.csv"
+        generate_wide(path, args.wide)
+        ours = best("load_events", path, args.repeat)
+        print(
+            f"{args.wide:,} columns x 2 rows: load_events {ours['wall_s']:.2f} s (best of "
+            f"{args.repeat}), peak RSS {ours['peak_mib']:,.0f} MiB"
+        )
+        return
     lines = []
     for n in args.events:
         path = OUT / f"rees46_like_{n}.csv"

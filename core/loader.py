@@ -1702,23 +1702,63 @@ def _tighten_columns(frame: pl.DataFrame, names: list[str]) -> list[pl.Series]:
     booleans = set(stats.filter("bool")["column"])
     numbers = set(stats.filter(~pl.col("bool") & pl.col("number") & ~pl.col("lead0"))["column"])
     out: list[pl.Series] = []
-    for c in names:  # eager Series operations: no query to plan per column
-        if c not in booleans and c not in numbers:
+    for c in booleans:
+        low = frame[c].str.strip_chars().str.to_lowercase()
+        if bool(low.drop_nulls().is_in(["true", "false"]).all()):
+            out.append((low == "true").alias(c))
+    candidates = [c for c in names if c in numbers]
+    if candidates and frame.height * len(candidates) <= _LONG_CELLS:
+        out.extend(_cast_numbers_long(frame, candidates))
+    else:  # a tall frame with a few such columns: eager Series operations
+        for c in candidates:
+            col = frame[c].str.strip_chars()
+            missing = col.null_count()
+            for dtype in (pl.Int64, pl.Float64):
+                cast = col.cast(dtype, strict=False)
+                if cast.null_count() == missing:
+                    out.append(cast)
+                    break
+    return out
+
+
+#: Cells up to which many columns are cast as one long (row, column, value) table.
+_LONG_CELLS: Final = 4_000_000
+
+
+def _cast_numbers_long(frame: pl.DataFrame, names: list[str]) -> list[pl.Series]:
+    """Int64 (else Float64) versions of the text columns whose every value casts, checked and
+    cast in one long table and pivoted back: a constant number of queries for any width."""
+    v = pl.col("value")
+    long = (
+        frame.select(names)
+        .with_row_index("__i")
+        .unpivot(index="__i", on=names, variable_name="column", value_name="value")
+        .with_columns(v.str.strip_chars())
+    )
+    checks = long.group_by("column").agg(
+        v.null_count().alias("missing"),
+        v.cast(pl.Int64, strict=False).null_count().alias("int_missing"),
+        v.cast(pl.Float64, strict=False).null_count().alias("float_missing"),
+    )
+    ints = set(checks.filter(pl.col("int_missing") == pl.col("missing"))["column"])
+    floats = set(
+        checks.filter(
+            (pl.col("int_missing") != pl.col("missing"))
+            & (pl.col("float_missing") == pl.col("missing"))
+        )["column"]
+    )
+    out: list[pl.Series] = []
+    for chosen, dtype in ((ints, pl.Int64), (floats, pl.Float64)):
+        if not chosen:
             continue
-        col = frame[c].str.strip_chars()
-        if c in booleans:
-            low = col.str.to_lowercase()
-            if bool(low.drop_nulls().is_in(["true", "false"]).all()):
-                out.append((low == "true").alias(c))
-            continue
-        missing = col.null_count()
-        as_int = col.cast(pl.Int64, strict=False)
-        if as_int.null_count() == missing:
-            out.append(as_int)
-            continue
-        as_float = col.cast(pl.Float64, strict=False)
-        if as_float.null_count() == missing:
-            out.append(as_float)
+        order = [c for c in names if c in chosen]
+        wide = (
+            long.filter(pl.col("column").is_in(order))
+            .with_columns(v.cast(dtype))
+            .pivot(on="column", index="__i", values="value")
+            .sort("__i")
+        )
+        out.extend(wide.select(order).get_columns())
     return out
 
 

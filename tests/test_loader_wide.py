@@ -4,6 +4,7 @@ properties are typed (Boolean, Int64, Float64) exactly as a slow per-column refe
 from __future__ import annotations
 
 import re
+from unittest import mock
 
 import polars as pl
 from fixtures_loader import upload
@@ -79,6 +80,12 @@ def test_property_types_match_a_per_column_reference(columns):
         {f"c{i}": pl.Series(vals, dtype=pl.String) for i, vals in enumerate(columns)}
     )
     typed = {s.name: s for s in _tighten_columns(frame, frame.columns)}
+    with mock.patch("core.loader._LONG_CELLS", 0):  # the per-column path of tall frames
+        per_column = {s.name: s for s in _tighten_columns(frame, frame.columns)}
+    assert typed.keys() == per_column.keys()
+    for name, series in typed.items():
+        assert series.dtype == per_column[name].dtype
+        assert series.to_list() == per_column[name].to_list()
     for name, vals in zip(frame.columns, columns, strict=True):
         expected = _reference(vals)
         got = typed[name].dtype if name in typed else pl.String
