@@ -408,6 +408,9 @@ class DatasetStore:
         except OSError as e:
             raise self._write_error(e, final.parent) from e
         self._write_file(final, data)
+        # Files kept beside the datasets count towards the cap as well: evict (never this one).
+        rel = final.resolve().relative_to(self.root.resolve())
+        self._evict(keep=f"{rel.parent.as_posix()}/{final.stem}" if rel.parent.parts else final.stem)
 
     # -- internals ---------------------------------------------------------------------------
     def _corrupt(self, dataset_id: str, why: str, *, code: str | None = None) -> DatasetCorrupt:

@@ -266,6 +266,22 @@ def test_size_cap_counts_everything_under_the_root(tmp_path):
     assert store.total_bytes() <= 20_000
 
 
+def test_writing_a_basket_file_evicts_least_recently_used_data_but_never_itself(tmp_path):
+    store = DatasetStore(tmp_path)
+    a = store.put(EV, name="a.csv")
+    old = time.time() - 1000
+    os.utime(tmp_path / f"{a}.json", (old, old))
+    assert store.total_bytes() > 600
+    store.max_bytes = 40_600  # room for the 40 kB file, not for the file and the dataset
+    big = tmp_path / "baskets" / ("f" * 32 + ".parquet")
+    store.write_file(big, b"\0" * 40_000)
+    store.write_file(big.with_suffix(".json"), b"{}")
+    # the dataset (least recently used) went; the file just written stays
+    assert not store.exists(a)
+    assert big.is_file() and big.with_suffix(".json").is_file()
+    assert store.total_bytes() <= store.max_bytes
+
+
 def test_unknown_and_malformed_ids_stay_not_found(tmp_path):
     store = DatasetStore(tmp_path)
     with pytest.raises(DatasetNotFound, match="not in the store"):
