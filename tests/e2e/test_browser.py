@@ -79,7 +79,7 @@ def test_upload_switches_the_dataset(server, page, tmp_path):
     page.get_by_text("rees46", exact=False).first.wait_for()
     page.get_by_role("button", name="Use this dataset").click()
     wait_for_app(page)
-    assert re.search(r"dataset=[0-9a-f]{20}", page.url), page.url
+    assert re.search(r"dataset=[0-9a-f]{20,32}", page.url), page.url
     assert_no_exception(page)
     page.goto(page.url.replace("/data", "/"))
     wait_for_app(page)
@@ -107,7 +107,7 @@ def test_uploaded_dataset_shows_its_funnel(server, page, tmp_path):
     wait_for_app(page)
     page.get_by_role("button", name="Use this dataset").click()
     wait_for_app(page)
-    dataset = re.search(r"dataset=([0-9a-f]{20})", page.url).group(1)
+    dataset = re.search(r"dataset=([0-9a-f]{20,32})", page.url).group(1)
     page.goto(f"{server}/funnels?dataset={dataset}")
     wait_for_app(page)
     page.get_by_text("Entered (user_id)").wait_for()
