@@ -64,11 +64,22 @@ def cold_server(chromium):
     yield from start_server()
 
 
-def start_server():
+@pytest.fixture
+def locked_cold_server(chromium):
+    """A fresh server with a password (``PASSWORD``) that no session has opened yet."""
+    yield from start_server(password=PASSWORD)
+
+
+PASSWORD = "e2e-s3cret"
+
+
+def start_server(*, password: str | None = None):
     port = _free_port()
     store = tempfile.mkdtemp(prefix="pathlens-e2e-store-")
     env = dict(os.environ, PATHLENS_DATA_DIR=store, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     env.pop("PATHLENS_PASSWORD", None)
+    if password:
+        env["PATHLENS_PASSWORD"] = password
     log = open(Path(store) / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),

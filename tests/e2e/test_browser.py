@@ -213,3 +213,38 @@ def test_overview_has_its_own_url(server, page):
     page.locator('[data-testid="stMetric"]').first.wait_for()
     assert page.get_by_text("Page not found").count() == 0
     assert_no_exception(page)
+
+
+def test_locked_server_deep_link_and_downloads(locked_cold_server, page):
+    # A deep link with settings on a fresh server with a password: nothing of the page before
+    # the password, then the linked view; a download's address is random and works only for a
+    # short while (unit-tested), and is not the content hash Streamlit would give it.
+    import urllib.request
+
+    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+
+    from tests.e2e.conftest import PASSWORD
+
+    page.goto(f"{locked_cold_server}/funnels?funnel.window=3")
+    wait_for_app(page)
+    page.get_by_text("Password").first.wait_for()
+    assert page.locator('[data-testid="stMetric"]').count() == 0
+    assert page.get_by_text("Dataset").count() == 0
+    page.locator('input[type="password"]').fill(PASSWORD)
+    page.get_by_role("button", name="Enter").click()
+    wait_for_app(page)
+    page.get_by_text("Entered (user_id)").wait_for(timeout=180_000)
+    assert "funnel.window=3" in page.url
+    window = page.locator('[data-testid="stNumberInput"]').filter(has_text="Window")
+    assert window.locator("input").input_value() == "3"
+
+    with page.expect_download() as info:
+        page.locator('[data-testid="stDownloadButton"]').first.click()
+    download = info.value
+    name = download.url.rsplit("/", 1)[-1].split(".")[0]
+    assert re.fullmatch(r"[0-9a-f]{32}", name), download.url
+    content = Path(download.path()).read_bytes()
+    assert name != _calculate_file_id(content, "text/csv", download.suggested_filename)
+    with urllib.request.urlopen(download.url, timeout=10) as r:  # no session: the name is the key
+        assert r.read() == content
+    assert_no_exception(page)
