@@ -314,13 +314,16 @@ def load_events(
     ------
     LoadError
         The file is missing, empty, binary or malformed; its columns match no known format
-        and name no user, time and event; most timestamps cannot be read (count, first rows
-        and values); no row has a user or a timestamp.
+        and name no user, time and event; most timestamps cannot be read or are implausible
+        (count, first rows and values); no row has a user or a timestamp; a compressed file
+        expands beyond ``max_expanded_bytes``.
     SchemaError
         A required column (user, timestamp, event) cannot be found: names what was expected
         and what was found; or ``mapping`` names a column the file lacks.
     ParameterError
-        ``mapping`` has an unknown key or ``session_gap`` is not a positive timedelta.
+        ``mapping`` has an unknown key or a bad option value, ``session_gap`` is not a
+        positive timedelta, ``drop_stray`` is not a bool or ``max_expanded_bytes`` is not a
+        positive integer.
 
     Examples
     --------
