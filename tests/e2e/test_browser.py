@@ -248,3 +248,18 @@ def test_locked_server_deep_link_and_downloads(locked_cold_server, page):
     with urllib.request.urlopen(download.url, timeout=10) as r:  # no session: the name is the key
         assert r.read() == content
     assert_no_exception(page)
+
+
+def test_link_with_too_many_parameters_keeps_the_shared_settings_and_says_so(server, page):
+    page.goto(f"{server}/data")  # the server has run the app once (installs the guard)
+    wait_for_app(page)
+    junk = "&".join(f"x{i}=1" for i in range(1200))
+    page.goto(f"{server}/funnels?filter=device+%3D+mobile&{junk}")
+    wait_for_app(page)
+    page.get_by_text("Entered (user_id)").wait_for(timeout=180_000)
+    alerts = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
+    assert "1201 parameters" in alerts and "1,000" in alerts, alerts
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("device = mobile").first.wait_for()
+    assert "filter=device" in page.url and "x1=" not in page.url
+    assert_no_exception(page)
