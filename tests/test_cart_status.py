@@ -60,7 +60,10 @@ def reference_status(events: pl.DataFrame, *, window: timedelta = WEEK,
             pl.col("ts").max().alias("last"),
             (pl.when(in_cart & (pl.col("event_type") == "add_to_cart")).then(signed)
              .when(in_cart & (pl.col("event_type") == "remove_from_cart")).then(-signed)
-             .otherwise(0.0)).sum().alias("value"))
+             .otherwise(0.0)).sum().alias("value"),
+            (pl.col("price").is_not_null()
+             | ~pl.col("event_type").is_in(["add_to_cart", "remove_from_cart"])).all()
+            .alias("known"))
         .filter(pl.col("last_add").is_not_null())
         .with_columns((pl.lit(end) - pl.col("last")).alias("idle"),
                       (pl.col("last_buy").fill_null(-1) > pl.col("last_add")).alias("bought"))
@@ -148,6 +151,8 @@ def test_status_counts_and_values_equal_the_reference(model, rows, window_h):
                 strict=True)}
     for k in ("in_progress", "open", "history"):
         assert got[k][0] == want[k][0], k
+    known = dict(zip(ref["session_id"], ref["known"], strict=True))
+    assert dict(zip(s["session_id"], s["value_known"], strict=True)) == known
     # values of carts not bought (the running cart is floored at zero, so it differs from the
     # plain sum only when a removal comes before its add: values are compared without removals)
     if not any(e == "remove_from_cart" for _, e, _, _ in rows):

@@ -114,8 +114,11 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
     last = (prepared["skey"] != prepared["skey"].shift(-1)).fill_null(True)
     unpriced = (pl.col("event_type").is_in(["add_to_cart", "remove_from_cart"])
                 & (pl.col("price_missing") > 0))
-    now = prepared.with_columns(
-        (~unpriced.any().over("skey")).alias("value_known")).filter(last).select(
+    # unpriced adds/removes per session: a running count read at each session's last row
+    # (sessions are contiguous runs of rows), cheaper than a window over the session key
+    seen = prepared.select(unpriced.cast(pl.UInt32).cum_sum()).to_series().filter(last)
+    now = prepared.filter(last).with_columns(
+        (seen - seen.shift(1, fill_value=0) == 0).alias("value_known")).select(
         pl.col("ts").alias("last_event"),
         (pl.col("pos") + 1).cast(pl.Int64).alias("events"),
         pl.col("cart_value").alias("_value_now"),
