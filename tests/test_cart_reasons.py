@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from builders import make_events
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from core import chance_warning, explain_reasons, load_bundled_model, score_carts
@@ -225,3 +228,30 @@ def test_a_model_near_chance_is_named_with_its_measured_auc():
     assert chance_warning(Metrics(reason="too few carts")) == ""
     with pytest.raises(ParameterError, match="near"):
         chance_warning(metrics_with_auc(0.5), near=0.3)
+
+
+# ----------------------------------------------------------------- any log
+
+journey = st.lists(
+    st.tuples(st.sampled_from(["view_item", "add_to_cart", "remove_from_cart", "purchase",
+                               "page_view", "search"]),
+              st.integers(0, 3 * 24 * 3600), st.sampled_from([None, 3.0, 80.0, 900.0]),
+              st.sampled_from(["mobile", "desktop", None]),
+              st.sampled_from(["email", "paid_social", None])),
+    min_size=1, max_size=25)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(users=st.lists(journey, min_size=1, max_size=4))
+def test_any_log_gives_finite_effects_ranked_per_cart(model, users):
+    events = make_events({f"u{i}": [
+        (e, t, {"price": p, "product_id": "P1", "device": d, "channel": c})
+        for e, t, p, d, c in sorted(j, key=lambda x: x[1])] for i, j in enumerate(users)})
+    r = explain_reasons(model, events)
+    carts = events.filter(pl.col("event_type") == "add_to_cart")["session_id"].n_unique()
+    assert r.height == carts * len(REASONS)
+    assert r["risk"].is_between(0, 1).all()
+    assert r["effect_pp"].drop_nulls().is_between(-100, 100).all()
+    assert r["risk_reference"].drop_nulls().is_between(0, 1).all()
+    for _, g in r.group_by("session_id"):
+        assert g["rank"].to_list() == list(range(1, len(REASONS) + 1))
