@@ -6,9 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from streamlit.testing.v1 import AppTest
-
 from apptest import metric, run_page
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 
