@@ -7,15 +7,13 @@ import streamlit as st
 
 from core.overview import OverviewMetrics
 from core.report import summary_html
+from ui.links import view_url
 
 
 def summary_download(ctx, metrics: OverviewMetrics, trend: pl.DataFrame,
                      mix: pl.DataFrame) -> None:
     """A button that downloads a one-page HTML summary of the Overview."""
-    try:
-        link = st.context.url
-    except Exception:  # noqa: BLE001
-        link = None
+    link = view_url()  # the full link (page + every setting), as in the copy box
     label = ", ".join(c.label() for c in ctx.filters.conditions) or "none"
     # Built only when clicked: the page embeds Plotly's JavaScript (several MB).
     st.download_button("Export one-page summary (HTML)",
