@@ -400,7 +400,7 @@ def daily_trend_figure(
     """Line chart of one column of :func:`activity_trend` (or :func:`daily_trend`) over time.
 
     Complete periods are joined by a solid line; a partly covered first or last period is
-    drawn dotted and named as incomplete in the legend (not a cliff). Count axes tick in whole
+    drawn as a lone open marker named as incomplete in the legend (not joined: no cliff). Count axes tick in whole
     numbers."""
     col = "period" if "period" in trend.columns else "day"
     fig = go.Figure()
@@ -418,14 +418,11 @@ def daily_trend_figure(
                     hovertemplate=hover + "<extra></extra>")
     partial = [i for i, c in enumerate(complete) if not c]
     if partial:
-        # joined to the nearest complete period by a dotted line
-        pts = sorted(set(partial) | {j for i in partial for j in (i - 1, i + 1)
-                                     if 0 <= j < len(x) and complete[j]})
+        # a lone open marker, not joined by a line: a period the data cover only part of would
+        # otherwise read as a cliff (or a spike) in the trend
         fig.add_scatter(
-            x=[x[i] for i in pts], y=[y[i] for i in pts], mode="lines+markers",
-            line={"color": "#1f77b4", "dash": "dot"},
-            marker={"size": 7, "symbol": ["circle" if complete[i] else "circle-open"
-                                          for i in pts]},
+            x=[x[i] for i in partial], y=[y[i] for i in partial], mode="markers",
+            marker={"size": 9, "symbol": "circle-open", "color": "#1f77b4"},
             name="incomplete period (data cover part of it)",
             hovertemplate=hover + " (incomplete period)<extra></extra>",
         )
@@ -438,9 +435,9 @@ def daily_trend_figure(
         grain = "day"
     per = {"hour": "Hourly", "day": "Daily", "week": "Weekly"}[grain]
     fig.update_layout(
-        title=f"{per} {word}", margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=340,
+        title=f"{per} {word}", margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=360,
         xaxis_title=f"{grain} (UTC)" if grain != "week" else "week from Monday (UTC)",
-        showlegend=True, legend_orientation="h", legend_y=-0.25,
+        showlegend=True, legend_orientation="h", legend_y=-0.32,
     )
     if metric == "revenue":
         fig.update_yaxes(title_text=word, rangemode="tozero", tickformat=",.2~f")

@@ -106,9 +106,11 @@ def test_three_hours_of_data_trend_by_hour_with_whole_number_axes():
     assert fig.layout.xaxis.title.text == "hour (UTC)" and fig.layout.yaxis.title.text == "users"
     # whole numbers only: ticks of 1 from 0 (never 0.5 or 5,066.5 users)
     assert fig.layout.yaxis.tickformat == ",d" and fig.layout.yaxis.dtick == 1
-    solid, dotted = fig.data
+    solid, partial = fig.data
     assert list(solid.x) == [T0, T0 + timedelta(hours=1)]  # the trend line stops before it
-    assert dotted.name.startswith("incomplete") and dotted.line.dash == "dot"
+    # the incomplete hour is a lone open marker, joined to nothing (no cliff)
+    assert partial.name.startswith("incomplete") and partial.mode == "markers"
+    assert list(partial.x) == [T0 + timedelta(hours=2)]
 
 
 def test_a_last_partial_day_is_marked_not_drawn_as_a_cliff():
