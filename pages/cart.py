@@ -26,6 +26,7 @@ from ui.cart import (
     explainable_carts,
     get_model,
     labelled,
+    metrics_for_people,
     money,
     reason_sentences,
     recovery_summary,
@@ -56,7 +57,7 @@ if model is None:
 with st.expander("The model card, in plain words"):
     st.markdown(model.card.summary())
     card_table = labelled(pl.DataFrame(model.card.test_metrics))
-    st.dataframe(card_table, hide_index=True)
+    st.dataframe(metrics_for_people(pl.DataFrame(model.card.test_metrics)), hide_index=True)
     download_csv(card_table, "model_card_metrics.csv", key="cart.dl_card")
 
 window = st.number_input(
@@ -84,7 +85,7 @@ elif metrics is not None:
         st.warning(warning, icon=":material/warning:")
         if model_key == BUNDLED:
             retrain_panel(ctx.dataset_id, ctx.filters, ctx.seg, key="cart.retrain_chance")
-    st.dataframe(labelled(metrics.table), hide_index=True)
+    st.dataframe(metrics_for_people(metrics.table), hide_index=True)
     download_csv(labelled(metrics.table), "held_out_metrics.csv", key="cart.dl_metrics")
     cols = st.columns(3)
     cols[0].plotly_chart(roc_figure(metrics), key="cart.roc")

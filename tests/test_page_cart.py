@@ -77,6 +77,10 @@ def test_sample_page_shows_curves_open_carts_and_reasons():
     assert any("Abandoned-cart history" in e.label for e in at.expander)
     assert at.button(key="cart.retrain").disabled is False
     assert "ROC AUC" in texts(at, "markdown")
+    # metric tables in words, not the CSV's short names
+    shown_cols = {c for df in at.dataframe for c in df.value.columns}
+    assert {"ROC AUC", "Brier score", "log loss"} <= shown_cols
+    assert not {"roc_auc", "brier", "log_loss", "pr_auc"} & shown_cols
     assert "raised the risk by" in texts(at, "markdown")  # reasons in words
     assert at.segmented_control(key="cart.model").value == "bundled model"
     downloads = [b.proto.id for b in at.get("download_button")]

@@ -171,10 +171,25 @@ def retrain(dataset_id: str, filters: FilterParams,
     return card, comparison
 
 
+#: Display names of the metric columns (the CSV keeps the short names).
+METRIC_NAMES = {"model": "model", "roc_auc": "ROC AUC", "pr_auc": "PR AUC",
+                "brier": "Brier score", "log_loss": "log loss", "precision": "precision",
+                "recall": "recall", "f1": "F1", "threshold": "threshold"}
+
+
 def labelled(table: pl.DataFrame) -> pl.DataFrame:
     """A metrics table with display names in its ``model`` column."""
     return table.with_columns(pl.col("model").replace(
         {m: model_label(m) for m in ("model", "logreg", "hgb")}))
+
+
+def metrics_for_people(table: pl.DataFrame) -> pl.DataFrame:
+    """A metrics table as shown on the page: model names and metric names in words, three
+    decimals (the CSV download keeps every digit)."""
+    out = labelled(table)
+    num = [c for c, t in out.schema.items() if t.is_float()]
+    out = out.with_columns(pl.col(num).round(3))
+    return out.rename({c: METRIC_NAMES[c] for c in out.columns if c in METRIC_NAMES})
 
 
 def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "", *,
@@ -292,7 +307,15 @@ def carts_tables(status: pl.DataFrame, *, window: int) -> None:
                                                      format="percent"),
         "cart_value": st.column_config.NumberColumn("cart value",
                                                     help="Empty (n/a) without prices"),
-        "idle_minutes": st.column_config.NumberColumn("idle (min)", format="%.0f")}
+        "idle_minutes": st.column_config.NumberColumn("idle (min)", format="%.0f"),
+        "session_start": st.column_config.DatetimeColumn("visit started (UTC)",
+                                                         format="YYYY-MM-DD HH:mm"),
+        "last_event": st.column_config.DatetimeColumn("last event (UTC)",
+                                                      format="YYYY-MM-DD HH:mm"),
+        "prediction_time": st.column_config.DatetimeColumn("predicted at (UTC)",
+                                                           format="YYYY-MM-DD HH:mm"),
+        "session_id": st.column_config.TextColumn("visit"),
+        "user_id": st.column_config.TextColumn("user")}
     shown = priced_values(status).drop("open", "purchased", "value_known")
     st.subheader("Open carts, riskiest first")
     open_carts = shown.filter(pl.col("status") == "open").drop("status")
