@@ -38,6 +38,8 @@ TO_KEY = "to"
 FILTER_KEY = "filter"
 WHERE_KEY = "where"
 SEG_KEY = "seg"
+#: Most properties the sidebar's Filters box offers values of (the rest: More conditions).
+MAX_FILTER_PROPERTIES = 200
 
 
 @dataclass
@@ -203,25 +205,42 @@ def _date_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[da
 
 
 def _filter_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[Condition, ...]:
-    options = [f"{col} = {v}" for col, values in info.properties.items() for v in values]
+    # Only properties with a few values are offered (DatasetInfo lists none for the others), and
+    # only the first MAX_FILTER_PROPERTIES of them: one option per value of 10,000 properties
+    # made a 17,000-option multiselect that the browser and every rerun paid for. A filter on a
+    # property left out still works from a link (checked against the dataset's values).
+    with_values = [col for col, values in info.properties.items() if values]
+    offered = with_values[:MAX_FILTER_PROPERTIES]
+    options = [f"{col} = {v}" for col in offered for v in info.properties[col]]
+
+    def exists(opt: str) -> bool:
+        col, sep, val = opt.partition(" = ")
+        return bool(sep) and val in info.properties.get(col, ())
 
     def parse(raw: list[str]) -> list[str]:
-        unknown = [r for r in raw if r not in options]
+        unknown = [r for r in raw if not exists(r)]
         if unknown:
             notices.append(
                 "Ignored filter(s) from the link that do not exist in this dataset: "
                 + ", ".join(f"`{u[:40]}`" for u in unknown)
             )
-        return [r for r in raw if r in options]
+        return [r for r in raw if exists(r)]
 
     fkey = _wkey(page, FILTER_KEY)
     _seed_from_url(fkey, FILTER_KEY, parse, notices)
-    if any(v not in options for v in st.session_state.get(fkey, [])):
-        st.session_state[fkey] = [v for v in st.session_state[fkey] if v in options]
+    if any(not exists(v) for v in st.session_state.get(fkey, [])):
+        st.session_state[fkey] = [v for v in st.session_state[fkey] if exists(v)]
+    options += [v for v in st.session_state.get(fkey, []) if v not in options]
     picked = st.sidebar.multiselect(
         "Filters", options, key=fkey, placeholder="e.g. device = mobile",
         help="Values of the same property are OR-ed; different properties are AND-ed.",
     )
+    if len(with_values) > len(offered):
+        st.sidebar.caption(
+            f"Filters offer the first {len(offered):,} of {len(with_values):,} properties with "
+            f"at most 50 values; {len(with_values) - len(offered):,} are left out. Filter on them "
+            "under More conditions (`column:eq:value`)."
+        )
     _publish_to_url(FILTER_KEY, list(picked))
     _seed_from_url(_wkey(page, WHERE_KEY), WHERE_KEY, lambda raw: raw[-1], notices)
     where = st.sidebar.text_input(
