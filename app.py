@@ -60,10 +60,16 @@ def _sections() -> dict[str, list]:
 def run() -> None:
     st.set_page_config(page_title="PathLens", page_icon=":material/route:", layout="wide")
     from ui.auth import protect_downloads, require_password
-    from ui.links import install_query_string_guard, navigation_sidebar, watch_link_params
+    from ui.links import (
+        install_query_string_guard,
+        navigation_sidebar,
+        reload_if_link_was_cut,
+        watch_link_params,
+    )
 
     protect_downloads()
-    install_query_string_guard()
+    if install_query_string_guard():
+        reload_if_link_was_cut()
     require_password()
     sections = _sections()
     page = st.navigation(sections, position="hidden")

@@ -105,7 +105,7 @@ def test_guard_wraps_streamlits_sanitiser():
     from streamlit.runtime import app_session
 
     install_query_string_guard()
-    install_query_string_guard()  # idempotent
+    assert install_query_string_guard() is False  # idempotent: installed once per process
     small = "funnel.window=2&dataset=x"
     assert app_session.sanitize_query_string(small) == small
     big = "&".join(["dataset=abc"] + ["k=v"] * MAX_FIELDS)

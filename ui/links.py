@@ -133,7 +133,7 @@ def keep_shared_fields(query_string: str) -> str:
     return urlencode([*kept, (TOO_MANY_KEY, str(n_fields))])
 
 
-def install_query_string_guard() -> None:
+def install_query_string_guard() -> bool:
     """Make Streamlit keep the shared settings of an oversized link, with a marker.
 
     Streamlit 1.67 replaces a query string with more than 1,000 fields (or 512 Ki characters)
@@ -141,13 +141,19 @@ def install_query_string_guard() -> None:
     ``sanitize_query_string``): the dataset would silently fall back to the sample. The guard
     wraps that call; the limit itself stays (nothing more is parsed than the shared keys).
     Idempotent. Applies to sessions whose query string arrives after the first script run of
-    the process (the entry point installs it).
+    the process (the entry point installs it); for the session whose link started the process's
+    first run, see :func:`reload_if_link_was_cut`.
+
+    Returns
+    -------
+    bool
+        True when this call installed the guard (the first script run of the process).
     """
     from streamlit.runtime import app_session
 
     original = app_session.sanitize_query_string
     if getattr(original, "_pathlens_guard", False):
-        return
+        return False
 
     def guarded(query_string: str) -> str:
         kept = original(query_string)
@@ -157,6 +163,37 @@ def install_query_string_guard() -> None:
 
     guarded._pathlens_guard = True  # type: ignore[attr-defined]
     app_session.sanitize_query_string = guarded
+    return True
+
+
+#: Runs in the browser once, on the process's first script run: when the page's own address
+#: holds more fields than Streamlit reads, the query string this session started with was
+#: emptied before the guard existed; reloading starts a new session, which the guard serves.
+#: ``sessionStorage`` makes it a single reload per tab even if something else goes wrong.
+_RELOAD_CUT_LINK_JS = """<script>
+(function () {
+  const top = window.parent;
+  const fields = top.location.search ? top.location.search.slice(1).split("&").length : 0;
+  if (fields > MAX_FIELDS && !top.sessionStorage.getItem("pathlens.reloaded")) {
+    top.sessionStorage.setItem("pathlens.reloaded", "1");
+    top.location.reload();
+  }
+})();
+</script>""".replace("MAX_FIELDS", str(MAX_FIELDS))
+
+
+def reload_if_link_was_cut() -> None:
+    """On the process's first script run: have the browser reload an oversized link once.
+
+    Streamlit empties an oversized query string as the session's first message arrives, before
+    any code of the app has run, so the guard of :func:`install_query_string_guard` cannot serve
+    the link that starts a fresh server. The browser still shows the full address; a one-time
+    reload (see ``_RELOAD_CUT_LINK_JS``) sends it again to the now guarded server. Renders an
+    invisible element; nothing happens for ordinary links.
+    """
+    import streamlit.components.v1 as components
+
+    components.html(_RELOAD_CUT_LINK_JS, height=0)
 
 
 def sanitise_link_params() -> list[str]:
