@@ -37,6 +37,7 @@ import numpy as np
 import polars as pl
 
 from core.errors import LoadError, ParameterError, PathLensError, SchemaError, is_integer
+from core.fmt import MISSING, fmt_count, fmt_pct, fmt_pp
 from core.schema import EVENT_TYPES
 
 if TYPE_CHECKING:
@@ -1833,39 +1834,88 @@ def _rule_text(antecedents: Sequence[str], consequents: Sequence[str]) -> str:
     return f"{' + '.join(antecedents)} → {' + '.join(consequents)}"
 
 
-def _spring_layout(
-    n: int, edges: Sequence[tuple[int, int, float]], *, seed: int = 7, iterations: int = 200
-) -> np.ndarray:
-    """Fruchterman-Reingold positions in [-1, 1]^2, deterministic for a given seed."""
-    rng = np.random.default_rng(seed)
-    angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    pos = np.c_[np.cos(angles), np.sin(angles)] + rng.normal(0, 0.05, (n, 2))
-    if n <= 2:
-        return pos
-    weight = np.zeros((n, n))
-    for a, b, w in edges:
-        weight[a, b] = weight[b, a] = max(weight[a, b], w)
-    k = math.sqrt(4.0 / n)
-    temperature = 0.2
-    for _ in range(iterations):
-        delta = pos[:, None, :] - pos[None, :, :]
-        dist = np.maximum(np.linalg.norm(delta, axis=-1), 1e-3)
-        force = (k * k / dist**2 - weight * dist / k)[:, :, None] * delta
-        disp = force.sum(axis=1)
-        length = np.maximum(np.linalg.norm(disp, axis=1, keepdims=True), 1e-9)
-        pos += disp / length * np.minimum(length, temperature)
-        temperature = max(temperature * 0.98, 0.005)
-    pos -= pos.mean(axis=0)
-    scale = np.abs(pos).max()
-    return pos / scale if scale > 0 else pos
+def _circle_order(n_items: int, arcs: Sequence[tuple[int, int, int]]) -> list[int]:
+    """Items in drawing order round the circle: connected items next to each other.
+
+    Components (items linked by a rule, directly or through a hub) come largest first, each
+    walked breadth-first from its best-connected item, so a bundle's items are neighbours and
+    its arrows are short chords instead of lines across the drawing.
+    """
+    links: dict[int, set[int]] = {i: set() for i in range(n_items)}
+    by_rule: dict[int, set[int]] = {}
+    for s, t, r in arcs:
+        by_rule.setdefault(r, set()).update(x for x in (s, t) if x < n_items)
+    for members in by_rule.values():
+        for x in members:
+            links[x] |= members - {x}
+    seen: set[int] = set()
+    components: list[list[int]] = []
+    for start in sorted(range(n_items), key=lambda i: (-len(links[i]), i)):
+        if start in seen:
+            continue
+        seen.add(start)
+        comp, queue = [], [start]
+        while queue:
+            x = queue.pop(0)
+            comp.append(x)
+            for y in sorted(links[x] - seen, key=lambda i: (-len(links[i]), i)):
+                seen.add(y)
+                queue.append(y)
+        components.append(comp)
+    components.sort(key=lambda c: -len(c))  # stable: ties keep the rule order
+    return [x for comp in components for x in comp]
+
+
+def _circle_layout(
+    n_items: int, arcs: Sequence[tuple[int, int, int]], n_hubs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Items evenly on the unit circle (see :func:`_circle_order`), hubs inside.
+
+    Evenly spaced, any two items are at least ``2 sin(pi / n)`` apart, so labels placed
+    outward beside their nodes never sit on each other. A hub (a rule with several items on a
+    side) sits at 60% of the way to the mean position of its items. Returns the positions
+    (items then hubs) and each item's angle.
+    """
+    order = _circle_order(n_items, arcs)
+    angles = np.zeros(n_items)
+    # start at the top, clockwise, as one reads
+    angles[order] = np.pi / 2 - 2 * np.pi * np.arange(n_items) / max(n_items, 1)
+    pos = np.zeros((n_items + n_hubs, 2))
+    pos[:n_items] = np.c_[np.cos(angles), np.sin(angles)]
+    members: dict[int, list[int]] = {}
+    for s, t, _ in arcs:
+        if s >= n_items:
+            members.setdefault(s, []).append(t)
+        if t >= n_items:
+            members.setdefault(t, []).append(s)
+    for hub, items in members.items():
+        pos[hub] = 0.6 * pos[items].mean(axis=0)
+    return pos, angles
+
+
+def _label_side(angle: float) -> str:
+    """Where a label goes beside a node on the circle: outward, away from the arrows."""
+    x, y = math.cos(angle), math.sin(angle)
+    if x > 0.2:
+        return "middle right"
+    if x < -0.2:
+        return "middle left"
+    return "top center" if y > 0 else "bottom center"
+
+
+_ARROW_RGB: Final[str] = "99, 110, 250"
+_ITEM_COLOUR: Final[str] = "#EF553B"
 
 
 def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.Figure:
     """Network of the strongest rules: items are nodes, rules are arrows, width by lift.
 
-    A rule with one item on each side is an arrow between the two items; a rule with several
-    items on a side goes through a small hub dot (the items of the left side point to it, it
-    points to the items of the right side). Node size follows the item's basket count.
+    Items sit evenly on a circle, the items of a rule next to each other, each label beside
+    its node on the outside; a rule with one item on each side is an arrow between the two
+    items, a rule with several items on a side goes through a small hub dot inside the circle
+    (the items of the left side point to it, it points to the items of the right side). Node
+    size follows the item's basket count. The legend names the item and hub markers and shows
+    the thinnest and thickest arrow with their lift.
 
     Parameters
     ----------
@@ -1895,15 +1945,17 @@ def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.
     )
     fig = go.Figure()
     fig.update_layout(
-        xaxis={"visible": False},
-        yaxis={"visible": False, "scaleanchor": "x"},
-        showlegend=False,
+        # room outside the unit circle for the labels
+        xaxis={"visible": False, "range": [-1.9, 1.9]},
+        yaxis={"visible": False, "scaleanchor": "x", "range": [-1.35, 1.35]},
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": -0.02, "yanchor": "top"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=560,
+        height=620,
         plot_bgcolor="white",
     )
     if frame.height == 0:
-        fig.update_layout(title="No rule to draw")
+        fig.update_layout(title="No rule to draw", showlegend=False)
         return fig
     nodes: dict[str, int] = {}
     size: dict[str, int] = {}
@@ -1932,13 +1984,13 @@ def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.
             arcs.extend((nodes[x], hub, r) for x in a)
             arcs.extend((hub, nodes[x], r) for x in c)
     lifts = frame.get_column("lift").to_numpy()
-    pos = _spring_layout(n_items + len(hubs), [(s, t, 1.0) for s, t, _ in arcs], iterations=150)
+    pos, angles = _circle_layout(n_items, arcs, len(hubs))
     lo, hi = float(lifts.min()), float(lifts.max())
     width = 1.5 + 6.5 * ((lifts - lo) / (hi - lo) if hi > lo else np.full_like(lifts, 0.5))
     texts = [
         _rule_text(row["antecedents"], row["consequents"])
-        + f"<br>lift {row['lift']:.2f} · confidence {row['confidence']:.0%}"
-        + f" · {row['baskets']:,} baskets"
+        + f"<br>lift {row['lift']:.2f} · confidence {fmt_pct(row['confidence'])}"
+        + f" · {fmt_count(row['baskets'])} baskets"
         for row in frame.iter_rows(named=True)
     ]
     # One layout update: add_annotation one by one is quadratic in plotly.
@@ -1956,7 +2008,7 @@ def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.
             "arrowhead": 2,
             "arrowsize": 0.8,
             "arrowwidth": float(width[r]),
-            "arrowcolor": "rgba(99, 110, 250, 0.55)",
+            "arrowcolor": f"rgba({_ARROW_RGB}, 0.55)",
             "standoff": 14 if t < n_items else 3,
             "startstandoff": 10 if s < n_items else 2,
             "text": "",
@@ -1975,18 +2027,32 @@ def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.
             hovertext=[texts[r] for _, _, r in arcs],
             hoverinfo="text",
             name="rules",
+            showlegend=False,
         )
     )
+    # Legend: the thinnest and the thickest arrow with their lift (annotations have no legend).
+    thin, thick = int(np.argmin(width)), int(np.argmax(width))
+    for r, what in ((thin, "lowest"), (thick, "highest")):
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                line={"width": float(width[r]), "color": f"rgba({_ARROW_RGB}, 0.8)"},
+                name=f"rule, arrow from 'if' to 'then' items: {what} lift {lifts[r]:.2f}",
+                hoverinfo="skip",
+            )
+        )
     if hubs:
         fig.add_trace(
             go.Scatter(
                 x=pos[n_items:, 0],
                 y=pos[n_items:, 1],
                 mode="markers",
-                marker={"size": 7, "color": "rgba(99, 110, 250, 0.9)"},
+                marker={"size": 7, "color": f"rgba({_ARROW_RGB}, 0.9)"},
                 hovertext=[texts[r] for r in hubs],
                 hoverinfo="text",
-                name="multi-item rules",
+                name="rule with several items on a side (joins them)",
             )
         )
     names = list(nodes)
@@ -1998,18 +2064,31 @@ def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.
             y=pos[:n_items, 1],
             mode="markers+text",
             text=names,
-            textposition="top center",
+            textposition=[_label_side(a) for a in angles],
             marker={
                 "size": marker_size,
-                "color": "#EF553B",
+                "color": _ITEM_COLOUR,
                 "line": {"width": 1, "color": "white"},
             },
-            hovertext=[f"{x}<br>{size[x]:,} baskets" for x in names],
+            hovertext=[f"{x}<br>{fmt_count(size[x])} baskets" for x in names],
             hoverinfo="text",
             name="items",
+            legendgroup="items",
+            showlegend=False,
         )
     )
-    fig.update_layout(title=f"The {frame.height} strongest rules by lift (arrow width = lift)")
+    fig.add_trace(  # the legend entry of the items: a mid-size marker, saying what size means
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={"size": 14, "color": _ITEM_COLOUR},
+            name="item (bigger = in more baskets)",
+            legendgroup="items",
+            hoverinfo="skip",
+        )
+    )
+    fig.update_layout(title=f"The {frame.height} strongest rules by lift (wider arrow = higher lift)")
     return fig
 
 
@@ -2079,3 +2158,109 @@ def rules_scatter_figure(rules: RuleSet | pl.DataFrame, *, max_points: int = 500
         title = f"The {frame.height:,} highest-lift of {total:,} rules: support vs confidence"
     fig.update_layout(title=title)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# tables for people (the CSV downloads keep RuleSet.table(): machine names, full precision)
+# --------------------------------------------------------------------------------------------
+
+#: The columns of :func:`rules_people_table`: the rule, its strength, then the detail.
+RULE_TABLE_COLUMNS: Final[tuple[str, ...]] = (
+    "If a basket holds",
+    "it also holds",
+    "Lift",
+    "Confidence",
+    "Baskets with both",
+    "Support",
+    "Baskets with the first items",
+    "Baskets with the second items",
+    "Leverage",
+    "Conviction",
+)
+
+
+def _fmt_ratio(x: float | None) -> str:
+    """A ratio such as lift or conviction with two decimals; infinite is ``"∞"``."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return MISSING
+    return "∞" if math.isinf(x) else f"{x:.2f}"
+
+
+def _share(x: float | None) -> str:
+    """A share of baskets: one decimal, two below 1% (small supports stay distinct)."""
+    return fmt_pct(x, digits=1 if x is None or x >= 0.01 else 2)
+
+
+def rules_people_table(rules: RuleSet | pl.DataFrame) -> pl.DataFrame:
+    """The rules as people read them: columns in words, text cells, no empty ones.
+
+    Lift and confidence come right after the two item lists (visible without scrolling);
+    shares are percentages (``"12.3%"``), leverage is in percentage points, conviction has two
+    decimals (``"∞"`` when the rule always holds). The row order is kept.
+
+    Parameters
+    ----------
+    rules : RuleSet or pl.DataFrame
+        A :class:`RuleSet` or its ``rules`` frame (item lists or joined text).
+
+    Returns
+    -------
+    pl.DataFrame
+        String columns :data:`RULE_TABLE_COLUMNS`; "Baskets with the first/second items" are the
+        shares of baskets holding each side (``antecedent_support``, ``consequent_support``).
+    """
+    frame = _rules_frame(rules)
+    if frame.height == 0:
+        return pl.DataFrame(schema={c: pl.String() for c in RULE_TABLE_COLUMNS})
+
+    def items(col: str) -> list[str]:
+        s = frame.get_column(col)
+        if s.dtype == pl.List(pl.String):
+            s = s.list.join(" + ")
+        return [MISSING if v is None else v for v in s.to_list()]
+
+    def col(name: str, fmt: Callable[[Any], str]) -> list[str]:
+        return [fmt(v) for v in frame.get_column(name).to_list()]
+
+    values = (
+        items("antecedents"),
+        items("consequents"),
+        col("lift", _fmt_ratio),
+        col("confidence", fmt_pct),
+        col("baskets", fmt_count),
+        col("support", _share),
+        col("antecedent_support", _share),
+        col("consequent_support", _share),
+        col("leverage", lambda x: fmt_pp(x, digits=1 if x is None or abs(x) >= 0.001 else 3)),
+        col("conviction", _fmt_ratio),
+    )
+    return pl.DataFrame(dict(zip(RULE_TABLE_COLUMNS, values, strict=True)),
+                        schema={c: pl.String() for c in RULE_TABLE_COLUMNS})
+
+
+def together_people_table(rules: RuleSet | pl.DataFrame, item: str, top: int = 10) -> pl.DataFrame:
+    """:func:`bought_together` for people: what else is in the basket, by confidence.
+
+    Returns
+    -------
+    pl.DataFrame
+        String columns ``Also in the basket``, ``Confidence``, ``Lift``, ``Baskets with both``,
+        ``Support``; no empty cells.
+
+    Raises
+    ------
+    ParameterError
+        ``top`` is not a positive integer.
+    """
+    frame = bought_together(rules, item, top)
+    return pl.DataFrame(
+        {
+            "Also in the basket": [" + ".join(x) for x in frame["items"].to_list()],
+            "Confidence": [fmt_pct(x) for x in frame["confidence"].to_list()],
+            "Lift": [_fmt_ratio(x) for x in frame["lift"].to_list()],
+            "Baskets with both": [fmt_count(x) for x in frame["baskets"].to_list()],
+            "Support": [_share(x) for x in frame["support"].to_list()],
+        },
+        schema={c: pl.String() for c in ("Also in the basket", "Confidence", "Lift",
+                                         "Baskets with both", "Support")},
+    )

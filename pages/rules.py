@@ -10,7 +10,9 @@ from core.rules import (
     RuleParams,
     bought_together,
     rules_network_figure,
+    rules_people_table,
     rules_scatter_figure,
+    together_people_table,
 )
 from ui.rules import (
     FILE_KEY,
@@ -133,11 +135,8 @@ m[3].metric("Rules", f"{rs.rules.height:,}")
 SORTS = ["lift", "confidence", "support", "leverage", "conviction", "baskets"]
 sort = st.selectbox("Sort rules by", SORTS, key="rules.sort", bind="query-params")
 table = rs.table().sort([sort, "lift"], descending=True, maintain_order=True)
-st.dataframe(table, hide_index=True, key="rules.table", column_config={
-    c: st.column_config.NumberColumn(format="percent")
-    for c in ("antecedent_support", "consequent_support", "support", "confidence")
-})
-download_csv(table, "basket_rules.csv", key="rules.dl")
+st.dataframe(rules_people_table(table), hide_index=True, key="rules.table")
+download_csv(table, "basket_rules.csv", key="rules.dl")  # machine names, full precision
 
 left, right = st.columns(2)
 top = left.slider("Rules in the network", 5, 100, 30, step=5, key="rules.top",
@@ -154,7 +153,5 @@ lookup = st.selectbox("Item", singles["item"].to_list(), key="rules.lookup",
                       bind="query-params")
 if lookup is not None:
     together = bought_together(rs, lookup, 10).with_columns(pl.col("items").list.join(" + "))
-    st.dataframe(together, hide_index=True, key="rules.together", column_config={
-        c: st.column_config.NumberColumn(format="percent") for c in ("confidence", "support")
-    })
+    st.dataframe(together_people_table(rs, lookup, 10), hide_index=True, key="rules.together")
     download_csv(together, "bought_together.csv", key="rules.dl_together")

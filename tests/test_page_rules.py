@@ -23,13 +23,31 @@ def together_table(at: AppTest):
     return at.dataframe[1].value
 
 
+def percent(text: str) -> float:
+    return float(text.removesuffix("%")) / 100
+
+
+def test_tables_read_in_words_with_the_strength_first_and_no_empty_cells():
+    at = run()
+    table = rules_table(at)
+    assert list(table.columns[:4]) == ["If a basket holds", "it also holds", "Lift", "Confidence"]
+    assert not any("_" in c for c in table.columns)
+    cells = table.astype(str)
+    assert not cells.isin(["None", "nan", "inf", "NaN", ""]).any().any()
+    assert cells["Confidence"].str.fullmatch(r"\d+\.\d%").all()
+    assert cells["Lift"].str.fullmatch(r"\d+\.\d\d").all()  # two decimals, not four
+    together = together_table(run(**{"rules.lookup": BUNDLES[3]["anchor"]}))
+    assert list(together.columns) == ["Also in the basket", "Confidence", "Lift",
+                                      "Baskets with both", "Support"]
+
+
 def test_default_view_finds_the_planted_bundles():
     at = run()
     table = rules_table(at)
     assert int(metric(at, "Rules").replace(",", "")) == len(table) > 0
     # the strongest rule (sorted by lift) is a planted bundle pair, named by product name
-    first = set(table.iloc[0]["antecedents"].split(" + ")) | set(
-        table.iloc[0]["consequents"].split(" + ")
+    first = set(table.iloc[0]["If a basket holds"].split(" + ")) | set(
+        table.iloc[0]["it also holds"].split(" + ")
     )
     assert any(first <= {b["anchor"], *b["companions"]} for b in BUNDLES)
     assert at.selectbox(key="rules.item").value == "product_name"
@@ -41,9 +59,10 @@ def test_controls_from_the_url_are_used():
     at = run(**{"rules.support": "0.02", "rules.sort": "confidence", "rules.max_len": "2"})
     assert at.number_input(key="rules.support").value == pytest.approx(0.02)
     table = rules_table(at)
-    assert table["support"].min() >= 0.02
-    assert list(table["confidence"]) == sorted(table["confidence"], reverse=True)
-    assert not table["antecedents"].str.contains(" + ", regex=False).any()
+    assert min(map(percent, table["Support"])) >= 0.02
+    confidence = list(map(percent, table["Confidence"]))
+    assert confidence == sorted(confidence, reverse=True)
+    assert not table["If a basket holds"].str.contains(" + ", regex=False).any()
 
 
 def test_bought_together_lookup():
@@ -51,10 +70,10 @@ def test_bought_together_lookup():
     names = [anchor["anchor"], *anchor["companions"]]
     at = run(**{"rules.lookup": names[0]})
     together = together_table(at)
-    assert together.iloc[0]["items"] == names[1]
+    assert together.iloc[0]["Also in the basket"] == names[1]
     at.selectbox(key="rules.lookup").set_value(names[1]).run()
     assert not at.exception
-    assert together_table(at).iloc[0]["items"] == names[0]
+    assert together_table(at).iloc[0]["Also in the basket"] == names[0]
 
 
 def test_invalid_url_values_never_crash():
