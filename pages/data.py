@@ -2,8 +2,16 @@
 
 import streamlit as st
 
-from core.schema import CANONICAL_COLUMNS
-from ui.ingest import cached_load, cached_raw_columns, remove_dataset, store_dataset, store_error
+from ui.ingest import (
+    cached_load,
+    cached_raw_columns,
+    drop_stray_requested,
+    mapping_editor,
+    remove_dataset,
+    store_dataset,
+    store_error,
+    stray_control,
+)
 from ui.shell import download_csv, page_setup, show_error
 
 ctx = page_setup("Data", icon=":material/upload_file:")
@@ -39,38 +47,28 @@ except Exception as e:  # noqa: BLE001 - any reading error is the file's, shown 
     show_error(e)
     st.stop()
 
-mapping: dict[str, str | None] = {}
-with st.expander("Column mapping (detected automatically; change it if something is wrong)"):
-    st.caption("Each PathLens column and the column of your file it is read from. The mapping "
-               "applies to this upload only, so it is not part of the page link; once the "
-               "dataset is in use its id is.")
-    suggested = None
+with st.expander("Column mapping (detected automatically; change it if something is wrong)",
+                 expanded=False):
+    st.caption("Each PathLens column and the column of your file it is read from, then what to "
+               "do when the export has no event or user column or splits the time in two. The "
+               "mapping applies to this upload only, so it is not part of the page link; once "
+               "the dataset is in use its id is.")
     try:
-        from core.loader import suggest_mapping
+        mapping = mapping_editor(columns)
+    except Exception as e:  # noqa: BLE001 - a header the detection cannot read: map by hand
+        show_error(e)
+        st.stop()
 
-        suggested = suggest_mapping(columns)
-    except Exception:  # noqa: BLE001
-        suggested = {}
-    grid = st.columns(3)
-    none = "(not in this file)"
-    for i, col in enumerate(CANONICAL_COLUMNS):
-        default = suggested.get(col)
-        options = [none, *columns]
-        choice = grid[i % 3].selectbox(
-            col, options, index=options.index(default) if default in options else 0,
-            key=f"data.map.{col}",
-        )
-        if choice != (default or none):
-            mapping[col] = None if choice == none else choice
-
+drop_stray = drop_stray_requested()
 try:
-    result = cached_load(content, name, tuple(sorted(mapping.items(), key=lambda kv: kv[0])))
+    result = cached_load(content, name, mapping, drop_stray)
 except Exception as e:  # noqa: BLE001
     show_error(e)
     st.stop()
 
 report = result.report
 st.subheader("What the loader understood")
+stray_control(report)
 c = st.columns(4)
 c[0].metric("Format", report.format_label, help=report.file_kind)
 c[1].metric("Rows read", f"{report.rows_read:,}")
@@ -84,7 +82,8 @@ with st.expander("Loader report", expanded=bool(report.warnings)):
     for line in report.summary_lines():
         st.markdown(f"- {line}")
 for w in report.warnings:
-    st.warning(w)
+    if "stray event(s)" not in w:  # said above, next to the checkbox that drops them
+        st.warning(w)
 events = result.events
 st.markdown(f"**Preview** ({events.height:,} events, {events['user_id'].n_unique():,} users)")
 st.dataframe(events.head(200), hide_index=True)
@@ -95,4 +94,4 @@ if events.height == 0:
     st.error("No usable rows: nothing to analyse.")
     st.stop()
 st.button("Use this dataset", type="primary", key="data.use", on_click=store_dataset,
-          args=(content, name, tuple(sorted(mapping.items(), key=lambda kv: kv[0]))))
+          args=(content, name, mapping, drop_stray))
