@@ -37,6 +37,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from core.errors import ParameterError, SchemaError, is_integer
+from core.fmt import MISSING, color_for, fmt_count, fmt_duration, fmt_money, fmt_pct
 from core.schema import check_events
 
 __all__ = [
@@ -133,6 +134,55 @@ def feature_label(name: str) -> str:
     """Chart label of a feature (the column name itself for features not in :data:`FEATURES`)."""
     spec = _SPECS.get(name)
     return spec.label if spec else name
+
+
+#: Features that are shares (shown as percentages) and durations (shown as durations).
+_SHARE_FEATURES: Final = frozenset({"cart_to_purchase", "mobile_share"})
+_MONEY_FEATURES: Final = frozenset({"revenue", "order_value"})
+_DURATION_SECONDS: Final[dict[str, float]] = {"recency_days": 86_400.0, "session_minutes": 60.0}
+
+
+def _fmt_number(x: float) -> str:
+    """A mean count or rate with three significant digits at most: ``12.4``, ``3.05``, ``1,234``."""
+    a = abs(x)
+    if a >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.1f}" if a >= 10 else f"{x:.2f}"
+
+
+def fmt_feature(name: str, value: float | None) -> str:
+    """A value of feature ``name`` in its unit: shares as percentages, ``recency_days`` and
+    ``session_minutes`` as durations, revenue as money, counts and rates as short numbers;
+    missing (None or NaN) as an en dash.
+
+    Examples
+    --------
+    >>> fmt_feature("mobile_share", 0.25), fmt_feature("session_minutes", 3.5)
+    ('25.0%', '3 min 30 s')
+    >>> fmt_feature("recency_days", 2.5), fmt_feature("sessions", 4.123), fmt_feature("x", None)
+    ('2 d 12 h', '4.12', '–')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    v = float(value)
+    if name in _SHARE_FEATURES:
+        return fmt_pct(v)
+    if name in _DURATION_SECONDS:
+        return fmt_duration(v * _DURATION_SECONDS[name])
+    if name in _MONEY_FEATURES:
+        return fmt_money(v)
+    return _fmt_number(v)
+
+
+def _fmt_ratio(r: float | None) -> str:
+    if r is None or (isinstance(r, float) and (math.isnan(r) or math.isinf(r))):
+        return MISSING
+    return f"{r:.2f}×"
+
+
+def segment_colour(name: str) -> str:
+    """The colour of a segment, from its name (the same in every chart of every view)."""
+    return color_for(name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1365,8 +1415,10 @@ def sizes_figure(seg: Segmentation) -> go.Figure:
     labels = [f"{n}. {name}" for n, name in zip(s["segment"], s["name"], strict=True)]
     fig = go.Figure(go.Bar(
         x=s["size"].to_list(), y=labels, orientation="h",
-        text=[f"{v:,} ({p:.0%})" for v, p in zip(s["size"], s["share"], strict=True)],
-        textposition="auto"))
+        marker={"color": [segment_colour(n) for n in s["name"].to_list()]},
+        text=[f"{fmt_count(v)} ({fmt_pct(p)})" for v, p in zip(s["size"], s["share"],
+                                                              strict=True)],
+        textposition="auto", hovertemplate="%{y}: %{text} users<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title="Segment sizes", xaxis_title="users")
     return fig
@@ -1412,13 +1464,96 @@ def pca_figure(seg: Segmentation) -> go.Figure:
         part = p.filter(pl.col("segment") == s_no)
         fig.add_trace(go.Scattergl(
             x=part["pc1"].to_list(), y=part["pc2"].to_list(), mode="markers",
-            name=f"{s_no}. {name}", marker={"size": 5, "opacity": 0.6},
-            text=part["user_id"].to_list(), hovertemplate="%{text}<extra></extra>"))
+            name=f"{s_no}. {name}",
+            marker={"size": 5, "opacity": 0.6, "color": segment_colour(name)},
+            text=part["user_id"].to_list(),
+            hovertemplate=f"user %{{text}}<br>segment {s_no}. {name}<extra></extra>"))
     var = list(seg.explained_variance) + [0.0, 0.0]
     shown = f"{p.height:,} of {seg.n_users:,} users" if p.height < seg.n_users else "all users"
     fig.update_layout(
         title=f"Users on the first two principal components ({shown})",
+        legend_title_text="segment",
         xaxis_title=f"PC1 ({var[0]:.0%} of variance)",
         yaxis_title=f"PC2 ({var[1]:.0%} of variance)")
     return fig
 
+
+# --------------------------------------------------------------------------------------------
+# tables for people (the CSV downloads keep the frames of Segmentation: raw names, full precision)
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt_3g(x: float | None) -> str:
+    return MISSING if x is None or not math.isfinite(x) else f"{x:.3g}"
+
+
+def _segment_title(number: int, name: str) -> str:
+    return f"{number}. {name}"
+
+
+def profile_people_table(seg: Segmentation, segment: int | str) -> pl.DataFrame:
+    """One segment's profile as people read it: ``Feature`` (label, ``" *"`` when it drove
+    the clustering), ``Segment mean`` and ``All users`` in the feature's unit (see
+    :func:`fmt_feature`), ``Compared with all users`` (``"2.10×"``); text, no empty cells.
+
+    Raises
+    ------
+    ParameterError
+        No such segment.
+    """
+    p = seg.segment_profile(segment)
+    rows = p.iter_rows(named=True)
+    out = [
+        (r["label"] + (" *" if r["used"] else ""), fmt_feature(r["feature"], r["mean"]),
+         fmt_feature(r["feature"], r["overall_mean"]), _fmt_ratio(r["ratio"]))
+        for r in rows
+    ]
+    cols = ("Feature", "Segment mean", "All users", "Compared with all users")
+    return pl.DataFrame(out, schema={c: pl.String() for c in cols}, orient="row")
+
+
+def centroids_people_table(seg: Segmentation) -> pl.DataFrame:
+    """The cluster centres (a typical member of each segment) with feature labels as column
+    names and values in their units; text, no empty cells."""
+    c = seg.centroids
+    feats = [f for f in c.columns if f not in ("segment", "name")]
+    data = {"Segment": [_segment_title(n, m) for n, m in zip(c["segment"], c["name"],
+                                                                strict=True)]}
+    for f in feats:
+        data[feature_label(f)] = [fmt_feature(f, v) for v in c[f].to_list()]
+    return pl.DataFrame(data, schema={k: pl.String() for k in data})
+
+
+def preparation_people_table(seg: Segmentation) -> pl.DataFrame:
+    """How each feature was prepared for k-means, in words: whether it was log-scaled, how
+    many users had no value and what they were counted as, and the mean and standard
+    deviation used to standardise (in the prepared units); text, no empty cells."""
+    t = seg.transform
+    out = []
+    for r in t.iter_rows(named=True):
+        f = r["feature"]
+        log = bool(r["log"])
+        out.append((
+            feature_label(f),
+            f"yes, log(1 + x / {fmt_feature(f, r['log_scale'])})" if log else "no",
+            fmt_count(r["imputed"]),
+            fmt_feature(f, r["impute_value"]) if r["imputed"] else MISSING,
+            _fmt_3g(r["mean"]),
+            _fmt_3g(r["std"]),
+        ))
+    cols = ("Feature", "Log-scaled", "Users without a value", "Counted as",
+            "Mean (prepared)", "Standard deviation (prepared)")
+    return pl.DataFrame(out, schema={c: pl.String() for c in cols}, orient="row")
+
+
+def k_tried_people_table(seg: Segmentation) -> pl.DataFrame:
+    """The numbers of segments tried: ``Segments (k)``, ``Silhouette`` (three decimals),
+    ``Inertia per user``, ``Chosen`` (``"yes"`` on the chosen k); text, no empty cells."""
+    s = seg.scores
+    out = [
+        (str(k), MISSING if sil is None or math.isnan(sil) else f"{sil:.3f}", _fmt_3g(ine),
+         "yes" if chosen else "no")
+        for k, sil, ine, chosen in s.select("k", "silhouette", "inertia", "chosen").iter_rows()
+    ]
+    cols = ("Segments (k)", "Silhouette", "Inertia per user", "Chosen")
+    return pl.DataFrame(out, schema={c: pl.String() for c in cols}, orient="row")

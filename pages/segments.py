@@ -1,19 +1,23 @@
 """Segments: K-means user segments found from behaviour, named from their profile."""
 
-import polars as pl
 import streamlit as st
 
 from core.segments import (
     FEATURES,
     MAX_K,
     SegmentParams,
+    centroids_people_table,
     default_columns,
+    feature_label,
+    k_tried_people_table,
     pca_figure,
+    preparation_people_table,
     profile_figure,
+    profile_people_table,
     silhouette_figure,
     sizes_figure,
 )
-from ui.segments import cached_features, cached_segmentation, seg_value
+from ui.segments import cached_features, cached_segmentation, features_control, seg_value
 from ui.shell import SEG_KEY, download_csv, guarded, page_setup, set_shared
 
 ctx = page_setup("Segments", icon=":material/groups:")
@@ -31,10 +35,9 @@ defaults = list(default_columns(features))
 described = {f.name: f.description for f in FEATURES}
 
 left, mid, right = st.columns([4, 1, 1])
-chosen = left.multiselect(
-    "Features", available, default=defaults, key="segments.features", bind="query-params",
-    help="What the clustering compares. " + "; ".join(
-        f"{c}: {described.get(c, c)}" for c in available))
+chosen = features_control(left, available, defaults, help="What the clustering compares. "
+                          + "; ".join(f"{feature_label(c)}: {described.get(c, c)}"
+                                      for c in available))
 k_text = mid.selectbox("Segments (k)", ["auto", *map(str, range(2, MAX_K + 1))],
                        key="segments.k", bind="query-params",
                        help="auto: the k from 2 to 8 with the best silhouette score.")
@@ -86,18 +89,19 @@ for tab, (number, _name, size, share) in zip(st.tabs(list(seg.names)), seg.sizes
                                             strict=True):
     tab.caption(f"Segment {number}: {size:,} users ({share:.1%}). Mean of each feature, the "
                 "mean of all users and their ratio; starred features drove the clustering.")
-    table = seg.segment_profile(number).select(
-        pl.when(pl.col("used")).then(pl.col("label") + " *").otherwise(pl.col("label"))
-        .alias("feature"), "mean", "overall_mean", "ratio")
-    tab.dataframe(table, hide_index=True, key=f"segments.profile_{number}", column_config={
-        c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "overall_mean")} | {
-        "ratio": st.column_config.NumberColumn(format="%.2fx")})
+    tab.dataframe(profile_people_table(seg, number), hide_index=True,
+                  key=f"segments.profile_{number}")
 
 with st.expander("Centroids, preparation and the k tried"):
-    for name, table in (("centroids", seg.centroids), ("preparation", seg.transform),
-                        ("k_tried", seg.scores)):
-        st.dataframe(table, hide_index=True)
-        download_csv(table, f"segment_{name}.csv", key=f"segments.dl_{name}")
+    for name, title, shown, table in (
+            ("centroids", "Typical member of each segment (cluster centre)",
+             centroids_people_table(seg), seg.centroids),
+            ("preparation", "How each feature was prepared", preparation_people_table(seg),
+             seg.transform),
+            ("k_tried", "Numbers of segments tried", k_tried_people_table(seg), seg.scores)):
+        st.caption(title)
+        st.dataframe(shown, hide_index=True)
+        download_csv(table, f"segment_{name}.csv", key=f"segments.dl_{name}")  # raw
     download_csv(seg.profile, "segment_profiles.csv", key="segments.dl_profile")
 
 download_csv(seg.labels.select("user_id", "segment", "name"), "user_segments.csv",

@@ -77,5 +77,43 @@ def test_use_on_every_page_puts_the_settings_in_the_shared_link():
     assert len(options) == 4
 
 
+def test_features_shown_in_words_while_the_url_keeps_the_names():
+    at = run(**{"segments.features": ["recency_days", "events_per_session", "nope"]})
+    box = at.multiselect(key="segments.features")
+    assert "Recency (days)" in box.options and "Events/session" in box.options
+    assert not any("_" in o for o in box.options)
+    assert box.value == ["recency_days", "events_per_session"]
+    assert at.query_params["segments.features"] == ["recency_days", "events_per_session"]
+    # (the unknown name left the URL: the app's link check reports it, see ui.links)
+    box.set_value(["sessions", "revenue"]).run()
+    assert not at.exception
+    assert at.query_params["segments.features"] == ["sessions", "revenue"]
+    at.multiselect(key="segments.features").set_value(DEFAULTS).run()
+    assert "segments.features" not in at.query_params  # the defaults stay out of the URL
+
+
+def test_tables_read_in_words_with_units_and_no_empty_cells():
+    at = run(**{"segments.k": "4"})
+    profile = at.dataframe[0].value
+    assert list(profile.columns) == ["Feature", "Segment mean", "All users",
+                                     "Compared with all users"]
+    rows = profile.set_index("Feature")
+    assert rows.loc["Mobile share *", "All users"].endswith("%")  # a share, not 0.54
+    assert rows.loc["Recency (days) *", "All users"].endswith(("d", "h"))  # a duration
+    assert rows.loc["Session minutes *", "All users"].endswith(("min", "s"))
+    assert rows.loc["Revenue *", "Compared with all users"].endswith("×")
+    for frame in at.dataframe:
+        table = frame.value
+        assert not any("_" in str(c) for c in table.columns), list(table.columns)
+        assert not table.astype(str).isin(["None", "nan", "NaN", "inf", "True", "False"]
+                                          ).any().any(), table
+
+
+DEFAULTS = ["recency_days", "sessions", "revenue", "events_per_session", "views_per_session",
+            "searches_per_session", "cart_adds_per_session", "removals_per_session",
+            "purchases", "cart_to_purchase", "session_minutes", "categories", "mobile_share",
+            "active_days"]
+
+
 def run(**params) -> AppTest:
     return run_page("segments", **params)

@@ -18,10 +18,15 @@ from core.segments import (
     Segmentation,
     SegmentParams,
     feature_availability,
+    feature_label,
     fit_segments,
     user_features_partition,
 )
 from ui.data import filtered_events
+
+#: Widget key and URL parameter of the chosen features (their column names, not labels).
+FEATURES_KEY = "segments.features"
+_PUBLISHED = "segments._features_in_url"
 
 
 @st.cache_resource(max_entries=8, show_spinner="Computing user features…")
@@ -46,3 +51,43 @@ def cached_segmentation(
 def seg_value(params: SegmentParams) -> str:
     """The shared ``seg`` URL value of ``params`` (what :func:`ui.data.parse_seg` reads)."""
     return urlencode(params.to_query(), doseq=True) or "segments.k=auto"
+
+
+def _features_in_url() -> list[str] | None:
+    """The features named by the URL (``[]`` for an empty value), ``None`` when absent."""
+    try:
+        values = st.query_params.get_all(FEATURES_KEY)
+    except Exception:  # noqa: BLE001 - no query params outside a browser session
+        return None
+    if not values:
+        return None
+    return [v for v in values if v]
+
+
+def features_control(where, available: list[str], defaults: list[str], *,
+                     help: str | None = None) -> list[str]:
+    """The Features multiselect: options shown in words (:func:`core.segments.feature_label`),
+    the URL keeps the column names (``segments.features=recency_days``; absent for the
+    defaults).
+
+    A bound widget would write its labels to the URL, so the URL is read and written here:
+    it seeds the widget when the page opens or the link changes; unknown names are left out,
+    and the page's link check reports them.
+    """
+    url = _features_in_url()
+    if FEATURES_KEY not in st.session_state or url != st.session_state.get(_PUBLISHED):
+        st.session_state[FEATURES_KEY] = (
+            list(defaults) if url is None else [c for c in url if c in available])
+    chosen = where.multiselect("Features", available, key=FEATURES_KEY,
+                               format_func=feature_label, help=help)
+    published = None if chosen == list(defaults) else list(chosen)
+    try:
+        if published is None:
+            if FEATURES_KEY in st.query_params:
+                del st.query_params[FEATURES_KEY]
+        elif published != url:
+            st.query_params[FEATURES_KEY] = published or ""
+    except Exception:  # noqa: BLE001 - no query params outside a browser session
+        pass
+    st.session_state[_PUBLISHED] = published
+    return chosen
