@@ -8,9 +8,11 @@ from ui.ingest import (
     drop_stray_requested,
     mapping_editor,
     remove_dataset,
+    spooled,
     store_dataset,
     store_error,
     stray_control,
+    upload_limits,
 )
 from ui.shell import download_csv, page_setup, show_error
 
@@ -34,15 +36,15 @@ upload = st.file_uploader(
     "Event log", type=["csv", "tsv", "txt", "gz", "zip", "parquet", "jsonl", "json", "ndjson"],
     key="data.upload",
 )
+st.caption(upload_limits())
 if upload is None:
     st.info("No file chosen. The active dataset stays as it is; the bundled sample is the "
             "default.")
     st.stop()
 
-content = upload.getvalue()
-name = upload.name
 try:
-    columns = cached_raw_columns(content, name)
+    spool = spooled(upload.file_id, upload)  # on disk; never held a second time in memory
+    columns = cached_raw_columns(spool)
 except Exception as e:  # noqa: BLE001 - any reading error is the file's, shown as a message
     show_error(e)
     st.stop()
@@ -61,7 +63,7 @@ with st.expander("Column mapping (detected automatically; change it if something
 
 drop_stray = drop_stray_requested()
 try:
-    result = cached_load(content, name, mapping, drop_stray)
+    result = cached_load(spool, mapping, drop_stray)
 except Exception as e:  # noqa: BLE001
     show_error(e)
     st.stop()
@@ -94,4 +96,4 @@ if events.height == 0:
     st.error("No usable rows: nothing to analyse.")
     st.stop()
 st.button("Use this dataset", type="primary", key="data.use", on_click=store_dataset,
-          args=(content, name, mapping, drop_stray))
+          args=(spool, mapping, drop_stray))

@@ -38,6 +38,17 @@ def test_upload_reports_drops_and_switches_the_dataset():
     chosen = at.sidebar.selectbox(key="data:dataset").value
     assert chosen != "sample" and len(chosen) == 32  # 128-bit content hash
     assert at.query_params.get("dataset") in (chosen, [chosen])
+    # the upload was read from disk (spooled), but the dataset keeps the uploaded file's name
+    from core.store import DatasetStore
+
+    assert DatasetStore().meta(chosen).name == "taobao.csv"
+
+
+def test_the_page_states_the_upload_limits():
+    at = fresh()
+    captions = " ".join(c.value for c in at.caption)
+    # .streamlit/config.toml sets server.maxUploadSize = 1024 (MB); 4 GiB expansion by default
+    assert "Files up to 1,024 MB" in captions and "4,096 MB" in captions
 
 
 def test_unreadable_upload_gives_a_message_not_a_traceback():

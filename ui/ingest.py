@@ -6,8 +6,6 @@ store, full disk) is kept for the next run of the page, which shows it (:func:`s
 
 from __future__ import annotations
 
-import io
-
 import streamlit as st
 
 from core.errors import DatasetCorrupt, DatasetNotFound, PathLensError
@@ -18,6 +16,7 @@ from core.formats import (
     suggest_mapping,
     suggest_options,
 )
+from core.io import SpooledUpload, max_expanded_bytes_default, spool_upload
 from core.loader import STRAY_MARGIN, LoadReport, LoadResult, load_events, read_columns
 from core.schema import CANONICAL_COLUMNS, EVENT_TYPES
 from ui.data import forget, get_store, remember
@@ -33,20 +32,34 @@ _UNIT_LABELS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds (µs)"
 Mapping = tuple[tuple[str, str | None], ...]
 
 
-def _buffer(content: bytes, name: str) -> io.BytesIO:
-    buf = io.BytesIO(content)
-    buf.name = name
-    return buf
+def upload_limits() -> str:
+    """The upload limits of this server, in words (``server.maxUploadSize`` and the expansion
+    cap of compressed files, ``PATHLENS_MAX_EXPANDED_MB``)."""
+    upload_mb = int(st.get_option("server.maxUploadSize"))
+    try:
+        expanded_mb = max_expanded_bytes_default() // 2**20
+    except PathLensError as e:  # a misconfigured server: say so, the upload says it again
+        return f"Files up to {upload_mb:,} MB. {e.message}"
+    return (f"Files up to {upload_mb:,} MB (server setting `server.maxUploadSize`); a compressed "
+            f"file may expand to at most {expanded_mb:,} MB (`PATHLENS_MAX_EXPANDED_MB`).")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Saving the upload…")
+def spooled(file_id: str, _upload) -> SpooledUpload:
+    """The upload (Streamlit's ``UploadedFile``, whose ``file_id`` names it) copied to disk in
+    chunks, once per upload: later reruns read the file from disk and key their caches by the
+    small :class:`SpooledUpload`, never by the content."""
+    return spool_upload(_upload, _upload.name)
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the file…")
-def cached_raw_columns(content: bytes, name: str) -> list[str]:
+def cached_raw_columns(upload: SpooledUpload) -> list[str]:
     """Column names of an uploaded file as read (for the mapping editor; header only)."""
-    return list(read_columns(_buffer(content, name)))
+    return list(read_columns(upload.path))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading events…")
-def cached_load(content: bytes, name: str, mapping: Mapping,
+def cached_load(upload: SpooledUpload, mapping: Mapping,
                 drop_stray: bool = False) -> LoadResult:
     """Load an upload into the canonical table (shared, not copied).
 
@@ -54,8 +67,7 @@ def cached_load(content: bytes, name: str, mapping: Mapping,
     ``ts_time``, ``ts_time_unit``, ``user_fallback``); ``None`` means "this file has no such
     column" (or "no such option"). ``drop_stray`` drops the stray events, counted.
     """
-    return load_events(_buffer(content, name), mapping=dict(mapping) or None,
-                       drop_stray=drop_stray)
+    return load_events(upload.path, mapping=dict(mapping) or None, drop_stray=drop_stray)
 
 
 def mapping_editor(columns: list[str]) -> Mapping:
@@ -160,9 +172,10 @@ def drop_stray_requested() -> bool:
     return bool(st.session_state.get(DROP_STRAY_KEY, False))
 
 
-def store_dataset(content: bytes, name: str, mapping: Mapping, drop_stray: bool = False) -> None:
+def store_dataset(upload: SpooledUpload, mapping: Mapping, drop_stray: bool = False) -> None:
     """Button callback: put the loaded upload into the store and make it the active dataset."""
-    result = cached_load(content, name, mapping, drop_stray)
+    name = upload.name
+    result = cached_load(upload, mapping, drop_stray)
     report = result.report.to_dict() if hasattr(result.report, "to_dict") else {}
     try:
         dataset_id = get_store().put(result.events, name=name, report=report)
