@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import re
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from core.errors import ParameterError
+from core.fmt import MISSING, color_for, fmt_count, fmt_duration, fmt_pct
 from core.schema import check_events
 from core.sessions import assign_sessions
 
@@ -1137,20 +1137,6 @@ TYPE_COLOURS: Final = {
     "other": "#9D755D",
 }
 SPECIAL_COLOURS: Final = {"other": "#C7C7C7", "drop_off": "#8C8C8C", "gap": "#DDDDDD"}
-_PALETTE: Final = (
-    "#4C78A8",
-    "#F58518",
-    "#54A24B",
-    "#E45756",
-    "#72B7B2",
-    "#EECA3B",
-    "#B279A2",
-    "#FF9DA6",
-    "#9D755D",
-    "#BAB0AC",
-    "#1F77B4",
-    "#17BECF",
-)
 
 
 def node_colour(name: str, kind: str, node_types: Mapping[str, str]) -> str:
@@ -1164,7 +1150,8 @@ def node_colour(name: str, kind: str, node_types: Mapping[str, str]) -> str:
     ty = node_types.get(name)
     if ty in TYPE_COLOURS:
         return TYPE_COLOURS[ty]
-    return _PALETTE[zlib.crc32(name.encode("utf-8")) % len(_PALETTE)]
+    # the colour every page gives this value (a category has one colour on Funnels too)
+    return color_for(name)
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -1176,13 +1163,7 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 def _fmt_seconds(s: float | None) -> str:
     if s is None or (isinstance(s, float) and math.isnan(s)):
         return ""
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5400:
-        return f"{s / 60:.1f} min"
-    if s < 172800:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} days"
+    return fmt_duration(s)
 
 
 _NODE_PAD_PX = 12
@@ -1304,6 +1285,49 @@ def _sankey_trace(
     )
 
 
+_SPECIAL_LEGEND: Final = {"other": "Other (rarer steps folded)", "drop_off": "Drop-off (path ended)",
+                          "gap": "… (steps elided)"}
+
+
+def _legend_entries(results: Sequence[PathsResult]) -> list[tuple[str, str]]:
+    """(name, colour) of every colour the Sankeys use for a whole kind of node: the event types
+    of event nodes, then Other / Drop-off / …; nodes coloured by their own name (categories)
+    are named by their label already."""
+    types: dict[str, None] = {}
+    specials: dict[str, None] = {}
+    for r in results:
+        if r.empty:
+            continue
+        for name, kind in r.nodes.select("name", "kind").iter_rows():
+            if kind in SPECIAL_COLOURS:
+                specials[kind] = None
+            elif r.node_types.get(name) in TYPE_COLOURS:
+                types[r.node_types[name]] = None
+    ordered = [t for t in TYPE_COLOURS if t in types]
+    return [(f"{t.replace('_', ' ')} (event type)", TYPE_COLOURS[t]) for t in ordered] + [
+        (_SPECIAL_LEGEND[k], SPECIAL_COLOURS[k]) for k in SPECIAL_COLOURS if k in specials
+    ]
+
+
+def _add_legend(fig: go.Figure, results: Sequence[PathsResult]) -> None:
+    """A legend of the node colours (a Sankey has none): one square marker per colour."""
+    import plotly.graph_objects as go
+
+    entries = _legend_entries(results)
+    for name, colour in entries:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker={"symbol": "square", "size": 12, "color": colour},
+                                 hoverinfo="skip"))
+    fig.update_layout(
+        showlegend=bool(entries),
+        legend={"orientation": "h", "x": 0, "y": -0.02, "yanchor": "top",
+                "title": {"text": "colours:"}},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+
+
 def paths_figure(result: PathsResult, *, title: str | None = None, height: int = 520) -> go.Figure:
     """A Plotly Sankey of a :class:`PathsResult`.
 
@@ -1334,10 +1358,11 @@ def paths_figure(result: PathsResult, *, title: str | None = None, height: int =
         return fig
     top = 40 if title else 10
     fig.add_trace(_sankey_trace(result, plot_px=height - top - 10))
+    _add_legend(fig, [result])
     fig.update_layout(
         title=title,
-        height=height,
-        margin={"l": 10, "r": 10, "t": top, "b": 10},
+        height=height + 40,  # the legend below the chart
+        margin={"l": 10, "r": 10, "t": top, "b": 50},
         font={"size": 12},
     )
     return fig
@@ -1349,6 +1374,8 @@ def paths_comparison_figure(
     *,
     left_title: str,
     right_title: str,
+    left_value: object = None,
+    right_value: object = None,
     height: int = 560,
 ) -> go.Figure:
     """Two Sankeys side by side (e.g. two values of a breakdown such as device).
@@ -1362,6 +1389,9 @@ def paths_comparison_figure(
         The two results (an empty side shows its reason instead of a chart).
     left_title, right_title : str
         Titles above each side (e.g. ``"device = mobile (1,234 sessions)"``).
+    left_value, right_value : optional
+        The breakdown value of each side: its title gets the value's colour
+        (:func:`core.fmt.color_for`, as on every page), whichever side it is on.
     height : int, default 560
         Figure height in pixels.
 
@@ -1373,8 +1403,12 @@ def paths_comparison_figure(
 
     fig = go.Figure()
     annotations = []
-    for res, title, dom in ((left, left_title, (0.0, 0.48)), (right, right_title, (0.52, 1.0))):
+    sides = ((left, left_title, left_value, (0.0, 0.48)),
+             (right, right_title, right_value, (0.52, 1.0)))
+    for res, title, value, dom in sides:
         text = f"<b>{title}</b>"
+        if value is not None:
+            text = f"<span style='color:{color_for(value)}'>■</span> {text}"
         if res.empty:
             text += f"<br>{res.reason or 'no paths'}"
         else:
@@ -1390,13 +1424,50 @@ def paths_comparison_figure(
                 "font": {"size": 13},
             }
         )
+    _add_legend(fig, [left, right])
     fig.update_layout(
-        height=height,
+        height=height + 40,
         annotations=annotations,
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        margin={"l": 10, "r": 10, "t": 60, "b": 50},
         font={"size": 12},
     )
     return fig
+
+
+# --------------------------------------------------------------------------- tables for people
+# (the CSV downloads keep ``top_paths`` and ``edges``: machine names, full precision)
+
+
+def top_paths_people_table(result: PathsResult) -> pl.DataFrame:
+    """The top paths as people read them: ``Path``, ``Steps``, the count (``Sessions`` or
+    ``Users``), ``Share of <entities>``, ``Purchased``, ``Conversion``; text, no empty cells."""
+    word = result.params.entity_word
+    cols = ("Path", "Steps", word.capitalize(), f"Share of {word}", "Purchased", "Conversion")
+    t = result.top_paths
+    rows = [
+        (label, str(steps), fmt_count(n), fmt_pct(share), fmt_count(bought), fmt_pct(conv))
+        for label, steps, n, share, bought, conv in t.select(
+            "label", "steps", "count", "share", "purchased", "conversion").iter_rows()
+    ]
+    return pl.DataFrame(rows, schema={c: pl.String() for c in cols}, orient="row")
+
+
+def links_people_table(result: PathsResult) -> pl.DataFrame:
+    """The Sankey's links as people read them: ``Step`` (``"2 → 3"``), ``From``, ``To``
+    (display names), the count, ``Share of starting <entities>`` and ``Mean time between``
+    (a duration; an en dash into Drop-off, where there is no next step); text."""
+    word = result.params.entity_word
+    cols = ("Step", "From", "To", word.capitalize(), f"Share of starting {word}",
+            "Mean time between")
+    entities = max(result.entities, 1)
+    rows = [
+        (f"{a} → {b}", display_name(src), display_name(dst), fmt_count(v), fmt_pct(v / entities),
+         MISSING if sec is None else fmt_duration(sec))
+        for a, b, src, dst, v, sec in result.edges.select(
+            "source_step", "target_step", "source_name", "target_name", "value",
+            "mean_seconds").iter_rows()
+    ]
+    return pl.DataFrame(rows, schema={c: pl.String() for c in cols}, orient="row")
 
 
 # --------------------------------------------------------------------------- breakdowns

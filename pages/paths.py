@@ -1,9 +1,14 @@
 """Paths: how sessions (or users) really move through the shop, step by step."""
 
-import polars as pl
 import streamlit as st
 
-from core.paths import PathsParams, paths_comparison_figure, paths_figure
+from core.paths import (
+    PathsParams,
+    links_people_table,
+    paths_comparison_figure,
+    paths_figure,
+    top_paths_people_table,
+)
 from ui.paths import cached_drop_off_paths, cached_paths, funnel_banner, funnel_link
 from ui.shell import download_csv, guarded, page_setup
 
@@ -102,7 +107,8 @@ if len(shown) == 1:
 else:
     titles = [f"{by} = {v} ({r.entities:,} {word})" for v, r in zip(picked, shown, strict=True)]
     st.plotly_chart(paths_comparison_figure(shown[0], shown[1], left_title=titles[0],
-                                            right_title=titles[1]), key="paths.chart")
+                                            right_title=titles[1], left_value=picked[0],
+                                            right_value=picked[1]), key="paths.chart")
 
 st.subheader("Top paths")
 for i, r in enumerate(shown):
@@ -112,13 +118,12 @@ for i, r in enumerate(shown):
     table = r.top_paths.select("label", "steps", "count", "share", "purchased", "conversion")
     if picked:
         st.caption(f"{by} = {picked[i]}")
-    st.dataframe(table.rename({"label": "path", "count": word}), hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="percent")
-                                for c in ("share", "conversion")})
+    st.dataframe(top_paths_people_table(r), hide_index=True)
     download_csv(table, f"top_paths{'_' + str(picked[i]) if picked else ''}.csv",
-                 key=f"paths.dl_top_{i}")
+                 key=f"paths.dl_top_{i}")  # machine names, full precision
 with st.expander("Links of the chart"):
     for i, r in enumerate(shown):
-        edges = r.edges.with_columns(pl.col("mean_seconds").round(1))
-        st.dataframe(edges, hide_index=True)
-        download_csv(edges, f"path_links_{i}.csv", key=f"paths.dl_edges_{i}")
+        if picked:
+            st.caption(f"{by} = {picked[i]}")
+        st.dataframe(links_people_table(r), hide_index=True)
+        download_csv(r.edges, f"path_links_{i}.csv", key=f"paths.dl_edges_{i}")

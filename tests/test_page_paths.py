@@ -9,6 +9,7 @@ from pathlib import Path
 from apptest import metric, run_page
 from streamlit.testing.v1 import AppTest
 
+from core.fmt import color_for
 from core.schema import EVENT_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,13 +30,23 @@ def test_default_view_shows_the_sankey_and_top_paths():
     at = run()
     sessions = int(metric(at, "Sessions with a path").replace(",", ""))
     assert sessions > 1000
-    sankey = figure(at)["data"]
-    assert len(sankey) == 1 and sankey[0]["type"] == "sankey"
+    sankey = [d for d in figure(at)["data"] if d["type"] == "sankey"]
+    assert len(sankey) == 1
     labels = sankey[0]["node"]["label"]
     assert "Drop-off" in labels and not any(label[:2] == "1_" for label in labels)
     table = top_paths(at)
-    assert list(table.columns) == ["path", "steps", "sessions", "share", "purchased", "conversion"]
-    assert table["sessions"].is_monotonic_decreasing and table["share"].max() <= 1
+    assert list(table.columns) == ["Path", "Steps", "Sessions", "Share of sessions",
+                                   "Purchased", "Conversion"]
+    counts = table["Sessions"].str.replace(",", "").astype(int)
+    assert counts.is_monotonic_decreasing
+    assert table["Share of sessions"].str.fullmatch(r"\d+\.\d%").all()
+    # the links table: words, durations, no None cell (drop-offs have no time)
+    links = at.dataframe[1].value
+    assert "Mean time between" in links.columns and not any("_" in c for c in links.columns)
+    assert not links.astype(str).isin(["None", "nan", "NaN", ""]).any().any()
+    assert links["Mean time between"].str.fullmatch(r"–|[\d.]+ (s|min|h|d)( \d+ (s|min|h))?").all()
+    legend = [d["name"] for d in figure(at)["data"] if d["type"] == "scatter"]
+    assert "purchase (event type)" in legend and "Drop-off (path ended)" in legend
     assert at.selectbox(key="paths.node").value == "event"
     assert at.slider(key="paths.depth").value == 5
     assert "paths.depth" not in at.query_params  # defaults stay out of the URL
@@ -53,18 +64,18 @@ def test_controls_from_the_url_are_used():
     assert at.selectbox(key="paths.start").value == "view_item"
     assert "Users with a path" in [m.label for m in at.metric]
     table = top_paths(at)
-    assert table["path"].str.startswith("view_item").all()
-    assert table["steps"].max() <= 3
+    assert table["Path"].str.startswith("view_item").all()
+    assert table["Steps"].astype(int).max() <= 3
 
 
 def test_widgets_change_the_view():
     at = run()
     at.slider(key="paths.depth").set_value(2).run()
     assert not at.exception
-    assert top_paths(at)["steps"].max() <= 2
+    assert top_paths(at)["Steps"].astype(int).max() <= 2
     at.selectbox(key="paths.node").set_value("event_type").run()
     assert not at.exception
-    assert set(" → ".join(top_paths(at)["path"]).split(" → ")) <= set(EVENT_TYPES)
+    assert set(" → ".join(top_paths(at)["Path"]).split(" → ")) <= set(EVENT_TYPES)
 
 
 def test_breakdown_shows_one_value_or_compares_two():
@@ -72,7 +83,10 @@ def test_breakdown_shows_one_value_or_compares_two():
     assert "device = mobile" in figure(one)["layout"]["title"]["text"]
     both = run(**{"paths.by": "device", "paths.values": ["mobile", "desktop"]})
     data = figure(both)["data"]
-    assert len(data) == 2 and [d["type"] for d in data] == ["sankey", "sankey"]
+    assert [d["type"] for d in data if d["type"] == "sankey"] == ["sankey", "sankey"]
+    texts = [a["text"] for a in figure(both)["layout"]["annotations"]]
+    # each value's title in the colour every page gives it
+    assert any(f"color:{color_for('mobile')}" in t and "device = mobile" in t for t in texts)
     texts = [a["text"] for a in figure(both)["layout"]["annotations"]]
     assert any("device = mobile" in t for t in texts) and any(
         "device = desktop" in t for t in texts
@@ -95,7 +109,7 @@ def test_funnel_link_restricts_to_the_drop_offs_and_can_be_cleared():
     gone = dropped_off(compute_funnel(events, funnel.steps, window=funnel.window), 2).height
     assert f"{gone:,} users" in banner and "view_item" in banner and "add_to_cart" in banner
     assert not [w for w in at.selectbox if w.key == "paths.start"]  # the funnel decides
-    assert top_paths(at)["path"].str.startswith("view_item").all()
+    assert top_paths(at)["Path"].str.startswith("view_item").all()
     assert int(metric(at, "Users with a path").replace(",", "")) == gone
     at.button(key="paths.clear_funnel").click().run()
     assert not at.exception

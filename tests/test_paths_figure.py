@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
 import pytest
 from builders import make_events
 
 from core import compute_paths
+from core.fmt import color_for
 from core.paths import (
     SPECIAL_COLOURS,
     TYPE_COLOURS,
+    links_people_table,
     node_colour,
     paths_comparison_figure,
     paths_figure,
+    top_paths_people_table,
 )
 
 
@@ -65,7 +69,7 @@ def test_hover_shows_count_and_share_of_starting_entities():
         (key_index["1_page_view"], key_index["2_view_item"])
     )
     assert sankey.link.value[link] == 2 and sankey.link.customdata[link][2] == pytest.approx(0.5)
-    assert "mean 1.5 min" in sankey.link.customdata[link][3]  # (60 s + 120 s) / 2 = 90 s
+    assert "mean 1 min 30 s" in sankey.link.customdata[link][3]  # (60 s + 120 s) / 2 = 90 s
 
 
 def test_columns_are_steps_aligned_left_or_on_the_end_point():
@@ -95,12 +99,12 @@ def test_comparison_puts_two_sankeys_side_by_side_with_shared_colours():
     left = compute_paths(ev.filter(ev["user_id"].is_in(["u1", "u2"])))
     right = compute_paths(ev.filter(ev["user_id"].is_in(["u3", "u4"])))
     fig = paths_comparison_figure(left, right, left_title="A (2)", right_title="B (2)")
-    assert len(fig.data) == 2
+    assert [t.type for t in fig.data][:2] == ["sankey", "sankey"]
     assert list(fig.data[0].domain.x) == [0.0, 0.48] and list(fig.data[1].domain.x) == [0.52, 1.0]
     texts = [a.text for a in fig.layout.annotations]
     assert any("A (2)" in t for t in texts) and any("B (2)" in t for t in texts)
     colours = {}
-    for trace in fig.data:
+    for trace in fig.data[:2]:
         for label, colour in zip(trace.node.label, trace.node.color, strict=True):
             assert colours.setdefault(label, colour) == colour
 
@@ -111,5 +115,57 @@ def test_empty_results_give_a_figure_that_says_why():
     assert len(fig.data) == 0 and "login" in fig.layout.title.text
     full = compute_paths(_events())
     fig2 = paths_comparison_figure(empty, full, left_title="left", right_title="right")
-    assert len(fig2.data) == 1
+    assert [t.type for t in fig2.data].count("sankey") == 1
     assert any("login" in a.text for a in fig2.layout.annotations)
+
+
+def test_a_legend_names_every_node_colour():
+    r = compute_paths(_events())
+    fig = paths_figure(r)
+    legend = {t.name: t.marker.color for t in fig.data[1:] if t.showlegend is not False}
+    assert fig.layout.showlegend is True
+    # the types of the nodes (u4's product_view is a view_item) and the grey Drop-off
+    assert legend["view item (event type)"] == TYPE_COLOURS["view_item"]
+    assert legend["page view (event type)"] == TYPE_COLOURS["page_view"]
+    assert legend["Drop-off (path ended)"] == SPECIAL_COLOURS["drop_off"]
+    assert "purchase (event type)" in legend and "add to cart (event type)" in legend
+    used = set(fig.data[0].node.color)
+    assert used <= set(legend.values()) | {node_colour("scroll", "node", r.node_types)}
+
+
+def test_each_breakdown_value_keeps_its_colour_on_either_side():
+    ev = _events()
+    a = compute_paths(ev.filter(ev["user_id"].is_in(["u1", "u2"])))
+    b = compute_paths(ev.filter(ev["user_id"].is_in(["u3", "u4"])))
+    one = paths_comparison_figure(a, b, left_title="device = mobile", right_title="device = "
+                                  "desktop", left_value="mobile", right_value="desktop")
+    two = paths_comparison_figure(b, a, left_title="device = desktop", right_title="device = "
+                                  "mobile", left_value="desktop", right_value="mobile")
+    def colour_of(fig, value):
+        text = next(x.text for x in fig.layout.annotations if f"= {value}" in x.text)
+        return re.search(r"color:(#[0-9a-f]{6})", text).group(1)
+
+    for value in ("mobile", "desktop"):
+        assert colour_of(one, value) == colour_of(two, value) == color_for(value)
+    # a category node has the colour the Funnels breakdown gives that value
+    assert node_colour("Shoes", "node", {}) == color_for("Shoes")
+
+
+def test_tables_in_words_with_durations_and_no_empty_cells():
+    r = compute_paths(_events())
+    top = top_paths_people_table(r)
+    assert top.columns == ["Path", "Steps", "Sessions", "Share of sessions", "Purchased",
+                           "Conversion"]
+    assert top.filter(pl.col("Path") == "search → view_item → purchase").row(0) == (
+        "search → view_item → purchase", "3", "1", "25.0%", "1", "100.0%")  # 1 of 4 sessions
+    links = links_people_table(r)
+    assert links.columns == ["Step", "From", "To", "Sessions", "Share of starting sessions",
+                             "Mean time between"]
+    for t in (top, links):
+        assert t.null_count().sum_horizontal().item() == 0
+        assert not t.select(pl.any_horizontal(pl.all().is_in(["None", "nan", ""])).any()).item()
+    row = links.filter((pl.col("From") == "page_view") & (pl.col("To") == "view_item")).row(0)
+    # u1 after 60 s, u2 after 120 s: 2 of 4 sessions, mean 90 s
+    assert row == ("1 → 2", "page_view", "view_item", "2", "50.0%", "1 min 30 s")
+    into_drop = links.filter(pl.col("To") == "Drop-off")
+    assert into_drop.height > 0 and set(into_drop["Mean time between"]) == {"–"}
