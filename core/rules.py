@@ -1946,7 +1946,7 @@ def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.
     fig = go.Figure()
     fig.update_layout(
         # room outside the unit circle for the labels
-        xaxis={"visible": False, "range": [-1.9, 1.9]},
+        xaxis={"visible": False, "range": [-2.4, 2.4]},
         yaxis={"visible": False, "scaleanchor": "x", "range": [-1.35, 1.35]},
         showlegend=True,
         legend={"orientation": "h", "x": 0, "y": -0.02, "yanchor": "top"},

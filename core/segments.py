@@ -37,7 +37,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from core.errors import ParameterError, SchemaError, is_integer
-from core.fmt import MISSING, color_for, fmt_count, fmt_duration, fmt_money, fmt_pct
+from core.fmt import MISSING, PALETTE, fmt_count, fmt_duration, fmt_money, fmt_pct
 from core.schema import check_events
 
 __all__ = [
@@ -180,9 +180,10 @@ def _fmt_ratio(r: float | None) -> str:
     return f"{r:.2f}×"
 
 
-def segment_colour(name: str) -> str:
-    """The colour of a segment, from its name (the same in every chart of every view)."""
-    return color_for(name)
+def segment_colour(number: int) -> str:
+    """The colour of segment ``number`` (1..k) in every chart: by number, not by a hash of
+    the name, so the k segments always get k different colours (up to ten)."""
+    return PALETTE[(int(number) - 1) % len(PALETTE)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1415,7 +1416,7 @@ def sizes_figure(seg: Segmentation) -> go.Figure:
     labels = [f"{n}. {name}" for n, name in zip(s["segment"], s["name"], strict=True)]
     fig = go.Figure(go.Bar(
         x=s["size"].to_list(), y=labels, orientation="h",
-        marker={"color": [segment_colour(n) for n in s["name"].to_list()]},
+        marker={"color": [segment_colour(n) for n in s["segment"].to_list()]},
         text=[f"{fmt_count(v)} ({fmt_pct(p)})" for v, p in zip(s["size"], s["share"],
                                                               strict=True)],
         textposition="auto", hovertemplate="%{y}: %{text} users<extra></extra>"))
@@ -1465,7 +1466,7 @@ def pca_figure(seg: Segmentation) -> go.Figure:
         fig.add_trace(go.Scattergl(
             x=part["pc1"].to_list(), y=part["pc2"].to_list(), mode="markers",
             name=f"{s_no}. {name}",
-            marker={"size": 5, "opacity": 0.6, "color": segment_colour(name)},
+            marker={"size": 5, "opacity": 0.6, "color": segment_colour(s_no)},
             text=part["user_id"].to_list(),
             hovertemplate=f"user %{{text}}<br>segment {s_no}. {name}<extra></extra>"))
     var = list(seg.explained_variance) + [0.0, 0.0]
