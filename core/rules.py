@@ -2065,6 +2065,7 @@ def rules_network_figure(rules: RuleSet | pl.DataFrame, *, top: int = 30) -> go.
             mode="markers+text",
             text=names,
             textposition=[_label_side(a) for a in angles],
+            cliponaxis=False,  # a long label may reach past the plot area, never cut
             marker={
                 "size": marker_size,
                 "color": _ITEM_COLOUR,
