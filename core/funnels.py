@@ -22,8 +22,9 @@ Implementation: compiled per-entity kernels (``core._funnel_kernel``, numba). Or
 strict funnels run the state machine one event at a time, a port of the plain-Python spec
 reference used by the tests; unordered funnels slide each step event's window over the
 entity's events and take a maximum matching of events to steps. Preparation is one Polars
-query (step bit sets, µs times, entity runs); rows are sorted only when they are not already
-grouped by entity in time order. Every computation is keyed by entity, so the function gives
+query (step bit sets, µs times); rows not already grouped by entity in time order (an export
+in log order) are grouped by a hash partition and a stable counting sort
+(``core._grouping``), never a sort of the table. Every computation is keyed by entity, so the function gives
 the same answer on any partition of the data that holds all events of its entities;
 :func:`merge_funnel_results` merges the per-partition results (concatenate ``entities``,
 recompute the summaries).
@@ -565,15 +566,15 @@ def _empty_result(spec: _Spec, id_dtype: pl.DataType, reason: str) -> FunnelResu
 
 
 # --------------------------------------------------------------------------------------------
-# Preparation: one sorted frame with integer-coded steps
+# Preparation: rows with integer-coded steps, grouped by entity
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class _Rows:
-    """Step-coded rows, sorted by entity, then time, then input order.
+    """Step-coded rows grouped by entity, each entity's in time order, then input order.
 
-    ``ids`` holds each entity's id in row order; the rows of entity ``e`` are
+    ``ids`` holds each entity's id in entity order; the rows of entity ``e`` are
     ``starts[e]:starts[e + 1]``. ``t`` is µs since the epoch, ``mask`` has bit ``k-1`` set when
     the row matches step ``k``, ``xl`` bit ``j-1`` when it is an excluded event between steps
     ``j`` and ``j+1`` (never on a row that matches a step), ``bd`` the breakdown value.
@@ -622,20 +623,6 @@ def _code_exprs(spec: _Spec, schema: pl.Schema) -> list[pl.Expr]:
     return cols
 
 
-def _entity_starts(ids: pl.Series, runs: pl.Series) -> tuple[Any, pl.Series] | None:
-    """First row of each run of equal ids (then ``len(ids)``) and each run's id, given the
-    run numbers ``runs`` (``ids.rle_id()``); ``None`` when an id has rows in more than one
-    run (the table is not grouped by entity)."""
-    from core._funnel_kernel import run_starts
-
-    starts = run_starts(runs.to_numpy())
-    firsts = ids.gather(starts[:-1])
-    # neighbouring runs differ, so sorted run ids are distinct: grouped (the usual case)
-    if firsts.is_sorted() or firsts.n_unique() == len(firsts):
-        return starts, firsts
-    return None
-
-
 def _row_stats(starts: Any, t: Any, mask: Any, n: int) -> tuple[bool, list[int]]:
     """Are the rows of each entity in time order? How many rows match each step?"""
     from core._funnel_kernel import in_parallel, row_stats
@@ -646,33 +633,31 @@ def _row_stats(starts: Any, t: Any, mask: Any, n: int) -> tuple[bool, list[int]]
 
 
 def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec, schema: pl.Schema) -> _Rows:
-    """Collect the working columns once and sort them by entity and time if needed."""
+    """Collect the working columns once and group them by entity, in time order.
+
+    Rows already grouped (the canonical table) are used as they are; others (an export in
+    time order, a shuffled file) are grouped by ``core._grouping.group_rows`` — a hash
+    partition and a stable counting sort, no sort of the table — so entities then come in an
+    order of its own (the per-entity results are the same)."""
     import numpy as np
 
-    # run numbers of the ids, computed alongside the other columns
-    runs = pl.col(spec.count_by).rle_id().alias("_run")
-    df = events.lazy().select(*_code_exprs(spec, schema), runs).collect()
+    from core._grouping import group_rows
+
+    df = events.lazy().select(*_code_exprs(spec, schema)).collect()
     if df["_ent"].null_count() or df["t"].null_count():
         df = df.filter(pl.col("_ent").is_not_null() & pl.col("t").is_not_null())
-        df = df.with_columns(pl.col("_ent").rle_id().alias("_run"))
-    grouped = _entity_starts(df["_ent"], df["_run"])
-    if grouped is not None:
-        starts, ids = grouped
-        t, mask = df["t"].to_numpy(), df["mask"].to_numpy()
-        in_order, step_rows = _row_stats(starts, t, mask, spec.n)
-    if grouped is None or not in_order:
-        df = df.sort(["_ent", "t"], maintain_order=True)  # stable: input order breaks ties
-        starts, ids = _entity_starts(df["_ent"], df["_ent"].rle_id())  # type: ignore[misc]
-        t, mask = df["t"].to_numpy(), df["mask"].to_numpy()
-        in_order, step_rows = _row_stats(starts, t, mask, spec.n)
-    xl = df["xl"].to_numpy() if "xl" in df.columns else np.zeros(len(t), dtype=np.int32)
+    t = df["t"].to_numpy()
+    groups = group_rows(df["_ent"], t)
+    t, mask = groups.take(t), groups.take(df["mask"].to_numpy())
+    _, step_rows = _row_stats(groups.starts, t, mask, spec.n)
+    xl = groups.take(df["xl"].to_numpy()) if "xl" in df.columns else np.zeros(len(t), np.int32)
     return _Rows(
-        ids=ids,
-        starts=starts,
+        ids=df["_ent"].gather(groups.first_rows),
+        starts=groups.starts,
         t=t,
         mask=mask,
         xl=xl,
-        bd=df["bd"] if "bd" in df.columns else None,
+        bd=groups.take_series(df["bd"]) if "bd" in df.columns else None,
         step_rows=step_rows,
         data_end=_from_us(int(t.max())) if len(t) else None,
     )

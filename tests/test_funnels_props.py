@@ -287,15 +287,17 @@ def test_sorted_grouped_and_scattered_rows_give_the_same_answer(order, data, see
 
 
 def test_entity_runs_and_whether_the_rows_are_grouped_by_entity():
-    import core.funnels as F
+    import numpy as np
+
+    from core._grouping import group_rows
 
     def starts(values):
         ids = pl.Series(values)
-        got = F._entity_starts(ids, ids.rle_id())
-        return None if got is None else (got[0].tolist(), got[1].to_list())
+        g = group_rows(ids, np.zeros(len(values), dtype=np.int64))
+        return None if g.order is not None else (g.starts.tolist(), ids.gather(g.first_rows).to_list())
 
     assert starts(["a", "a", "b", "c", "c", "c"]) == ([0, 2, 3, 6], ["a", "b", "c"])
     assert starts(["b", "a", "a", "c"]) == ([0, 1, 3, 4], ["b", "a", "c"])  # grouped
-    assert starts(["a", "b", "a"]) is None  # "a" in two runs: not grouped
+    assert starts(["a", "b", "a"]) is None  # "a" in two runs: not grouped, rows reordered
     assert starts([7, 7, 3]) == ([0, 2, 3], [7, 3])
     assert starts([]) == ([0], [])
