@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import ParameterError
 from core.fmt import (
+    COLUMN_KINDS,
     MISSING,
     PALETTE,
+    PeopleTable,
     color_for,
     fmt_count,
     fmt_duration,
@@ -19,6 +23,7 @@ from core.fmt import (
     fmt_pp,
     fmt_pvalue,
     grain_for_span,
+    round_duration,
 )
 
 
@@ -83,3 +88,51 @@ def test_grain_from_the_span():
     assert grain_for_span(timedelta(days=90)) == "day"  # the sample
     assert grain_for_span(timedelta(days=400)) == "week"
     assert grain_for_span(None) == "hour"
+
+
+# ---------------------------------------------------------------------- tables for people
+
+
+def test_people_table_keeps_numbers_as_numbers():
+    t = PeopleTable.build({
+        "Rule": ("text", ["a", None]),
+        "Lift": ("ratio", [10.2, 2.5]),
+        "Share": ("percent", [0.5, float("nan")]),
+        "Baskets": ("count", [3.0, None]),
+        "Difference": ("pp", [0.031, None]),
+        "Time": ("duration", [11_545, None]),
+    })
+    assert t.frame.dtypes == [pl.String, pl.Float64, pl.Float64, pl.Int64, pl.Float64,
+                              pl.Duration("ms")]
+    # sorted as numbers: 2.5 before 10.2 (as text, "10.20" came before "2.50")
+    assert t.frame.sort("Lift")["Lift"].to_list() == [2.5, 10.2]
+    # NaN and None are null (the grid shows an en dash), pp held in points, 3 h 12 min 25 s
+    # rounded to the minute as fmt_duration shows it
+    assert t.frame.row(0) == ("a", 10.2, 0.5, 3, pytest.approx(3.1), timedelta(hours=3,
+                                                                                minutes=12))
+    assert t.frame.row(1) == (None, 2.5, None, None, None, None)
+    assert list(t.kinds) == t.columns
+
+
+def test_people_table_refuses_a_kind_that_does_not_fit():
+    with pytest.raises(ParameterError, match="'Lift'.*one of"):
+        PeopleTable.build({"Lift": ("fancy", [1.0])})
+    with pytest.raises(ParameterError, match="'Lift' of kind 'ratio'"):
+        PeopleTable(pl.DataFrame({"Lift": ["2.50"]}), {"Lift": "ratio"})
+    with pytest.raises(ParameterError, match="every column"):
+        PeopleTable(pl.DataFrame({"Lift": [2.5], "Rule": ["a"]}), {"Lift": "ratio"})
+    assert set(COLUMN_KINDS) >= {"text", "count", "percent", "pp", "money", "ratio", "pvalue",
+                                 "duration"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0, 10_000_000), st.floats(0, 10_000_000))
+def test_rounded_durations_keep_their_order_and_read_as_fmt_duration(a, b):
+    if a <= b:
+        assert round_duration(a) <= round_duration(b)
+    # from a second up the cut value reads as the exact one (two largest units); below a
+    # second it is kept to the millisecond
+    if a >= 1:
+        assert fmt_duration(round_duration(a).total_seconds()) == fmt_duration(a)
+    else:
+        assert round_duration(a) == timedelta(milliseconds=round(a * 1000))
