@@ -8,14 +8,13 @@ import plotly.graph_objects as go
 import polars as pl
 
 from core.fmt import (
-    MISSING,
+    PeopleTable,
     color_for,
     count_axis,
     entity_noun,
     fmt_count,
     fmt_duration,
     fmt_pct,
-    fmt_pp,
     fmt_pvalue,
 )
 from core.funnels import TREND_DEFINITIONS, FunnelResult
@@ -316,80 +315,64 @@ def breakdown_figure(table: pl.DataFrame, *, overall: float | None = None) -> go
 # --------------------------------------------------------------------------------------------
 
 
-def _text(values: list, fmt) -> list[str]:
-    return [fmt(v) for v in values]
-
-
-def steps_table(result: FunnelResult) -> pl.DataFrame:
-    """The per-step table with readable columns and formatted numbers (text, no nulls)."""
+def steps_table(result: FunnelResult) -> PeopleTable:
+    """The per-step table for people: the step (text), the count, conversion from step 1 and
+    from the previous step (percent), drop-offs (count) and median and mean times from the
+    previous step (durations); null where a value does not exist (step 1 has no previous)."""
     s = result.steps
     noun = entity_noun(result.count_by)
-    drop = s["drop_off"].to_list()
-    return pl.DataFrame(
-        {
-            "Step": [f"{k}. {lab}" for k, lab in zip(s["step"], s["label"], strict=True)],
-            noun.capitalize(): _text(s["entities"].to_list(), fmt_count),
-            "% of step 1": _text(s["conversion_from_first"].to_list(), fmt_pct),
-            "% of previous step": [MISSING if k == 0 else fmt_pct(v) for k, v in
-                                   enumerate(s["conversion_from_previous"].to_list())],
-            "Dropped off": [MISSING if k == 0 else fmt_count(v) for k, v in enumerate(drop)],
-            "Median time from previous": _text(
-                s["median_seconds_from_previous"].to_list(), fmt_duration),
-            "Mean time from previous": _text(
-                s["mean_seconds_from_previous"].to_list(), fmt_duration),
-        },
-        schema={c: pl.String() for c in (
-            "Step", noun.capitalize(), "% of step 1", "% of previous step", "Dropped off",
-            "Median time from previous", "Mean time from previous")},
-    )
+    first = [k == 0 for k in range(s.height)]
+    return PeopleTable.build({
+        "Step": ("text", [f"{k}. {lab}" for k, lab in zip(s["step"], s["label"], strict=True)]),
+        noun.capitalize(): ("count", s["entities"]),
+        "% of step 1": ("percent", s["conversion_from_first"]),
+        "% of previous step": ("percent", [None if f else v for f, v in zip(
+            first, s["conversion_from_previous"].to_list(), strict=True)]),
+        "Dropped off": ("count", [None if f else v for f, v in zip(
+            first, s["drop_off"].to_list(), strict=True)]),
+        "Median time from previous": ("duration", s["median_seconds_from_previous"]),
+        "Mean time from previous": ("duration", s["mean_seconds_from_previous"]),
+    })
 
 
-def breakdown_people_table(table: pl.DataFrame, *, name: str = "Value") -> pl.DataFrame:
-    """:func:`core.funnels.breakdown_table` for people: the significance first, percentages,
-    p-values as ``"< 0.001"`` or three decimals, no empty cells."""
+def breakdown_people_table(table: pl.DataFrame, *, name: str = "Value") -> PeopleTable:
+    """:func:`core.funnels.breakdown_table` for people: the value, the significance verdict
+    first (text), then conversion and its 95% interval (percent), the difference from the rest
+    (pp), p-values (adjusted first), counts; numbers stay numbers so the grid sorts them."""
     if table.is_empty():
-        return pl.DataFrame(schema={name: pl.String()})
+        return PeopleTable.build({name: ("text", [])})
     verdict = []
     for sig, diff in zip(table["significant"], table["difference"], strict=True):
-        verdict.append(MISSING if diff is None else
+        verdict.append(None if diff is None else
                        ("higher" if sig and diff > 0 else "lower" if sig else "no difference"))
-    return pl.DataFrame(
-        {
-            name: [str(v) for v in table["breakdown"].to_list()],
-            "Significant vs rest": verdict,
-            "Conversion": _text(table["conversion"].to_list(), fmt_pct),
-            "95% interval": [
-                f"{fmt_pct(lo)} – {fmt_pct(hi)}" if lo is not None else MISSING
-                for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)
-            ],
-            "Difference vs rest": _text(table["difference"].to_list(), fmt_pp),
-            "Adjusted p": _text(table["p_adjusted"].to_list(), fmt_pvalue),
-            "Entered": _text(table["entered"].to_list(), fmt_count),
-            "Converted": _text(table["converted"].to_list(), fmt_count),
-            "Rest conversion": _text(table["rest_conversion"].to_list(), fmt_pct),
-            "p": _text(table["p_value"].to_list(), fmt_pvalue),
-        }
-    )
+    return PeopleTable.build({
+        name: ("text", [str(v) for v in table["breakdown"].to_list()]),
+        "Significant vs rest": ("text", verdict),
+        "Conversion": ("percent", table["conversion"]),
+        "95% interval from": ("percent", table["ci_low"]),
+        "95% interval to": ("percent", table["ci_high"]),
+        "Difference vs rest": ("pp", table["difference"]),
+        "Adjusted p": ("pvalue", table["p_adjusted"]),
+        "Entered": ("count", table["entered"]),
+        "Converted": ("count", table["converted"]),
+        "Rest conversion": ("percent", table["rest_conversion"]),
+        "p": ("pvalue", table["p_value"]),
+    })
 
 
-def trend_people_table(frame: pl.DataFrame, *, interval: str = "day") -> pl.DataFrame:
-    """A conversion trend for people: period, conversion, interval, counts, completeness."""
+def trend_people_table(frame: pl.DataFrame, *, interval: str = "day") -> PeopleTable:
+    """A conversion trend for people: period (text), conversion and its 95% interval
+    (percent), counts, whether the conversion window has closed (text)."""
     fmt = "%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d"
-    return pl.DataFrame(
-        {
-            "Period (UTC)": [p.strftime(fmt) for p in frame["period"].to_list()],
-            "Conversion": _text(frame["conversion"].to_list(), fmt_pct),
-            "95% interval": [
-                f"{fmt_pct(lo)} – {fmt_pct(hi)}"
-                for lo, hi in zip(frame["ci_low"], frame["ci_high"], strict=True)
-            ],
-            "Entered": _text(frame["entered"].to_list(), fmt_count),
-            "Converted": _text(frame["converted"].to_list(), fmt_count),
-            "Window closed": ["yes" if c else "not yet" for c in frame["complete"].to_list()],
-        },
-        schema={c: pl.String() for c in (
-            "Period (UTC)", "Conversion", "95% interval", "Entered", "Converted", "Window closed")},
-    )
+    return PeopleTable.build({
+        "Period (UTC)": ("text", [p.strftime(fmt) for p in frame["period"].to_list()]),
+        "Conversion": ("percent", frame["conversion"]),
+        "95% interval from": ("percent", frame["ci_low"]),
+        "95% interval to": ("percent", frame["ci_high"]),
+        "Entered": ("count", frame["entered"]),
+        "Converted": ("count", frame["converted"]),
+        "Window closed": ("text", ["yes" if c else "not yet" for c in frame["complete"].to_list()]),
+    })
 
 
 __all__ = [

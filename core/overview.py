@@ -10,7 +10,16 @@ import plotly.graph_objects as go
 import polars as pl
 
 from core.errors import ParameterError
-from core.fmt import GRAINS, count_axis, fmt_count, fmt_money, fmt_pct, fmt_pp, grain_for_span
+from core.fmt import (
+    GRAINS,
+    PeopleTable,
+    count_axis,
+    fmt_count,
+    fmt_money,
+    fmt_pct,
+    fmt_pp,
+    grain_for_span,
+)
 from core.schema import EVENT_TYPES, property_columns
 
 #: One colour per canonical event type, shared by every chart.
@@ -464,33 +473,34 @@ def event_mix_figure(mix: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def trend_people_table(trend: pl.DataFrame, *, currency: str | None = None) -> pl.DataFrame:
-    """:func:`activity_trend` for people: readable columns, formatted numbers, no empty cells."""
+def trend_people_table(trend: pl.DataFrame, *, currency: str | None = None) -> PeopleTable:
+    """:func:`activity_trend` for people: readable columns, counts and revenue kept as numbers
+    (``Revenue (EUR)`` when the currency is known), the period as text."""
     if trend.is_empty():
-        return pl.DataFrame(schema={"Period (UTC)": pl.String()})
+        return PeopleTable.build({"Period (UTC)": ("text", [])})
     hourly = trend.height > 1 and (trend["period"][1] - trend["period"][0]) < timedelta(days=1)
     fmt = "%Y-%m-%d %H:%M" if hourly else "%Y-%m-%d"
     money = f"Revenue ({currency})" if currency else "Revenue"
-    return pl.DataFrame({
-        "Period (UTC)": [p.strftime(fmt) for p in trend["period"].to_list()],
-        "Sessions": [fmt_count(v) for v in trend["sessions"].to_list()],
-        "Users": [fmt_count(v) for v in trend["users"].to_list()],
-        "Orders": [fmt_count(v) for v in trend["orders"].to_list()],
-        money: [fmt_money(v) for v in trend["revenue"].to_list()],
-        "Events": [fmt_count(v) for v in trend["events"].to_list()],
-        "Complete period": ["yes" if c else "no (data cover part of it)"
-                            for c in trend["complete"].to_list()],
+    return PeopleTable.build({
+        "Period (UTC)": ("text", [p.strftime(fmt) for p in trend["period"].to_list()]),
+        "Sessions": ("count", trend["sessions"]),
+        "Users": ("count", trend["users"]),
+        "Orders": ("count", trend["orders"]),
+        money: ("money", trend["revenue"]),
+        "Events": ("count", trend["events"]),
+        "Complete period": ("text", ["yes" if c else "no (data cover part of it)"
+                                     for c in trend["complete"].to_list()]),
     })
 
 
-def mix_people_table(mix: pl.DataFrame) -> pl.DataFrame:
-    """:func:`event_mix` for people."""
-    return pl.DataFrame({
-        "Event type": mix["event_type"].to_list(),
-        "Event": mix["event"].to_list(),
-        "Events": [fmt_count(v) for v in mix["count"].to_list()],
-        "Share": [fmt_pct(v) for v in mix["share"].to_list()],
-    }, schema={c: pl.String() for c in ("Event type", "Event", "Events", "Share")})
+def mix_people_table(mix: pl.DataFrame) -> PeopleTable:
+    """:func:`event_mix` for people: type and event as text, the count, the share (percent)."""
+    return PeopleTable.build({
+        "Event type": ("text", mix["event_type"]),
+        "Event": ("text", mix["event"]),
+        "Events": ("count", mix["count"]),
+        "Share": ("percent", mix["share"]),
+    })
 
 
 @dataclass(frozen=True)

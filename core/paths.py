@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from core.errors import ParameterError
-from core.fmt import MISSING, color_for, fmt_count, fmt_duration, fmt_pct
+from core.fmt import PeopleTable, color_for, fmt_duration
 from core.schema import check_events
 from core.sessions import assign_sessions
 
@@ -1438,36 +1438,38 @@ def paths_comparison_figure(
 # (the CSV downloads keep ``top_paths`` and ``edges``: machine names, full precision)
 
 
-def top_paths_people_table(result: PathsResult) -> pl.DataFrame:
-    """The top paths as people read them: ``Path``, ``Steps``, the count (``Sessions`` or
-    ``Users``), ``Share of <entities>``, ``Purchased``, ``Conversion``; text, no empty cells."""
+def top_paths_people_table(result: PathsResult) -> PeopleTable:
+    """The top paths as people read them: ``Path`` (text), ``Steps`` and the count
+    (``Sessions`` or ``Users``, counts), ``Share of <entities>`` (percent), ``Purchased``
+    (count), ``Conversion`` (percent); numbers stay numbers so the grid sorts them."""
     word = result.params.entity_word
-    cols = ("Path", "Steps", word.capitalize(), f"Share of {word}", "Purchased", "Conversion")
     t = result.top_paths
-    rows = [
-        (label, str(steps), fmt_count(n), fmt_pct(share), fmt_count(bought), fmt_pct(conv))
-        for label, steps, n, share, bought, conv in t.select(
-            "label", "steps", "count", "share", "purchased", "conversion").iter_rows()
-    ]
-    return pl.DataFrame(rows, schema={c: pl.String() for c in cols}, orient="row")
+    return PeopleTable.build({
+        "Path": ("text", t["label"]),
+        "Steps": ("count", t["steps"]),
+        word.capitalize(): ("count", t["count"]),
+        f"Share of {word}": ("percent", t["share"]),
+        "Purchased": ("count", t["purchased"]),
+        "Conversion": ("percent", t["conversion"]),
+    })
 
 
-def links_people_table(result: PathsResult) -> pl.DataFrame:
+def links_people_table(result: PathsResult) -> PeopleTable:
     """The Sankey's links as people read them: ``Step`` (``"2 → 3"``), ``From``, ``To``
-    (display names), the count, ``Share of starting <entities>`` and ``Mean time between``
-    (a duration; an en dash into Drop-off, where there is no next step); text."""
+    (display names), the count, ``Share of starting <entities>`` (percent) and ``Mean time
+    between`` (a duration; null into Drop-off, where there is no next step)."""
     word = result.params.entity_word
-    cols = ("Step", "From", "To", word.capitalize(), f"Share of starting {word}",
-            "Mean time between")
+    e = result.edges
     entities = max(result.entities, 1)
-    rows = [
-        (f"{a} → {b}", display_name(src), display_name(dst), fmt_count(v), fmt_pct(v / entities),
-         MISSING if sec is None else fmt_duration(sec))
-        for a, b, src, dst, v, sec in result.edges.select(
-            "source_step", "target_step", "source_name", "target_name", "value",
-            "mean_seconds").iter_rows()
-    ]
-    return pl.DataFrame(rows, schema={c: pl.String() for c in cols}, orient="row")
+    return PeopleTable.build({
+        "Step": ("text", [f"{a} → {b}" for a, b in zip(e["source_step"], e["target_step"],
+                                                        strict=True)]),
+        "From": ("text", [display_name(n) for n in e["source_name"].to_list()]),
+        "To": ("text", [display_name(n) for n in e["target_name"].to_list()]),
+        word.capitalize(): ("count", e["value"]),
+        f"Share of starting {word}": ("percent", [v / entities for v in e["value"].to_list()]),
+        "Mean time between": ("duration", e["mean_seconds"]),
+    })
 
 
 # --------------------------------------------------------------------------- breakdowns

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from core.errors import LoadError, ParameterError, PathLensError, SchemaError, is_integer
-from core.fmt import MISSING, fmt_count, fmt_pct, fmt_pp
+from core.fmt import PeopleTable, fmt_count, fmt_pct
 from core.schema import EVENT_TYPES
 
 if TYPE_CHECKING:
@@ -2180,24 +2180,13 @@ RULE_TABLE_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
-def _fmt_ratio(x: float | None) -> str:
-    """A ratio such as lift or conviction with two decimals; infinite is ``"∞"``."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return MISSING
-    return "∞" if math.isinf(x) else f"{x:.2f}"
-
-
-def _share(x: float | None) -> str:
-    """A share of baskets: one decimal, two below 1% (small supports stay distinct)."""
-    return fmt_pct(x, digits=1 if x is None or x >= 0.01 else 2)
-
-
-def rules_people_table(rules: RuleSet | pl.DataFrame) -> pl.DataFrame:
-    """The rules as people read them: columns in words, text cells, no empty ones.
+def rules_people_table(rules: RuleSet | pl.DataFrame) -> PeopleTable:
+    """The rules as people read them: columns in words, numbers kept as numbers.
 
     Lift and confidence come right after the two item lists (visible without scrolling);
-    shares are percentages (``"12.3%"``), leverage is in percentage points, conviction has two
-    decimals (``"∞"`` when the rule always holds). The row order is kept.
+    shares are fractions shown as percentages, leverage is in percentage points, lift and
+    conviction are ratios (conviction is infinite when the rule always holds). The row order
+    is kept.
 
     Parameters
     ----------
@@ -2206,47 +2195,37 @@ def rules_people_table(rules: RuleSet | pl.DataFrame) -> pl.DataFrame:
 
     Returns
     -------
-    pl.DataFrame
-        String columns :data:`RULE_TABLE_COLUMNS`; "Baskets with the first/second items" are the
-        shares of baskets holding each side (``antecedent_support``, ``consequent_support``).
+    PeopleTable
+        Columns :data:`RULE_TABLE_COLUMNS` with their kinds; "Baskets with the first/second
+        items" are the shares of baskets holding each side (``antecedent_support``,
+        ``consequent_support``).
     """
     frame = _rules_frame(rules)
-    if frame.height == 0:
-        return pl.DataFrame(schema={c: pl.String() for c in RULE_TABLE_COLUMNS})
 
-    def items(col: str) -> list[str]:
+    def items(col: str) -> list[str | None]:
         s = frame.get_column(col)
         if s.dtype == pl.List(pl.String):
             s = s.list.join(" + ")
-        return [MISSING if v is None else v for v in s.to_list()]
+        return s.to_list()
 
-    def col(name: str, fmt: Callable[[Any], str]) -> list[str]:
-        return [fmt(v) for v in frame.get_column(name).to_list()]
-
-    values = (
-        items("antecedents"),
-        items("consequents"),
-        col("lift", _fmt_ratio),
-        col("confidence", fmt_pct),
-        col("baskets", fmt_count),
-        col("support", _share),
-        col("antecedent_support", _share),
-        col("consequent_support", _share),
-        col("leverage", lambda x: fmt_pp(x, digits=1 if x is None or abs(x) >= 0.001 else 3)),
-        col("conviction", _fmt_ratio),
-    )
-    return pl.DataFrame(dict(zip(RULE_TABLE_COLUMNS, values, strict=True)),
-                        schema={c: pl.String() for c in RULE_TABLE_COLUMNS})
+    kinds = ("text", "text", "ratio", "percent", "count", "percent", "percent", "percent", "pp",
+             "ratio")
+    sources = ("antecedents", "consequents", "lift", "confidence", "baskets", "support",
+               "antecedent_support", "consequent_support", "leverage", "conviction")
+    return PeopleTable.build({
+        name: (kind, items(src) if kind == "text" else frame.get_column(src).to_list())
+        for name, kind, src in zip(RULE_TABLE_COLUMNS, kinds, sources, strict=True)
+    })
 
 
-def together_people_table(rules: RuleSet | pl.DataFrame, item: str, top: int = 10) -> pl.DataFrame:
+def together_people_table(rules: RuleSet | pl.DataFrame, item: str, top: int = 10) -> PeopleTable:
     """:func:`bought_together` for people: what else is in the basket, by confidence.
 
     Returns
     -------
-    pl.DataFrame
-        String columns ``Also in the basket``, ``Confidence``, ``Lift``, ``Baskets with both``,
-        ``Support``; no empty cells.
+    PeopleTable
+        ``Also in the basket`` (text), ``Confidence`` (percent), ``Lift`` (ratio), ``Baskets
+        with both`` (count), ``Support`` (percent).
 
     Raises
     ------
@@ -2254,14 +2233,10 @@ def together_people_table(rules: RuleSet | pl.DataFrame, item: str, top: int = 1
         ``top`` is not a positive integer.
     """
     frame = bought_together(rules, item, top)
-    return pl.DataFrame(
-        {
-            "Also in the basket": [" + ".join(x) for x in frame["items"].to_list()],
-            "Confidence": [fmt_pct(x) for x in frame["confidence"].to_list()],
-            "Lift": [_fmt_ratio(x) for x in frame["lift"].to_list()],
-            "Baskets with both": [fmt_count(x) for x in frame["baskets"].to_list()],
-            "Support": [_share(x) for x in frame["support"].to_list()],
-        },
-        schema={c: pl.String() for c in ("Also in the basket", "Confidence", "Lift",
-                                         "Baskets with both", "Support")},
-    )
+    return PeopleTable.build({
+        "Also in the basket": ("text", [" + ".join(x) for x in frame["items"].to_list()]),
+        "Confidence": ("percent", frame["confidence"]),
+        "Lift": ("ratio", frame["lift"]),
+        "Baskets with both": ("count", frame["baskets"]),
+        "Support": ("percent", frame["support"]),
+    })

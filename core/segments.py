@@ -37,7 +37,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from core.errors import ParameterError, SchemaError, is_integer
-from core.fmt import MISSING, PALETTE, fmt_count, fmt_duration, fmt_money, fmt_pct
+from core.fmt import MISSING, PALETTE, PeopleTable, fmt_count, fmt_duration, fmt_money, fmt_pct
 from core.schema import check_events
 
 __all__ = [
@@ -172,12 +172,6 @@ def fmt_feature(name: str, value: float | None) -> str:
     if name in _MONEY_FEATURES:
         return fmt_money(v)
     return _fmt_number(v)
-
-
-def _fmt_ratio(r: float | None) -> str:
-    if r is None or (isinstance(r, float) and (math.isnan(r) or math.isinf(r))):
-        return MISSING
-    return f"{r:.2f}×"
 
 
 def segment_colour(number: int) -> str:
@@ -1484,18 +1478,39 @@ def pca_figure(seg: Segmentation) -> go.Figure:
 # --------------------------------------------------------------------------------------------
 
 
-def _fmt_3g(x: float | None) -> str:
-    return MISSING if x is None or not math.isfinite(x) else f"{x:.3g}"
-
-
 def _segment_title(number: int, name: str) -> str:
     return f"{number}. {name}"
 
 
-def profile_people_table(seg: Segmentation, segment: int | str) -> pl.DataFrame:
+def feature_kind(name: str) -> str:
+    """How feature ``name`` reads in a table (a :data:`core.fmt.ColumnKind`): shares as
+    percentages, ``recency_days`` and ``session_minutes`` as durations, revenue as money,
+    anything else as a number; see :func:`feature_value` for the value that goes with it."""
+    if name in _SHARE_FEATURES:
+        return "percent"
+    if name in _DURATION_SECONDS:
+        return "duration"
+    if name in _MONEY_FEATURES:
+        return "money"
+    return "number"
+
+
+def feature_value(name: str, value: float | None) -> float | None:
+    """A value of feature ``name`` in the unit :func:`feature_kind` expects (durations in
+    seconds); ``None`` for a missing one."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value) * _DURATION_SECONDS.get(name, 1.0)
+
+
+def profile_people_table(seg: Segmentation, segment: int | str) -> PeopleTable:
     """One segment's profile as people read it: ``Feature`` (label, ``" *"`` when it drove
-    the clustering), ``Segment mean`` and ``All users`` in the feature's unit (see
-    :func:`fmt_feature`), ``Compared with all users`` (``"2.10×"``); text, no empty cells.
+    the clustering), ``Segment mean`` and ``All users`` in each feature's unit (see
+    :func:`fmt_feature`), ``Compared with all users`` (times, ``2.10×``).
+
+    The two mean columns stay text: each row is a different feature in its own unit
+    (percentages, durations, money), so sorting them as one number column would compare
+    minutes with euros. The comparison column is a number and sorts as one.
 
     Raises
     ------
@@ -1503,58 +1518,66 @@ def profile_people_table(seg: Segmentation, segment: int | str) -> pl.DataFrame:
         No such segment.
     """
     p = seg.segment_profile(segment)
-    rows = p.iter_rows(named=True)
-    out = [
-        (r["label"] + (" *" if r["used"] else ""), fmt_feature(r["feature"], r["mean"]),
-         fmt_feature(r["feature"], r["overall_mean"]), _fmt_ratio(r["ratio"]))
-        for r in rows
-    ]
-    cols = ("Feature", "Segment mean", "All users", "Compared with all users")
-    return pl.DataFrame(out, schema={c: pl.String() for c in cols}, orient="row")
+    rows = list(p.iter_rows(named=True))
+    ratios = [r["ratio"] if r["ratio"] is not None and math.isfinite(r["ratio"]) else None
+              for r in rows]
+    return PeopleTable.build({
+        "Feature": ("text", [r["label"] + (" *" if r["used"] else "") for r in rows]),
+        "Segment mean": ("text", [_feature_text(r["feature"], r["mean"]) for r in rows]),
+        "All users": ("text", [_feature_text(r["feature"], r["overall_mean"]) for r in rows]),
+        "Compared with all users": ("times", ratios),
+    })
 
 
-def centroids_people_table(seg: Segmentation) -> pl.DataFrame:
+def _feature_text(name: str, value: float | None) -> str | None:
+    text = fmt_feature(name, value)
+    return None if text == MISSING else text
+
+
+def centroids_people_table(seg: Segmentation) -> PeopleTable:
     """The cluster centres (a typical member of each segment) with feature labels as column
-    names and values in their units; text, no empty cells."""
+    names and values as numbers in their units (see :func:`feature_kind`)."""
     c = seg.centroids
     feats = [f for f in c.columns if f not in ("segment", "name")]
-    data = {"Segment": [_segment_title(n, m) for n, m in zip(c["segment"], c["name"],
-                                                                strict=True)]}
+    columns: dict[str, tuple[str, list]] = {
+        "Segment": ("text", [_segment_title(n, m) for n, m in zip(c["segment"], c["name"],
+                                                                   strict=True)])}
     for f in feats:
-        data[feature_label(f)] = [fmt_feature(f, v) for v in c[f].to_list()]
-    return pl.DataFrame(data, schema={k: pl.String() for k in data})
+        columns[feature_label(f)] = (feature_kind(f), [feature_value(f, v)
+                                                       for v in c[f].to_list()])
+    return PeopleTable.build(columns)
 
 
-def preparation_people_table(seg: Segmentation) -> pl.DataFrame:
+def preparation_people_table(seg: Segmentation) -> PeopleTable:
     """How each feature was prepared for k-means, in words: whether it was log-scaled, how
-    many users had no value and what they were counted as, and the mean and standard
-    deviation used to standardise (in the prepared units); text, no empty cells."""
-    t = seg.transform
-    out = []
-    for r in t.iter_rows(named=True):
-        f = r["feature"]
-        log = bool(r["log"])
-        out.append((
-            feature_label(f),
-            f"yes, log(1 + x / {fmt_feature(f, r['log_scale'])})" if log else "no",
-            fmt_count(r["imputed"]),
-            fmt_feature(f, r["impute_value"]) if r["imputed"] else MISSING,
-            _fmt_3g(r["mean"]),
-            _fmt_3g(r["std"]),
-        ))
-    cols = ("Feature", "Log-scaled", "Users without a value", "Counted as",
-            "Mean (prepared)", "Standard deviation (prepared)")
-    return pl.DataFrame(out, schema={c: pl.String() for c in cols}, orient="row")
+    many users had no value (count) and what they were counted as (text, in the feature's
+    unit: one column mixes units), and the mean and standard deviation used to standardise
+    (numbers, in the prepared units)."""
+    rows = list(seg.transform.iter_rows(named=True))
+    return PeopleTable.build({
+        "Feature": ("text", [feature_label(r["feature"]) for r in rows]),
+        "Log-scaled": ("text", [
+            f"yes, log(1 + x / {fmt_feature(r['feature'], r['log_scale'])})" if r["log"] else "no"
+            for r in rows]),
+        "Users without a value": ("count", [r["imputed"] for r in rows]),
+        "Counted as": ("text", [_feature_text(r["feature"], r["impute_value"]) if r["imputed"]
+                                else None for r in rows]),
+        "Mean (prepared)": ("number", [_finite(r["mean"]) for r in rows]),
+        "Standard deviation (prepared)": ("number", [_finite(r["std"]) for r in rows]),
+    })
 
 
-def k_tried_people_table(seg: Segmentation) -> pl.DataFrame:
-    """The numbers of segments tried: ``Segments (k)``, ``Silhouette`` (three decimals),
-    ``Inertia per user``, ``Chosen`` (``"yes"`` on the chosen k); text, no empty cells."""
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def k_tried_people_table(seg: Segmentation) -> PeopleTable:
+    """The numbers of segments tried: ``Segments (k)`` (count), ``Silhouette`` (three
+    decimals), ``Inertia per user`` (number), ``Chosen`` (``"yes"`` on the chosen k)."""
     s = seg.scores
-    out = [
-        (str(k), MISSING if sil is None or math.isnan(sil) else f"{sil:.3f}", _fmt_3g(ine),
-         "yes" if chosen else "no")
-        for k, sil, ine, chosen in s.select("k", "silhouette", "inertia", "chosen").iter_rows()
-    ]
-    cols = ("Segments (k)", "Silhouette", "Inertia per user", "Chosen")
-    return pl.DataFrame(out, schema={c: pl.String() for c in cols}, orient="row")
+    return PeopleTable.build({
+        "Segments (k)": ("count", s["k"]),
+        "Silhouette": ("decimal", [_finite(x) for x in s["silhouette"].to_list()]),
+        "Inertia per user": ("number", [_finite(x) for x in s["inertia"].to_list()]),
+        "Chosen": ("text", ["yes" if c else "no" for c in s["chosen"].to_list()]),
+    })

@@ -34,6 +34,7 @@ from ui.cart import (
     retrained_model_key,
 )
 from ui.shell import download_csv, guarded, page_setup
+from ui.tables import show_table
 
 ctx = page_setup("Cart abandonment", icon=":material/remove_shopping_cart:")
 st.caption("At each add-to-cart, a sequence model (GRU) reads the visit so far and estimates "
@@ -57,7 +58,7 @@ if model is None:
 with st.expander("The model card, in plain words"):
     st.markdown(model.card.summary())
     card_table = labelled(pl.DataFrame(model.card.test_metrics))
-    st.dataframe(metrics_for_people(pl.DataFrame(model.card.test_metrics)), hide_index=True)
+    show_table(metrics_for_people(pl.DataFrame(model.card.test_metrics)), key="cart.card_table")
     download_csv(card_table, "model_card_metrics.csv", key="cart.dl_card")
 
 window = st.number_input(
@@ -85,7 +86,7 @@ elif metrics is not None:
         st.warning(warning, icon=":material/warning:")
         if model_key == BUNDLED:
             retrain_panel(ctx.dataset_id, ctx.filters, ctx.seg, key="cart.retrain_chance")
-    st.dataframe(metrics_for_people(metrics.table), hide_index=True)
+    show_table(metrics_for_people(metrics.table), key="cart.metrics_table")
     download_csv(labelled(metrics.table), "held_out_metrics.csv", key="cart.dl_metrics")
     cols = st.columns(3)
     cols[0].plotly_chart(roc_figure(metrics), key="cart.roc")

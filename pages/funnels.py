@@ -27,6 +27,7 @@ from ui.funnels import (
     paths_link,
 )
 from ui.shell import download_csv, guarded, page_setup
+from ui.tables import show_table
 
 ctx = page_setup("Funnels", icon=":material/filter_alt:")
 st.caption("How many users (or sessions, or orders) go through the steps in order, within the "
@@ -107,7 +108,7 @@ m[2].metric("Conversion", fmt_pct(last["conversion_from_first"]))
 m[3].metric("Excluded", fmt_count(result.n_excluded))
 st.plotly_chart(funnel_figure(result, by_breakdown=params.breakdown is not None),
                 key="funnel.chart")
-st.dataframe(steps_table(result), hide_index=True)
+show_table(steps_table(result), key="funnel.steps_table")
 download_csv(result.steps, "funnel_steps.csv", key="funnel.dl_steps")
 
 left, right = st.columns(2)
@@ -122,13 +123,15 @@ if not view.over_time.is_empty() and not view.over_time["complete"].all():
 right.plotly_chart(time_to_convert_figure(view.time_to_convert, title="Time to convert",
                                           entity=noun), key="funnel.ttc")
 with st.expander("Trend numbers"):
-    st.dataframe(trend_people_table(view.over_time, interval=view.interval), hide_index=True)
+    show_table(trend_people_table(view.over_time, interval=view.interval),
+               key="funnel.trend_table")
     download_csv(view.over_time, "funnel_trend.csv", key="funnel.dl_trend")
 if params.breakdown:
     st.subheader(f"By {params.breakdown}: 95% intervals, each value against the rest")
     st.plotly_chart(breakdown_figure(view.breakdown, overall=last["conversion_from_first"]),
                     key="funnel.bd_chart")
-    st.dataframe(breakdown_people_table(view.breakdown, name=params.breakdown), hide_index=True)
+    show_table(breakdown_people_table(view.breakdown, name=params.breakdown),
+               key="funnel.breakdown_table")
     download_csv(view.breakdown, "funnel_breakdown.csv", key="funnel.dl_bd")
 
 st.subheader("Who dropped off")

@@ -12,6 +12,7 @@ from core.overview import (
 )
 from ui.overview import CURRENCIES, cached_overview
 from ui.shell import download_csv, page_setup
+from ui.tables import show_table
 
 ctx = page_setup("Overview", icon=":material/dashboard:")
 st.caption(f"Dataset: **{ctx.dataset_name}** · filters: "
@@ -59,9 +60,9 @@ left.plotly_chart(daily_trend_figure(view.trend, metric=metric, currency=currenc
 right.plotly_chart(event_mix_figure(view.mix), key="overview.mix_chart")
 
 with st.expander("Trend numbers and event mix"):
-    st.dataframe(trend_people_table(view.trend, currency=currency), hide_index=True)
+    show_table(trend_people_table(view.trend, currency=currency), key="overview.trend_table")
     download_csv(view.trend, "trend.csv", key="overview.dl_trend")
-    st.dataframe(mix_people_table(view.mix), hide_index=True)
+    show_table(mix_people_table(view.mix), key="overview.mix_table")
     download_csv(view.mix, "event_mix.csv", key="overview.dl_mix")
 
 from ui.report import summary_download  # noqa: E402

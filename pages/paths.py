@@ -11,6 +11,7 @@ from core.paths import (
 )
 from ui.paths import cached_drop_off_paths, cached_paths, funnel_banner, funnel_link
 from ui.shell import download_csv, guarded, page_setup
+from ui.tables import show_table
 
 ctx = page_setup("Paths", icon=":material/account_tree:")
 st.caption("What people do after landing, before buying and instead of converting. Each column "
@@ -118,12 +119,12 @@ for i, r in enumerate(shown):
     table = r.top_paths.select("label", "steps", "count", "share", "purchased", "conversion")
     if picked:
         st.caption(f"{by} = {picked[i]}")
-    st.dataframe(top_paths_people_table(r), hide_index=True)
+    show_table(top_paths_people_table(r), key="paths.top_table")
     download_csv(table, f"top_paths{'_' + str(picked[i]) if picked else ''}.csv",
                  key=f"paths.dl_top_{i}")  # machine names, full precision
 with st.expander("Links of the chart"):
     for i, r in enumerate(shown):
         if picked:
             st.caption(f"{by} = {picked[i]}")
-        st.dataframe(links_people_table(r), hide_index=True)
+        show_table(links_people_table(r), key="paths.links_table")
         download_csv(r.edges, f"path_links_{i}.csv", key=f"paths.dl_edges_{i}")

@@ -26,6 +26,7 @@ from ui.rules import (
     show_mining_limit,
 )
 from ui.shell import download_csv, guarded, page_setup, show_error
+from ui.tables import show_table
 
 ctx = page_setup("Basket rules", icon=":material/shopping_basket:")
 st.caption("Items that end up in the same basket more often than chance: bundles, cross-sell "
@@ -135,7 +136,7 @@ m[3].metric("Rules", f"{rs.rules.height:,}")
 SORTS = ["lift", "confidence", "support", "leverage", "conviction", "baskets"]
 sort = st.selectbox("Sort rules by", SORTS, key="rules.sort", bind="query-params")
 table = rs.table().sort([sort, "lift"], descending=True, maintain_order=True)
-st.dataframe(rules_people_table(table), hide_index=True, key="rules.table")
+show_table(rules_people_table(table), key="rules.table")
 download_csv(table, "basket_rules.csv", key="rules.dl")  # machine names, full precision
 
 left, right = st.columns(2)
@@ -153,5 +154,5 @@ lookup = st.selectbox("Item", singles["item"].to_list(), key="rules.lookup",
                       bind="query-params")
 if lookup is not None:
     together = bought_together(rs, lookup, 10).with_columns(pl.col("items").list.join(" + "))
-    st.dataframe(together_people_table(rs, lookup, 10), hide_index=True, key="rules.together")
+    show_table(together_people_table(rs, lookup, 10), key="rules.together")
     download_csv(together, "bought_together.csv", key="rules.dl_together")

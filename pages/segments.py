@@ -19,6 +19,7 @@ from core.segments import (
 )
 from ui.segments import cached_features, cached_segmentation, features_control, seg_value
 from ui.shell import SEG_KEY, download_csv, guarded, page_setup, set_shared
+from ui.tables import show_table
 
 ctx = page_setup("Segments", icon=":material/groups:")
 st.caption("Users grouped by what they do (visits, searches, carts, purchases, spend, device), "
@@ -89,8 +90,7 @@ for tab, (number, _name, size, share) in zip(st.tabs(list(seg.names)), seg.sizes
                                             strict=True):
     tab.caption(f"Segment {number}: {size:,} users ({share:.1%}). Mean of each feature, the "
                 "mean of all users and their ratio; starred features drove the clustering.")
-    tab.dataframe(profile_people_table(seg, number), hide_index=True,
-                  key=f"segments.profile_{number}")
+    show_table(profile_people_table(seg, number), key=f"segments.profile_{number}", where=tab)
 
 with st.expander("Centroids, preparation and the k tried"):
     for name, title, shown, table in (
@@ -100,7 +100,7 @@ with st.expander("Centroids, preparation and the k tried"):
              seg.transform),
             ("k_tried", "Numbers of segments tried", k_tried_people_table(seg), seg.scores)):
         st.caption(title)
-        st.dataframe(shown, hide_index=True)
+        show_table(shown, key=f"segments.{name}_table")
         download_csv(table, f"segment_{name}.csv", key=f"segments.dl_{name}")  # raw
     download_csv(seg.profile, "segment_profiles.csv", key="segments.dl_profile")
 

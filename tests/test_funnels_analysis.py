@@ -10,6 +10,7 @@ import pytest
 from builders import make_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from people_tables import assert_readable
 from scipy.stats import binomtest, fisher_exact
 
 from core import ParameterError, compute_funnel
@@ -227,18 +228,22 @@ def test_tables_for_people():
     r = compute_funnel(_breakdown_events(), F2, window=DAY, breakdown="device")
     steps = steps_table(r)
     assert steps.columns[:3] == ["Step", "Users", "% of step 1"]
-    # 18 entered, 10 bought: 55.6%; step 1 has no previous step: a dash, not "None"
-    assert steps.row(1)[:3] == ("2. purchase", "10", "55.6%")
-    assert steps["Dropped off"].to_list() == ["–", "8"]
-    assert steps["Median time from previous"].to_list() == ["–", "10 min"]
+    # 18 entered, 10 bought: 10/18; step 1 has no previous step: null (the grid shows a dash)
+    assert steps.frame.row(1)[:2] == ("2. purchase", 10)
+    assert steps.frame["% of step 1"][1] == pytest.approx(10 / 18)
+    assert steps.frame["Dropped off"].to_list() == [None, 8]
+    assert steps.frame["Median time from previous"].to_list() == [None, timedelta(minutes=10)]
     bd = breakdown_people_table(breakdown_table(r), name="device")
     assert bd.columns[:3] == ["device", "Significant vs rest", "Conversion"]
-    assert bd["Conversion"].to_list() == ["87.5%", "25.0%", "50.0%"]  # 7/8, 2/8, 1/2
-    assert bd["Difference vs rest"][0] == "+57.5 pp"  # 87.5% - 30%
-    assert all(p == "< 0.001" or len(p) == 5 for p in bd["Adjusted p"].to_list())
+    assert bd.frame["Conversion"].to_list() == pytest.approx([7 / 8, 2 / 8, 1 / 2])
+    assert bd.frame["Difference vs rest"][0] == pytest.approx(57.5)  # 87.5% - 30%, in pp
+    assert bd.kinds["Adjusted p"] == "pvalue" and bd.frame["Adjusted p"].dtype == pl.Float64
     tr = trend_people_table(conversion_over_time(r, interval="day"), interval="day")
     # all 18 entered at 00:00 and the data end at 00:10: the window has not closed
-    assert tr.row(0) == ("2024-01-01", "55.6%", tr["95% interval"][0], "18", "10", "not yet")
-    for frame in (steps, bd, tr):
-        assert frame.null_count().sum_horizontal().item() == 0
-        assert not any(v in ("None", "nan") for row in frame.rows() for v in row)
+    row = tr.frame.row(0, named=True)
+    assert (row["Period (UTC)"], row["Entered"], row["Converted"], row["Window closed"]) == (
+        "2024-01-01", 18, 10, "not yet")
+    assert row["Conversion"] == pytest.approx(10 / 18)
+    assert row["95% interval from"] < row["Conversion"] < row["95% interval to"]
+    for table in (steps, bd, tr):
+        assert_readable(table)

@@ -1,6 +1,7 @@
 import polars as pl
 import pytest
 from builders import make_events
+from people_tables import assert_readable
 
 from core import ParameterError, overview_metrics
 from core.overview import daily_trend, dataset_info, event_mix
@@ -168,12 +169,14 @@ def test_currency_from_the_export():
 def test_tables_for_people_have_no_empty_cells():
     t = trend_people_table(activity_trend(EV, grain="day"), currency="EUR")
     assert t.columns[0] == "Period (UTC)" and "Revenue (EUR)" in t.columns
-    assert t["Revenue (EUR)"].to_list() == ["20.00", "5.00"]
+    assert t.frame["Revenue (EUR)"].to_list() == [20.0, 5.0]
+    assert t.kinds["Revenue (EUR)"] == "money" and t.kinds["Sessions"] == "count"
     mix = mix_people_table(event_mix(EV))
-    assert mix["Share"].to_list()[0].endswith("%")
-    for frame in (t, mix):
-        assert frame.null_count().sum_horizontal().item() == 0
-        assert not any("None" in str(v) for row in frame.rows() for v in row)
+    assert mix.kinds["Share"] == "percent"
+    assert mix.frame["Share"].sum() == pytest.approx(1.0)  # fractions, shown as percentages
+    for table in (t, mix):
+        assert table.frame.null_count().sum_horizontal().item() == 0
+        assert_readable(table)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 from builders import make_events
+from people_tables import assert_grid_readable
 from streamlit.testing.v1 import AppTest
 from test_cart_status import reference_status
 
@@ -80,6 +81,9 @@ def test_sample_page_shows_curves_open_carts_and_reasons():
     # metric tables in words, not the CSV's short names
     shown_cols = {c for df in at.dataframe for c in df.value.columns}
     assert {"ROC AUC", "Brier score", "log loss"} <= shown_cols
+    metrics = next(df for df in at.dataframe if "ROC AUC" in df.value.columns)
+    assert_grid_readable(metrics)  # scores are numbers: the grid sorts models by them
+    assert metrics.value["ROC AUC"].dtype == "float64"
     assert not {"roc_auc", "brier", "log_loss", "pr_auc"} & shown_cols
     assert "raised the risk by" in texts(at, "markdown")  # reasons in words
     assert at.segmented_control(key="cart.model").value == "bundled model"

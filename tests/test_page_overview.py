@@ -3,7 +3,9 @@
 import json
 from pathlib import Path
 
+import pytest
 from apptest import metric, run_page
+from people_tables import assert_grid_readable
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +88,14 @@ def test_currency_is_a_url_setting_and_the_trend_has_no_fractional_counts():
     assert trend["layout"]["yaxis"]["tickformat"] == ",d"
     assert trend["layout"]["yaxis"]["title"]["text"] == "sessions"
     assert all(v == int(v) for t in trend["data"] for v in t["y"])
+    # the trend and mix tables: counts are integers and shares fractions, so they sort as
+    # numbers; no "None" cells
+    for table in at.dataframe:
+        assert_grid_readable(table)
+    trend_table = next(t.value for t in at.dataframe if "Period (UTC)" in t.value.columns)
+    assert trend_table["Sessions"].dtype.kind == "i" and trend_table["Revenue"].dtype.kind == "f"
+    mix = next(t.value for t in at.dataframe if "Event type" in t.value.columns)
+    assert mix["Share"].sum() == pytest.approx(1.0)
     at = run(**{"overview.grain": "week", "overview.metric": "users"})
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert any(s["layout"]["title"]["text"] == "Weekly users" for s in specs)

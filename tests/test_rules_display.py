@@ -6,6 +6,8 @@ import itertools
 import math
 
 import polars as pl
+import pytest
+from people_tables import assert_readable
 from test_rules import SHOP, baskets
 
 from core import mine_rules
@@ -30,24 +32,27 @@ def item_positions(fig) -> dict[str, tuple[float, float]]:
 
 def test_people_table_has_words_percentages_and_no_empty_cells():
     rs = mine_rules(SHOP, min_support=0.4, min_confidence=0.0, min_lift=0.0)
-    table = rules_people_table(rs)
+    people = rules_people_table(rs)
+    table = people.frame
     assert table.columns == list(RULE_TABLE_COLUMNS)
-    assert all("_" not in c for c in table.columns)
+    assert_readable(people)
     # the strength columns come right after the items, visible without scrolling
     assert table.columns[2:4] == ["Lift", "Confidence"]
-    assert table.null_count().sum_horizontal().item() == 0
-    assert not table.select(pl.all().cast(pl.String).is_in(["None", "nan", "inf"]).any()).row(0)[0]
+    assert [people.kinds[c] for c in table.columns[2:]] == [
+        "ratio", "percent", "count", "percent", "percent", "percent", "pp", "ratio"]
+    assert table["Lift"].dtype == pl.Float64 and table["Baskets with both"].dtype == pl.Int64
     rows = {(r["If a basket holds"], r["it also holds"]): r for r in table.iter_rows(named=True)}
     r = rows[("bread", "butter")]
     # bread 3 of 5 baskets, butter 2, both 2: support 40%, confidence 2/3, lift (2/3)/(2/5),
     # leverage 0.4 - 0.6 * 0.4 = +16 pp, conviction (1 - 0.4) / (1 - 2/3) = 1.8
-    assert (r["Lift"], r["Confidence"], r["Baskets with both"], r["Support"]) == (
-        "1.67", "66.7%", "2", "40.0%")
+    assert (r["Lift"], r["Confidence"], r["Baskets with both"], r["Support"]) == pytest.approx(
+        (5 / 3, 2 / 3, 2, 0.4))
     assert (r["Baskets with the first items"], r["Baskets with the second items"]) == (
-        "60.0%", "40.0%")
-    assert (r["Leverage"], r["Conviction"]) == ("+16.0 pp", "1.80")
-    # butter -> bread always holds: confidence 100%, conviction infinite (not "inf")
-    assert rows[("butter", "bread")]["Conviction"] == "∞"
+        pytest.approx(0.6), pytest.approx(0.4))
+    # leverage is held in percentage points (the grid shows "+16.0 pp")
+    assert (r["Leverage"], r["Conviction"]) == pytest.approx((16.0, 1.8))
+    # butter -> bread always holds: confidence 100%, conviction infinite (a number, sorts last)
+    assert rows[("butter", "bread")]["Conviction"] == float("inf")
     # the raw table (CSV) is untouched: machine names, full precision
     assert "antecedent_support" in rs.table().columns
     assert rs.table()["lift"].dtype == pl.Float64
@@ -56,17 +61,20 @@ def test_people_table_has_words_percentages_and_no_empty_cells():
 def test_people_table_of_no_rule_keeps_its_columns():
     rs = mine_rules(baskets(["a"]))
     assert rules_people_table(rs).columns == list(RULE_TABLE_COLUMNS)
+    assert rules_people_table(rs).frame["Lift"].dtype == pl.Float64
     assert rules_people_table(rs).height == 0
 
 
 def test_together_people_table():
     rs = mine_rules(SHOP, min_support=0.4, min_confidence=0.0, min_lift=0.0)
-    table = together_people_table(rs, "bread")
+    people = together_people_table(rs, "bread")
+    table = people.frame
     assert table.columns == ["Also in the basket", "Confidence", "Lift", "Baskets with both",
                              "Support"]
-    # bread's 3 baskets: milk in 2, butter in 2 -> 66.7% each
+    assert_readable(people)
+    # bread's 3 baskets: milk in 2, butter in 2 -> 2/3 each
     assert set(table["Also in the basket"]) == {"milk", "butter"}
-    assert set(table["Confidence"]) == {"66.7%"}
+    assert table["Confidence"].to_list() == pytest.approx([2 / 3, 2 / 3])
     assert table.null_count().sum_horizontal().item() == 0
 
 

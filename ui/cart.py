@@ -39,9 +39,11 @@ from core.cart.registry import (
 from core.cart.score import cart_status, revenue_at_risk
 from core.errors import ModelError
 from core.filters import FilterParams
+from core.fmt import PeopleTable
 from core.sessions import DEFAULT_SESSION_GAP
 from ui.data import filtered_events, get_store
 from ui.shell import download_csv
+from ui.tables import show_table
 
 BUNDLED = "bundled"
 #: Labels of the model picker (also the ``cart.model`` URL values).
@@ -183,13 +185,15 @@ def labelled(table: pl.DataFrame) -> pl.DataFrame:
         {m: model_label(m) for m in ("model", "logreg", "hgb")}))
 
 
-def metrics_for_people(table: pl.DataFrame) -> pl.DataFrame:
-    """A metrics table as shown on the page: model names and metric names in words, three
-    decimals (the CSV download keeps every digit)."""
+def metrics_for_people(table: pl.DataFrame) -> PeopleTable:
+    """A metrics table as shown on the page: model names and metric names in words, scores
+    kept as numbers shown with three decimals (the grid sorts them; the CSV download keeps
+    every digit), whole numbers as counts."""
     out = labelled(table)
-    num = [c for c, t in out.schema.items() if t.is_float()]
-    out = out.with_columns(pl.col(num).round(3))
-    return out.rename({c: METRIC_NAMES[c] for c in out.columns if c in METRIC_NAMES})
+    out = out.rename({c: METRIC_NAMES[c] for c in out.columns if c in METRIC_NAMES})
+    kinds = {c: "decimal" if t.is_float() else "count" if t.is_integer() else "text"
+             for c, t in out.schema.items()}
+    return PeopleTable.build({c: (k, out[c]) for c, k in kinds.items()})
 
 
 def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "", *,
@@ -220,7 +224,7 @@ def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "", *,
     st.success(f"Stored beside the bundled model, for this dataset with the filters "
                f"“{describe_filters(filters, seg)}” only; choose “{RETRAINED_CHOICE}” above to "
                "use it. The bundled model stays the default for everyone.")
-    st.dataframe(pl.DataFrame(rows), hide_index=True)
+    show_table(metrics_for_people(pl.DataFrame(rows)), key=f"{key}_table")
     download_csv(pl.DataFrame(rows), "retrained_vs_bundled.csv", key=f"{key}_dl")
 
 
