@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -265,6 +266,7 @@ def load_events(
     session_gap: timedelta = DEFAULT_SESSION_GAP,
     drop_stray: bool = False,
     max_expanded_bytes: int | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> LoadResult:
     """Load an event-log export into the canonical event table.
 
@@ -302,6 +304,12 @@ def load_events(
         Most bytes a compressed upload may expand to; default 4 GiB or
         ``PATHLENS_MAX_EXPANDED_MB`` mebibytes from the environment
         (:func:`core.io.max_expanded_bytes_default`). The expansion goes to a temporary file.
+    progress : callable, optional
+        Called as ``progress(stage, fraction)`` when a stage starts: ``"reading"`` (0.0: the
+        pass over the file), ``"checking"`` (0.5: drop accounting, duplicates, the sort),
+        ``"sessions"`` (0.85: session ids, event types), then ``"done"`` (0.95); ``fraction``
+        is the share of the whole upload done so far (a caller that stores the table next
+        reports ``"saving"`` up to 1.0). Exceptions it raises propagate.
 
     Returns
     -------
@@ -323,7 +331,7 @@ def load_events(
     ParameterError
         ``mapping`` has an unknown key or a bad option value, ``session_gap`` is not a
         positive timedelta, ``drop_stray`` is not a bool or ``max_expanded_bytes`` is not a
-        positive integer.
+        positive integer; ``progress`` is not callable.
 
     Examples
     --------
@@ -335,7 +343,13 @@ def load_events(
         raise ParameterError(f"`session_gap` must be a positive timedelta, got {session_gap!r}")
     if not isinstance(drop_stray, bool):
         raise ParameterError(f"`drop_stray` must be True or False, got {drop_stray!r}")
+    if progress is not None and not callable(progress):
+        raise ParameterError(
+            f"`progress` must be a function progress(stage, fraction) or None, got {progress!r}"
+        )
+    step = progress or (lambda stage, fraction: None)
     _check_mapping_keys(mapping)
+    step("reading", 0.0)
     raw = open_source(source, max_expanded_bytes=max_expanded_bytes)
     columns = scan_raw(raw).collect_schema().names()
     fmt_name = detect_format(columns)
@@ -421,10 +435,13 @@ def load_events(
     if df.height == 0:
         report.warnings.append(f"{raw.name!r} has column names but no data rows.")
         props = {renamed[c]: df.schema[renamed[c]] for c in extras}
+        step("done", 0.95)
         return LoadResult(empty_events(props), report)
     parsed = [df]  # _finish takes the only reference, so it can free the frame as it goes
     del df
-    events = _finish(parsed, raw, plan, report, session_gap, drop_stray=drop_stray)
+    step("checking", 0.5)
+    events = _finish(parsed, raw, plan, report, session_gap, drop_stray=drop_stray, step=step)
+    step("done", 0.95)
     report.rows_kept = events.height
     if report.rows_read != report.rows_kept + report.rows_dropped_total:  # pragma: no cover
         raise AssertionError("loader accounting is off: rows read != kept + dropped")
@@ -832,6 +849,7 @@ def _finish(
     session_gap: timedelta,
     *,
     drop_stray: bool = False,
+    step: Callable[[str, float], None] = lambda stage, fraction: None,
 ) -> pl.DataFrame:
     df = parsed.pop()
     used, n = plan.used, df.height
@@ -981,6 +999,7 @@ def _finish(
             )
             + "."
         )
+    step("sessions", 0.85)
     frame = _sessions(frame, plan, report, session_gap)
     names = frame["event"].unique().drop_nulls().to_list()
     lookup = {name: canonical_event_type(name) for name in names}

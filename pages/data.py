@@ -3,9 +3,9 @@
 import streamlit as st
 
 from ui.ingest import (
-    cached_load,
     cached_raw_columns,
     drop_stray_requested,
+    load_with_progress,
     mapping_editor,
     remove_dataset,
     spooled,
@@ -63,7 +63,7 @@ with st.expander("Column mapping (detected automatically; change it if something
 
 drop_stray = drop_stray_requested()
 try:
-    result = cached_load(spool, mapping, drop_stray)
+    result = load_with_progress(spool, mapping, drop_stray)  # reading, checking, sessions
 except Exception as e:  # noqa: BLE001
     show_error(e)
     st.stop()

@@ -6,6 +6,9 @@ store, full disk) is kept for the next run of the page, which shows it (:func:`s
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+
 import streamlit as st
 
 from core.errors import DatasetCorrupt, DatasetNotFound, PathLensError
@@ -60,14 +63,47 @@ def cached_raw_columns(upload: SpooledUpload) -> list[str]:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading events…")
 def cached_load(upload: SpooledUpload, mapping: Mapping,
-                drop_stray: bool = False) -> LoadResult:
+                drop_stray: bool = False, _progress=None) -> LoadResult:
     """Load an upload into the canonical table (shared, not copied).
 
     ``mapping`` holds the user's corrections only (columns and the options ``event_constant``,
     ``ts_time``, ``ts_time_unit``, ``user_fallback``); ``None`` means "this file has no such
     column" (or "no such option"). ``drop_stray`` drops the stray events, counted.
+    ``_progress(stage, fraction)`` (not part of the cache key) hears the loader's stages.
     """
-    return load_events(upload.path, mapping=dict(mapping) or None, drop_stray=drop_stray)
+    return load_events(upload.path, mapping=dict(mapping) or None, drop_stray=drop_stray,
+                       progress=_progress)
+
+
+#: What the progress bar of an upload says at each stage of ``load_events`` and the store.
+STAGE_TEXT = {"reading": "Reading the file…", "checking": "Checking rows: unusable rows, "
+              "duplicates, order…", "sessions": "Building sessions and event types…",
+              "done": "Preparing the report…", "saving": "Saving the dataset…"}
+
+
+def load_with_progress(upload: SpooledUpload, mapping: Mapping,
+                       drop_stray: bool = False) -> LoadResult:
+    """:func:`cached_load` with a progress bar naming its stages (reading, checking, sessions).
+
+    The load runs in a worker thread that only records the stage; this (the script's) thread
+    draws it, so the cached function itself calls no ``st.*`` (a cache hit would replay it).
+    The bar goes away once the table is loaded (at once when it was loaded before)."""
+    heard = {"stage": "reading", "fraction": 0.0}
+
+    def hear(stage: str, fraction: float) -> None:
+        heard.update(stage=stage, fraction=fraction)
+
+    bar = st.progress(0.0, text=STAGE_TEXT["reading"])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = pool.submit(cached_load, upload, mapping, drop_stray, hear)
+        while True:
+            try:
+                result = job.result(timeout=0.2)
+                break
+            except FuturesTimeout:
+                bar.progress(heard["fraction"], text=STAGE_TEXT[heard["stage"]])
+    bar.empty()
+    return result
 
 
 def mapping_editor(columns: list[str]) -> Mapping:
@@ -177,11 +213,14 @@ def store_dataset(upload: SpooledUpload, mapping: Mapping, drop_stray: bool = Fa
     name = upload.name
     result = cached_load(upload, mapping, drop_stray)
     report = result.report.to_dict() if hasattr(result.report, "to_dict") else {}
+    bar = st.progress(0.95, text=STAGE_TEXT["saving"])
     try:
         dataset_id = get_store().put(result.events, name=name, report=report)
     except PathLensError as e:
         st.session_state[_STORE_ERROR] = e.message
         return
+    finally:
+        bar.empty()
     remember(dataset_id)
     from ui.shell import set_shared
 
