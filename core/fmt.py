@@ -202,7 +202,7 @@ def count_axis(top: float) -> dict:
 # --------------------------------------------------------------------------------------------
 
 #: How a column of a table for people reads. ``text``: words (a null shows as an en dash);
-#: ``count``: a whole number with thousands separators; ``number``: three significant digits;
+#: ``count``: a whole number with thousands separators; ``number``: up to three decimals;
 #: ``decimal``: three decimals (model scores); ``ratio``: two decimals (lift, conviction);
 #: ``times``: two decimals and ``×`` (2.10× the average); ``percent``: a fraction shown as a
 #: percentage; ``pp``: a difference of fractions held in percentage points (+3.1 pp);

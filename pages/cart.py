@@ -29,6 +29,7 @@ from ui.cart import (
     metrics_for_people,
     money,
     reason_sentences,
+    reasons_for_people,
     recovery_summary,
     retrain_panel,
     retrained_model_key,
@@ -118,7 +119,7 @@ if session is not None:
         for sentence in reason_sentences(reasons):
             st.markdown(f"- {sentence}")
         st.plotly_chart(reasons_figure(reasons), key="cart.reasons")
-        st.dataframe(reasons.drop("session_id"), hide_index=True)
+        show_table(reasons_for_people(reasons), key="cart.reasons_table")
         download_csv(reasons, f"cart_{session}_reasons.csv", key="cart.dl_reasons")
     with st.expander("Technical detail: each event's contribution"):
         ex = guarded(lambda: cached_explanation(ctx.dataset_id, ctx.filters, model_key, session,

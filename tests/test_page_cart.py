@@ -84,6 +84,11 @@ def test_sample_page_shows_curves_open_carts_and_reasons():
     metrics = next(df for df in at.dataframe if "ROC AUC" in df.value.columns)
     assert_grid_readable(metrics)  # scores are numbers: the grid sorts models by them
     assert metrics.value["ROC AUC"].dtype == "float64"
+    # the reasons of the chosen cart: in words, effects and risks as numbers (sortable)
+    reasons = next(df for df in at.dataframe if "Effect on the risk" in df.value.columns)
+    assert_grid_readable(reasons)
+    assert {"Reason", "This cart", "Compared with"} <= set(reasons.value.columns)
+    assert reasons.value["Risk"].between(0, 1).all()
     assert not {"roc_auc", "brier", "log_loss", "pr_auc"} & shown_cols
     assert "raised the risk by" in texts(at, "markdown")  # reasons in words
     assert at.segmented_control(key="cart.model").value == "bundled model"

@@ -21,7 +21,7 @@ def test_every_kind_has_a_column_type_and_a_format():
     # the formats people asked for (issue 12), read by the grid (Streamlit 1.67 / sprintf-js)
     assert formats == {
         "count": "localized",    # 12,345
-        "number": "%.3g",        # 4.12
+        "number": "localized",   # 4.123, 0.008, 12,345.6 (never 7.86e-3)
         "decimal": "%.3f",       # 0.873 (model scores)
         "ratio": "%.2f",         # lift 2.50
         "times": "%.2f×",        # 2.10×

@@ -196,6 +196,22 @@ def metrics_for_people(table: pl.DataFrame) -> PeopleTable:
     return PeopleTable.build({c: (k, out[c]) for c, k in kinds.items()})
 
 
+def reasons_for_people(reasons: pl.DataFrame) -> PeopleTable:
+    """One cart's reasons as shown on the page: words for the reason, this cart's value and
+    the reference; the effect in percentage points and the risks as percentages, kept as
+    numbers so the grid sorts them (the CSV download keeps the machine columns)."""
+    return PeopleTable.build({
+        "Rank": ("count", reasons["rank"]),
+        "Reason": ("text", reasons["name"]),
+        "This cart": ("text", reasons["this_cart"]),
+        "Compared with": ("text", reasons["reference"]),
+        "Effect on the risk": ("pp", [None if v is None else v / 100
+                                      for v in reasons["effect_pp"].to_list()]),
+        "Risk": ("percent", reasons["risk"]),
+        "Risk were it typical": ("percent", reasons["risk_reference"]),
+    })
+
+
 def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "", *,
                   key: str = "cart.retrain") -> None:
     """The "Retrain on this data" button: refused with the reason when the data is too

@@ -19,7 +19,7 @@ from core.fmt import COLUMN_KINDS, MISSING, PeopleTable
 #: numbers.
 NUMBER_FORMATS: dict[str, str] = {
     "count": "localized",
-    "number": "%.3g",
+    "number": "localized",
     "decimal": "%.3f",
     "ratio": "%.2f",
     "times": "%.2f×",
