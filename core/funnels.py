@@ -652,12 +652,13 @@ def _prepare(events: pl.DataFrame | pl.LazyFrame, spec: _Spec, schema: pl.Schema
     _, step_rows = _row_stats(groups.starts, t, mask, spec.n)
     xl = groups.take(df["xl"].to_numpy()) if "xl" in df.columns else np.zeros(len(t), np.int32)
     return _Rows(
-        ids=df["_ent"].gather(groups.first_rows),
+        # one chunk first: gathering across the chunks of a Parquet read is several times slower
+        ids=df["_ent"].rechunk().gather(groups.first_rows),
         starts=groups.starts,
         t=t,
         mask=mask,
         xl=xl,
-        bd=groups.take_series(df["bd"]) if "bd" in df.columns else None,
+        bd=groups.take_series(df["bd"].rechunk()) if "bd" in df.columns else None,
         step_rows=step_rows,
         data_end=_from_us(int(t.max())) if len(t) else None,
     )

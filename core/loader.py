@@ -1200,11 +1200,14 @@ def _sort(holder: list[pl.DataFrame]) -> pl.DataFrame:
 def _sort_order(frame: pl.DataFrame) -> pl.Series | None:
     """Row order by (user, time, file order), or None when the rows are in it already.
 
-    Users are ranked once by their text (a sort of the distinct ids only), and the rank and
-    the time are packed into one integer when they fit in 63 bits; a stable sort of that
-    key keeps the file order of ties. This is several times faster than a multi-column sort
-    that compares the user strings of every row.
+    The rows are grouped by user without sorting them (``core._grouping.group_rows``: a hash
+    partition and a stable counting sort, each user's rows in time then file order), then
+    only the distinct users are sorted and their groups laid out in that order. A sort of
+    every row's (user, time) key took about three times as long on a 10M-row export in time
+    order.
     """
+    from core._grouping import group_rows
+
     user, ts = pl.col("user_id"), pl.col("ts")
     ordered = ((user > user.shift(1)) | ((user == user.shift(1)) & (ts >= ts.shift(1)))).fill_null(
         True
@@ -1212,21 +1215,10 @@ def _sort_order(frame: pl.DataFrame) -> pl.Series | None:
     # the first rows usually tell an unsorted file at once; check them before the whole
     if frame.head(100_000).select(ordered.all()).item() and frame.select(ordered.all()).item():
         return None
-    users = frame["user_id"].unique().sort()
-    ranks = pl.DataFrame(
-        {"user_id": users, "rank": pl.int_range(0, users.len(), eager=True, dtype=pl.UInt64)}
-    )
-    keys = frame.select("user_id", pl.col("ts").dt.epoch("us").alias("t")).join(
-        ranks, on="user_id", how="left", maintain_order="left"
-    )
-    lo, hi = keys["t"].min(), keys["t"].max()
-    t_bits = max(1, int(hi - lo).bit_length())  # type: ignore[operator]
-    if t_bits + max(1, users.len().bit_length()) <= 63:
-        keys = keys.select(
-            (pl.col("rank") * (1 << t_bits) + (pl.col("t") - lo).cast(pl.UInt64)).alias("key")
-        )
-        return keys.select(pl.arg_sort_by("key", maintain_order=True)).to_series()
-    return keys.select(pl.arg_sort_by("rank", "t", maintain_order=True)).to_series()
+    users = frame["user_id"]
+    groups = group_rows(users, frame["ts"].dt.epoch("us").to_numpy())
+    by_name = users.gather(groups.first_rows).arg_sort().to_numpy()  # distinct: no ties
+    return pl.Series(ROW_COLUMN, groups.rows_in_entity_order(by_name))
 
 
 def _examples(

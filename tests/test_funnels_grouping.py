@@ -75,7 +75,7 @@ def test_partition_is_a_stable_counting_sort_by_the_top_bits():
     rng = np.random.default_rng(5)
     h = rng.integers(0, 2**63, 10_000, dtype=np.int64).view(np.uint64) * np.uint64(2)
     for bits in (1, 4, 9):
-        order, starts, hp, _ = G._partition(h, np.empty(0, np.uint64), bits)
+        order, starts, hp, _, _ = G._partition(h, np.empty(0, np.uint64), bits)
         top = (h >> np.uint64(64 - bits)).astype(np.int64)
         assert order.tolist() == np.argsort(top, kind="stable").tolist()
         assert (hp == h[order]).all()
