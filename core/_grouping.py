@@ -98,30 +98,35 @@ class Grouping:
 
 
 @_kernel()
-def _partition(
-    h: np.ndarray, h2: np.ndarray, bits: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Stable scatter of the rows into ``2**bits`` partitions by the top bits of their hash:
-    the row order, the partitions' first positions, both hashes in that order (so the next
-    pass reads them sequentially; ``h2`` may be empty: no second hash), and the number of
-    runs of equal hashes in input order."""
-    n = len(h)
-    p = 1 << bits
+def _histogram(h: np.ndarray, lo: int, hi: int, bits: int) -> tuple[np.ndarray, int]:
+    """Rows of ``lo:hi`` per partition (the top ``bits`` of the hash), and their runs of
+    equal hashes."""
     shift = np.uint64(64 - bits)
-    starts = np.zeros(p + 1, dtype=np.int64)
+    counts = np.zeros(1 << bits, dtype=np.int64)
     runs = 0
-    for i in range(n):
-        starts[np.int64(h[i] >> shift) + 1] += 1
-        if i == 0 or h[i] != h[i - 1]:
+    for i in range(lo, hi):
+        counts[np.int64(h[i] >> shift)] += 1
+        if i == lo or h[i] != h[i - 1]:
             runs += 1
-    for j in range(p):
-        starts[j + 1] += starts[j]
-    pos = starts[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
-    hp = np.empty(n, dtype=np.uint64)
-    h2p = np.empty(len(h2), dtype=np.uint64)
+    return counts, runs
+
+
+@_kernel()
+def _scatter(
+    h: np.ndarray,
+    h2: np.ndarray,
+    lo: int,
+    hi: int,
+    bits: int,
+    pos: np.ndarray,
+    order: np.ndarray,
+    hp: np.ndarray,
+    h2p: np.ndarray,
+) -> None:
+    """Write rows ``lo:hi`` to their partitions from positions ``pos`` on (stable)."""
+    shift = np.uint64(64 - bits)
     two = len(h2) > 0
-    for i in range(n):
+    for i in range(lo, hi):
         j = np.int64(h[i] >> shift)
         q = pos[j]
         order[q] = i
@@ -129,7 +134,44 @@ def _partition(
         if two:
             h2p[q] = h2[i]
         pos[j] = q + 1
-    return order, starts, hp, h2p, runs
+
+
+def _partition(
+    h: np.ndarray, h2: np.ndarray, bits: int, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Stable scatter of the rows into ``2**bits`` partitions by the top bits of their hash:
+    the row order, the partitions' first positions, both hashes in that order (so the next
+    pass reads them sequentially; ``h2`` may be empty: no second hash), and the number of
+    runs of equal hashes in input order. ``threads`` contiguous chunks of rows are counted,
+    then scattered, side by side (chunk ``c`` writes after chunks ``< c``: still stable)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(h)
+    h, h2 = _read_only(h), _read_only(h2)
+    cuts = np.linspace(0, n, max(1, threads) + 1).astype(np.int64)
+    spans = list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
+    with ThreadPoolExecutor(len(spans)) as pool:
+        counted = list(pool.map(lambda ab: _histogram(h, ab[0], ab[1], bits), spans))
+        counts = np.stack([c for c, _ in counted])
+        # a run that crosses a cut was counted in both chunks
+        runs = sum(r for _, r in counted) - sum(
+            1 for c in cuts[1:-1] if 0 < c < n and h[c] == h[c - 1]
+        )
+        pstarts = np.zeros((1 << bits) + 1, dtype=np.int64)
+        np.cumsum(counts.sum(axis=0), out=pstarts[1:])
+        below = np.cumsum(counts, axis=0) - counts  # rows of earlier chunks per partition
+        order = np.empty(n, dtype=np.int64)
+        hp = np.empty(n, dtype=np.uint64)
+        h2p = np.empty(len(h2), dtype=np.uint64)
+        list(
+            pool.map(
+                lambda c: _scatter(
+                    h, h2, spans[c][0], spans[c][1], bits, pstarts[:-1] + below[c], order, hp, h2p
+                ),
+                range(len(spans)),
+            )
+        )
+    return order, pstarts, hp, h2p, int(runs)
 
 
 @_kernel()
@@ -294,10 +336,10 @@ def _hash_grouping(keys: pl.Series) -> Grouping | None:
     h, exact = _hashes(keys)
     h2 = np.empty(0, dtype=np.uint64) if exact else keys.hash(seed=0x5EED).to_numpy()
     bits = int(np.clip(np.log2(max(n, 1) / 4096), 1, 12))  # (a shift by 64 is undefined)
-    order, pstarts, hp, h2p, runs = _partition(_read_only(h), _read_only(h2), bits)
+    k = max(1, min(os.cpu_count() or 1, n // 200_000))
+    order, pstarts, hp, h2p, runs = _partition(h, h2, bits, threads=k)
     sizes = np.empty(n, dtype=np.int64)
     p = len(pstarts) - 1
-    k = max(1, min(os.cpu_count() or 1, n // 200_000))
     cuts = np.linspace(0, p, k + 1).astype(np.int64)
     with ThreadPoolExecutor(k) as pool:
         ks = np.concatenate(

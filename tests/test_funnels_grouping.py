@@ -74,8 +74,10 @@ def test_group_rows_on_a_larger_log_in_time_order_and_shuffled():
 def test_partition_is_a_stable_counting_sort_by_the_top_bits():
     rng = np.random.default_rng(5)
     h = rng.integers(0, 2**63, 10_000, dtype=np.int64).view(np.uint64) * np.uint64(2)
-    for bits in (1, 4, 9):
-        order, starts, hp, _, _ = G._partition(h, np.empty(0, np.uint64), bits)
+    h[5000:5003] = h[4999]  # a run of equal hashes across the cut between two threads
+    for bits, threads in [(1, 1), (4, 2), (9, 3)]:
+        order, starts, hp, _, runs = G._partition(h, np.empty(0, np.uint64), bits, threads)
+        assert runs == 1 + int((h[1:] != h[:-1]).sum())
         top = (h >> np.uint64(64 - bits)).astype(np.int64)
         assert order.tolist() == np.argsort(top, kind="stable").tolist()
         assert (hp == h[order]).all()
