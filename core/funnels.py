@@ -831,7 +831,9 @@ def compute_funnel(
     FunnelResult
         ``steps`` (per step counts, conversion, drop-off, mean/median seconds from the
         previous step), ``entities`` (one row per entity: furthest step, excluded, step
-        times, breakdown) and ``breakdown_steps``. Degenerate input (empty data, no step,
+        times, breakdown; in the input's order of entities when its rows are grouped by
+        entity, as the stored tables are, else in an order of their own: sort by id to
+        compare) and ``breakdown_steps``. Degenerate input (empty data, no step,
         nobody at step 1, steps absent from the data) gives a result with a ``reason``.
 
     Raises
