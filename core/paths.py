@@ -566,26 +566,14 @@ def _count_paths(
 
 
 def _ensure_contiguous(df: pl.DataFrame) -> pl.DataFrame:
-    """Make each entity's rows contiguous and in time order (stable), sorting only if needed.
+    """Make each entity's rows contiguous and in time order (stable) without sorting the table:
+    the canonical table is returned as it is, an export in log order is grouped by a hash
+    partition and a stable counting sort (``core._grouping.group_rows``), ``_e`` then holding
+    entity numbers (only its runs matter from here on)."""
+    from core._grouping import group_rows  # (numba: imported on first use)
 
-    The canonical table is sorted by user then time, which already groups users and (unless two
-    sessions of one user overlap in time) sessions; checking is much cheaper than sorting.
-    """
-    boundary = pl.col("_e").ne_missing(pl.col("_e").shift(1))
-    stats = (
-        df.lazy()
-        .select(
-            boundary.sum().alias("runs"),
-            # hashing first is faster; a collision can only make us sort needlessly
-            pl.col("_e").filter(boundary).hash().n_unique().alias("entities"),
-            (boundary | (pl.col("_t") >= pl.col("_t").shift(1))).all().alias("in_time_order"),
-        )
-        .collect()
-        .row(0, named=True)
-    )
-    if stats["runs"] == stats["entities"] and stats["in_time_order"]:
-        return df
-    return df.sort(["_e", "_t"], maintain_order=True)
+    groups = group_rows(df["_e"], df["_t"].to_numpy())
+    return df if groups.order is None else groups.take_frame(df, codes="_e")
 
 
 def _map_names(raw_names: list[str], p: PathsParams) -> tuple[list[str], list[int | None]]:
