@@ -164,16 +164,21 @@ def daily_trend(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     return (
         events.lazy()
         .group_by(pl.col("ts").dt.date().alias("day"))
-        .agg(
-            events=pl.len(),
-            users=pl.col("user_id").n_unique(),
-            sessions=pl.col("session_id").n_unique(),
-            orders=_order_key().filter(pl.col("event_type") == "purchase").n_unique(),
-            revenue=_revenue_expr().sum(),
-        )
+        .agg(**_trend_aggs())
         .sort("day")
         .collect()
     )
+
+
+def _trend_aggs() -> dict[str, pl.Expr]:
+    """The per-period counts of :func:`daily_trend` and :func:`activity_trend`."""
+    return {
+        "events": pl.len(),
+        "users": pl.col("user_id").n_unique(),
+        "sessions": pl.col("session_id").n_unique(),
+        "orders": _order_key().filter(pl.col("event_type") == "purchase").n_unique(),
+        "revenue": _revenue_expr().sum(),
+    }
 
 
 _TRUNCATE: Final[dict[str, str]] = {"hour": "1h", "day": "1d", "week": "1w"}
@@ -233,13 +238,7 @@ def activity_trend(
     covered_to = end if end is not None else (last + slack if last is not None else None)
     out = (
         lf.group_by(pl.col("ts").dt.truncate(_TRUNCATE[grain]).alias("period"))
-        .agg(
-            events=pl.len(),
-            users=pl.col("user_id").n_unique(),
-            sessions=pl.col("session_id").n_unique(),
-            orders=_order_key().filter(pl.col("event_type") == "purchase").n_unique(),
-            revenue=_revenue_expr().sum(),
-        )
+        .agg(**_trend_aggs())
         .sort("period")
         .collect()
     )
