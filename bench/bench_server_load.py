@@ -12,7 +12,7 @@ nothing else):
 2. Starts its own server (``python -m streamlit run app.py``, headless, port picked free) and
    samples the RSS of the server's process tree every 0.5 s from ``/proc`` (psutil is not a
    dependency); the server is always stopped (``try/finally``), and a global time limit bounds
-   the whole run (``--time-limit``, 25 min by default; a full run takes about 20 min on
+   the whole run (``--time-limit``, 25 min by default; a full run takes about 17 min on
    2 shared cores).
 3. **Concurrent phase**: ``--sessions`` (20) Playwright contexts in one headless Chromium
    (``/usr/bin/chromium``), started together, each with its own dataset, sidebar filter and
@@ -22,11 +22,13 @@ nothing else):
    (the headline numbers). On the overview, also: its caption names the session's own dataset,
    and the sidebar's dataset picker lists only the sample and the session's own dataset (no
    dataset another session opened).
-4. **Solo phase**: one context visits the overview, funnels and paths pages of every session's
-   view one at a time; the headline numbers must equal those the session saw under load (no
-   cross-talk between sessions).
-5. **Churn phase**: ``--loads`` (200) page loads, 4 at a time, each with different settings
-   (dataset x filter x page x funnel window / paths depth / overview grain / date range), with
+4. **Solo phase**: on a freshly started second server (cold caches), one context visits the
+   overview, funnels and paths pages of every session's view one at a time; the headline
+   numbers must equal those the session saw under load (no cross-talk between sessions, and
+   no cache key that misses a setting).
+5. **Churn phase**: on the second server, ``--loads`` (200) page loads, 4 at a time, each with
+   different settings (dataset x filter x page x overview grain and metric / funnel window /
+   paths depth and nodes per step), with
    the server's RSS recorded after every 20 loads: bounded caches keep it flat.
 
 Timeouts and exceptions are recorded as failures in the tables, never a crash. Results are
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import socket
@@ -178,7 +181,7 @@ class Server:
         env = dict(os.environ, PATHLENS_DATA_DIR=str(store_dir),
                    STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
         env.pop("PATHLENS_PASSWORD", None)
-        self.log_path = store_dir / "server.log"
+        self.log_path = store_dir / f"server-{self.port}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
@@ -187,6 +190,7 @@ class Server:
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.hwm_mib = 0.0
+        self.idle_mib = 0.0
 
     def wait_healthy(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -356,6 +360,8 @@ async def run_session(browser, base: str, view: View, i: int, datasets, deadline
                 continue
             v = await visit(page, view.url(base, name), name, i)
             visits.append(v)
+            if v.seconds is None:
+                print(f"session {i} {name} failed: {v.error}", flush=True)
             if name == "overview" and v.seconds is not None:
                 try:
                     errors += await privacy_errors(page, view, datasets)
@@ -461,7 +467,7 @@ def write_results(text: str) -> None:
 
 
 def report(args, datasets, visits, privacy, compared, mismatches, churn, rss_log,
-           peak_mib, hwm_mib, idle_mib, wall) -> str:
+           peak_mib, hwm_mib, idle_mib, churn_peak_mib, wall) -> str:
     failures = [v for v in visits + churn if v.seconds is None]
     first, last = rss_log[0][1], rss_log[-1][1]
     plateau = [r for n, r, _ in rss_log if n >= len(churn) // 2]
@@ -486,15 +492,17 @@ def report(args, datasets, visits, privacy, compared, mismatches, churn, rss_log
         "",
         *latency_table(visits),
         "",
-        f"- Server peak RSS (process tree, sampled every 0.5 s over the whole run): "
+        f"- Server peak RSS (process tree, sampled every 0.5 s during this phase): "
         f"**{peak_mib:,.0f} MiB**; the server process's VmHWM {hwm_mib:,.0f} MiB; after start "
         f"(before any session) {idle_mib:,.0f} MiB.",
         f"- Isolation: {args.sessions - len({i for i, _ in privacy})}/{args.sessions} sessions saw "
         "only their own dataset (overview caption; the sidebar picker listed the sample and "
         f"their own dataset, nothing another session opened); {len(privacy)} problem(s)"
         + ("" if not privacy else ": " + "; ".join(f"session {i}: {e}" for i, e in privacy[:5])),
-        f"- No cross-talk: {compared} page views ({', '.join(SOLO_PAGES)} of every session) "
-        f"re-run alone afterwards show the same headline numbers: {compared - len(mismatches)}"
+        f"- No cross-talk: {compared} page views ({', '.join(SOLO_PAGES)} of every session), "
+        "re-run one at a time afterwards on a freshly started server (cold caches: each view "
+        "computed again on its own), show the same headline numbers (every `st.metric`): "
+        f"{compared - len(mismatches)}"
         f"/{compared} equal"
         + ("" if not mismatches else "; differences: " + "; ".join(mismatches[:5])),
         "",
@@ -502,7 +510,8 @@ def report(args, datasets, visits, privacy, compared, mismatches, churn, rss_log
         "",
         f"{len(churn)} of the {args.loads} loads asked for ran within the time limit.",
         "",
-        "4 contexts at a time; each load is a fresh session (`goto`) with settings no earlier "
+        "On the second server (after the solo runs), 4 contexts at a time; each load is a fresh "
+        "session (`goto`) with settings no earlier "
         "load had (dataset x filter x overview grain and metric / funnel window / paths depth "
         "and nodes per step). Server RSS (process tree) after every 20 loads:",
         "",
@@ -513,7 +522,8 @@ def report(args, datasets, visits, privacy, compared, mismatches, churn, rss_log
         *latency_table(churn),
         "",
         f"RSS {first:,.0f} MiB before the loads, {last:,.0f} MiB after; over the second half "
-        f"of the loads min {min(plateau):,.0f} / max {max(plateau):,.0f} MiB."
+        f"of the loads min {min(plateau):,.0f} / max {max(plateau):,.0f} MiB; peak (sampled "
+        f"every 0.5 s) {churn_peak_mib:,.0f} MiB."
         if plateau else f"RSS {first:,.0f} MiB before, {last:,.0f} MiB after.",
         "",
         f"Failures: {len(failures)}"
@@ -522,6 +532,24 @@ def report(args, datasets, visits, privacy, compared, mismatches, churn, rss_log
         "",
     ]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def running_server(store_dir: Path):
+    """A server on the store with its RSS sampler; both always stopped."""
+    server = Server(store_dir)
+    sampler = RssSampler(server.proc.pid)
+    try:
+        server.wait_healthy()
+        server.idle_mib = tree_rss_mib(server.proc.pid)
+        sampler.start()
+        yield server, sampler
+    finally:
+        try:
+            if sampler.is_alive():
+                sampler.stop()
+        finally:
+            server.stop()
 
 
 async def main_async(args) -> int:
@@ -533,43 +561,38 @@ async def main_async(args) -> int:
     datasets = prepare_datasets(store_dir)
     print(f"datasets ready ({time.monotonic() - t_start:.0f} s): "
           + ", ".join(f"{d.name}={d.id[:8]}" for d in datasets), flush=True)
-    server = Server(store_dir)
-    sampler = None
-    try:
-        server.wait_healthy()
-        idle = tree_rss_mib(server.proc.pid)
-        sampler = RssSampler(server.proc.pid)
-        sampler.start()
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(
-                executable_path=CHROMIUM, headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                      "--disable-quic", "--no-first-run", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync"])
-            try:
-                views = session_views(datasets, args.sessions)
+    views = session_views(datasets, args.sessions)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"])
+        try:
+            with running_server(store_dir) as (server, sampler):
                 # leave more than half of the time for the later phases
-                phase1_deadline = t_start + args.time_limit * 0.45
-                visits, privacy = await concurrent_phase(browser, server.url, views, datasets,
-                                                         phase1_deadline)
+                visits, privacy = await concurrent_phase(
+                    browser, server.url, views, datasets, t_start + args.time_limit * 0.45)
                 print(f"concurrent phase done ({time.monotonic() - t_start:.0f} s)", flush=True)
                 print("\n".join(latency_table(visits)), flush=True)
+            load_server, load_peak = server, sampler.peak
+            # a fresh server for the solo runs: cold caches, so each view is computed again on
+            # its own (a cache key that missed a setting would show in a difference)
+            with running_server(store_dir) as (server, sampler):
                 compared, mismatches = await solo_phase(
-                    browser, server.url, views, visits, t_start + args.time_limit * 0.55)
+                    browser, server.url, views, visits, t_start + args.time_limit * 0.7)
                 print(f"solo phase done ({time.monotonic() - t_start:.0f} s): {compared} "
                       f"compared, {len(mismatches)} differ", flush=True)
                 churn, rss_log = await churn_phase(
                     browser, server.url, churn_views(datasets, args.loads), server.proc.pid,
                     deadline)
                 print(f"churn phase done ({time.monotonic() - t_start:.0f} s)", flush=True)
-            finally:
-                await browser.close()
-    finally:
-        if sampler is not None:
-            sampler.stop()
-        server.stop()
+            churn_peak = sampler.peak
+        finally:
+            await browser.close()
     text = report(args, datasets, visits, privacy, compared, mismatches, churn, rss_log,
-                  sampler.peak, server.hwm_mib, idle, time.monotonic() - t_start)
+                  load_peak, load_server.hwm_mib, load_server.idle_mib, churn_peak,
+                  time.monotonic() - t_start)
     print(text)
     if not args.quick:
         write_results(text)
