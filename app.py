@@ -59,6 +59,9 @@ def _sections() -> dict[str, list]:
 
 def run() -> None:
     st.set_page_config(page_title="PathLens", page_icon=":material/route:", layout="wide")
+    from ui.boot import import_shared_libraries
+
+    import_shared_libraries()  # before any page: see ui/boot.py (concurrent first loads)
     from ui.auth import protect_downloads, require_password
     from ui.links import (
         install_query_string_guard,
