@@ -10,7 +10,7 @@ duplicate rows):
 - ``load_events``: the whole loader: format detection, the lazy pass that parses every column,
   drop accounting, exact de-duplication, the sort by user and time, session checks, event types.
 
-Each measurement runs in its own child process, so its peak RSS (``ru_maxrss``) is its own;
+Each measurement runs in its own child process, so its peak RSS (``VmHWM``) is its own;
 the idle RSS of a child that has only imported polars and ``core.loader`` is reported too.
 Wall time is the best of ``--repeat`` runs (the machine is shared: the best run is the least
 disturbed one).
@@ -117,11 +117,12 @@ def generate(path: Path, events: int, seed: int = 7) -> None:
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 import polars as pl
 from core.loader import load_events
-idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+idle = next(int(line.split()[1]) for line in open("/proc/self/status")
+            if line.startswith("VmHWM:"))
 what, path = sys.argv[1], sys.argv[2]
 t = time.perf_counter()
 if what == "read_csv":
@@ -134,7 +135,9 @@ else:
     rows = res.events.height
     df = res.events
 wall = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM: unlike ru_maxrss it is not inherited from a parent that generated the file
+peak = next(int(line.split()[1]) for line in open("/proc/self/status")
+            if line.startswith("VmHWM:"))
 print(json.dumps({{"wall_s": wall, "peak_mib": peak / 1024, "idle_mib": idle / 1024,
                   "rows": rows, "frame_mib": (df.estimated_size() / 2**20) if rows else 0}}))
 """
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             f"`python bench/bench_load.py --events {' '.join(map(str, args.events))} "
             f"--repeat {args.repeat}` on {cpu}, Python {platform.python_version()}, "
             f"polars {pl.__version__}; {args.repeat} rounds, `read_csv` and `load_events` "
-            "alternating, each run in its own process (peak RSS is that process's `ru_maxrss`, "
+            "alternating, each run in its own process (peak RSS is that process's VmHWM, "
             "the largest over the runs); ratios of medians.\n\n" + table + "\n" + notes
         )
         print(f"wrote {RESULTS}")
