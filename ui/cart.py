@@ -28,7 +28,7 @@ from core.cart import (
 )
 from core.cart.card import ModelCard, model_label
 from core.cart.model import CONFIG_FILE
-from core.cart.reasons import explain_reasons
+from core.cart.reasons import ReasonContext, explain_reasons, reason_context
 from core.cart.registry import (
     describe_filters,
     has_retrained_model,
@@ -142,12 +142,23 @@ def cached_status(dataset_id: str, filters: FilterParams, model_key: str, window
                        session_gap=DEFAULT_SESSION_GAP)
 
 
+@st.cache_resource(max_entries=2, show_spinner="Taking the typical cart of this data…")
+def _reason_context(dataset_id: str, filters: FilterParams, model_key: str,
+                    seg: str = "") -> ReasonContext:
+    # shared by every cart's explanation (prepares and encodes every cart: seconds on the
+    # sample); a resource, not data, so the prepared table is not copied on each use. Read only.
+    return reason_context(get_model(dataset_id, model_key, filters, seg),
+                          filtered_events(dataset_id, filters, seg))
+
+
 @st.cache_data(max_entries=32, show_spinner="Explaining the cart…")
 def cached_reasons(dataset_id: str, filters: FilterParams, model_key: str, session_id: str,
                    seg: str = "") -> pl.DataFrame:
-    """Business reasons of one cart's risk, with their effect (:func:`core.explain_reasons`)."""
-    return explain_reasons(get_model(dataset_id, model_key, filters, seg),
-                           filtered_events(dataset_id, filters, seg), session_ids=[session_id])
+    """Business reasons of one cart's risk, with their effect (:func:`core.explain_reasons`);
+    the typical values they are compared with are taken once per dataset, filters and model."""
+    return explain_reasons(get_model(dataset_id, model_key, filters, seg), None,
+                           session_ids=[session_id],
+                           context=_reason_context(dataset_id, filters, model_key, seg))
 
 
 def retrain(dataset_id: str, filters: FilterParams,

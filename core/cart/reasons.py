@@ -225,8 +225,54 @@ def _plural(n: float, word: str) -> str:
     return f"{n:g} {word}" + ("" if n == 1 else "s")
 
 
-def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
-                    session_ids: list[str] | None = None) -> pl.DataFrame:
+@dataclass(frozen=True)
+class ReasonContext:
+    """What every explanation of one model on one event table shares: the prepared events,
+    the last prefix of every cart and the references (typical values) taken from all carts.
+    Built once by :func:`reason_context` and passed to :func:`explain_reasons`, so explaining
+    another cart does not prepare and encode every cart again."""
+
+    prepared: pl.DataFrame
+    prefixes: pl.DataFrame  # one row per cart: its last add_to_cart prefix
+    reference: _Reference | None  # None without carts
+
+
+def reason_context(model: CartModel, events: pl.DataFrame | pl.LazyFrame) -> ReasonContext:
+    """The shared part of :func:`explain_reasons` for ``model`` on ``events``.
+
+    Parameters
+    ----------
+    model : CartModel
+        A trained model (its feature scaling and window length are used).
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table; the references are taken from all of its carts.
+
+    Returns
+    -------
+    ReasonContext
+        Valid for this model and this event table only.
+
+    Raises
+    ------
+    SchemaError
+        A required canonical column is missing.
+    """
+    check_events(events)
+    prepared = prepare_events(events)
+    prefixes = prefix_table(prepared).filter(pl.col("is_last"))
+    if prefixes.height == 0:
+        return ReasonContext(prepared, prefixes, None)
+    names = list(model.config.context_features)
+    enc_all = encode(prepared, prefixes, channels=model.channels, mean=model.mean,
+                     std=model.std, max_len=model.config.max_len)
+    flat_all = _flatten(enc_all, model.mean, model.std)
+    ref = _reference(_facts(flat_all, enc_all.context, names), enc_all.context, names)
+    return ReasonContext(prepared, prefixes, ref)
+
+
+def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame | None, *,
+                    session_ids: list[str] | None = None,
+                    context: ReasonContext | None = None) -> pl.DataFrame:
     """The reasons each cart is at risk, in business terms, with their effect on the risk.
 
     Every cart is explained as :func:`core.score_carts` scores it: at its last
@@ -243,6 +289,9 @@ def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
     session_ids : list of str, optional
         The cart sessions to explain (unknown ids and sessions without a cart are skipped).
         Default: every cart session.
+    context : ReasonContext, optional
+        :func:`reason_context` of this model on ``events``, when already built (``events``
+        is then not read and may be None); the result is the same.
 
     Returns
     -------
@@ -266,17 +315,12 @@ def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
     >>> explain_reasons(model, events, session_ids=["U000042-S3"])  # doctest: +SKIP
     shape: (10, 9): cart value +7.1 pp, device = mobile +5.3 pp, ...
     """
-    check_events(events)
-    prepared = prepare_events(events)
-    prefixes = prefix_table(prepared).filter(pl.col("is_last"))
+    context = reason_context(model, events) if context is None else context
+    prepared, prefixes, ref = context.prepared, context.prefixes, context.reference
     if prefixes.height == 0:
         return pl.DataFrame(schema=REASON_SCHEMA)
     mean, std = model.mean, model.std
     names = list(model.config.context_features)
-    enc_all = encode(prepared, prefixes, channels=model.channels, mean=mean, std=std,
-                     max_len=model.config.max_len)
-    flat_all = _flatten(enc_all, mean, std)
-    ref = _reference(_facts(flat_all, enc_all.context, names), enc_all.context, names)
     if session_ids is not None:
         mask = prefixes["session_id"].is_in(pl.Series(list(session_ids), dtype=pl.String)
                                             .implode())
@@ -287,7 +331,9 @@ def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
                      max_len=model.config.max_len)
         flat = _flatten(enc, mean, std)
     else:
-        enc, flat = enc_all, flat_all
+        enc = encode(prepared, prefixes, channels=model.channels, mean=mean, std=std,
+                     max_len=model.config.max_len)
+        flat = _flatten(enc, mean, std)
     n = len(enc)
     f = _facts(flat, enc.context, names)
     risk = model.predict_proba(enc)
