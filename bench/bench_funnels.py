@@ -216,15 +216,22 @@ def engine_main(engine: str, file: Path, repeat: int) -> None:
         "duckdb": lambda: run_duckdb(file),
     }[engine]
     levels = fn()  # warm-up (and, in memory, the load)
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         again = fn()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)  # all threads of this process (chDB's too)
         assert again == levels
     print(
         json.dumps(
-            {"engine": engine, "levels": levels, "times": times, "peak_rss_mib": peak_rss_mib()}
+            {
+                "engine": engine,
+                "levels": levels,
+                "times": times,
+                "cpu": cpu,
+                "peak_rss_mib": peak_rss_mib(),
+            }
         )
     )
 
@@ -314,11 +321,12 @@ def main() -> None:
         for engine in engines:
             res = _child(["--engine", engine, "--file", str(file), "--repeat", "1"])
             acc = results.setdefault(
-                engine, {"levels": res["levels"], "times": [], "peak_rss_mib": 0.0}
+                engine, {"levels": res["levels"], "times": [], "cpu": [], "peak_rss_mib": 0.0}
             )
             if res["levels"] != acc["levels"]:
                 sys.exit(f"{engine} changed its answer between runs")
             acc["times"] += res["times"]
+            acc["cpu"] += res["cpu"]
             acc["peak_rss_mib"] = max(acc["peak_rss_mib"], res["peak_rss_mib"])
             print(
                 f"round {rnd + 1} {engine:15s} {res['times'][0]:6.2f}s  "
@@ -360,17 +368,19 @@ def record(file, shape, mix, results, base, agree, a) -> None:
         + json.dumps(next(iter(results.values()))["levels"]),
         "",
         "| engine | best (s) | median (s) | ratio to ClickHouse (best) | ratio (medians) "
-        "| peak RSS (MiB) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| CPU, median (s) | CPU ratio (medians) | peak RSS (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for engine, r in results.items():
         best = min(r["times"])
         med = statistics.median(r["times"])
         ratio = f"{best / min(ref['times']):.2f}" if ref else "–"
         ratio_med = f"{med / statistics.median(ref['times']):.2f}" if ref else "–"
+        cpu = statistics.median(r["cpu"])
+        ratio_cpu = f"{cpu / statistics.median(ref['cpu']):.2f}" if ref else "–"
         lines.append(
             f"| {ENGINES[engine]} | {best:.2f} | {med:.2f} "
-            f"| {ratio} | {ratio_med} | {r['peak_rss_mib']:.0f} |"
+            f"| {ratio} | {ratio_med} | {cpu:.2f} | {ratio_cpu} | {r['peak_rss_mib']:.0f} |"
         )
     text = "\n".join(lines) + "\n"
     if not RESULTS.exists():
