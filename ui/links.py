@@ -172,7 +172,7 @@ def install_query_string_guard() -> bool:
 #: ``sessionStorage`` makes it a single reload per tab even if something else goes wrong.
 _RELOAD_CUT_LINK_JS = """<script>
 (function () {
-  const top = window.parent;
+  const top = window.top;
   const fields = top.location.search ? top.location.search.slice(1).split("&").length : 0;
   if (fields > MAX_FIELDS && !top.sessionStorage.getItem("pathlens.reloaded")) {
     top.sessionStorage.setItem("pathlens.reloaded", "1");
@@ -191,9 +191,7 @@ def reload_if_link_was_cut() -> None:
     reload (see ``_RELOAD_CUT_LINK_JS``) sends it again to the now guarded server. Renders an
     invisible element; nothing happens for ordinary links.
     """
-    import streamlit.components.v1 as components
-
-    components.html(_RELOAD_CUT_LINK_JS, height=0)
+    st.html(_RELOAD_CUT_LINK_JS, unsafe_allow_javascript=True)
 
 
 def sanitise_link_params() -> list[str]:
