@@ -4,10 +4,12 @@ ordered (grouped without a sort of every row: ``core._grouping``)."""
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from fixtures_loader import write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import core.loader as loader
 from core import load_events
 
 rows = st.lists(
@@ -24,7 +26,12 @@ rows = st.lists(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(rows=rows, time_order=st.booleans())
-def test_rows_come_out_by_user_time_and_file_order(tmp_path, rows, time_order):
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouping", "packed-key sort"])
+def test_rows_come_out_by_user_time_and_file_order(
+    tmp_path, monkeypatch, grouped, rows, time_order
+):
+    # large tables are grouped (core._grouping), small ones sorted by a packed key: both here
+    monkeypatch.setattr(loader, "_GROUP_ROWS_FROM", 0 if grouped else 10**12)
     if time_order:  # as exports land
         rows = sorted(rows, key=lambda r: r[1])
     lines = [f"{u},2024-01-01T10:0{t}:00Z,view,p{i}" for i, (u, t) in enumerate(rows)]
