@@ -101,9 +101,10 @@ if result.is_empty:
 
 noun = entity_noun(count_by)
 m = st.columns(4)
-m[0].metric(f"Entered ({count_by})", fmt_count(result.entered))
+m[0].metric(f"Entered ({noun})", fmt_count(result.entered),
+            help=f"{noun.capitalize()} with a first step; counted by `{count_by}`.")
 last = result.steps.row(-1, named=True)
-m[1].metric("Converted", fmt_count(last["entities"]))
+m[1].metric(f"Converted ({noun})", fmt_count(last["entities"]))
 m[2].metric("Conversion", fmt_pct(last["conversion_from_first"]))
 m[3].metric("Excluded", fmt_count(result.n_excluded))
 st.plotly_chart(funnel_figure(result, by_breakdown=params.breakdown is not None),

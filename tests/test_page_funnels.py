@@ -22,7 +22,7 @@ def test_default_funnel_is_the_canonical_purchase_path():
     at = run()
     assert at.multiselect(key="funnel.steps").value == [
         "view_item", "add_to_cart", "begin_checkout", "purchase"]
-    assert int(metric(at, "Entered (user_id)").replace(",", "")) > 0
+    assert int(metric(at, "Entered (users)").replace(",", "")) > 0
     assert len(at.get("plotly_chart")) >= 3
 
 
@@ -31,8 +31,8 @@ def test_session_funnel_matches_the_planted_counts():
     # within a session, so an ordered per-session funnel must count exactly the sessions that
     # contain each step (ground_truth.json, realised_session_counts).
     at = run(**{"funnel.count_by": "session_id"})
-    assert metric(at, "Entered (session_id)") == f"{REALISED['view_item']:,}"
-    assert metric(at, "Converted") == f"{REALISED['purchase']:,}"
+    assert metric(at, "Entered (sessions)") == f"{REALISED['view_item']:,}"
+    assert metric(at, "Converted (sessions)") == f"{REALISED['purchase']:,}"
     table = at.dataframe[0].value
     assert list(table["Sessions"]) == [REALISED[s] for s in
                                        ("view_item", "add_to_cart", "begin_checkout", "purchase")]

@@ -110,11 +110,11 @@ def test_uploaded_dataset_shows_its_funnel(server, page, tmp_path):
     dataset = re.search(r"dataset=([0-9a-f]{20,32})", page.url).group(1)
     page.goto(f"{server}/funnels?dataset={dataset}")
     wait_for_app(page)
-    page.get_by_text("Entered (user_id)").wait_for()
+    page.get_by_text("Entered (users)").wait_for()
     values = _metric_values(page)
     # REES46 names: view -> cart -> purchase. Users 7, 8, 9 view; 7 and 8 cart; 7 buys.
-    assert values["Entered (user_id)"] == "3"
-    assert values["Converted"] == "1"
+    assert values["Entered (users)"] == "3"
+    assert values["Converted (users)"] == "1"
     assert values["Conversion"] == "33.3%"
     assert_no_exception(page)
     screenshot(page, "funnels_uploaded")
@@ -123,7 +123,7 @@ def test_uploaded_dataset_shows_its_funnel(server, page, tmp_path):
 def test_changed_funnel_and_filter_reopen_identically_from_the_link(server, browser, page):
     page.goto(f"{server}/funnels")
     wait_for_app(page)
-    page.get_by_text("Entered (user_id)").wait_for()
+    page.get_by_text("Entered (users)").wait_for()
     # change the steps: drop begin_checkout (click its chip's remove button)
     steps = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Steps, in order")
     steps.get_by_role("button", name=re.compile("Remove begin_checkout", re.I)).click()
@@ -149,17 +149,17 @@ def test_changed_funnel_and_filter_reopen_identically_from_the_link(server, brow
     other.set_default_timeout(60_000)
     other.goto(url)
     wait_for_app(other)
-    other.get_by_text("Entered (user_id)").wait_for()
+    other.get_by_text("Entered (users)").wait_for()
     after = _metric_values(other)
     fresh.close()
     assert after == before
-    assert before["Entered (user_id)"] != "" and "mobile" in url
+    assert before["Entered (users)"] != "" and "mobile" in url
 
 
 def test_stale_link_reports_what_was_ignored(server, page):
     page.goto(f"{server}/funnels?funnel.window=-5&funnel.order=sideways&dataset=0123456789abcdef0123")
     wait_for_app(page)
-    page.get_by_text("Entered (user_id)").wait_for()
+    page.get_by_text("Entered (users)").wait_for()
     alerts = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
     assert "not on this server" in alerts
     assert "funnel.window=-5" in alerts and "funnel.order=sideways" in alerts
@@ -177,7 +177,7 @@ def _copy_box_text(page) -> str:
 def test_copy_box_link_reopens_the_same_numbers_in_a_fresh_browser(server, browser, page):
     page.goto(f"{server}/funnels")
     wait_for_app(page)
-    page.get_by_text("Entered (user_id)").wait_for(timeout=180_000)
+    page.get_by_text("Entered (users)").wait_for(timeout=180_000)
     default = _metric_values(page)
     window = page.locator('[data-testid="stNumberInput"]').filter(has_text="Window")
     window.locator("input").fill("3")
@@ -200,7 +200,7 @@ def test_copy_box_link_reopens_the_same_numbers_in_a_fresh_browser(server, brows
     other.set_default_timeout(60_000)
     other.goto(link)  # the box's text, not the address bar
     wait_for_app(other)
-    other.get_by_text("Entered (user_id)").wait_for(timeout=180_000)
+    other.get_by_text("Entered (users)").wait_for(timeout=180_000)
     after = _metric_values(other)
     assert_no_exception(other)
     fresh.close()
@@ -233,7 +233,7 @@ def test_locked_server_deep_link_and_downloads(locked_cold_server, page):
     page.locator('input[type="password"]').fill(PASSWORD)
     page.get_by_role("button", name="Enter").click()
     wait_for_app(page)
-    page.get_by_text("Entered (user_id)").wait_for(timeout=180_000)
+    page.get_by_text("Entered (users)").wait_for(timeout=180_000)
     assert "funnel.window=3" in page.url
     window = page.locator('[data-testid="stNumberInput"]').filter(has_text="Window")
     assert window.locator("input").input_value() == "3"
@@ -256,7 +256,7 @@ def test_link_with_too_many_parameters_keeps_the_shared_settings_and_says_so(ser
     junk = "&".join(f"x{i}=1" for i in range(1200))
     page.goto(f"{server}/funnels?filter=device+%3D+mobile&{junk}")
     wait_for_app(page)
-    page.get_by_text("Entered (user_id)").wait_for(timeout=180_000)
+    page.get_by_text("Entered (users)").wait_for(timeout=180_000)
     alerts = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
     assert "1201 parameters" in alerts and "1,000" in alerts, alerts
     sidebar = page.locator('[data-testid="stSidebar"]')
