@@ -1642,20 +1642,3 @@ def breakdown_table(
     return out.with_columns(
         (pl.col("p_adjusted") < (1 - confidence)).fill_null(False).alias("significant")
     ).select(list(schema))
-
-
-def format_seconds(seconds: float | None) -> str:
-    """Short human duration: ``"45s"``, ``"12m 5s"``, ``"3h 20m"``, ``"2d 4h"``."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "–"
-    s = float(seconds)
-    if s < 60:
-        return f"{s:.0f}s" if s >= 1 or s == 0 else f"{s:.2f}s"
-    m, sec = divmod(int(round(s)), 60)
-    if m < 60:
-        return f"{m}m {sec}s" if sec else f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h {m}m" if m else f"{h}h"
-    d, h = divmod(h, 24)
-    return f"{d}d {h}h" if h else f"{d}d"

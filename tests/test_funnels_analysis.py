@@ -17,7 +17,6 @@ from core import ParameterError, compute_funnel
 from core.funnels import (
     breakdown_table,
     conversion_over_time,
-    format_seconds,
     time_to_convert,
     wilson_interval,
 )
@@ -169,23 +168,6 @@ def test_figures_build_for_full_and_empty_results():
         breakdown_figure(breakdown_table(empty)),
     ):
         assert isinstance(fig, go.Figure)
-
-
-@pytest.mark.parametrize(
-    "secs, text",
-    [
-        (0, "0s"),
-        (45, "45s"),
-        (60, "1m"),
-        (125, "2m 5s"),
-        (3600, "1h"),
-        (5400, "1h 30m"),
-        (90000, "1d 1h"),
-        (None, "–"),
-    ],
-)
-def test_format_seconds(secs, text):
-    assert format_seconds(secs) == text
 
 
 def test_breakdown_colours_are_the_same_in_every_view():
