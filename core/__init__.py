@@ -106,6 +106,14 @@ _EXPORTS: dict[str, str] = {
     "save_retrained": "core.cart",
     "load_retrained": "core.cart",
     "retrained_model_dir": "core.cart",
+    # retention
+    "compute_retention": "core.retention",
+    "RetentionParams": "core.retention",
+    "RetentionResult": "core.retention",
+    "merge_retention": "core.retention",
+    "retained_people": "core.retention",
+    "retention_heatmap": "core.retention",
+    "retention_curves_figure": "core.retention",
 }
 
 __all__ = sorted(_EXPORTS)
