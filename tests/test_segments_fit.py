@@ -303,7 +303,7 @@ def test_lazy_features_are_accepted():
 
 
 def test_large_tables_use_the_sample_and_minibatches(monkeypatch):
-    import core.segments as segments
+    import core.segments.engine as segments
 
     monkeypatch.setattr(segments, "SELECTION_SAMPLE", 60)
     monkeypatch.setattr(segments, "MINIBATCH_THRESHOLD", 100)
