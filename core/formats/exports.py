@@ -1,13 +1,12 @@
-"""Export formats recognised by their columns, column-name synonyms, and the event vocabulary.
+"""Export formats recognised by their columns, and the column mapping the loader starts from.
 
 :func:`detect_format` names the export a table comes from (Kaggle REES46, RetailRocket, Taobao
 UserBehavior, GA4 BigQuery flattened, Mixpanel, Amplitude, Segment, order lines such as UCI
 Online Retail, item-view logs without an event column such as Diginetica's, till
 transactions without a customer such as a bakery's, the PathLens sample) from its column
-names alone, and :func:`suggest_mapping`
-says which source column feeds each canonical column (:mod:`core.schema`). Anything else is
-mapped by column-name synonyms. :func:`canonical_event_type` maps raw event names onto the
-canonical e-commerce steps.
+names alone, and :func:`suggest_mapping` says which source column feeds each canonical column
+(:mod:`core.schema`). Anything else is mapped by the column-name synonyms of
+:mod:`core.formats.vocabulary`.
 
 Column names are compared case-, space-, underscore-, dot- and ``$``-insensitively
 (``"Customer ID"`` = ``customer_id``, ``"$browser"`` = ``browser``), and the prefixes that
@@ -17,351 +16,23 @@ flattened exports put in front of nested fields (``properties.``, ``event_params
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Final
 
-from core.schema import CANONICAL_COLUMNS, EVENT_TYPES
-
-# --------------------------------------------------------------------------------------------
-# event vocabulary
-
-_VOCABULARY: Final[dict[str, tuple[str, ...]]] = {
-    "page_view": (
-        "page_view",
-        "pageview",
-        "page",
-        "page viewed",
-        "viewed page",
-        "loaded a page",
-        "screen",
-        "screen_view",
-        "screenview",
-        "screen viewed",
-        "view_page",
-        "home",
-    ),
-    "search": (
-        "search",
-        "searched",
-        "products searched",
-        "product searched",
-        "view_search_results",
-        "search results viewed",
-        "site_search",
-    ),
-    "view_item": (
-        "view_item",
-        "view",
-        "pv",
-        "product viewed",
-        "viewed product",
-        "view product",
-        "product view",
-        "product_view",
-        "item viewed",
-        "view item",
-        "detail",
-        "product detail",
-        "product_detail_view",
-        "productview",
-        "viewcontent",
-    ),
-    "add_to_wishlist": (
-        "add_to_wishlist",
-        "fav",
-        "favorite",
-        "favourite",
-        "wishlist",
-        "add to favorites",
-        "add to favourites",
-        "product added to wishlist",
-        "added to wishlist",
-        "wishlist product added",
-        "like",
-        "save for later",
-    ),
-    "add_to_cart": (
-        "add_to_cart",
-        "cart",
-        "addtocart",
-        "add to cart",
-        "product added",
-        "added to cart",
-        "add_item_to_cart",
-        "add to basket",
-        "added to basket",
-        "addtobasket",
-        "basket_add",
-        "cart_add",
-    ),
-    "remove_from_cart": (
-        "remove_from_cart",
-        "remove",
-        "removefromcart",
-        "product removed",
-        "removed from cart",
-        "remove from basket",
-        "cart_remove",
-        "product removed from cart",
-    ),
-    "begin_checkout": (
-        "begin_checkout",
-        "checkout",
-        "checkout started",
-        "start checkout",
-        "started checkout",
-        "initiate checkout",
-        "initiatecheckout",
-        "checkout_start",
-        "begin checkout",
-    ),
-    "purchase": (
-        "purchase",
-        "buy",
-        "transaction",
-        "order completed",
-        "completed order",
-        "order",
-        "order placed",
-        "placed order",
-        "purchased",
-        "checkout completed",
-        "ecommerce_purchase",
-        "in_app_purchase",
-        "sale",
-        "payment completed",
-    ),
-}
-
-
-def _event_key(name: str) -> str:
-    return re.sub(r"[\s_\-.:/]+", "", name.strip().lower())
-
-
-_EVENT_LOOKUP: Final[dict[str, str]] = {
-    _event_key(raw): etype for etype, names in _VOCABULARY.items() for raw in names
-}
-
-
-@lru_cache(maxsize=4096)
-def canonical_event_type(name: str) -> str:
-    """Map a raw event name onto one of :data:`core.schema.EVENT_TYPES`.
-
-    Case, spaces, underscores, hyphens and dots are ignored, so ``"Product Added"``,
-    ``"add_to_cart"``, ``"addtocart"`` and ``"cart"`` are the same step. GA4's e-commerce
-    names map to themselves; names that are no e-commerce step (``session_start``,
-    ``first_visit``, ``view_item_list``, ``refund``...) map to ``"other"``.
-    ``session_start`` is deliberately not a page view: GA4 sends it next to the first
-    ``page_view`` of a visit, so counting it would double that page view.
-
-    Parameters
-    ----------
-    name : str
-        The event name as exported.
-
-    Returns
-    -------
-    str
-        One of ``page_view``, ``search``, ``view_item``, ``add_to_wishlist``, ``add_to_cart``,
-        ``remove_from_cart``, ``begin_checkout``, ``purchase``, ``other``.
-
-    Examples
-    --------
-    >>> canonical_event_type("Order Completed")
-    'purchase'
-    >>> canonical_event_type("pv")
-    'view_item'
-    >>> canonical_event_type("session_start")
-    'other'
-    """
-    if not isinstance(name, str):
-        return "other"
-    return _EVENT_LOOKUP.get(_event_key(name), "other")
-
-
-assert set(_VOCABULARY) | {"other"} == set(EVENT_TYPES)
-
-# --------------------------------------------------------------------------------------------
-# column names
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-#: Prefixes that flattened exports put before nested fields (normalized).
-_PREFIXES: Final = (
-    "eventproperties",
-    "eventparams",
-    "properties",
-    "ecommerce",
-    "items",
-    "traits",
-    "userproperties",
+from core.formats.vocabulary import (
+    ORDER_LINE_SYNONYMS,
+    SYNONYMS,
+    loose_name,
+    normalise_name,
 )
+from core.formats.vocabulary import normalise_names as _names
+from core.schema import CANONICAL_COLUMNS
 
-
-def _stripped(name: str) -> str:
-    n = _norm(name)
-    for p in _PREFIXES:
-        if n.startswith(p) and len(n) > len(p):
-            return n[len(p) :]
-    return n
-
-
-def _names(*names: str) -> tuple[str, ...]:
-    return tuple(_norm(n) for n in names)
-
-
-#: Column-name synonyms for every canonical column, in order of preference.
-SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
-    "user_id": _names(
-        "user_id",
-        "user",
-        "customer_id",
-        "customer",
-        "client_id",
-        "visitor_id",
-        "distinct_id",
-        "user_pseudo_id",
-        "anonymous_id",
-        "member_id",
-        "account_id",
-        "person_id",
-        "shopper_id",
-        "buyer_id",
-        "cookie_id",
-        "device_id",
-        "uid",
-    ),
-    "ts": _names(
-        "timestamp",
-        "ts",
-        "event_time",
-        "event_timestamp",
-        "time",
-        "datetime",
-        "date_time",
-        "event_datetime",
-        "created_at",
-        "occurred_at",
-        "time_stamp",
-        "server_time",
-        "client_time",
-        "received_at",
-        "sent_at",
-        "logged_at",
-        "invoice_date",
-        "order_date",
-        "event_date",
-        "date",
-    ),
-    "event": _names(
-        "event",
-        "event_name",
-        "event_type",
-        "action",
-        "event_action",
-        "behavior_type",
-        "behaviour_type",
-        "behavior",
-        "behaviour",
-        "activity",
-        "interaction",
-        "type",
-    ),
-    "session_id": _names(
-        "session_id",
-        "user_session",
-        "ga_session_id",
-        "session",
-        "visit_id",
-        "session_key",
-    ),
-    "product_id": _names(
-        "product_id",
-        "item_id",
-        "sku",
-        "product_sku",
-        "stock_code",
-        "variant_id",
-        "asin",
-        "product_code",
-        "article_id",
-        "product",
-        "item",
-    ),
-    "category": _names(
-        "category",
-        "category_code",
-        "category_name",
-        "product_category",
-        "item_category",
-        "department",
-        "category_id",
-    ),
-    "brand": _names("brand", "brand_name", "item_brand", "product_brand", "manufacturer", "vendor"),
-    "price": _names(
-        "price",
-        "unit_price",
-        "item_price",
-        "product_price",
-        "sale_price",
-        "price_usd",
-    ),
-    "quantity": _names("quantity", "qty", "units", "item_quantity", "quantity_ordered"),
-    "order_id": _names(
-        "order_id",
-        "transaction_id",
-        "invoice_no",
-        "invoice",
-        "invoice_id",
-        "invoice_number",
-        "order_number",
-        "purchase_id",
-        "receipt_id",
-    ),
-}
-
-_ORDER_IDS: Final = SYNONYMS["order_id"]
-_CUSTOMERS: Final = _names(
-    "customer_id",
-    "customer",
-    "user_id",
-    "client_id",
-    "buyer_id",
-    "account_id",
-    "member_id",
-    "user",
-    "email",
-)
-_DATES: Final = _names(
-    "invoice_date",
-    "order_date",
-    "order_datetime",
-    "created_at",
-    "date",
-    "datetime",
-    "timestamp",
-    "time",
-    "purchase_date",
-    "transaction_date",
-)
-_ITEMS: Final = _names(
-    "stock_code",
-    "product_id",
-    "sku",
-    "item_id",
-    "product",
-    "item",
-    "product_code",
-    "description",
-    "product_name",
-    "item_name",
-)
+_ORDER_IDS: Final = ORDER_LINE_SYNONYMS["order_id"]
+_CUSTOMERS: Final = ORDER_LINE_SYNONYMS["user_id"]
+_DATES: Final = ORDER_LINE_SYNONYMS["ts"]
+_ITEMS: Final = ORDER_LINE_SYNONYMS["product_id"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -620,8 +291,8 @@ class _Columns:
         self.exact: dict[str, str] = {}
         self.loose: dict[str, str] = {}
         for c in self.names:
-            self.exact.setdefault(_norm(c), c)
-            self.loose.setdefault(_stripped(c), c)
+            self.exact.setdefault(normalise_name(c), c)
+            self.loose.setdefault(loose_name(c), c)
 
     def has(self, key: str) -> bool:
         return key in self.exact or key in self.loose
@@ -807,11 +478,9 @@ __all__ = [
     "FORMAT_LABELS",
     "GENERIC",
     "MAPPING_OPTIONS",
-    "SYNONYMS",
     "TIME_UNITS",
     "UNKNOWN",
     "ExportFormat",
-    "canonical_event_type",
     "detect_format",
     "fallback_columns",
     "suggest_mapping",
