@@ -4,7 +4,7 @@ What it does, all on the loopback interface (the server binds 127.0.0.1 and the 
 nothing else):
 
 1. Prepares four datasets in a fresh store (``PATHLENS_DATA_DIR``, a temp dir): the bundled
-   sample (materialised by the server itself) and three shops from ``core.synth.generate_shop``
+   sample (materialised by the server itself) and three shops from ``core.dev.synth.generate_shop``
    (different seeds and sizes), written as CSV to ``bench/out/``, loaded with
    ``core.load_events`` and put into the store with ``DatasetStore.put`` before the server
    starts. Each session opens its dataset by link (``?dataset=<id>``): datasets are private to
@@ -97,7 +97,7 @@ def prepare_datasets(store_dir: Path) -> list[Dataset]:
     """Three generated shops in the store; the sample is added by the server itself."""
     from core.loader import load_events
     from core.store import SAMPLE_ID, DatasetStore
-    from core.synth import generate_shop
+    from core.dev.synth import generate_shop
 
     OUT.mkdir(parents=True, exist_ok=True)
     store = DatasetStore(store_dir)

@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "read_raw": "core.loader",
     "read_columns": "core.loader",
     "DatasetStore": "core.store",
-    "generate_shop": "core.synth",
+    "generate_shop": "core.dev.synth",
     "overview_metrics": "core.overview",
     "activity_trend": "core.overview",
     "compare_with_previous": "core.overview",

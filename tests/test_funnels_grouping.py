@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 import core._grouping as G
 from core import compute_funnel, compute_paths
-from core.synth import generate_shop
+from core.dev.synth import generate_shop
 
 PROPS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

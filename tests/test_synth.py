@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from core.synth import PERSONAS, generate_shop
+from core.dev.synth import PERSONAS, generate_shop
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
