@@ -13,7 +13,7 @@ from core import ModelCard, ModelError, train_model
 from core.cart import load_bundled_model, load_model, save_model
 from core.cart.features import encode, prefix_table, prepare_events
 from core.cart.model import BUNDLED_DIR, CONFIG_FILE, WEIGHTS_FILE, batched_logits
-from core.cart.toy import toy_events
+from core.dev.cart_toy import toy_events
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from core import chance_warning, explain_reasons, load_bundled_model, score_cart
 from core.cart.evaluate import Metrics
 from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
 from core.cart.reasons import REASON_SCHEMA, REASONS
-from core.cart.toy import toy_events
+from core.dev.cart_toy import toy_events
 from core.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from polars.testing import assert_frame_equal
 from core import explain_reasons, load_bundled_model
 from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
 from core.cart.reasons import reason_context
-from core.cart.toy import toy_events
+from core.dev.cart_toy import toy_events
 from core.filters import FilterParams
 
 pytestmark = pytest.mark.skipif(not (BUNDLED_DIR / WEIGHTS_FILE).is_file(),

@@ -14,7 +14,7 @@ from core.cart.registry import (
     filters_key,
     has_retrained_model,
 )
-from core.cart.toy import toy_events
+from core.dev.cart_toy import toy_events
 from core.filters import Condition
 from core.store import DatasetStore
 

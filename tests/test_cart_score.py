@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from core import ParameterError, explain, score_carts, train_model
 from core.cart import revenue_at_risk
-from core.cart.score import SCORE_SCHEMA
-from core.cart.toy import toy_events
+from core.cart.engine import SCORE_SCHEMA
+from core.dev.cart_toy import toy_events
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import ParameterError, cart_status, load_bundled_model, revenue_at_risk, score_carts
+from core.cart.engine import CART_STATUSES
 from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
-from core.cart.score import CART_STATUSES
 
 pytestmark = pytest.mark.skipif(not (BUNDLED_DIR / WEIGHTS_FILE).is_file(),
                                 reason="the bundled model has not been trained yet")

@@ -10,8 +10,8 @@ from builders import make_events
 
 from core import Metrics, ModelCard, ParameterError, evaluate, train_model
 from core.cart import training_refusal
-from core.cart.evaluate import classification_metrics, fit_platt, youden_threshold
-from core.cart.toy import toy_events
+from core.cart.stats import classification_metrics, fit_platt, youden_threshold
+from core.dev.cart_toy import toy_events
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def test_platt_scaling_recovers_a_known_calibration():
 def test_bootstrap_auc_matches_scikit_learn_and_brackets_the_estimate():
     from sklearn.metrics import roc_auc_score
 
-    from core.cart.evaluate import _auc, auc_bootstrap
+    from core.cart.stats import _auc, auc_bootstrap
 
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, 300)

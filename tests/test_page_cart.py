@@ -17,7 +17,7 @@ from test_cart_status import reference_status
 from core import FilterParams
 from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
 from core.cart.registry import has_retrained_model
-from core.cart.toy import toy_events
+from core.dev.cart_toy import toy_events
 from core.store import DatasetStore
 
 ROOT = Path(__file__).resolve().parent.parent

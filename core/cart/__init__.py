@@ -17,13 +17,13 @@ import importlib
 from typing import Any
 
 from core.cart.card import ModelCard
+from core.cart.engine import cart_status, revenue_at_risk, score_carts
 from core.cart.evaluate import Metrics, chance_warning, evaluate
 from core.cart.explain import explain
 from core.cart.features import MIN_LABELLED_CARTS, cart_sessions
 from core.cart.model import CartModel, load_bundled_model, load_model, save_model
 from core.cart.reasons import explain_reasons
 from core.cart.registry import load_retrained, retrained_model_dir, save_retrained
-from core.cart.score import cart_status, revenue_at_risk, score_carts
 
 _LAZY = {"train_model": "core.cart.train", "training_refusal": "core.cart.train"}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from core.cart.card import model_label
-from core.cart.evaluate import MODELS, Metrics, reliability
+from core.cart.evaluate import Metrics
+from core.cart.stats import MODELS, reliability
 from core.errors import ParameterError
 
 _COLORS = {"model": "#1f77b4", "logreg": "#ff7f0e", "hgb": "#2ca02c"}
@@ -29,8 +31,6 @@ def _empty(title: str, reason: str) -> go.Figure:
 
 def roc_figure(metrics: Metrics) -> go.Figure:
     """ROC curves of the model and both baselines on the test prefixes (abandoned = positive)."""
-    from sklearn.metrics import roc_curve
-
     if not metrics.ok:
         return _empty("ROC curve", metrics.reason)
     y = metrics.predictions["abandoned"].cast(pl.Int8).to_numpy()
@@ -50,8 +50,6 @@ def roc_figure(metrics: Metrics) -> go.Figure:
 
 def pr_figure(metrics: Metrics) -> go.Figure:
     """Precision-recall curves of the model and both baselines (abandoned = positive)."""
-    from sklearn.metrics import precision_recall_curve
-
     if not metrics.ok:
         return _empty("Precision-recall curve", metrics.reason)
     y = metrics.predictions["abandoned"].cast(pl.Int8).to_numpy()

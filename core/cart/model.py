@@ -18,8 +18,11 @@ from typing import Any, Final
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from core.cart.card import ModelCard
 from core.cart.features import (
     DEVICE_VOCAB,
     EVENT_FEATURES,
@@ -254,8 +257,6 @@ def save_model(model: CartModel, card: Any, directory: str | Path) -> Path:
     Path
         The directory.
     """
-    from safetensors.torch import save_file
-
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().clone() for k, v in model.net.state_dict().items()}
@@ -284,11 +285,6 @@ def load_model(directory: str | Path) -> CartModel:
         A file is missing or unreadable, the config does not match this code, or the weights
         do not match the architecture the config describes.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from core.cart.card import ModelCard
-
     d = Path(directory)
     for name in (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE):
         if not (d / name).is_file():

@@ -23,18 +23,14 @@ from typing import Any, Final
 
 import numpy as np
 import polars as pl
+import safetensors
+import scipy
+import sklearn
 import torch
 from torch import nn
 
 from core.cart.card import ModelCard
-from core.cart.evaluate import (
-    auc_bootstrap,
-    evaluate_prepared,
-    fit_platt,
-    reliability,
-    split_masks,
-    youden_threshold,
-)
+from core.cart.evaluate import evaluate, evaluate_prepared, split_masks
 from core.cart.features import (
     DEVICE_VOCAB,
     EVENT_FEATURES,
@@ -48,8 +44,18 @@ from core.cart.features import (
     prefix_table,
     prepare_events,
 )
-from core.cart.model import BUNDLED_DIR, CartConfig, CartModel, CartNet, batch_tensors, save_model
+from core.cart.model import (
+    BUNDLED_DIR,
+    CartConfig,
+    CartModel,
+    CartNet,
+    batch_tensors,
+    batched_logits,
+    save_model,
+)
+from core.cart.stats import auc_bootstrap, fit_platt, reliability, youden_threshold
 from core.errors import ParameterError
+from core.loader import load_events
 
 ROOT: Final[Path] = Path(__file__).resolve().parents[2]
 SAMPLE: Final[Path] = ROOT / "sample_data" / "events.csv.gz"
@@ -117,10 +123,6 @@ def data_hash(prepared: pl.DataFrame) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    import safetensors
-    import scipy
-    import sklearn
-
     return {"python": platform.python_version(), "torch": torch.__version__,
             "polars": pl.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__,
             "scipy": scipy.__version__, "safetensors": safetensors.__version__}
@@ -178,8 +180,6 @@ def _batches(lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
 
 
 def _mean_loss(net: CartNet, enc: Encoded) -> tuple[float, np.ndarray]:
-    from core.cart.model import batched_logits
-
     net.eval()
     z = batched_logits(net, enc)
     y = enc.labels.astype(np.float64)
@@ -347,8 +347,6 @@ def train_model(
 
 def read_events(path: Path) -> pl.DataFrame:
     """Canonical events of an export, through :func:`core.load_events`."""
-    from core.loader import load_events
-
     return load_events(path).events
 
 
@@ -358,8 +356,6 @@ def real_data_figures(model: CartModel, *, seed: int, path: Path = REAL_DATA,
     against the baselines fitted on the same time split. Empty when the file is absent."""
     if not path.is_file():
         return {}
-    from core.cart.evaluate import evaluate
-
     events = read_events(path)
     out: dict[str, Any] = {}
     as_is = evaluate(model, events)

@@ -1,0 +1,1 @@
+"""Development-only data generators: never imported by the app."""
