@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from core.dev.synth import PERSONAS, generate_shop
+from core.dev.synth import PERSONAS, generate_shop, write_sample
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -43,3 +43,19 @@ def test_committed_sample_matches_its_ground_truth():
     assert hashlib.sha256(raw).hexdigest() == truth["events_csv_sha256"]
     assert raw.count(b"\n") - 1 == truth["events"]
     assert (SAMPLE / "events.csv.gz").stat().st_size < 25 * 1024 * 1024
+
+
+def test_persona_counts_follow_first_appearance_so_the_ground_truth_file_is_reproducible():
+    # group_by without maintain_order listed the personas in a different order on each run,
+    # so ground_truth.json changed bytes between two runs with the same seed. The committed
+    # sample lists them in order of first appearance (U000001 is loyal_vip, ...).
+    _, personas, truth = generate_shop(users=300, days=5, seed=1)
+    assert list(truth["persona_counts"]) == list(dict.fromkeys(personas["persona"]))
+    assert sum(truth["persona_counts"].values()) == 300
+
+
+def test_written_sample_is_byte_identical_for_the_same_seed(tmp_path):
+    write_sample(tmp_path / "a", users=200, days=5, seed=4)
+    write_sample(tmp_path / "b", users=200, days=5, seed=4)
+    for name in ("events.csv.gz", "user_personas.csv.gz", "ground_truth.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
