@@ -129,7 +129,7 @@ def compute_paths(
     p = PathsParams(
         start=start, end=end, max_steps=max_steps, count_by=count_by, node=node,
         collapse_repeats=collapse_repeats, top_per_step=top_per_step,
-        min_edge_weight=min_edge_weight, exclude=tuple(exclude), groupings=tuple(groupings),
+        min_edge_weight=min_edge_weight, exclude=exclude, groupings=groupings,
     )
     return run(events, p)
 
