@@ -1,5 +1,13 @@
 """Cart abandonment: a PyTorch sequence model that predicts which carts will be abandoned.
 
+Modules: ``params`` (:class:`CartParams`, :class:`TrainParams`: the settings, validated once),
+``engine`` (scoring a dataset: :func:`score_carts`, :func:`cart_status`,
+:func:`revenue_at_risk`, and :func:`run` that gives a :class:`CartResult`), ``features`` (the
+task: prepared events, prefixes, model arrays), ``model`` (the network, saving and loading),
+``train``, ``evaluate`` (held-out figures against two baselines) and ``stats`` (their
+statistics), ``explain`` and ``reasons`` (why a cart is at risk), ``card``, ``registry``
+(retrained models) and ``figures``.
+
 Public API (also importable from ``core``): :func:`cart_sessions`, :func:`load_bundled_model`,
 :func:`score_carts`, :func:`cart_status` (open carts versus history), :func:`train_model`,
 :func:`evaluate`, :func:`chance_warning`, :func:`explain`, :func:`explain_reasons` (business
@@ -17,19 +25,23 @@ import importlib
 from typing import Any
 
 from core.cart.card import ModelCard
-from core.cart.engine import cart_status, revenue_at_risk, score_carts
+from core.cart.engine import CartResult, cart_status, revenue_at_risk, score_carts
 from core.cart.evaluate import Metrics, chance_warning, evaluate
 from core.cart.explain import explain
 from core.cart.features import MIN_LABELLED_CARTS, cart_sessions
 from core.cart.model import CartModel, load_bundled_model, load_model, save_model
+from core.cart.params import CART_STATUSES, CartParams, TrainParams
 from core.cart.reasons import explain_reasons
 from core.cart.registry import load_retrained, retrained_model_dir, save_retrained
 
 _LAZY = {"train_model": "core.cart.train", "training_refusal": "core.cart.train"}
 
 __all__ = [
+    "CART_STATUSES",
     "MIN_LABELLED_CARTS",
     "CartModel",
+    "CartParams",
+    "CartResult",
     "Metrics",
     "ModelCard",
     "cart_sessions",
@@ -46,6 +58,7 @@ __all__ = [
     "save_model",
     "save_retrained",
     "score_carts",
+    "TrainParams",
     "train_model",
     "training_refusal",
 ]

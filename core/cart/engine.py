@@ -2,23 +2,44 @@
 
 Per-session computation keyed by session and user (merge step: concatenate the per-partition
 results and sort by ``p_abandon``), so it can run on any partition holding whole users.
+
+:func:`run` is the engine: it takes a :class:`~core.cart.params.CartParams` and returns a
+:class:`CartResult` (every cart scored, with its status, and the settings it was computed with);
+:func:`score_carts`, :func:`cart_status` and :func:`revenue_at_risk` are its public steps.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
 from core.cart.features import encode, prefix_table, prepare_events
+from core.cart.model import CartModel, load_bundled_model
+from core.cart.params import (
+    CART_STATUSES,
+    DEFAULT_RECOVERY_WINDOW,
+    RISK_CONSTRAINTS,
+    CartParams,
+    plain_number,
+)
 from core.errors import ParameterError
+from core.params import check_constraints
 from core.schema import check_events
 from core.sessions import DEFAULT_SESSION_GAP
 
-if TYPE_CHECKING:
-    from core.cart.model import CartModel
+__all__ = [
+    "CART_STATUSES",
+    "DEFAULT_RECOVERY_WINDOW",
+    "SCORE_SCHEMA",
+    "CartResult",
+    "cart_status",
+    "revenue_at_risk",
+    "run",
+    "score_carts",
+]
 
 SCORE_SCHEMA: dict[str, pl.DataType] = {
     "session_id": pl.String(),
@@ -37,23 +58,54 @@ SCORE_SCHEMA: dict[str, pl.DataType] = {
     "value_known": pl.Boolean(),
 }
 
-#: Statuses of :func:`cart_status`, in display order.
-CART_STATUSES: Final[tuple[str, ...]] = ("in_progress", "open", "history", "purchased")
 
-#: Default recovery window: a cart idle longer than this is history, not a recoverable cart.
-DEFAULT_RECOVERY_WINDOW: Final[timedelta] = timedelta(days=7)
+@dataclass(frozen=True)
+class CartResult:
+    """Every cart of a dataset, scored and given its status, under one set of settings.
+
+    Attributes
+    ----------
+    params : CartParams
+        The settings it was computed with.
+    carts : pl.DataFrame
+        :func:`score_carts` with the :func:`cart_status` ``status`` column; ``at_risk`` is
+        ``p_abandon >= threshold``.
+    threshold : float
+        The threshold in force (``params.threshold``, or the model's own when unset).
+    """
+
+    params: CartParams
+    carts: pl.DataFrame
+    threshold: float
+
+    @property
+    def reason(self) -> str:
+        """Why there is nothing to show ("" when there are carts)."""
+        if self.carts.height:
+            return ""
+        return ("no session has an add_to_cart event, and a cart must exist before it can be "
+                "abandoned")
+
+    def revenue(self, status: str | None = "open") -> dict[str, float]:
+        """:func:`revenue_at_risk` of the carts with this status (None: every cart not bought),
+        at :attr:`threshold`."""
+        return revenue_at_risk(self.carts, threshold=self.threshold, status=status)
 
 
-def _as_utc(as_of: Any) -> datetime:
-    if isinstance(as_of, datetime):
-        return as_of if as_of.tzinfo else as_of.replace(tzinfo=timezone.utc)
-    if isinstance(as_of, date):
-        # a day means "at the end of that day"
-        return datetime.combine(as_of, time.max, tzinfo=timezone.utc)
-    raise ParameterError(f"`as_of` must be a datetime or a date, got {as_of!r}")
+def run(events: pl.DataFrame | pl.LazyFrame, params: CartParams,
+        model: CartModel | None = None) -> CartResult:
+    """Score every cart of ``events`` and give it its status under ``params`` (the engine).
+
+    ``model`` defaults to the bundled model. See :meth:`CartParams.compute`.
+    """
+    model = load_bundled_model() if model is None else model
+    threshold = params.threshold_for(model)
+    scores = _score(model, events, params.cutoff, threshold)
+    return CartResult(params=params, carts=_with_status(scores, params), threshold=threshold)
 
 
-def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=None) -> pl.DataFrame:
+def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
+                as_of=None) -> pl.DataFrame:
     """The probability of abandonment of every cart session, as the data stands at ``as_of``.
 
     Only events at or before ``as_of`` are read. Each cart session is scored at its
@@ -93,31 +145,45 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
     SchemaError
         A required canonical column is missing.
     """
+    params = CartParams(as_of=as_of)
+    return _score(model, events, params.cutoff, model.threshold)
+
+
+def _score(model: CartModel, events: pl.DataFrame | pl.LazyFrame, cutoff: datetime | None,
+           threshold: float) -> pl.DataFrame:
+    """:func:`score_carts` as the data stands at ``cutoff`` (None: its last event)."""
     check_events(events)
     lf = events.lazy() if isinstance(events, pl.DataFrame) else events
-    if as_of is None:
+    if cutoff is None:
         cutoff = lf.select(pl.col("ts").max()).collect().item()
         if cutoff is None:
             return pl.DataFrame(schema=SCORE_SCHEMA)
-    else:
-        cutoff = _as_utc(as_of)
-    lf = lf.filter(pl.col("ts") <= cutoff)
-    prepared = prepare_events(lf)
+    prepared = prepare_events(lf.filter(pl.col("ts") <= cutoff))
     prefixes = prefix_table(prepared).filter(pl.col("is_last"))
     if prefixes.height == 0:
         return pl.DataFrame(schema=SCORE_SCHEMA)
     enc = encode(prepared, prefixes, channels=model.channels, mean=model.mean, std=model.std,
                  max_len=model.config.max_len)
     p = model.predict_proba(enc)
-    # `prepared` holds cart sessions only, in the same order as `prefixes` (one each): the
-    # session's last row up to `as_of` gives its state now.
+    out = (
+        _with_state_now(prefixes, prepared, cutoff)
+        .with_columns(pl.Series("p_abandon", p, dtype=pl.Float64))
+        .with_columns((pl.col("p_abandon") >= threshold).alias("at_risk"))
+        .sort(["p_abandon", "session_id"], descending=[True, False])
+    )
+    return out.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)  # type: ignore[arg-type]
+
+
+def _state_now(prepared: pl.DataFrame) -> pl.DataFrame:
+    """Each cart session's state at the cutoff: its last row in ``prepared``, one per session
+    in the order of :func:`prefix_table`'s last prefixes."""
     last = (prepared["skey"] != prepared["skey"].shift(-1)).fill_null(True)
     unpriced = (pl.col("event_type").is_in(["add_to_cart", "remove_from_cart"])
                 & (pl.col("price_missing") > 0))
     # unpriced adds/removes per session: a running count read at each session's last row
     # (sessions are contiguous runs of rows), cheaper than a window over the session key
     seen = prepared.select(unpriced.cast(pl.UInt32).cum_sum()).to_series().filter(last)
-    now = prepared.filter(last).with_columns(
+    return prepared.filter(last).with_columns(
         (seen - seen.shift(1, fill_value=0) == 0).alias("value_known")).select(
         pl.col("ts").alias("last_event"),
         (pl.col("pos") + 1).cast(pl.Int64).alias("events"),
@@ -125,25 +191,24 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *, as_of=
         pl.col("cart_items").alias("_items_now"),
         "value_known",
     )
+
+
+def _with_state_now(prefixes: pl.DataFrame, prepared: pl.DataFrame,
+                    cutoff: datetime) -> pl.DataFrame:
+    """The last prefixes joined with their session's state at ``cutoff``: an open cart as it
+    stands now, a bought one as it was at its last add."""
+    # `prepared` holds cart sessions only, in the same order as `prefixes` (one each)
     purchased = ~pl.col("abandoned")
-    out = (
-        pl.concat([prefixes, now], how="horizontal")
-        .with_columns(
-            pl.Series("p_abandon", p, dtype=pl.Float64),
-            purchased.alias("purchased"),
-            (~purchased).alias("open"),
-            # an open cart as it stands now; a bought one as it was at its last add
-            pl.when(purchased).then(pl.col("cart_value")).otherwise(pl.col("_value_now"))
-            .alias("cart_value"),
-            pl.when(purchased).then(pl.col("cart_items")).otherwise(pl.col("_items_now"))
-            .alias("items"),
-            ((pl.lit(cutoff).cast(pl.Datetime("us", "UTC")) - pl.col("last_event"))
-             .dt.total_microseconds() / 60e6).alias("idle_minutes"),
-        )
-        .with_columns((pl.col("p_abandon") >= model.threshold).alias("at_risk"))
-        .sort(["p_abandon", "session_id"], descending=[True, False])
+    return pl.concat([prefixes, _state_now(prepared)], how="horizontal").with_columns(
+        purchased.alias("purchased"),
+        (~purchased).alias("open"),
+        pl.when(purchased).then(pl.col("cart_value")).otherwise(pl.col("_value_now"))
+        .alias("cart_value"),
+        pl.when(purchased).then(pl.col("cart_items")).otherwise(pl.col("_items_now"))
+        .alias("items"),
+        ((pl.lit(cutoff).cast(pl.Datetime("us", "UTC")) - pl.col("last_event"))
+         .dt.total_microseconds() / 60e6).alias("idle_minutes"),
     )
-    return out.select(list(SCORE_SCHEMA)).cast(SCORE_SCHEMA)  # type: ignore[arg-type]
 
 
 def cart_status(scores: pl.DataFrame, *, recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW,
@@ -182,13 +247,13 @@ def cart_status(scores: pl.DataFrame, *, recovery_window: timedelta = DEFAULT_RE
     With the defaults, carts idle for 10 minutes, 2 days and 30 days are ``in_progress``,
     ``open`` and ``history``.
     """
-    if not session_gap > timedelta(0):
-        raise ParameterError(f"`session_gap` must be positive, got {session_gap}")
-    if not recovery_window > session_gap:
-        raise ParameterError(f"`recovery_window` must be longer than the session gap "
-                             f"({session_gap}), got {recovery_window}")
-    gap_min = session_gap.total_seconds() / 60
-    window_min = recovery_window.total_seconds() / 60
+    params = CartParams(recovery_window=recovery_window, session_gap=session_gap)
+    return _with_status(scores, params)
+
+
+def _with_status(scores: pl.DataFrame, params: CartParams) -> pl.DataFrame:
+    gap_min = params.session_gap.total_seconds() / 60
+    window_min = params.recovery_window.total_seconds() / 60
     idle = pl.col("idle_minutes")
     return scores.with_columns(
         pl.when(pl.col("purchased")).then(pl.lit("purchased"))
@@ -229,10 +294,8 @@ def revenue_at_risk(scores: pl.DataFrame, *, threshold: float,
     Two open carts worth 100 (p = 0.9) and 50 (p = 0.2): expected loss 0.9*100 + 0.2*50 = 100;
     at threshold 0.5 one cart worth 100 is flagged.
     """
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise ParameterError(f"`threshold` must be between 0 and 1, got {threshold}")
-    if status is not None and status not in CART_STATUSES:
-        raise ParameterError(f"`status` must be one of {list(CART_STATUSES)}, got {status!r}")
+    threshold = plain_number(threshold)
+    check_constraints({"threshold": threshold, "status": status}, RISK_CONSTRAINTS)
     if status is not None and "status" not in scores.columns:
         raise ParameterError("`scores` has no `status` column; pass it through cart_status "
                              "first or leave `status` out")

@@ -9,17 +9,17 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from core.cart.card import model_label
 from core.cart.evaluate import Metrics
+from core.cart.params import RISK_CONSTRAINTS, plain_number
 from core.cart.stats import MODELS, reliability
-from core.errors import ParameterError
+from core.params import check_constraints
 
 _COLORS = {"model": "#1f77b4", "logreg": "#ff7f0e", "hgb": "#2ca02c"}
 
 
 def _check_threshold(threshold: float) -> float:
-    t = float(threshold)
-    if not 0.0 <= t <= 1.0:
-        raise ParameterError(f"`threshold` must be between 0 and 1, got {threshold}")
-    return t
+    t = plain_number(threshold)
+    check_constraints({"threshold": t}, RISK_CONSTRAINTS)
+    return float(t)
 
 
 def _empty(title: str, reason: str) -> go.Figure:

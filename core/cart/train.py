@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 
 from core.cart.card import ModelCard
-from core.cart.evaluate import evaluate, evaluate_prepared, split_masks
+from core.cart.evaluate import Metrics, evaluate, evaluate_prepared, split_masks
 from core.cart.features import (
     DEVICE_VOCAB,
     EVENT_FEATURES,
@@ -53,6 +54,7 @@ from core.cart.model import (
     batched_logits,
     save_model,
 )
+from core.cart.params import TrainParams
 from core.cart.stats import auc_bootstrap, fit_platt, reliability, youden_threshold
 from core.errors import ParameterError
 from core.loader import load_events
@@ -225,29 +227,52 @@ def train_model(
     Raises
     ------
     ParameterError
-        ``max_epochs`` or ``time_limit`` is not positive, or the data cannot be trained on
-        (fewer than 200 labelled cart sessions, or a split part with a single outcome; the
-        message says which; :func:`training_refusal` gives the same reason without raising).
+        ``seed`` is negative, ``max_epochs`` or ``time_limit`` is not positive, or the data
+        cannot be trained on (fewer than 200 labelled cart sessions, or a split part with a
+        single outcome; the message says which; :func:`training_refusal` gives the same
+        reason without raising).
     SchemaError
         A required canonical column is missing.
     """
-    if not isinstance(max_epochs, int) or max_epochs < 1:
-        raise ParameterError(f"`max_epochs` must be a positive integer, got {max_epochs!r}")
-    if time_limit is not None and not time_limit > 0:
-        raise ParameterError(f"`time_limit` must be a positive number of seconds, got "
-                             f"{time_limit!r}")
+    params = TrainParams(seed=seed, max_epochs=max_epochs, time_limit=time_limit)
+    return fit(events, params, progress)
+
+
+def fit(events: pl.DataFrame | pl.LazyFrame, params: TrainParams,
+        progress: Progress | None = None) -> tuple[CartModel, ModelCard]:
+    """:func:`train_model` with its settings as a :class:`~core.cart.params.TrainParams`."""
     t0 = time.perf_counter()
     report = progress or (lambda fraction, message: None)
     report(0.0, "preparing cart sessions")
-    lf = events.lazy() if isinstance(events, pl.DataFrame) else events
-    size = lf.select(pl.len().alias("events"), pl.col("user_id").n_unique().alias("users")
-                     ).collect().row(0, named=True)
     prepared = prepare_events(events)
     prefixes = prefix_table(prepared)
     reason = _refusal(prefixes)
     if reason:
         raise ParameterError(f"`events` cannot be trained on: {reason}")
-    train, val, test = split_masks(prefixes)
+    masks = split_masks(prefixes)
+    config = _config(prepared, prefixes, masks[0])
+    enc = encode(prepared, prefixes, channels=tuple(config.channel_vocab),
+                 mean=np.asarray(config.feature_mean), std=np.asarray(config.feature_std),
+                 max_len=MAX_LEN)
+    enc_val = enc.subset(masks[1])
+    net, epochs = _fit_net(enc.subset(masks[0]), enc_val, config, params,
+                           deadline=None if params.time_limit is None else t0 + params.time_limit,
+                           report=report)
+    _, val_logits = _mean_loss(net, enc_val)
+    config.calibration = fit_platt(val_logits, enc_val.labels)
+    model = CartModel(net, config)
+    config.threshold = youden_threshold(enc_val.labels, model.calibrate(val_logits))
+    report(0.96, "measuring on the held-out test carts")
+    metrics = evaluate_prepared(model, prepared, prefixes, seed=params.seed)
+    card = _card(events, prepared, prefixes, masks, model, metrics, params.seed, epochs,
+                 seconds=time.perf_counter() - t0)
+    model.card = card
+    report(1.0, "done")
+    return model, card
+
+
+def _config(prepared: pl.DataFrame, prefixes: pl.DataFrame, train: np.ndarray) -> CartConfig:
+    """The model's config from the training part: channel vocabulary and feature scaling."""
     train_sessions = prefixes.filter(pl.Series(train))["session_id"].unique()
     train_events = prepared.filter(pl.col("session_id").is_in(train_sessions.implode()))
     channels = channel_vocabulary(train_events)
@@ -257,89 +282,114 @@ def train_model(
     ctx_names = context_names(channels)
     arch = {"n_types": len(EVENT_VOCAB), "n_numeric": len(EVENT_FEATURES),
             "n_context": len(ctx_names), **ARCH}
-    config = CartConfig(
+    return CartConfig(
         arch=arch, event_vocab=list(EVENT_VOCAB), event_features=list(EVENT_FEATURES),
         device_vocab=list(DEVICE_VOCAB), channel_vocab=list(channels),
         context_features=ctx_names, feature_mean=[float(v) for v in mean],
         feature_std=[float(v) for v in std], max_len=MAX_LEN,
     )
-    enc = encode(prepared, prefixes, channels=channels, mean=mean, std=std, max_len=MAX_LEN)
-    enc_train, enc_val = enc.subset(train), enc.subset(val)
 
-    rng = np.random.default_rng(seed)
-    with _Deterministic(seed):
-        net = CartNet(**arch)
+
+def _fit_net(enc_train: Encoded, enc_val: Encoded, config: CartConfig, params: TrainParams, *,
+             deadline: float | None, report: Progress) -> tuple[CartNet, _Epochs]:
+    """Train the network with early stopping on the validation loss; the best epoch's weights
+    are loaded back. Returns the network (in eval mode) and the epoch counts."""
+    rng = np.random.default_rng(params.seed)
+    with _Deterministic(params.seed):
+        net = CartNet(**config.arch)
         opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=1e-5)
-        loss_fn = nn.BCEWithLogitsLoss()
-        best_loss, best_state, best_epoch = math.inf, copy.deepcopy(net.state_dict()), 0
-        epochs, stale, out_of_time = 0, 0, False
-        for epoch in range(1, max_epochs + 1):
-            net.train()
-            for idx in _batches(enc_train.lengths, rng):
-                drop = rng.random(len(idx)) < FEATURE_DROPOUT
-                types, numeric, lengths, context = _masked_batch(enc_train, idx, drop, config)
-                target = torch.from_numpy(enc_train.labels[idx])
-                opt.zero_grad()
-                loss = loss_fn(net(types, numeric, lengths, context), target)
-                loss.backward()
-                nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                opt.step()
-                if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                    out_of_time = True
-                    break
-            epochs = epoch
+        best_loss, best_state = math.inf, copy.deepcopy(net.state_dict())
+        epochs = _Epochs()
+        stale = 0
+        for epoch in range(1, params.max_epochs + 1):
+            out_of_time = _epoch(net, opt, enc_train, config, rng, deadline)
+            epochs.run = epoch
             val_loss, _ = _mean_loss(net, enc_val)
             if val_loss < best_loss - 1e-5:
-                best_loss, best_state, best_epoch, stale = (
+                best_loss, best_state, epochs.best, stale = (
                     val_loss, copy.deepcopy(net.state_dict()), epoch, 0)
             else:
                 stale += 1
-            report(min(epoch / max_epochs, 0.95),
+            report(min(epoch / params.max_epochs, 0.95),
                    f"epoch {epoch}: validation log loss {val_loss:.4f} (best {best_loss:.4f})")
             if stale >= PATIENCE or out_of_time:
                 break
         net.load_state_dict(best_state)
         net.eval()
-        _, val_logits = _mean_loss(net, enc_val)
-    config.calibration = fit_platt(val_logits, enc_val.labels)
-    model = CartModel(net, config)
-    config.threshold = youden_threshold(enc_val.labels, model.calibrate(val_logits))
-    report(0.96, "measuring on the held-out test carts")
-    metrics = evaluate_prepared(model, prepared, prefixes, seed=seed)
-    parts = {"train": train, "validation": val, "test": test}
+    return net, epochs
+
+
+@dataclasses.dataclass
+class _Epochs:
+    run: int = 0  # epochs run
+    best: int = 0  # the epoch whose weights were kept
+
+
+def _epoch(net: CartNet, opt: torch.optim.Optimizer, enc: Encoded, config: CartConfig,
+           rng: np.random.Generator, deadline: float | None) -> bool:
+    """One pass over the training prefixes; True when it stopped at the deadline."""
+    net.train()
+    loss_fn = nn.BCEWithLogitsLoss()
+    for idx in _batches(enc.lengths, rng):
+        drop = rng.random(len(idx)) < FEATURE_DROPOUT
+        types, numeric, lengths, context = _masked_batch(enc, idx, drop, config)
+        target = torch.from_numpy(enc.labels[idx])
+        opt.zero_grad()
+        loss = loss_fn(net(types, numeric, lengths, context), target)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        if deadline is not None and time.perf_counter() > deadline:
+            return True
+    return False
+
+
+def _rounded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+            for r in rows]
+
+
+def _splits(prefixes: pl.DataFrame, masks: tuple[np.ndarray, ...]) -> dict[str, Any]:
+    """Sessions, prefixes and abandonment rate of each part of the time split."""
     y = prefixes["abandoned"].cast(pl.Float64).to_numpy()
     splits: dict[str, Any] = {}
-    for part, mask in parts.items():
+    for part, mask in zip(("train", "validation", "test"), masks, strict=True):
         sub = prefixes.filter(pl.Series(mask))
         splits[f"{part}_sessions"] = int(sub["session_id"].n_unique())
         splits[f"{part}_prefixes"] = int(sub.height)
         splits[f"{part}_abandonment_rate"] = round(float(y[mask].mean()), 4)
-    splits["test_from"] = (prefixes.filter(pl.Series(test))["session_start"].min()
+    splits["test_from"] = (prefixes.filter(pl.Series(masks[2]))["session_start"].min()
                            .strftime("%Y-%m-%d %H:%M UTC"))
-    card = ModelCard(
+    return splits
+
+
+def _card(events: pl.DataFrame | pl.LazyFrame, prepared: pl.DataFrame, prefixes: pl.DataFrame,
+          masks: tuple[np.ndarray, ...], model: CartModel, metrics: Metrics, seed: int,
+          epochs: _Epochs, *, seconds: float) -> ModelCard:
+    """The model card of a freshly trained model (``name`` ``"custom"``)."""
+    lf = events.lazy() if isinstance(events, pl.DataFrame) else events
+    size = lf.select(pl.len().alias("events"), pl.col("user_id").n_unique().alias("users")
+                     ).collect().row(0, named=True)
+    config = model.config
+    curve = reliability(metrics.predictions["abandoned"].cast(pl.Float64).to_numpy(),
+                        metrics.predictions["p_model"].to_numpy())
+    return ModelCard(
         name="custom",
         trained_on=(f"{size['users']:,} users, {size['events']:,} events, "
                     f"{prefixes['session_id'].n_unique():,} cart sessions"),
         data_hash=data_hash(prepared),
         seed=seed,
-        splits=splits,
-        epochs=epochs,
-        best_epoch=best_epoch,
-        train_seconds=round(time.perf_counter() - t0, 1),
+        splits=_splits(prefixes, masks),
+        epochs=epochs.run,
+        best_epoch=epochs.best,
+        train_seconds=round(seconds, 1),
         threshold=round(config.threshold, 6),
         calibration={k: round(v, 6) for k, v in config.calibration.items()},
-        test_metrics=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
-                      for r in metrics.table.to_dicts()],
-        architecture=arch,
+        test_metrics=_rounded(metrics.table.to_dicts()),
+        architecture=config.arch,
         library_versions=library_versions(),
-        reliability=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
-                     for r in reliability(
-                         metrics.predictions["abandoned"].cast(pl.Float64).to_numpy(),
-                         metrics.predictions["p_model"].to_numpy()).to_dicts()],
+        reliability=_rounded(curve.to_dicts()),
     )
-    model.card = card
-    report(1.0, "done")
-    return model, card
 
 
 # --------------------------------------------------------------------------- the command
