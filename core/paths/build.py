@@ -60,79 +60,7 @@ def build_result(
         pl.sum_horizontal(pl.col(s).is_not_null() for s in steps).cast(pl.Int32).alias("_len")
     )
     entities = int(pc["count"].sum())
-
-    # Aligned positions 1..k: a_i (node name at step i) and s_i (seconds from step i-1).
-    if p.mode == "end":  # right-aligned: the end point sits at step k
-        off = pl.lit(k, dtype=pl.Int32) - pl.col("_len")
-
-        def at(prefix: str, i: int) -> pl.Expr:
-            e = pl.lit(None, dtype=pl.String if prefix == "step_" else pl.Float64)
-            for o in range(i - 1, -1, -1):
-                src = i - o
-                if prefix == "seconds_" and src < 2:
-                    continue
-                e = pl.when(off == o).then(pl.col(f"{prefix}{src}")).otherwise(e)
-            return e
-
-        aligned = [at("step_", i).alias(f"a{i}") for i in range(1, k + 1)]
-        aligned += [at("seconds_", i).alias(f"s{i}") for i in range(2, k + 1)]
-    else:
-        drop = p.mode in ("all", "start")
-        aligned = []
-        for i in range(1, k + 1):
-            a = pl.col(f"step_{i}")
-            if drop and i >= 2:
-                a = pl.when(pl.col("_len") == i - 1).then(pl.lit(DROP_OFF)).otherwise(a)
-            aligned.append(a.alias(f"a{i}"))
-        aligned += [pl.col(f"seconds_{i}").alias(f"s{i}") for i in range(2, k + 1)]
-    w = pc.select("count", *aligned)
-
-    # Folding, step by step from the left, per path (so every flow stays conserved).
-    members: dict[int, list[str]] = {}
-    for i in range(1, k + 1):
-        a = pl.col(f"a{i}")
-        real = a.is_not_null() & ~a.is_in(SPECIAL_NODES)
-        totals = (
-            w.filter(real)
-            .group_by(f"a{i}")
-            .agg(pl.col("count").sum().alias("_tot"))
-            .sort(["_tot", f"a{i}"], descending=[True, False])
-        )
-        keep = totals[f"a{i}"] if p.top_per_step is None else totals[f"a{i}"].head(p.top_per_step)
-        folded = pl.when(real & ~a.is_in(keep.implode())).then(pl.lit(OTHER)).otherwise(a)
-        w = w.with_columns(folded.alias(f"f{i}"))
-        if i >= 2 and p.min_edge_weight > 1:
-            src, dst = pl.col(f"f{i - 1}"), pl.col(f"f{i}")
-            weak = (
-                w.filter(src.is_not_null() & dst.is_not_null() & ~dst.is_in(SPECIAL_NODES))
-                .group_by(f"f{i - 1}", f"f{i}")
-                .agg(pl.col("count").sum().alias("_tot"))
-                .filter(pl.col("_tot") < p.min_edge_weight)
-                .select(f"f{i - 1}", f"f{i}", pl.lit(True).alias("_weak"))
-            )
-            if weak.height:
-                w = (
-                    w.join(
-                        weak,
-                        on=[f"f{i - 1}", f"f{i}"],
-                        how="left",
-                        nulls_equal=False,
-                        maintain_order="left",
-                    )
-                    .with_columns(
-                        pl.when(pl.col("_weak")).then(pl.lit(OTHER)).otherwise(dst).alias(f"f{i}")
-                    )
-                    .drop("_weak")
-                )
-        folded_names = (
-            w.filter(pl.col(f"f{i}") == OTHER)
-            .filter(real)
-            .group_by(f"a{i}")
-            .agg(pl.col("count").sum().alias("_tot"))
-            .sort(["_tot", f"a{i}"], descending=[True, False])
-        )
-        members[i] = folded_names[f"a{i}"].to_list()
-
+    w, members = _fold(_aligned(pc, p), p)
     nodes = _nodes(w, k, entities, members)
     edges = _edges(w, k)
     top = _top_paths(pc, entities)
@@ -145,6 +73,90 @@ def build_result(
         entities=entities,
         node_types=node_types,
         reason=None,
+    )
+
+
+def _aligned(pc: pl.DataFrame, p: PathsParams) -> pl.DataFrame:
+    """``count`` and the aligned positions 1..k: ``a<i>`` (node name at step i) and ``s<i>``
+    (seconds from step i-1). Paths to an end point are right-aligned (the end sits at step k);
+    otherwise a path that ends early gets a drop-off node after its last step."""
+    k = p.max_steps
+    if p.mode == "end":
+        aligned = [_right_aligned("step_", i, k).alias(f"a{i}") for i in range(1, k + 1)]
+        aligned += [_right_aligned("seconds_", i, k).alias(f"s{i}") for i in range(2, k + 1)]
+        return pc.select("count", *aligned)
+    drop = p.mode in ("all", "start")
+    aligned = []
+    for i in range(1, k + 1):
+        a = pl.col(f"step_{i}")
+        if drop and i >= 2:
+            a = pl.when(pl.col("_len") == i - 1).then(pl.lit(DROP_OFF)).otherwise(a)
+        aligned.append(a.alias(f"a{i}"))
+    aligned += [pl.col(f"seconds_{i}").alias(f"s{i}") for i in range(2, k + 1)]
+    return pc.select("count", *aligned)
+
+
+def _right_aligned(prefix: str, i: int, k: int) -> pl.Expr:
+    """Column ``prefix<src>`` that lands at step ``i`` when the path is shifted right by
+    ``k - _len`` (null where none does)."""
+    off = pl.lit(k, dtype=pl.Int32) - pl.col("_len")
+    e = pl.lit(None, dtype=pl.String if prefix == "step_" else pl.Float64)
+    for o in range(i - 1, -1, -1):
+        src = i - o
+        if prefix == "seconds_" and src < 2:
+            continue
+        e = pl.when(off == o).then(pl.col(f"{prefix}{src}")).otherwise(e)
+    return e
+
+
+def _fold(w: pl.DataFrame, p: PathsParams) -> tuple[pl.DataFrame, dict[int, list[str]]]:
+    """Fold rare nodes and weak links into "Other", step by step from the left, per path (so
+    every flow stays conserved). Adds ``f<i>`` (the folded name at step i); returns the table
+    and, per step, the names folded into its Other node (most common first)."""
+    members: dict[int, list[str]] = {}
+    for i in range(1, p.max_steps + 1):
+        a = pl.col(f"a{i}")
+        real = a.is_not_null() & ~a.is_in(SPECIAL_NODES)
+        totals = (
+            w.filter(real)
+            .group_by(f"a{i}")
+            .agg(pl.col("count").sum().alias("_tot"))
+            .sort(["_tot", f"a{i}"], descending=[True, False])
+        )
+        keep = totals[f"a{i}"] if p.top_per_step is None else totals[f"a{i}"].head(p.top_per_step)
+        folded = pl.when(real & ~a.is_in(keep.implode())).then(pl.lit(OTHER)).otherwise(a)
+        w = w.with_columns(folded.alias(f"f{i}"))
+        if i >= 2 and p.min_edge_weight > 1:
+            w = _fold_weak_links(w, i, p.min_edge_weight)
+        folded_names = (
+            w.filter(pl.col(f"f{i}") == OTHER)
+            .filter(real)
+            .group_by(f"a{i}")
+            .agg(pl.col("count").sum().alias("_tot"))
+            .sort(["_tot", f"a{i}"], descending=[True, False])
+        )
+        members[i] = folded_names[f"a{i}"].to_list()
+    return w, members
+
+
+def _fold_weak_links(w: pl.DataFrame, i: int, min_edge_weight: int) -> pl.DataFrame:
+    """Links from step i-1 into a real node at step i taken by fewer than ``min_edge_weight``
+    entities: their target becomes the step's Other node."""
+    src, dst = pl.col(f"f{i - 1}"), pl.col(f"f{i}")
+    weak = (
+        w.filter(src.is_not_null() & dst.is_not_null() & ~dst.is_in(SPECIAL_NODES))
+        .group_by(f"f{i - 1}", f"f{i}")
+        .agg(pl.col("count").sum().alias("_tot"))
+        .filter(pl.col("_tot") < min_edge_weight)
+        .select(f"f{i - 1}", f"f{i}", pl.lit(True).alias("_weak"))
+    )
+    if not weak.height:
+        return w
+    return (
+        w.join(weak, on=[f"f{i - 1}", f"f{i}"], how="left", nulls_equal=False,
+               maintain_order="left")
+        .with_columns(pl.when(pl.col("_weak")).then(pl.lit(OTHER)).otherwise(dst).alias(f"f{i}"))
+        .drop("_weak")
     )
 
 

@@ -60,7 +60,8 @@ def compute_paths(
 
     Each entity's events, in time order, become a path of nodes. Events with no value in the
     ``node`` column and excluded events are removed first; groupings rename nodes; consecutive
-    repeats are collapsed; the path is cut at the anchors and limited to ``max_steps``.
+    repeats are collapsed; the path is cut at the anchors and limited to ``max_steps``. The
+    keywords are the fields of :class:`PathsParams`, whose docstring gives every rule in full.
 
     Parameters
     ----------
@@ -69,40 +70,28 @@ def compute_paths(
         ``node`` column and ``event_type`` are read. Sessions with a null ``session_id`` are
         split at 30 minutes of inactivity.
     start : str, optional
-        Paths begin at the *first* occurrence of this node in each entity (after collapsing);
-        entities that never reach it are left out. Compared with node names after groupings;
-        a raw name that a grouping renames is accepted too.
+        Paths begin at the first occurrence of this node (after collapsing and groupings);
+        entities that never reach it are left out.
     end : str, optional
-        Paths end at the first occurrence of this node: the ``max_steps`` steps leading to it,
-        walking backwards. The end node sits at step ``max_steps`` and shorter paths begin at
-        later steps. With ``start`` as well: what happens between the first start and the
-        first end after it; paths longer than ``max_steps`` keep their first and last steps
-        around one "…" node.
+        Paths end at the first occurrence of this node (the steps leading to it). With
+        ``start``: what happens between them, long paths elided around one "…" node.
     max_steps : int, default 5
         Steps per path, 2 to 20 (at least 3 with both ``start`` and ``end``).
     count_by : {"session_id", "user_id"}, default "session_id"
-        What a path is and what the counts count: each session's events, or each user's whole
-        history across sessions.
+        What a path is and what the counts count: a session, or a user's whole history.
     node : str, default "event"
-        Column whose values are the nodes: ``"event"`` (raw names), ``"event_type"`` (canonical
-        steps), ``"category"`` (category hops) or any other property column.
+        Column whose values are the nodes (``"event"``, ``"event_type"``, ``"category"``...).
     collapse_repeats : bool, default True
-        Consecutive repeats of the same node count once (``A A B`` -> ``A B``); loops that come
-        back later stay (``A B A``). The step's time is that of the last repeat (as PostHog).
+        Consecutive repeats of the same node count once (``A A B`` -> ``A B``).
     top_per_step : int or None, default 8
-        Per step, keep the most frequent nodes and fold the rest into one "Other" node (whose
-        counts include everything folded). ``None`` keeps every node.
+        Per step, keep the most frequent nodes and fold the rest into one "Other" node.
     min_edge_weight : int, default 1
-        Links taken by fewer entities are folded too: those entities' target node becomes the
-        step's "Other" node, so every total stays exact and flows stay conserved. Links into
-        "Other" and drop-off nodes are never folded.
-    exclude : sequence of str
+        Links taken by fewer entities are folded into the step's "Other" node too.
+    exclude : str or sequence of str
         Node names (raw, or after groupings) removed before paths are built.
-    groupings : sequence of str or (pattern, name)
-        Rules that merge node names before anything is counted, first match wins: a wildcard
-        pattern (``"/product/*"``, ``*`` = any characters) names its own group; ``"re:<regex>"``
-        is a regular expression; a ``(pattern, name)`` pair names the group explicitly.
-        Patterns match anywhere in the name (as PostHog's); anchor regexes with ``^``/``$``.
+    groupings : str or sequence of str or (pattern, name)
+        Rules that merge node names first, first match wins: a wildcard pattern, a
+        ``"re:<regex>"`` or a ``(pattern, name)`` pair.
 
     Returns
     -------
@@ -159,40 +148,13 @@ def _count_paths(
     events: pl.DataFrame | pl.LazyFrame, p: PathsParams
 ) -> tuple[pl.DataFrame, dict[str, str], str | None]:
     """Per-entity paths counted into the path table (see :attr:`PathsResult.path_counts`)."""
-    word = p.entity_word
-    lf = events.lazy()
-    schema = lf.collect_schema()
-    has_type = "event_type" in schema
-    cols = [
-        pl.col(p.count_by).cast(pl.String).alias("_e"),
-        pl.col("ts").dt.epoch("us").alias("_t"),
-        pl.col(p.node).cast(pl.String).alias("_n"),
-        ((pl.col("event_type") == PURCHASE).fill_null(False) if has_type else pl.lit(False)).alias(
-            "_p"
-        ),
-    ]
-    types_from = {"event": "event_type"}.get(p.node)
-    if types_from and has_type:
-        cols.append(pl.col("event_type").cast(pl.String).alias("_ty"))
-    df = lf.select(cols).collect()
-    if df.height == 0:
+    df = _read_events(events.lazy(), p)
+    if df is None:
         return (
             pl.DataFrame(),
             {},
             "no events to build paths from (the table or the filters are empty)",
         )
-    if p.count_by == "session_id" and df["_e"].null_count():
-        # Sessions without an id are split at 30 minutes of inactivity, as everywhere else.
-        full = lf.select(
-            *cols, pl.col("user_id").cast(pl.String).alias("_u"), pl.col("ts").alias("_ts")
-        ).collect()
-        gap = assign_sessions(
-            full.with_row_index("_row"), user_col="_u", ts_col="_ts", out_col="_gap"
-        ).sort("_row")
-        df = gap.with_columns(pl.coalesce("_e", pl.lit("~gap~") + pl.col("_gap")).alias("_e")).drop(
-            "_row", "_u", "_ts", "_gap"
-        )
-    df = df.filter(pl.col("_e").is_not_null() & pl.col("_t").is_not_null())
     df = _ensure_contiguous(df)
 
     # Node names -> dense codes; groupings and exclusions are applied to the distinct names only.
@@ -223,7 +185,51 @@ def _count_paths(
             pl.col("seg").ne_missing(pl.col("seg").shift(-1))
             | pl.col("code").ne_missing(pl.col("code").shift(-1))
         )
-    rows = rows.with_columns(_position())
+    rows = _cut(rows.with_columns(_position()), p, start_code, end_code, len(final_names))
+    counts = _wide_counts(rows, base, p.max_steps, [*final_names, GAP])
+    if counts.height == 0:
+        return counts, node_types, _no_path_reason(p, p.entity_word, start_code, end_code)
+    return counts, node_types, None
+
+
+def _read_events(lf: pl.LazyFrame, p: PathsParams) -> pl.DataFrame | None:
+    """The columns the paths need (``_e`` entity, ``_t`` µs, ``_n`` node, ``_p`` purchase,
+    ``_ty`` event type when the nodes are events); None when there are no events.
+
+    Sessions without an id are split at 30 minutes of inactivity, as everywhere else; rows
+    without an entity or a time are left out.
+    """
+    has_type = "event_type" in lf.collect_schema()
+    purchase = (pl.col("event_type") == PURCHASE).fill_null(False) if has_type else pl.lit(False)
+    cols = [
+        pl.col(p.count_by).cast(pl.String).alias("_e"),
+        pl.col("ts").dt.epoch("us").alias("_t"),
+        pl.col(p.node).cast(pl.String).alias("_n"),
+        purchase.alias("_p"),
+    ]
+    if p.node == "event" and has_type:
+        cols.append(pl.col("event_type").cast(pl.String).alias("_ty"))
+    df = lf.select(cols).collect()
+    if df.height == 0:
+        return None
+    if p.count_by == "session_id" and df["_e"].null_count():
+        full = lf.select(
+            *cols, pl.col("user_id").cast(pl.String).alias("_u"), pl.col("ts").alias("_ts")
+        ).collect()
+        gap = assign_sessions(
+            full.with_row_index("_row"), user_col="_u", ts_col="_ts", out_col="_gap"
+        ).sort("_row")
+        df = gap.with_columns(pl.coalesce("_e", pl.lit("~gap~") + pl.col("_gap")).alias("_e")).drop(
+            "_row", "_u", "_ts", "_gap"
+        )
+    return df.filter(pl.col("_e").is_not_null() & pl.col("_t").is_not_null())
+
+
+def _cut(
+    rows: pl.LazyFrame, p: PathsParams, start_code: int | None, end_code: int | None, gap_code: int
+) -> pl.LazyFrame:
+    """Cut each entity's path at the anchors, limit it to ``max_steps`` and number its steps
+    (``slot`` 0..L-1); returns ``seg``, ``slot``, ``code``, ``t``."""
     k = p.max_steps
     if p.mode == "all":
         rows = rows.filter(pl.col("pos") < k).with_columns(pl.col("pos").alias("slot"))
@@ -239,12 +245,8 @@ def _count_paths(
     else:
         rows = _from_first(rows, start_code)
         rows = _to_first_end(rows, end_code, strictly_after_first=True)
-        rows = _elide_middle(rows, k, gap_code=len(final_names))
-    rows = rows.select("seg", "slot", "code", "t")
-    counts = _wide_counts(rows, base, k, [*final_names, GAP])
-    if counts.height == 0:
-        return counts, node_types, _no_path_reason(p, word, start_code, end_code)
-    return counts, node_types, None
+        rows = _elide_middle(rows, k, gap_code=gap_code)
+    return rows.select("seg", "slot", "code", "t")
 
 
 def _ensure_contiguous(df: pl.DataFrame) -> pl.DataFrame:
