@@ -9,7 +9,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from core.filters import parse_condition
 from core.fmt import entity_noun, fmt_count, fmt_pct
 from core.funnels import TREND_DEFINITIONS, FunnelParams, FunnelStep
-from core.funnels_figures import (
+from core.funnels.figures import (
     breakdown_figure,
     breakdown_people_table,
     conversion_over_time_figure,

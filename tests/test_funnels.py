@@ -626,7 +626,7 @@ def test_dropped_off_lists_who_stopped_at_a_step():
 def test_kernels_compile_without_a_writable_cache():
     """numba refuses ``cache=True`` where it finds no cache folder (here: a function without
     a source file); the kernel decorator then compiles without caching instead of failing."""
-    from core._funnel_kernel import _kernel
+    from core.funnels.kernel import _kernel
 
     namespace: dict = {}
     exec("def plus_one(x):\n    return x + 1\n", namespace)

@@ -20,7 +20,7 @@ from core.funnels import (
     time_to_convert,
     wilson_interval,
 )
-from core.funnels_figures import (
+from core.funnels.figures import (
     breakdown_figure,
     conversion_over_time_figure,
     funnel_figure,
@@ -205,7 +205,7 @@ def test_trend_figure_names_its_definition_and_keeps_open_windows_off_the_line()
 
 
 def test_tables_for_people():
-    from core.funnels_figures import breakdown_people_table, steps_table, trend_people_table
+    from core.funnels.figures import breakdown_people_table, steps_table, trend_people_table
 
     r = compute_funnel(_breakdown_events(), F2, window=DAY, breakdown="device")
     steps = steps_table(r)

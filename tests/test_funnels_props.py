@@ -194,12 +194,23 @@ funnel_steps = st.builds(
 def funnel_params(draw):
     steps = tuple(draw(st.lists(funnel_steps, min_size=1, max_size=5)))
     n = len(steps)
+    order = draw(st.sampled_from(["ordered", "strict", "unordered"]))
     exclusions = ()
     if n >= 2:
         exclusions = tuple(
-            (s, a, draw(st.integers(a + 1, n)))
+            (s, 1, n) if order == "unordered" else (s, a, draw(st.integers(a + 1, n)))
             for s, a in draw(st.lists(st.tuples(funnel_steps, st.integers(1, n - 1)), max_size=2))
         )
+    # a FunnelParams is valid once built: unordered exclusions span the whole funnel (above),
+    # and an exclusion is never one of the steps it spans
+    exclusions = tuple(
+        (x, a, b)
+        for x, a, b in exclusions
+        if not any(
+            set(x.events) == set(s.events) and set(x.where) == set(s.where)
+            for s in steps[a - 1 : b]
+        )
+    )
     return FunnelParams(
         steps=steps,
         window=draw(
@@ -208,7 +219,7 @@ def funnel_params(draw):
                 st.floats(0.001, 1e6).map(lambda s: timedelta(seconds=s)),
             )
         ),
-        order=draw(st.sampled_from(["ordered", "strict", "unordered"])),
+        order=order,
         count_by=draw(st.sampled_from(["user_id", "session_id", "order_id"])),
         exclusions=exclusions,
         breakdown=draw(st.one_of(st.none(), st.sampled_from(["device", "category"]))),

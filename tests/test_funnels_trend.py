@@ -225,7 +225,7 @@ def test_rees46_head_trends_by_hour_with_whole_counts(shared_data):
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     from core.fmt import grain_for_span
-    from core.funnels_figures import conversion_over_time_figure
+    from core.funnels.figures import conversion_over_time_figure
     from core.loader import load_events
 
     ev = load_events(path).events

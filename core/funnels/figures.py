@@ -17,7 +17,8 @@ from core.fmt import (
     fmt_pct,
     fmt_pvalue,
 )
-from core.funnels import TREND_DEFINITIONS, FunnelResult
+from core.funnels.result import FunnelResult
+from core.funnels.stats import TREND_DEFINITIONS
 
 _MAIN = "#2f6fde"
 _DROP = "rgba(47, 111, 222, 0.16)"

@@ -5,7 +5,7 @@ time, per entity, exactly as the plain-Python spec reference in
 ``tests/test_funnels_reference.py`` does; the vectorised Polars passes this replaced took a
 handful of full passes over the table per step, this takes one.
 
-Input contract (prepared by ``core.funnels``): rows sorted by entity, then time, then input
+Input contract (prepared by ``core.funnels.prepare``): rows sorted by entity, then time, then input
 order; ``starts`` holds the first row of each entity and ends with the number of rows;
 ``mask`` bit ``k-1`` is set when the row matches step ``k``; ``xl`` bit ``j-1`` is set when the
 row is an excluded event between steps ``j`` and ``j+1`` (zero on rows that match a step).
@@ -18,7 +18,9 @@ cache directory when that is read-only).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
@@ -97,9 +99,6 @@ def in_parallel(kernel: Callable, starts: np.ndarray, *args) -> list:
     contiguous run of entities holding about the same number of rows. Returns the results in
     entity order.
     """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
     # one compiled variant per call pattern: numba types read-only and writable arrays apart,
     # and Polars hands out either, so every array goes in read-only
     starts = _read_only(starts)
