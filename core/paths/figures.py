@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 import plotly.graph_objects as go
+import polars as pl
 
 from core.fmt import color_for, fmt_duration
 from core.paths.result import PathsResult
@@ -84,23 +85,13 @@ def _node_positions(
     return xs, ys
 
 
-def _sankey_trace(
-    result: PathsResult, *, plot_px: float, domain_x: tuple[float, float] = (0.0, 1.0)
-):
-    nodes = result.nodes
-    edges = result.edges
-    word = result.params.entity_word
-    index = {key: i for i, key in enumerate(nodes["key"].to_list())}
-    colours = [
-        node_colour(n, k, result.node_types)
-        for n, k in zip(nodes["name"].to_list(), nodes["kind"].to_list(), strict=True)
-    ]
-    xs, ys = _node_positions(nodes["step"].to_list(), nodes["value"].to_list(), plot_px)
+def _node_hover(nodes: pl.DataFrame) -> list[list]:
+    """Per node: label, step, value, share and the names folded into it (Other nodes)."""
     members = [
         ", ".join(m[:8]) + (" …" if len(m) > 8 else "") if m else ""
         for m in nodes["members"].to_list()
     ]
-    node_custom = [
+    return [
         [lbl, s, v, sh, (f"<br>folded: {mem}" if mem else "")]
         for lbl, s, v, sh, mem in zip(
             nodes["label"].to_list(),
@@ -111,6 +102,14 @@ def _sankey_trace(
             strict=True,
         )
     ]
+
+
+def _links(
+    result: PathsResult, colours: list[str]
+) -> tuple[list[int], list[int], list[list], list[str]]:
+    """Sources and targets (node indices), hover data and colours of the Sankey's links."""
+    nodes, edges = result.nodes, result.edges
+    index = {key: i for i, key in enumerate(nodes["key"].to_list())}
     src = [index[k] for k in edges["source"].to_list()]
     dst = [index[k] for k in edges["target"].to_list()]
     entities = max(result.entities, 1)
@@ -131,6 +130,21 @@ def _sankey_trace(
         else _rgba(colours[a], 0.35)
         for a, b in zip(src, dst, strict=True)
     ]
+    return src, dst, link_custom, link_colours
+
+
+def _sankey_trace(
+    result: PathsResult, *, plot_px: float, domain_x: tuple[float, float] = (0.0, 1.0)
+) -> go.Sankey:
+    """The Sankey of one result, its nodes placed one column per step."""
+    nodes = result.nodes
+    word = result.params.entity_word
+    colours = [
+        node_colour(n, k, result.node_types)
+        for n, k in zip(nodes["name"].to_list(), nodes["kind"].to_list(), strict=True)
+    ]
+    xs, ys = _node_positions(nodes["step"].to_list(), nodes["value"].to_list(), plot_px)
+    src, dst, link_custom, link_colours = _links(result, colours)
     return go.Sankey(
         domain={"x": list(domain_x), "y": [0, 1]},
         arrangement="snap",
@@ -147,7 +161,7 @@ def _sankey_trace(
             "pad": _NODE_PAD_PX,
             "thickness": 14,
             "line": {"width": 0},
-            "customdata": node_custom,
+            "customdata": _node_hover(nodes),
             "hovertemplate": (
                 "<b>%{customdata[0]}</b> (step %{customdata[1]})<br>"
                 f"%{{customdata[2]:,}} {word} (%{{customdata[3]:.1%}} of starting {word})"
@@ -157,7 +171,7 @@ def _sankey_trace(
         link={
             "source": src,
             "target": dst,
-            "value": edges["value"].to_list(),
+            "value": result.edges["value"].to_list(),
             "color": link_colours,
             "customdata": link_custom,
             "hovertemplate": (
