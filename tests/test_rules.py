@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from builders import make_events
 
-import core.rules as rules_mod
+import core.rules.encode as rules_mod
 from core import ParameterError, RuleSet, SchemaError, bought_together, mine_rules
 from core.rules import RuleParams, mine_rules_with, rules_network_figure, rules_scatter_figure
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import core.rules as rules_mod
+import core.rules.budget as budget_mod
 from core import mine_rules
 from core.errors import ParameterError
 from core.rules import MiningBudgetExceeded, MiningCancelled, _min_count
@@ -103,7 +104,7 @@ def test_bad_time_limit_and_cap_name_the_parameter(bad):
 
 @pytest.mark.parametrize("algorithm", ["apriori", "fpgrowth"])
 def test_should_stop_cancels_the_mining(monkeypatch, algorithm):
-    monkeypatch.setattr(rules_mod, "_CHECK_EVERY_S", 0.0)  # ask at every check
+    monkeypatch.setattr(budget_mod, "_CHECK_EVERY_S", 0.0)  # ask at every check
     calls = []
 
     def stop_after_ten() -> bool:

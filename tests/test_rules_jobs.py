@@ -55,7 +55,7 @@ def test_a_closed_session_stops(monkeypatch):
 def test_core_mining_stops_through_cancel_check(monkeypatch):
     from test_rules_budget import dense_baskets
 
-    import core.rules as rules_mod
+    import core.rules.budget as rules_mod
     from core.rules import MiningCancelled, mine_rules
 
     active = {"s1"}
