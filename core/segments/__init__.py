@@ -34,7 +34,9 @@ from core.segments.engine import (
     PROJECTION_POINTS,
     SELECTION_SAMPLE,
     SILHOUETTE_SAMPLE,
+    fit,
     fit_segments,
+    segment_events,
     segment_labels,
 )
 from core.segments.features import (
@@ -57,7 +59,8 @@ from core.segments.figures import (
     silhouette_figure,
     sizes_figure,
 )
-from core.segments.params import MAX_K, Q_FEATURES, Q_K, Q_SEED, SegmentParams
+from core.segments.params import MAX_K, MAX_SEED, SegmentParams
+from core.segments.query import Q_FEATURES, Q_K, Q_SEED
 from core.segments.result import Segmentation
 from core.segments.tables import (
     centroids_people_table,
@@ -74,6 +77,7 @@ __all__ = [
     "FEATURES",
     "MAX_K",
     "MAX_MISSING_SHARE",
+    "MAX_SEED",
     "MINIBATCH_THRESHOLD",
     "MOBILE_PATTERN",
     "PROJECTION_POINTS",
@@ -92,6 +96,7 @@ __all__ = [
     "feature_kind",
     "feature_label",
     "feature_value",
+    "fit",
     "fit_segments",
     "fmt_feature",
     "k_tried_people_table",
@@ -100,6 +105,7 @@ __all__ = [
     "profile_figure",
     "profile_people_table",
     "segment_colour",
+    "segment_events",
     "segment_labels",
     "silhouette_figure",
     "sizes_figure",

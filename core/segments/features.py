@@ -82,14 +82,15 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = (
                 "android or ios)", False),
     FeatureSpec("active_days", "Active days", "distinct UTC days with an event", True),
 )
-_SPECS: Final[dict[str, FeatureSpec]] = {f.name: f for f in FEATURES}
+#: Each feature's spec by name.
+FEATURE_SPECS: Final[dict[str, FeatureSpec]] = {f.name: f for f in FEATURES}
 #: Features stored as whole numbers (the others are Float64).
 _INT_FEATURES: Final = frozenset({"sessions", "purchases", "categories", "active_days"})
 
 
 def feature_label(name: str) -> str:
     """Chart label of a feature (the column name itself for features not in :data:`FEATURES`)."""
-    spec = _SPECS.get(name)
+    spec = FEATURE_SPECS.get(name)
     return spec.label if spec else name
 
 

@@ -11,6 +11,7 @@ from core.fmt import PALETTE, fmt_count, fmt_pct
 from core.segments.features import feature_label
 from core.segments.result import Segmentation
 
+
 def segment_colour(number: int) -> str:
     """The colour of segment ``number`` (1..k) in every chart: by number, not by a hash of
     the name, so the k segments always get k different colours (up to ten)."""

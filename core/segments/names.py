@@ -70,7 +70,7 @@ def _trait(feature: str, high: bool) -> str:
     return f"{'high' if high else 'low'} {feature_label(feature).lower()}"
 
 
-def _names(centres: np.ndarray, original: np.ndarray, used: Sequence[str]) -> list[str]:
+def segment_names(centres: np.ndarray, original: np.ndarray, used: Sequence[str]) -> list[str]:
     """Unique plain-language names for centres (standardised and original units), best match
     first; segments no archetype fits are described by their two most distinctive features."""
     zs = [dict(zip(used, map(float, c), strict=True)) for c in centres]

@@ -1,129 +1,131 @@
-"""The settings of a segmentation (:class:`SegmentParams`)."""
+"""The settings of a segmentation (:class:`SegmentParams`), validated once, declaratively.
+
+Every rule on the settings lives in ``SegmentParams._parameter_constraints`` (checked when the
+object is built); the one rule that needs the data, that ``columns`` are numeric features of
+the feature table, is :meth:`SegmentParams.check_columns`, called by the engine.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import datetime
+from numbers import Integral
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+import polars as pl
 
 from core.errors import ParameterError, is_integer
+from core.params import Constraint, Interval, Params
+
+if TYPE_CHECKING:
+    from core.segments.result import Segmentation
 
 #: The largest ``k`` the parameters accept.
 MAX_K: Final = 20
+#: The largest seed the parameters accept (NumPy and scikit-learn take 32-bit seeds).
+MAX_SEED: Final = 2**31 - 1
 
-#: URL query parameter names; the page's widget keys are the same strings.
-Q_FEATURES: Final = "segments.features"
-Q_K: Final = "segments.k"
-Q_SEED: Final = "segments.seed"
+
+class FeatureNames(Constraint):
+    """A non-empty tuple of distinct, non-empty feature names."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return (isinstance(value, tuple) and len(value) > 0
+                and all(isinstance(v, str) and v != "" for v in value)
+                and len(set(value)) == len(value))
+
+    def describe(self) -> str:
+        return "at least one feature name (a tuple of strings, none repeated)"
+
+
+class KRange(Constraint):
+    """``(lo, hi)``: two whole numbers with ``2 <= lo <= hi <= MAX_K``."""
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return (isinstance(value, tuple) and len(value) == 2
+                and all(is_integer(v) for v in value) and 2 <= value[0] <= value[1] <= MAX_K)
+
+    def describe(self) -> str:
+        return f"two whole numbers (lo, hi) with 2 <= lo <= hi <= {MAX_K}"
+
+
+def _plain_int(value: Any) -> Any:
+    """A NumPy integer as a Python int (hashable and URL-printable the same way); else as is."""
+    return int(value) if isinstance(value, Integral) and not isinstance(value, bool) else value
 
 
 @dataclass(frozen=True)
-class SegmentParams:
+class SegmentParams(Params):
     """What defines a segmentation: the features, ``k`` (None: automatic) and the seed.
 
     The same params on the same data always give the same segments and numbering, so the URL
-    (:meth:`to_query`) reproduces them on any page.
+    (:meth:`to_query`, see :mod:`core.segments.query`) reproduces them on any page.
 
     Parameters
     ----------
     columns : tuple of str, optional
-        Features to cluster on; None: every feature the data supports.
+        Features to cluster on; None: every feature the data supports. A single string or a
+        list is accepted and stored as a tuple.
     k : int, optional
         Number of segments, 2 to :data:`MAX_K`; None chooses it by silhouette score.
     seed : int, default 0
-        Seed of the samples and of K-means, 0 to 2**31 - 1.
+        Seed of the samples and of K-means, 0 to :data:`MAX_SEED`.
+    k_range : (int, int), default (2, 8)
+        Smallest and largest ``k`` tried when ``k`` is None (inclusive; 2 <= lo <= hi <=
+        :data:`MAX_K`). Not part of the URL.
 
     Raises
     ------
     ParameterError
-        ``k`` or ``seed`` out of range, ``columns`` empty or repeated.
+        ``k``, ``seed`` or ``k_range`` out of range, ``columns`` empty or repeated.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "k": [Interval(int, 2, MAX_K), None],
+        "seed": [Interval(int, 0, MAX_SEED)],
+        "k_range": [KRange()],
+        "columns": [FeatureNames(), None],
+    }
 
     columns: tuple[str, ...] | None = None
     k: int | None = None
     seed: int = 0
+    k_range: tuple[int, int] = (2, 8)
 
-    def __post_init__(self) -> None:
-        if self.columns is not None:
-            cols = (self.columns,) if isinstance(self.columns, str) else tuple(self.columns)
-            if not cols:
-                raise ParameterError("`columns` must name at least one feature, got none; "
-                                     "use None for every available feature")
-            if len(set(cols)) != len(cols):
-                raise ParameterError(f"`columns` must not repeat a feature, got {list(cols)}")
-            object.__setattr__(self, "columns", cols)
-        _check_k(self.k)
-        _check_seed(self.seed)
+    def _normalise(self) -> None:
+        if isinstance(self.columns, str):
+            self._set("columns", (self.columns,))
+        elif isinstance(self.columns, (list, tuple)):
+            self._set("columns", tuple(self.columns))
+        self._set("k", _plain_int(self.k))
+        self._set("seed", _plain_int(self.seed))
+        if isinstance(self.k_range, (list, tuple)):
+            self._set("k_range", tuple(_plain_int(v) for v in self.k_range))
 
-    def to_query(self) -> dict[str, str | list[str]]:
-        """URL query parameters of these params; defaults are left out.
-
-        ``segments.features`` is a list (one repeated parameter per feature, as a bound
-        multiselect writes it), ``segments.k`` and ``segments.seed`` are strings.
-        """
-        q: dict[str, str | list[str]] = {}
-        if self.columns is not None:
-            q[Q_FEATURES] = list(self.columns)
-        if self.k is not None:
-            q[Q_K] = str(self.k)
-        if self.seed != 0:
-            q[Q_SEED] = str(self.seed)
-        return q
-
-    @classmethod
-    def from_query(
-        cls, query: Mapping[str, Any], *, notes: list[str] | None = None
-    ) -> SegmentParams:
-        """Params from URL query parameters; an invalid value never raises.
+    def check_columns(self, schema: pl.Schema) -> None:
+        """Check that every name in ``columns`` is a numeric column of the feature table.
 
         Parameters
         ----------
-        query : mapping
-            ``segments.features`` (a list, or one string with comma-separated names),
-            ``segments.k`` (an integer or ``auto``), ``segments.seed`` (an integer). Values
-            may be strings or lists of strings (the last one counts for k and seed).
-        notes : list of str, optional
-            When given, a sentence is appended for each value that was ignored.
+        schema : pl.Schema
+            Schema of the feature table (``user_id`` and feature columns).
 
-        Returns
-        -------
-        SegmentParams
-            Invalid values fall back to their defaults.
+        Raises
+        ------
+        ParameterError
+            Naming the unknown or non-numeric columns and the numeric features there are.
         """
-        notes = notes if notes is not None else []
-
-        def last(v: Any) -> str | None:
-            if isinstance(v, (list, tuple)):
-                v = v[-1] if v else None
-            return None if v is None else str(v).strip()
-
-        columns: tuple[str, ...] | None = None
-        raw = query.get(Q_FEATURES)
-        if raw is not None:
-            items = [raw] if isinstance(raw, str) else list(raw)
-            names = [n.strip() for i in items for n in str(i).split(",") if n.strip()]
-            columns = tuple(dict.fromkeys(names)) or None
-        k: int | None = None
-        kv = last(query.get(Q_K))
-        if kv not in (None, "", "auto"):
-            try:
-                k = int(kv)
-                _check_k(k)
-            except (ValueError, ParameterError):
-                notes.append(f"ignored {Q_K}={kv!r}: k must be 'auto' or an integer from 2 "
-                             f"to {MAX_K}")
-                k = None
-        seed = 0
-        sv = last(query.get(Q_SEED))
-        if sv not in (None, ""):
-            try:
-                seed = int(sv)
-                _check_seed(seed)
-            except (ValueError, ParameterError):
-                notes.append(f"ignored {Q_SEED}={sv!r}: the seed must be an integer from 0 "
-                             f"to {2**31 - 1}")
-                seed = 0
-        return cls(columns=columns, k=k, seed=seed)
+        if self.columns is None:
+            return
+        numeric = numeric_features(schema)
+        unknown = [c for c in self.columns if c not in schema]
+        if unknown:
+            raise ParameterError(f"`columns` {unknown} are not features of this data; "
+                                 f"available: {numeric}")
+        bad = [c for c in self.columns if c not in numeric]
+        if bad:
+            raise ParameterError(f"`columns` {bad} are not numeric; numeric features: {numeric}")
 
     def restricted_to(self, available: Sequence[str]) -> tuple[SegmentParams, tuple[str, ...]]:
         """These params without the features ``available`` lacks, and the names dropped.
@@ -135,17 +137,32 @@ class SegmentParams:
             return self, ()
         kept = tuple(c for c in self.columns if c in available)
         dropped = tuple(c for c in self.columns if c not in available)
-        return SegmentParams(columns=kept or None, k=self.k, seed=self.seed), dropped
+        return self.replace(columns=kept or None), dropped
+
+    def compute(
+        self, events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime | None = None
+    ) -> Segmentation:
+        """:func:`~core.segments.segment_events` of ``events`` with these settings."""
+        from core.segments.engine import segment_events  # lazy: the engine imports this module
+
+        return segment_events(events, self, as_of=as_of)
+
+    def to_query(self) -> dict[str, str | list[str]]:
+        """URL query parameters of these params (:func:`core.segments.query.to_query`)."""
+        from core.segments.query import to_query  # lazy: query.py imports this module
+
+        return to_query(self)
+
+    @classmethod
+    def from_query(
+        cls, query: Mapping[str, Any], *, notes: list[str] | None = None
+    ) -> SegmentParams:
+        """Params from URL query parameters (:func:`core.segments.query.from_query`)."""
+        from core.segments.query import from_query  # lazy: query.py imports this module
+
+        return from_query(query, notes=notes)
 
 
-def _check_k(k: Any) -> None:
-    if k is None:
-        return
-    if not is_integer(k) or not 2 <= k <= MAX_K:
-        raise ParameterError(f"`k` must be None (automatic) or an integer from 2 to {MAX_K}, "
-                             f"got {k!r}")
-
-
-def _check_seed(seed: Any) -> None:
-    if not is_integer(seed) or not 0 <= seed <= 2**31 - 1:
-        raise ParameterError(f"`seed` must be an integer from 0 to {2**31 - 1}, got {seed!r}")
+def numeric_features(schema: pl.Schema) -> list[str]:
+    """The numeric columns of a feature table's schema, ``user_id`` excepted, in order."""
+    return [c for c, dtype in schema.items() if c != "user_id" and dtype.is_numeric()]

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from core.segments.features import _SPECS
+from core.segments.features import FEATURE_SPECS
+
 
 def _skewness(x: np.ndarray) -> float:
     with np.errstate(over="ignore", invalid="ignore"):
@@ -19,7 +20,7 @@ def _skewness(x: np.ndarray) -> float:
     return skew if math.isfinite(skew) else 0.0
 
 
-def _prepare(
+def prepare(
     raw: np.ndarray, columns: Sequence[str]
 ) -> tuple[np.ndarray, list[str], list[dict[str, Any]], list[str]]:
     """Log-transform, standardise and impute; drop empty and constant columns.
@@ -44,7 +45,7 @@ def _prepare(
             notes.append(f"feature {name!r} was left out: it is the same ({seen[0]:g}) for "
                          "every user, so it cannot separate segments")
             continue
-        spec = _SPECS.get(name)
+        spec = FEATURE_SPECS.get(name)
         use_log = bool(seen.min() >= 0 and (spec.log if spec else _skewness(seen) > 1.0))
         scale = float("nan")
         if use_log:
@@ -76,7 +77,9 @@ def _prepare(
     return z, kept, rows, notes
 
 
-def _inverse(centres: np.ndarray, rows: list[dict[str, Any]]) -> np.ndarray:
+def to_original_units(centres: np.ndarray, rows: list[dict[str, Any]]) -> np.ndarray:
+    """Cluster centres (standardised units, one column per prepared feature) in the features'
+    original units: the inverse of :func:`prepare` described by its ``rows``."""
     out = np.empty_like(centres)
     for j, r in enumerate(rows):
         x = centres[:, j] * r["std"] + r["mean"]

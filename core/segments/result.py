@@ -1,18 +1,26 @@
-"""The result of a segmentation (:class:`Segmentation`) and its empty form."""
+"""The result of a segmentation (:class:`Segmentation`), its empty form, and how the result
+frames are built from a K-means fit (renumbering, sizes, centres, profile, scores)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
+import numpy as np
 import polars as pl
 
 from core.errors import ParameterError
 from core.segments.features import feature_label
+from core.segments.params import SegmentParams, numeric_features
 
 #: dtype of the segment number columns.
 SEGMENT_DTYPE: Final = pl.Int32
+#: Columns of :attr:`Segmentation.transform`.
+TRANSFORM_SCHEMA: Final = {"feature": pl.String, "log": pl.Boolean, "log_scale": pl.Float64,
+                           "impute_value": pl.Float64, "imputed": pl.Int64,
+                           "mean": pl.Float64, "std": pl.Float64}
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,11 @@ class Segmentation:
         without one count as average, ``impute_value`` in original units).
     method : str
         ``"KMeans"``, ``"MiniBatchKMeans"`` or ``""`` when empty.
+    params : SegmentParams
+        The settings it was computed with (``columns`` as asked; ``columns`` above are the
+        features actually used).
     seed : int
+        ``params.seed``.
     n_users : int
     notes : tuple of str
         Things the user should know (features dropped, values imputed, k range narrowed).
@@ -76,10 +88,15 @@ class Segmentation:
     explained_variance: tuple[float, ...]
     transform: pl.DataFrame
     method: str
-    seed: int
+    params: SegmentParams
     n_users: int
     notes: tuple[str, ...] = field(default_factory=tuple)
     reason: str | None = None
+
+    @property
+    def seed(self) -> int:
+        """Seed of the samples and of K-means (``params.seed``)."""
+        return self.params.seed
 
     @property
     def is_empty(self) -> bool:
@@ -113,9 +130,10 @@ class Segmentation:
 
 
 def empty_segmentation(
-    reason: str, *, columns: Sequence[str] = (), seed: int = 0, n_users: int = 0,
+    reason: str, params: SegmentParams, *, columns: Sequence[str] = (), n_users: int = 0,
     notes: Sequence[str] = (),
 ) -> Segmentation:
+    """A segmentation without segments: zero-row frames with the usual columns, ``reason``."""
     seg_cols = {"segment": SEGMENT_DTYPE, "name": pl.String}
     return Segmentation(
         labels=pl.DataFrame(schema={"user_id": pl.String, **seg_cols}),
@@ -132,13 +150,157 @@ def empty_segmentation(
         projection=pl.DataFrame(schema={"user_id": pl.String, **seg_cols,
                                         "pc1": pl.Float64, "pc2": pl.Float64}),
         explained_variance=(),
-        transform=pl.DataFrame(schema={"feature": pl.String, "log": pl.Boolean,
-                                       "log_scale": pl.Float64, "impute_value": pl.Float64,
-                                       "imputed": pl.Int64, "mean": pl.Float64,
-                                       "std": pl.Float64}),
+        transform=pl.DataFrame(schema=TRANSFORM_SCHEMA),
         method="",
-        seed=seed,
+        params=params,
         n_users=n_users,
         notes=tuple(notes),
         reason=reason,
+    )
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """What K-means found, before the segments are numbered and named.
+
+    Attributes
+    ----------
+    labels : np.ndarray
+        Cluster ``0..k-1`` of every user (rows in ``user_id`` order).
+    centres : np.ndarray
+        One row per cluster, in standardised units.
+    tried : list of (int, float or None, float)
+        ``(k, silhouette, inertia per user)`` for every ``k`` tried.
+    chosen : int
+        The ``k`` chosen.
+    silhouette : float or None
+        Silhouette score of ``labels``.
+    method : str
+        ``"KMeans"`` or ``"MiniBatchKMeans"``.
+    """
+
+    labels: np.ndarray
+    centres: np.ndarray
+    tried: list[tuple[int, float | None, float]]
+    chosen: int
+    silhouette: float | None
+    method: str
+
+
+def ordered_clusters(
+    frame: pl.DataFrame, clusters: Clusters, notes: list[str]
+) -> tuple[Clusters, np.ndarray]:
+    """Drop empty clusters (possible with mini-batches; a note says so) and renumber the rest
+    by decreasing mean monetary value (``revenue``, else ``purchases``), then decreasing size,
+    then the centre itself (a total order, stable for a seed).
+
+    Returns
+    -------
+    (Clusters, np.ndarray)
+        The renumbered clusters and the number of users in each.
+    """
+    labels, centres = clusters.labels, clusters.centres
+    present = np.unique(labels)
+    if len(present) < len(centres):  # an empty cluster (possible with mini-batches)
+        notes.append(f"{len(centres) - len(present)} segment(s) ended up empty and were "
+                     "removed")
+        centres = centres[present]
+        remap = {int(old): i for i, old in enumerate(present)}
+        labels = np.array([remap[int(v)] for v in labels])
+    counts = np.bincount(labels, minlength=len(centres))
+    money_mean = _money_means(frame, labels, counts)
+    order = sorted(range(len(centres)), key=lambda c: (
+        -round(float(money_mean[c]), 9), -counts[c], tuple(np.round(centres[c], 9))))
+    new_of = np.empty(len(centres), dtype=np.int64)
+    for new, old in enumerate(order):
+        new_of[old] = new
+    renumbered = dataclasses.replace(clusters, labels=new_of[labels], centres=centres[order])
+    return renumbered, counts[order]
+
+
+def _money_means(frame: pl.DataFrame, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean ``revenue`` (else ``purchases``) per cluster; zeros when there is neither."""
+    money = next((c for c in ("revenue", "purchases") if c in frame.columns
+                  and frame.schema[c].is_numeric()), None)
+    if money is None:
+        return np.zeros(len(counts))
+    mv = frame[money].cast(pl.Float64).fill_null(0.0).to_numpy()
+    return np.bincount(labels, weights=mv, minlength=len(counts)) / counts
+
+
+def labels_frame(frame: pl.DataFrame, labels: np.ndarray, names: Sequence[str]) -> pl.DataFrame:
+    """``user_id``, ``segment`` (1..k), ``name`` of every user of ``frame`` (same order)."""
+    name_of = np.array(names, dtype=object)
+    return pl.DataFrame({
+        "user_id": frame["user_id"].cast(pl.String),
+        "segment": pl.Series((labels + 1).astype(np.int32), dtype=SEGMENT_DTYPE),
+        "name": pl.Series(name_of[labels].tolist(), dtype=pl.String),
+    })
+
+
+def _profile(
+    frame: pl.DataFrame, columns: Sequence[str], used: Sequence[str], label_frame: pl.DataFrame
+) -> pl.DataFrame:
+    """:attr:`Segmentation.profile`: every numeric feature, the clustering ones first."""
+    numeric = numeric_features(frame.schema)
+    ordered = [c for c in columns if c in numeric] + [c for c in numeric if c not in columns]
+    with_seg = frame.select(ordered).with_columns(label_frame["segment"], label_frame["name"])
+    overall = frame.select(pl.col(c).cast(pl.Float64).mean() for c in ordered).row(0)
+    per = (with_seg.group_by("segment", "name")
+           .agg(pl.col(c).cast(pl.Float64).mean() for c in ordered))
+    return (
+        per.unpivot(index=["segment", "name"], on=ordered, variable_name="feature",
+                    value_name="mean")
+        .join(pl.DataFrame({"feature": ordered,
+                            "overall_mean": pl.Series(overall, dtype=pl.Float64),
+                            "_order": list(range(len(ordered)))}), on="feature")
+        .with_columns(
+            pl.when(pl.col("overall_mean") != 0).then(pl.col("mean") / pl.col("overall_mean"))
+            .otherwise(None).alias("ratio"),
+            pl.col("feature").is_in(list(used)).alias("used"))
+        .sort("segment", "_order")
+        .select("segment", "name", "feature", "mean", "overall_mean", "ratio", "used")
+    )
+
+
+def build_segmentation(
+    frame: pl.DataFrame,
+    params: SegmentParams,
+    *,
+    columns: Sequence[str],
+    used: Sequence[str],
+    transform_rows: list[dict[str, Any]],
+    clusters: Clusters,
+    counts: np.ndarray,
+    original: np.ndarray,
+    names: Sequence[str],
+    label_frame: pl.DataFrame,
+    projection: tuple[pl.DataFrame, tuple[float, ...]],
+    notes: Sequence[str],
+) -> Segmentation:
+    """The :class:`Segmentation` of renumbered ``clusters`` (:func:`ordered_clusters`), named
+    ``names``, with centres ``original`` in original units and ``label_frame`` of
+    :func:`labels_frame`."""
+    k = len(clusters.centres)
+    numbers = pl.Series(np.arange(1, k + 1, dtype=np.int32), dtype=SEGMENT_DTYPE)
+    names = list(names)
+    tried = clusters.tried
+    return Segmentation(
+        labels=label_frame, k=k, columns=tuple(used),
+        scores=pl.DataFrame(
+            {"k": [t[0] for t in tried], "silhouette": [t[1] for t in tried],
+             "inertia": [t[2] for t in tried], "chosen": [t[0] == clusters.chosen for t in tried]},
+            schema={"k": pl.Int64, "silhouette": pl.Float64, "inertia": pl.Float64,
+                    "chosen": pl.Boolean}),
+        silhouette=clusters.silhouette,
+        centroids=pl.DataFrame({"segment": numbers, "name": names,
+                                **{c: original[:, j] for j, c in enumerate(used)}}),
+        sizes=pl.DataFrame({"segment": numbers, "name": names,
+                            "size": pl.Series(counts.astype(np.int64), dtype=pl.Int64),
+                            "share": counts / frame.height}),
+        profile=_profile(frame, columns, used, label_frame),
+        projection=projection[0], explained_variance=projection[1],
+        transform=pl.DataFrame(transform_rows, schema=TRANSFORM_SCHEMA),
+        method=clusters.method, params=params, n_users=frame.height, notes=tuple(notes),
+        reason=None,
     )
