@@ -24,6 +24,7 @@ first appearance: deterministic, but not sorted.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,8 +71,6 @@ class Grouping:
         Each column is made one chunk before it is gathered (gathering across the hundred
         chunks of a Parquet read is several times slower), a few columns at a time in
         threads (Polars releases the GIL)."""
-        from concurrent.futures import ThreadPoolExecutor
-
         if self.order is None:
             return frame
         idx = pl.Series(self.order, dtype=pl.get_index_type())
@@ -144,8 +143,6 @@ def _partition(
     pass reads them sequentially; ``h2`` may be empty: no second hash), and the number of
     runs of equal hashes in input order. ``threads`` contiguous chunks of rows are counted,
     then scattered, side by side (chunk ``c`` writes after chunks ``< c``: still stable)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     n = len(h)
     h, h2 = _read_only(h), _read_only(h2)
     cuts = np.linspace(0, n, max(1, threads) + 1).astype(np.int64)
@@ -175,6 +172,61 @@ def _partition(
 
 
 @_kernel()
+def _code_rows(
+    hp: np.ndarray,
+    h2p: np.ndarray,
+    a: int,
+    m: int,
+    table: np.ndarray,
+    codes: np.ndarray,
+) -> int:
+    """Code rows ``a:a + m`` by hash in order of first appearance (``codes[:m]``) with the
+    open-addressing ``table`` of ``(hash, code + 1, second hash)`` triples (cleared, a power
+    of two of slots, at least ``2 * m``). Returns the number of codes, or -1 when rows of
+    equal ``hp`` differ in ``h2p`` (``h2p`` empty: not checked)."""
+    two = len(h2p) > 0
+    mask = np.int64(len(table) // 3 - 1)
+    k = 0
+    for r in range(m):
+        x = hp[a + r]
+        s = np.int64((x * _GOLDEN) >> np.uint64(32)) & mask
+        while table[3 * s + 1] != 0 and table[3 * s] != x:
+            s = (s + 1) & mask
+        v = table[3 * s + 1]
+        if v == 0:
+            table[3 * s] = x
+            table[3 * s + 1] = np.uint64(k + 1)
+            if two:
+                table[3 * s + 2] = h2p[a + r]
+            codes[r] = k
+            k += 1
+        elif two and table[3 * s + 2] != h2p[a + r]:
+            return -1
+        else:
+            codes[r] = np.int64(v) - 1
+    return k
+
+
+@_kernel()
+def _sort_by_code(order: np.ndarray, a: int, m: int, codes: np.ndarray, cnt: np.ndarray) -> None:
+    """Stable counting sort of ``order[a:a + m]`` by ``codes[:m]``; ``cnt`` (one slot per
+    code) receives the size of each code's group."""
+    cnt[:] = 0
+    for r in range(m):
+        cnt[codes[r]] += 1
+    pos = np.empty(len(cnt), dtype=np.int64)
+    acc = 0
+    for c in range(len(cnt)):
+        pos[c] = acc
+        acc += cnt[c]
+    seg = order[a : a + m].copy()
+    for r in range(m):
+        c = codes[r]
+        order[a + pos[c]] = seg[r]
+        pos[c] += 1
+
+
+@_kernel()
 def _group_partitions(
     hp: np.ndarray,
     h2p: np.ndarray,
@@ -193,64 +245,23 @@ def _group_partitions(
     partition where rows of equal ``hp`` differ in ``h2p`` (a collision; ``h2p`` may be
     empty)."""
     ks = np.zeros(p1 - p0, dtype=np.int64)
-    two = len(h2p) > 0
     cap = 16
-    table = np.empty(3 * cap, dtype=np.uint64)  # (hash, code + 1, second hash) triples
+    table = np.empty(3 * cap, dtype=np.uint64)
     codes = np.empty(0, dtype=np.int64)
     for q in range(p0, p1):
-        a, b = pstarts[q], pstarts[q + 1]
-        m = b - a
+        a, m = pstarts[q], pstarts[q + 1] - pstarts[q]
         if m == 0:
             continue
-        need = 16
-        while need < 2 * m:
-            need *= 2
-        if need > cap:
-            cap = need
+        while cap < 2 * m:
+            cap *= 2
+        if len(table) < 3 * cap:
             table = np.empty(3 * cap, dtype=np.uint64)
         table[1 : 3 * cap : 3] = 0
         if len(codes) < m:
             codes = np.empty(2 * m, dtype=np.int64)
-        k = 0
-        mask = np.int64(cap - 1)
-        clash = False
-        for r in range(m):
-            x = hp[a + r]
-            s = np.int64((x * _GOLDEN) >> np.uint64(32)) & mask
-            while True:
-                v = table[3 * s + 1]
-                if v == 0:
-                    table[3 * s] = x
-                    table[3 * s + 1] = np.uint64(k + 1)
-                    if two:
-                        table[3 * s + 2] = h2p[a + r]
-                    codes[r] = k
-                    k += 1
-                    break
-                if table[3 * s] == x:
-                    codes[r] = np.int64(v) - 1
-                    if two and table[3 * s + 2] != h2p[a + r]:
-                        clash = True
-                    break
-                s = (s + 1) & mask
-        if clash:
-            ks[q - p0] = -1
-            continue
-        # stable counting sort of order[a:b] by code
-        cnt = sizes[a : a + k]
-        cnt[:] = 0
-        for r in range(m):
-            cnt[codes[r]] += 1
-        pos = np.empty(k, dtype=np.int64)
-        acc = 0
-        for c in range(k):
-            pos[c] = acc
-            acc += cnt[c]
-        seg = order[a:b].copy()
-        for r in range(m):
-            c = codes[r]
-            order[a + pos[c]] = seg[r]
-            pos[c] += 1
+        k = _code_rows(hp, h2p, a, m, table, codes)
+        if k >= 0:
+            _sort_by_code(order, a, m, codes, sizes[a : a + k])
         ks[q - p0] = k
     return ks
 
@@ -330,8 +341,6 @@ def _hash_grouping(keys: pl.Series) -> Grouping | None:
     group each partition with a table small enough to stay in cache, partitions side by side
     in threads. ``None`` when two different keys share a 64-bit hash (seen as a second,
     independent 64-bit hash that differs within a group)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     n = len(keys)
     h, exact = _hashes(keys)
     h2 = np.empty(0, dtype=np.uint64) if exact else keys.hash(seed=0x5EED).to_numpy()
