@@ -110,15 +110,11 @@ def _transition_matrix(rng: np.random.Generator) -> np.ndarray:
     return t / t.sum(axis=1, keepdims=True)
 
 
-def generate(
-    n_events: int, path: Path, *, seed: int = 7, users: int | None = None, order: str = "user"
-) -> Path:
-    """Write ``n_events`` seeded synthetic events to ``path``, sorted by user then time (or in
-    time order, as an export lands, with ``order="time"``). ``users`` (default: a third of the
-    sessions) sets the mean session length so that there are 1.5 sessions per user."""
-    import polars as pl
-
-    rng = np.random.default_rng(seed)
+def _session_layout(
+    rng: np.random.Generator, n_events: int, users: int | None
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Session lengths (summing to ``n_events``), the number of users, each session's user
+    (sorted) and its number within its user (from 1)."""
     mean_len = 7.0 if users is None else max(1.5, n_events / (1.5 * users))
     n_sessions = int(n_events / mean_len * 1.05) + 10
     lengths = np.minimum(rng.geometric(1 / mean_len, size=n_sessions), 80)
@@ -135,7 +131,20 @@ def generate(
     # session number within its user (sessions are sorted by user)
     first = np.r_[True, session_user[1:] != session_user[:-1]]
     run_start = np.maximum.accumulate(np.where(first, np.arange(n_sessions), 0))
-    session_no = np.arange(n_sessions) - run_start + 1
+    return lengths, n_users, session_user, np.arange(n_sessions) - run_start + 1
+
+
+def generate(
+    n_events: int, path: Path, *, seed: int = 7, users: int | None = None, order: str = "user"
+) -> Path:
+    """Write ``n_events`` seeded synthetic events to ``path``, sorted by user then time (or in
+    time order, as an export lands, with ``order="time"``). ``users`` (default: a third of the
+    sessions) sets the mean session length so that there are 1.5 sessions per user."""
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    lengths, n_users, session_user, session_no = _session_layout(rng, n_events, users)
+    n_sessions = len(lengths)
 
     # Events: a Markov chain, vectorised over sessions one position at a time.
     t = _transition_matrix(rng)
