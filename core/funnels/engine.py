@@ -273,7 +273,8 @@ def merge_funnel_results(results: Sequence[FunnelResult]) -> FunnelResult:
     Raises
     ------
     ParameterError
-        The results were computed with different steps, windows, orders or breakdowns.
+        The results were computed with different settings (their ``params`` differ: steps,
+        exclusions, window, order, ``count_by`` or breakdown).
     """
     if not results:
         raise ParameterError("`results` must hold at least one FunnelResult, got none")

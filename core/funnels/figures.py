@@ -172,6 +172,28 @@ def conversion_over_time_figure(
         hoverinfo="skip",
         name="95% interval",
     )
+    _add_trend_lines(fig, x, conv, complete, custom, hover)
+    word = _INTERVAL_WORDS.get(interval, interval)
+    fig.update_layout(
+        title=title,
+        xaxis_title=f"{word} of entry (UTC)",
+        yaxis_title=f"% of {unit} converted",
+        yaxis_rangemode="tozero",
+        yaxis_ticksuffix="%",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        showlegend=True,
+        legend_orientation="h",
+        legend_y=-0.25,
+    )
+    if interval == "hour":
+        fig.update_xaxes(tickformat="%H:%M\n%b %d")
+    return fig
+
+
+def _add_trend_lines(
+    fig: go.Figure, x: list, conv: list, complete: list, custom: list, hover: str
+) -> None:
+    """The solid line through the complete periods, and the incomplete ones drawn apart."""
     done = [i for i, c in enumerate(complete) if c]
     if done:
         fig.add_scatter(
@@ -199,21 +221,6 @@ def conversion_over_time_figure(
             customdata=[custom[i] for i in link],
             hovertemplate=hover,
         )
-    word = _INTERVAL_WORDS.get(interval, interval)
-    fig.update_layout(
-        title=title,
-        xaxis_title=f"{word} of entry (UTC)",
-        yaxis_title=f"% of {unit} converted",
-        yaxis_rangemode="tozero",
-        yaxis_ticksuffix="%",
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        showlegend=True,
-        legend_orientation="h",
-        legend_y=-0.25,
-    )
-    if interval == "hour":
-        fig.update_xaxes(tickformat="%H:%M\n%b %d")
-    return fig
 
 
 def time_to_convert_figure(

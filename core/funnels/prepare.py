@@ -116,6 +116,7 @@ def prepare_rows(
 
 
 def entity_codes(rows: Rows) -> Any:
+    """The entity number (0, 1, ...) of every row, as a uint32 array."""
     lens = np.diff(rows.starts)
     return np.repeat(np.arange(len(lens), dtype=np.uint32), lens)
 
@@ -140,6 +141,7 @@ def unordered_work(rows: Rows) -> pl.DataFrame:
 
 
 def from_us(us: int | None) -> datetime | None:
+    """A UTC datetime from µs since the epoch."""
     if us is None:
         return None
     return pl.Series([us], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")).item()

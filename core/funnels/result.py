@@ -76,22 +76,27 @@ class FunnelResult:
 
     @property
     def order(self) -> str:
+        """``"ordered"``, ``"strict"`` or ``"unordered"``."""
         return self.params.order
 
     @property
     def window(self) -> timedelta:
+        """The conversion window."""
         return self.params.window
 
     @property
     def breakdown(self) -> str | None:
+        """The breakdown column, or None."""
         return self.params.breakdown
 
     @property
     def breakdown_limit(self) -> int:
+        """Number of breakdown values shown before "Other"."""
         return self.params.breakdown_limit
 
     @property
     def n_steps(self) -> int:
+        """Number of steps."""
         return len(self.params.steps)
 
     @property
@@ -118,6 +123,7 @@ class FunnelResult:
 
 
 def time_cols(n: int) -> list[str]:
+    """Names of the step-time columns of the entities table."""
     return [f"step_{k}_at" for k in range(1, n + 1)]
 
 
@@ -136,6 +142,7 @@ _STEP_SCHEMA: Final[dict[str, pl.DataType]] = {
 def entities_schema(
     count_by: str, id_dtype: pl.DataType, n: int, breakdown: bool
 ) -> dict[str, pl.DataType]:
+    """Columns of the entities table, in order (see :class:`FunnelResult`)."""
     schema: dict[str, pl.DataType] = {
         count_by: id_dtype,
         "furthest_step": pl.Int64(),
