@@ -38,13 +38,16 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import polars as pl
 
-from core.cart.features import (
-    EVENT_FEATURES,
-    EVENT_VOCAB,
-    Encoded,
-    encode,
-    prefix_table,
-    prepare_events,
+from core.cart.features import EVENT_VOCAB, Encoded, encode, prefix_table, prepare_events
+from core.cart.occlusion import (
+    FEATURE_INDEX,
+    REMOVE,
+    VIEW,
+    Flat,
+    context_variant,
+    flatten,
+    kept_removed_items,
+    window_variant,
 )
 from core.schema import check_events
 
@@ -77,57 +80,27 @@ REASON_SCHEMA: dict[str, pl.DataType] = {
     "effect_pp": pl.Float64(),
 }
 
-_J = {name: j for j, name in enumerate(EVENT_FEATURES)}
-_VIEW = EVENT_VOCAB.index("view_item")
-_REMOVE = EVENT_VOCAB.index("remove_from_cart")
-
-
-@dataclass(frozen=True)
-class _Flat:
-    """The model windows of every cart laid end to end: one row per window event."""
-
-    cart: np.ndarray  # cart index of each flat event
-    rows: np.ndarray  # its row in the encoded event arrays
-    offset: np.ndarray  # first flat index of each cart
-    length: np.ndarray  # window length of each cart
-    raw: np.ndarray  # unscaled EVENT_FEATURES [n_flat, F] (float64)
-    types: np.ndarray
-
-
-def _flatten(enc: Encoded, mean: np.ndarray, std: np.ndarray) -> _Flat:
-    length = enc.end - enc.start + 1
-    offset = np.cumsum(length) - length
-    cart = np.repeat(np.arange(len(length)), length)
-    rows = enc.start[cart] + (np.arange(int(length.sum())) - offset[cart])
-    raw = enc.numeric[rows].astype(np.float64) * std + mean
-    return _Flat(cart, rows, offset, length, raw, enc.types[rows])
-
-
-def _scaled(raw: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(((raw - mean) / std).astype(np.float32))
-
-
-def _facts(flat: _Flat, ctx: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+def _facts(flat: Flat, ctx: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """Per-cart values of the reasons, as the model sees them (its window)."""
     last = flat.offset + flat.length - 1
-    seconds = np.expm1(flat.raw[:, _J["log_dt"]])
+    seconds = np.expm1(flat.raw[:, FEATURE_INDEX["log_dt"]])
     first = np.zeros(len(flat.cart), dtype=bool)
     first[flat.offset] = True
     pause = np.where(first, 0.0, seconds)
     longest = np.zeros(len(flat.length))
     np.maximum.at(longest, flat.cart, pause)
     unpriced = np.zeros(len(flat.length))
-    np.add.at(unpriced, flat.cart, (flat.raw[:, _J["price_missing"]] > 0.5)
-              & np.isin(flat.types, [EVENT_VOCAB.index("add_to_cart"), _REMOVE]))
+    np.add.at(unpriced, flat.cart, (flat.raw[:, FEATURE_INDEX["price_missing"]] > 0.5)
+              & np.isin(flat.types, [EVENT_VOCAB.index("add_to_cart"), REMOVE]))
     col = {n: i for i, n in enumerate(names)}
     return {
-        "value": np.expm1(flat.raw[last, _J["log_cart_value"]]),
+        "value": np.expm1(flat.raw[last, FEATURE_INDEX["log_cart_value"]]),
         "value_known": unpriced == 0,
-        "items": np.expm1(flat.raw[last, _J["log_cart_items"]]),
+        "items": np.expm1(flat.raw[last, FEATURE_INDEX["log_cart_items"]]),
         "longest_pause": longest,
-        "views": np.bincount(flat.cart, weights=flat.types == _VIEW,
+        "views": np.bincount(flat.cart, weights=flat.types == VIEW,
                              minlength=len(flat.length)),
-        "removals": np.bincount(flat.cart, weights=flat.types == _REMOVE,
+        "removals": np.bincount(flat.cart, weights=flat.types == REMOVE,
                                 minlength=len(flat.length)),
         "bought_before": ctx[:, col["bought_before"]] > 0.5,
         "prev": np.expm1(ctx[:, [col["log_prev_sessions"], col["log_prev_carts"],
@@ -162,55 +135,6 @@ def _reference(facts: dict[str, np.ndarray], ctx: np.ndarray, names: list[str]) 
         prev=np.median(facts["prev"], axis=0),
         shares=shares,
     )
-
-
-def _window_variant(flat: _Flat, raw: np.ndarray, keep: np.ndarray, carts: np.ndarray,
-                    enc: Encoded, mean: np.ndarray, std: np.ndarray) -> Encoded:
-    """An Encoded of the carts ``carts`` whose window events are ``raw`` restricted to
-    ``keep``. Left-out events pass their time gap on to the next kept event and shift the
-    later positions; the last event (the add) is always kept."""
-    raw = raw.copy()
-    if not keep.all():
-        idx = np.arange(len(keep))
-        nxt = np.minimum.accumulate(np.where(keep, idx, len(keep))[::-1])[::-1]
-        seconds = np.expm1(raw[:, _J["log_dt"]])
-        merged = np.bincount(nxt, weights=seconds, minlength=len(keep))
-        raw[:, _J["log_dt"]] = np.log1p(merged)
-        dropped = np.cumsum(~keep) - (~keep)
-        before = dropped - dropped[flat.offset][flat.cart]
-        pos = np.expm1(raw[:, _J["log_position"]]) - before
-        raw[:, _J["log_position"]] = np.log1p(np.maximum(pos, 0.0))
-    chosen = np.zeros(len(flat.length), dtype=bool)
-    chosen[carts] = True
-    sel = keep & chosen[flat.cart]
-    length = np.bincount(flat.cart[sel], minlength=len(flat.length))[carts]
-    end = np.cumsum(length) - 1
-    return Encoded(flat.types[sel], _scaled(raw[sel], mean, std), end - length + 1, end,
-                   enc.context[carts], np.zeros(len(carts), dtype=np.float32))
-
-
-def _kept_removed_items(flat: _Flat) -> np.ndarray:
-    """The window features as if every removed item had stayed in the cart: the running cart
-    value and item count after a removal grow by what it took out."""
-    raw = flat.raw.copy()
-    first = np.zeros(len(flat.cart), dtype=bool)
-    first[flat.offset] = True
-    is_remove = (flat.types == _REMOVE) & ~first
-    for name in ("log_cart_value", "log_cart_items"):
-        j = _J[name]
-        running = np.expm1(raw[:, j])
-        before = np.concatenate([[0.0], running[:-1]])
-        taken = np.where(is_remove, np.maximum(before - running, 0.0), 0.0)
-        total = np.cumsum(taken)
-        since = total - (total - taken)[flat.offset][flat.cart]
-        raw[:, j] = np.log1p(running + since)
-    return raw
-
-
-def _context_variant(enc: Encoded, carts: np.ndarray, context: np.ndarray) -> Encoded:
-    return Encoded(enc.types, enc.numeric, enc.start[carts], enc.end[carts],
-                   np.ascontiguousarray(context.astype(np.float32)),
-                   np.zeros(len(carts), dtype=np.float32))
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -265,7 +189,7 @@ def reason_context(model: CartModel, events: pl.DataFrame | pl.LazyFrame) -> Rea
     names = list(model.config.context_features)
     enc_all = encode(prepared, prefixes, channels=model.channels, mean=model.mean,
                      std=model.std, max_len=model.config.max_len)
-    flat_all = _flatten(enc_all, model.mean, model.std)
+    flat_all = flatten(enc_all, model.mean, model.std)
     ref = _reference(_facts(flat_all, enc_all.context, names), enc_all.context, names)
     return ReasonContext(prepared, prefixes, ref)
 
@@ -316,75 +240,108 @@ def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame | None
     shape: (10, 9): cart value +7.1 pp, device = mobile +5.3 pp, ...
     """
     context = reason_context(model, events) if context is None else context
-    prepared, prefixes, ref = context.prepared, context.prefixes, context.reference
+    prefixes = _chosen(context.prefixes, session_ids)
     if prefixes.height == 0:
         return pl.DataFrame(schema=REASON_SCHEMA)
+    ref = context.reference
     mean, std = model.mean, model.std
     names = list(model.config.context_features)
-    if session_ids is not None:
-        mask = prefixes["session_id"].is_in(pl.Series(list(session_ids), dtype=pl.String)
-                                            .implode())
-        prefixes = prefixes.filter(mask)
-        if prefixes.height == 0:
-            return pl.DataFrame(schema=REASON_SCHEMA)
-        enc = encode(prepared, prefixes, channels=model.channels, mean=mean, std=std,
-                     max_len=model.config.max_len)
-        flat = _flatten(enc, mean, std)
-    else:
-        enc = encode(prepared, prefixes, channels=model.channels, mean=mean, std=std,
-                     max_len=model.config.max_len)
-        flat = _flatten(enc, mean, std)
-    n = len(enc)
+    enc = encode(context.prepared, prefixes, channels=model.channels, mean=mean, std=std,
+                 max_len=model.config.max_len)
+    flat = flatten(enc, mean, std)
     f = _facts(flat, enc.context, names)
     risk = model.predict_proba(enc)
-    everyone = np.arange(n)
-    keep_all = np.ones(len(flat.cart), dtype=bool)
+    blocks = _window_blocks(flat, enc, f, ref, mean, std) + _context_blocks(enc, ref, names)
+    reference_risk = _reference_risks(model, blocks, risk, f, ref)
+    words = _words(f, ref, context.prepared, prefixes)
+    return _reason_table(prefixes["session_id"].to_list(), risk, reference_risk, words)
 
-    # Each variant block: (reason, carts, encoded variants, weights); the reference risk of a
-    # (cart, reason) is the weighted sum of its variants' risks.
-    blocks: list[tuple[str, np.ndarray, Encoded, np.ndarray]] = []
 
-    def window(reason: str, carts: np.ndarray, raw: np.ndarray, keep: np.ndarray) -> None:
-        if len(carts):
-            blocks.append((reason, carts, _window_variant(flat, raw, keep, carts, enc, mean,
-                                                          std), np.ones(len(carts))))
+def _chosen(prefixes: pl.DataFrame, session_ids: list[str] | None) -> pl.DataFrame:
+    """The carts to explain: every one, or those of ``session_ids``."""
+    if session_ids is None or prefixes.height == 0:
+        return prefixes
+    wanted = pl.Series(list(session_ids), dtype=pl.String).implode()
+    return prefixes.filter(prefixes["session_id"].is_in(wanted))
 
+
+#: A batch of variants: (reason, carts it varies, their encoded variants, weights). The
+#: reference risk of a (cart, reason) is the weighted sum of its variants' risks.
+_Block = tuple[str, np.ndarray, Encoded, np.ndarray]
+#: A window variant: (carts it applies to, their raw window features, events kept or None).
+_Window = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _value_window(flat: Flat, f: dict[str, np.ndarray], ref: _Reference) -> _Window:
+    """Cart value made typical: every price of the cart rescaled by the same factor."""
     priced = f["value_known"] & (f["value"] > 0) & np.isfinite(ref.value)
-    if priced.any():
-        r = np.where(priced, ref.value / np.where(priced, f["value"], 1.0), 1.0)[flat.cart]
-        raw = flat.raw.copy()
-        for name in ("log_price", "log_cart_value"):
-            j = _J[name]
-            raw[:, j] = np.log1p(np.expm1(raw[:, j]) * r)
-        window("cart_value", np.flatnonzero(priced), raw, keep_all)
+    r = np.where(priced, ref.value / np.where(priced, f["value"], 1.0), 1.0)[flat.cart]
+    raw = flat.raw.copy()
+    for name in ("log_price", "log_cart_value"):
+        j = FEATURE_INDEX[name]
+        raw[:, j] = np.log1p(np.expm1(raw[:, j]) * r)
+    return priced, raw, None
+
+
+def _items_window(flat: Flat, f: dict[str, np.ndarray], ref: _Reference) -> _Window:
+    """Item count made typical: every quantity rescaled by the same factor."""
     differ = (f["items"] > 0) & (np.abs(f["items"] - ref.items) > 1e-9)
-    if differ.any():
-        r = np.where(differ, ref.items / np.where(f["items"] > 0, f["items"], 1.0), 1.0)
-        raw = flat.raw.copy()
-        j = _J["log_cart_items"]
-        raw[:, j] = np.log1p(np.expm1(raw[:, j]) * r[flat.cart])
-        window("items", np.flatnonzero(differ), raw, keep_all)
-    long = f["longest_pause"] > ref.longest_pause
-    if long.any():
-        raw = flat.raw.copy()
-        j = _J["log_dt"]
-        first = np.zeros(len(flat.cart), dtype=bool)
-        first[flat.offset] = True
-        capped = np.minimum(raw[:, j], np.log1p(ref.longest_pause))
-        raw[:, j] = np.where(first, raw[:, j], capped)
-        window("pauses", np.flatnonzero(long), raw, keep_all)
+    r = np.where(differ, ref.items / np.where(f["items"] > 0, f["items"], 1.0), 1.0)
+    raw = flat.raw.copy()
+    j = FEATURE_INDEX["log_cart_items"]
+    raw[:, j] = np.log1p(np.expm1(raw[:, j]) * r[flat.cart])
+    return differ, raw, None
+
+
+def _pauses_window(flat: Flat, f: dict[str, np.ndarray], ref: _Reference) -> _Window:
+    """Pauses cut to the typical longest pause."""
+    raw = flat.raw.copy()
+    j = FEATURE_INDEX["log_dt"]
+    first = np.zeros(len(flat.cart), dtype=bool)
+    first[flat.offset] = True
+    capped = np.minimum(raw[:, j], np.log1p(ref.longest_pause))
+    raw[:, j] = np.where(first, raw[:, j], capped)
+    return f["longest_pause"] > ref.longest_pause, raw, None
+
+
+def _views_window(flat: Flat, f: dict[str, np.ndarray], ref: _Reference) -> _Window:
+    """The earliest product views beyond the typical count left out."""
     extra = f["views"] - np.floor(ref.views)
-    many = extra > 0
-    if many.any():
-        is_view = flat.types == _VIEW
-        nth = np.cumsum(is_view) - is_view
-        nth = nth - nth[flat.offset][flat.cart]  # 0-based rank of a view inside its cart
-        keep = ~(is_view & (nth < extra[flat.cart]))
-        window("views", np.flatnonzero(many), flat.raw, keep)
-    removed = f["removals"] > 0
-    if removed.any():
-        window("removals", np.flatnonzero(removed), _kept_removed_items(flat),
-               flat.types != _REMOVE)
+    is_view = flat.types == VIEW
+    nth = np.cumsum(is_view) - is_view
+    nth = nth - nth[flat.offset][flat.cart]  # 0-based rank of a view inside its cart
+    return extra > 0, flat.raw, ~(is_view & (nth < extra[flat.cart]))
+
+
+def _removals_window(flat: Flat, f: dict[str, np.ndarray], ref: _Reference) -> _Window:
+    """The removals left out, as if the removed items had stayed in the cart."""
+    return f["removals"] > 0, kept_removed_items(flat), flat.types != REMOVE
+
+
+_WINDOW_REASONS = (("cart_value", _value_window), ("items", _items_window),
+                   ("pauses", _pauses_window), ("views", _views_window),
+                   ("removals", _removals_window))
+
+
+def _window_blocks(flat: Flat, enc: Encoded, f: dict[str, np.ndarray], ref: _Reference,
+                   mean: np.ndarray, std: np.ndarray) -> list[_Block]:
+    """Variants of the carts' event windows, one block per reason that applies to a cart."""
+    keep_all = np.ones(len(flat.cart), dtype=bool)
+    blocks: list[_Block] = []
+    for reason, variant in _WINDOW_REASONS:
+        applies, raw, keep = variant(flat, f, ref)
+        carts = np.flatnonzero(applies)
+        if len(carts):
+            venc = window_variant(flat, raw, keep_all if keep is None else keep, carts, enc,
+                                  mean, std)
+            blocks.append((reason, carts, venc, np.ones(len(carts))))
+    return blocks
+
+
+def _context_blocks(enc: Encoded, ref: _Reference, names: list[str]) -> list[_Block]:
+    """Variants of the session context: typical earlier visits, and every device, channel,
+    hour and returning-buyer value weighted by its share of carts."""
+    blocks: list[_Block] = []
     prev_cols = [names.index(c) for c in ("log_prev_sessions", "log_prev_carts",
                                           "log_prev_abandoned")]
     typical_prev = np.log1p(ref.prev)
@@ -393,8 +350,9 @@ def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame | None
         carts = np.flatnonzero(differ)
         c = enc.context[carts].copy()
         c[:, prev_cols] = typical_prev
-        blocks.append(("earlier_visits", carts, _context_variant(enc, carts, c),
+        blocks.append(("earlier_visits", carts, context_variant(enc, carts, c),
                        np.ones(len(carts))))
+    everyone = np.arange(len(enc))
     for group, (cols, shares) in ref.shares.items():
         for k, share in enumerate(shares):
             if share <= 0:
@@ -405,29 +363,39 @@ def explain_reasons(model: CartModel, events: pl.DataFrame | pl.LazyFrame | None
             else:
                 c[:, cols] = 0.0
                 c[:, cols[k]] = 1.0
-            blocks.append((group, everyone, _context_variant(enc, everyone, c),
-                           np.full(n, share)))
+            blocks.append((group, everyone, context_variant(enc, everyone, c),
+                           np.full(len(enc), share)))
+    return blocks
 
+
+def _reference_risks(model: CartModel, blocks: list[_Block], risk: np.ndarray,
+                     f: dict[str, np.ndarray], ref: _Reference) -> np.ndarray:
+    """``[cart, reason]`` risk with the reason made typical (NaN: not measurable)."""
     reasons = list(REASONS)
-    reference_risk = np.full((n, len(reasons)), np.nan)
+    reference_risk = np.full((len(risk), len(reasons)), np.nan)
     for reason, carts, venc, weights in blocks:
         p = model.predict_proba(venc)
         col = reasons.index(reason)
         current = reference_risk[carts, col]
         reference_risk[carts, col] = np.where(np.isnan(current), 0.0, current) + weights * p
     # Reasons already at their reference have no effect (the cart *is* typical there).
-    for reason, at_reference in (("items", ~(f["items"] > 0) | (np.abs(f["items"] - ref.items)
-                                                                <= 1e-9)),
-                                 ("pauses", ~long), ("removals", ~removed)):
+    typical_items = ~(f["items"] > 0) | (np.abs(f["items"] - ref.items) <= 1e-9)
+    for reason, at_reference in (("items", typical_items),
+                                 ("pauses", ~(f["longest_pause"] > ref.longest_pause)),
+                                 ("removals", ~(f["removals"] > 0))):
         col = reasons.index(reason)
         reference_risk[at_reference, col] = risk[at_reference]
     col = reasons.index("earlier_visits")
     same = np.isnan(reference_risk[:, col])
     reference_risk[same, col] = risk[same]
+    return reference_risk
 
-    ids = prefixes["session_id"].to_list()
-    words = _words(f, ref, prepared, prefixes)
-    k = len(reasons)
+
+def _reason_table(ids: list[str], risk: np.ndarray, reference_risk: np.ndarray,
+                  words: dict[str, tuple[list[str], str]]) -> pl.DataFrame:
+    """One row per cart and reason, each cart's reasons ranked by effect."""
+    reasons = list(REASONS)
+    n, k = len(ids), len(reasons)
     this_cart = np.empty((n, k), dtype=object)
     for col, reason in enumerate(reasons):
         this_cart[:, col] = words[reason][0]
