@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "assign_sessions": "core.sessions",
     # loading and storage
     "load_events": "core.loader",
+    "LoadParams": "core.loader",
     "LoadResult": "core.loader",
     "LoadReport": "core.loader",
     "canonical_event_type": "core.loader",

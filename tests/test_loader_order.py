@@ -9,7 +9,7 @@ from fixtures_loader import write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import core.loader as loader
+import core.loader.order as loader
 from core import load_events
 
 rows = st.lists(

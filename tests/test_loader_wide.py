@@ -80,7 +80,7 @@ def test_property_types_match_a_per_column_reference(columns):
         {f"c{i}": pl.Series(vals, dtype=pl.String) for i, vals in enumerate(columns)}
     )
     typed = {s.name: s for s in _tighten_columns(frame, frame.columns)}
-    with mock.patch("core.loader._LONG_CELLS", 0):  # the per-column path of tall frames
+    with mock.patch("core.loader.properties._LONG_CELLS", 0):  # the per-column path (tall frames)
         per_column = {s.name: s for s in _tighten_columns(frame, frame.columns)}
     assert typed.keys() == per_column.keys()
     for name, series in typed.items():

@@ -43,8 +43,14 @@ def default_spool_dir() -> Path:
     return Path(env) if env else Path(tempfile.gettempdir()) / "pathlens-uploads"
 
 
-def spool_upload(stream: IO[bytes], name: str, *, directory: str | Path | None = None,
-                 chunk: int = 1 << 20, keep_seconds: float = 86_400.0) -> SpooledUpload:
+def spool_upload(
+    stream: IO[bytes],
+    name: str,
+    *,
+    directory: str | Path | None = None,
+    chunk: int = 1 << 20,
+    keep_seconds: float = 86_400.0,
+) -> SpooledUpload:
     """Copy an uploaded file to disk in chunks, named by its content hash.
 
     The upload is read ``chunk`` bytes at a time, so it is never held a second time in memory;
@@ -81,9 +87,11 @@ def spool_upload(stream: IO[bytes], name: str, *, directory: str | Path | None =
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     except OSError as e:
-        raise LoadError(f"The upload could not be saved to {folder}: {e.strerror or e}. "
-                        "Ask the administrator to free space or set PATHLENS_SPOOL_DIR.",
-                        code="spool") from e
+        raise LoadError(
+            f"The upload could not be saved to {folder}: {e.strerror or e}. "
+            "Ask the administrator to free space or set PATHLENS_SPOOL_DIR.",
+            code="spool",
+        ) from e
     digest = hashlib.sha256()
     size = 0
     try:
@@ -98,9 +106,11 @@ def spool_upload(stream: IO[bytes], name: str, *, directory: str | Path | None =
         os.replace(tmp, final)
     except OSError as e:
         _unlink(tmp)
-        raise LoadError(f"The upload could not be saved to {folder}: {e.strerror or e}. "
-                        "Ask the administrator to free space or set PATHLENS_SPOOL_DIR.",
-                        code="spool") from e
+        raise LoadError(
+            f"The upload could not be saved to {folder}: {e.strerror or e}. "
+            "Ask the administrator to free space or set PATHLENS_SPOOL_DIR.",
+            code="spool",
+        ) from e
     except BaseException:
         _unlink(tmp)
         raise

@@ -1,0 +1,246 @@
+"""The loading pipeline: open, lay out the columns, plan, one pass over the file, then the
+checks that need the whole table.
+
+:func:`run` reads the file once, lazily, with every column parsed on the way
+(:meth:`~core.loader.plan.ReadPlan.build`; a first look at its first rows decides how); then
+the unusable rows are dropped and counted (:mod:`core.loader.accounting`), exact duplicates
+removed and the table sorted once by user and time (:mod:`core.loader.order`), sessions built
+where missing (:mod:`core.loader.sessions`), event types named and text properties typed.
+
+Memory: the parsed table is handed from step to step in a one-element list, its only
+reference, so each step frees the columns it replaces (the peak stays about one table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from core.errors import ParameterError
+from core.formats import FORMAT_LABELS, UNKNOWN, canonical_event_type, detect_format
+from core.io import ROW_COLUMN, RawSource, Source, collect_raw, open_source, scan_raw
+from core.loader.accounting import _EXAMPLES, _stray, account_rows
+from core.loader.mapping import Layout, resolve_layout
+from core.loader.order import _drop_duplicates, _filter_columns, _repeated_rows, _sort
+from core.loader.plan import ReadPlan, option_notes, plan_reading, widen_text_plan
+from core.loader.properties import _ID_LIKE, _tighten_columns
+from core.loader.report import DROP_REASONS, DUPLICATE, STRAY_TS, LoadReport, LoadResult
+from core.loader.sessions import _sessions
+from core.schema import conform, empty_events
+
+if TYPE_CHECKING:
+    from core.loader.params import LoadParams
+
+Progress = Callable[[str, float], None]
+
+
+def run(source: Source, params: LoadParams, progress: Progress | None = None) -> LoadResult:
+    """Load ``source`` with ``params`` (see :func:`core.loader.load_events`).
+
+    Raises
+    ------
+    ParameterError
+        ``progress`` is not callable.
+    """
+    if progress is not None and not callable(progress):
+        raise ParameterError(
+            f"`progress` must be a function progress(stage, fraction) or None, got {progress!r}"
+        )
+    step = progress or _silent
+    step("reading", 0.0)
+    raw = open_source(source, max_expanded_bytes=params.max_expanded_bytes)
+    columns = scan_raw(raw).collect_schema().names()
+    fmt_name = detect_format(columns)
+    mapping = params.overrides
+    layout = resolve_layout(columns, fmt_name, mapping, source_name=raw.name)
+    report = _start_report(raw.name, fmt_name, layout, mapping)
+    plan, raw = plan_reading(raw, layout)
+    report.notes.extend(option_notes(plan))
+    df, raw, plan = _read(raw, plan)
+    _describe_read(report, raw, plan, rows=df.height)
+    if df.height == 0:
+        report.warnings.append(f"{raw.name!r} has column names but no data rows.")
+        props = {plan.renamed[c]: df.schema[plan.renamed[c]] for c in plan.extras}
+        step("done", 0.95)
+        return LoadResult(empty_events(props), report, params)
+    parsed = [df]  # _finish takes the only reference, so it can free the frame as it goes
+    del df
+    step("checking", 0.5)
+    events = _finish(parsed, raw, plan, report, params, step)
+    step("done", 0.95)
+    report.rows_kept = events.height
+    if report.rows_read != report.rows_kept + report.rows_dropped_total:  # pragma: no cover
+        raise AssertionError("loader accounting is off: rows read != kept + dropped")
+    return LoadResult(events, report, params)
+
+
+def _silent(stage: str, fraction: float) -> None:
+    """The progress callback when none is given."""
+
+
+def _start_report(
+    source_name: str, fmt_name: str, layout: Layout, mapping: dict | None
+) -> LoadReport:
+    """The report as the column names alone tell it: format, mapping, options, renames."""
+    report = LoadReport(
+        source=source_name,
+        format=fmt_name,
+        format_label=FORMAT_LABELS[fmt_name],
+        mapping=dict(layout.used),
+        options=dict(layout.options),
+    )
+    if mapping:
+        if fmt_name == UNKNOWN:
+            report.format, report.format_label = "generic", "Event log (columns mapped by hand)"
+        report.notes.append("Column mapping set by hand for: " + ", ".join(mapping) + ".")
+    extras, renamed = layout.extras, layout.renamed
+    if any(renamed[c] != c for c in extras):
+        clash = [f"{c!r} as {renamed[c]!r}" for c in extras if renamed[c] != c]
+        report.notes.append(
+            "Kept source columns named like canonical columns under new "
+            "names: " + ", ".join(clash) + "."
+        )
+    return report
+
+
+def _read(raw: RawSource, plan: ReadPlan) -> tuple[pl.DataFrame, RawSource, ReadPlan]:
+    """The pass over the file; once more with more layouts when text timestamps beyond the
+    first rows failed in a layout that more layouts read."""
+    df, raw = collect_raw(raw, plan.build, row_index=True)
+    if df.height and plan.ts.kind == "text":
+        wider = widen_text_plan(df, raw, plan)
+        if wider is not None:  # more layouts found among the failures: read once more
+            del df
+            plan = replace(plan, ts=wider)
+            df, raw = collect_raw(raw, plan.build, row_index=True)
+    return df, raw, plan
+
+
+def _describe_read(report: LoadReport, raw: RawSource, plan: ReadPlan, *, rows: int) -> None:
+    """What the pass read: file kind, timestamp reading, warnings, rows."""
+    report.file_kind = raw.description
+    report.warnings.extend(raw.warnings)
+    report.warnings.extend(plan.ts.warnings)
+    report.ts_unit, report.ts_format = plan.ts.unit, plan.ts.format
+    report.rows_read = rows
+
+
+def _finish(
+    parsed: list[pl.DataFrame],
+    raw: RawSource,
+    plan: ReadPlan,
+    report: LoadReport,
+    params: LoadParams,
+    step: Progress,
+) -> pl.DataFrame:
+    """After the pass: accounting, duplicates, the one sort, strays, sessions, event types.
+
+    ``parsed`` holds the only reference to the parsed table; it is emptied.
+    """
+    keep, counts = account_rows(parsed[0], raw, plan, report)
+    holder = parsed
+    holder.append(_usable_sorted(holder, keep))
+    del keep
+    frame, counts[DUPLICATE] = _deduplicate(holder, plan, report)
+    holder.append(frame)
+    del frame
+    frame = _stray(holder, report, drop=params.drop_stray)
+    counts[STRAY_TS] = report.stray_rows if params.drop_stray else 0
+    report.rows_dropped = {r: counts.get(r, 0) for r in DROP_REASONS}
+    _order_line_note(frame, plan, report)
+    step("sessions", 0.85)
+    frame = _sessions(frame, plan, report, params.session_gap)
+    frame = _event_types(frame, report)
+    return _typed_properties(frame, plan)
+
+
+def _usable_sorted(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
+    """The rows to ``keep``, without the pass's bookkeeping columns, sorted by user and time."""
+    df = holder.pop()
+    frame = df.drop(
+        [c for c in df.columns if c.startswith("__") and c not in (ROW_COLUMN, "__session")]
+    )
+    del df
+    holder.append(frame)
+    del frame
+    if not bool(keep.all()):
+        holder.append(_filter_columns(holder, keep))
+    return _sort(holder)
+
+
+def _deduplicate(
+    holder: list[pl.DataFrame], plan: ReadPlan, report: LoadReport
+) -> tuple[pl.DataFrame, int]:
+    """Drop exact duplicates (the first row of the file wins) and count them; a till export
+    without quantities keeps its repeated lines as further units."""
+    if plan.fmt is not None and plan.fmt.keep_repeats:
+        frame = holder.pop()
+        n_repeats = _repeated_rows(frame)
+        if n_repeats:
+            report.notes.append(
+                f"{n_repeats:,} lines repeat an earlier line exactly; they were kept as further "
+                "units of the same item (a till export without quantities writes one line per "
+                "unit)."
+            )
+        return frame, 0
+    frame, dup_rows = _drop_duplicates(holder)
+    if dup_rows.len():
+        first = dup_rows.sort().head(_EXAMPLES).to_list()
+        more = " ..." if dup_rows.len() > len(first) else ""
+        report.warnings.append(
+            f"Dropped {dup_rows.len():,} rows that repeat an earlier row exactly, first at "
+            f"data row{'s' if len(first) > 1 else ''} {', '.join(map(str, first))}{more}."
+        )
+    return frame, dup_rows.len()
+
+
+def _order_line_note(frame: pl.DataFrame, plan: ReadPlan, report: LoadReport) -> None:
+    """For order-line exports (no event column): every row a purchase, returns refunds."""
+    if "event" in plan.used or "event_constant" in plan.options:
+        return
+    n_ref = int((frame["event"] == "refund").sum())
+    report.notes.append(
+        "Order-line export: every row became a 'purchase' event"
+        + (
+            f"; {n_ref:,} returns (negative quantity or an invoice starting with 'C') "
+            "became 'refund' events, event_type 'other'"
+            if n_ref
+            else ""
+        )
+        + "."
+    )
+
+
+def _event_types(frame: pl.DataFrame, report: LoadReport) -> pl.DataFrame:
+    """The ``event_type`` column; event names that are no e-commerce step are noted."""
+    names = frame["event"].unique().drop_nulls().to_list()
+    lookup = {name: canonical_event_type(name) for name in names}
+    frame = frame.with_columns(
+        pl.col("event")
+        .replace_strict(lookup, default="other", return_dtype=pl.String)
+        .alias("event_type")
+    )
+    other = sorted(k for k, v in lookup.items() if v == "other")
+    if other:
+        shown = ", ".join(repr(o) for o in other[:10]) + (" ..." if len(other) > 10 else "")
+        report.notes.append(
+            f"{len(other)} event name(s) are no e-commerce step and have "
+            f"event_type 'other': {shown}."
+        )
+    return frame
+
+
+def _typed_properties(frame: pl.DataFrame, plan: ReadPlan) -> pl.DataFrame:
+    """The canonical table: row numbers dropped, text properties typed where every value is a
+    number or a boolean (ids stay text)."""
+    frame = frame.drop(ROW_COLUMN)
+    text_props = [
+        plan.renamed[c]
+        for c in plan.extras
+        if frame[plan.renamed[c]].dtype == pl.String and not _ID_LIKE.search(c)
+    ]
+    frame = frame.with_columns(_tighten_columns(frame, text_props))
+    return conform(frame)  # type: ignore[return-value]
