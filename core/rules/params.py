@@ -61,8 +61,11 @@ class Worded(Constraint):
 
 
 def _as_float(value: Any) -> Any:
-    """``float(value)`` when it has one (``"0.1"``, ``np.float32``, ``True``); else unchanged,
-    for the constraint to refuse with the value as given."""
+    """A Python int or float unchanged (so a message shows it as given; stored as a float once
+    valid); any other value ``float()`` reads (``"0.1"``, ``np.float32``, ``True``) as that
+    float; anything else unchanged, for the constraint to refuse."""
+    if type(value) in (int, float):
+        return value
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -171,6 +174,14 @@ class RulesParams(Params):
             self._set("time_limit", _as_float(self.time_limit))
         for name in ("max_len", "max_items", "max_itemsets"):
             self._set(name, _as_int(getattr(self, name)))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # Valid now: store the numbers as floats, so equal settings print alike in links.
+        for name in ("min_support", "min_confidence", "min_lift"):
+            self._set(name, float(getattr(self, name)))
+        if self.time_limit is not None:
+            self._set("time_limit", float(self.time_limit))
 
     def compute(self, data: pl.DataFrame | pl.LazyFrame) -> RuleSet:
         """Mine the rules of ``data`` with these settings (:func:`core.rules.mine_rules_with`).
