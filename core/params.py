@@ -103,8 +103,8 @@ class Interval(Constraint):
     def _typed(self, value: Any) -> bool:
         if isinstance(value, bool):
             return False
-        if self.kind is float:
-            return isinstance(value, (int, float)) and math.isfinite(value)
+        if self.kind is float:  # (an int is finite; isfinite would overflow on 10**400)
+            return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
         return isinstance(value, self.kind)
 
     def is_satisfied_by(self, value: Any) -> bool:
@@ -269,8 +269,11 @@ class Params:
         for name in self.column_fields():
             value = getattr(self, name)
             if value is not None and value not in schema:
+                table = next(
+                    c.table for c in self._parameter_constraints[name] if isinstance(c, Column)
+                )
                 raise ParameterError(
-                    f"`{name}` must be a column of the events table, got {value!r}; "
+                    f"`{name}` must be a column of the {table}, got {value!r}; "
                     f"available: {sorted(schema)}"
                 )
 
