@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -174,55 +174,15 @@ def feature_availability(
     """
     check_events(events)
     as_of = _utc(as_of)
-    names = events.lazy().collect_schema().names()
-    device = _device_column(names)
-    et = pl.col("event_type")
-    types = ("view_item", "search", "add_to_cart", "remove_from_cart", "purchase")
-    aggs = [
-        pl.col("user_id").n_unique().alias("users"),
-        pl.col("ts").max().alias("max_ts"),
-        *[(et == t).any().alias(t) for t in types],
-    ]
-    aggs.append(((et == "purchase") & pl.col("price").is_not_null()).any().alias("priced")
-                if "price" in names else pl.lit(False).alias("priced"))
-    aggs.append(pl.col("category").is_not_null().any().alias("category")
-                if "category" in names else pl.lit(False).alias("category"))
-    aggs.append(pl.col(device).is_not_null().any().alias("device")
-                if device else pl.lit(False).alias("device"))
-    row = _scoped(events, as_of).select(aggs).collect().row(0, named=True)
-    has = {k: bool(row[k]) for k in (*types, "priced", "category", "device")}
-
-    def why(name: str) -> str | None:
-        if name in ("revenue", "order_value"):
-            if not has["purchase"]:
-                return "no purchase events"
-            return None if has["priced"] else "no prices on purchase events"
-        needs = {"views_per_session": "view_item", "searches_per_session": "search",
-                 "cart_adds_per_session": "add_to_cart",
-                 "removals_per_session": "remove_from_cart", "purchases": "purchase"}
-        if name in needs:
-            return None if has[needs[name]] else f"no {needs[name]} events"
-        if name == "cart_to_purchase":
-            if not has["add_to_cart"]:
-                return "no add_to_cart events"
-            return None if has["purchase"] else "no purchase events"
-        if name == "categories":
-            return None if has["category"] else "no product categories"
-        if name == "mobile_share":
-            if device is None:
-                return f"no device column (looked for {', '.join(DEVICE_COLUMNS)})"
-            return None if has["device"] else f"device column {device!r} is empty"
-        return None
-
+    device = _device_column(events.lazy().collect_schema().names())
+    row = _presence(events, as_of, device)
+    has = {k: bool(row[k]) for k in (*_EVENT_TYPES, "priced", "category", "device")}
     if row["users"] == 0:
-        return FeatureReport(tuple(f.name for f in FEATURES
-                                   if f.name in ("recency_days", "sessions",
-                                                 "events_per_session", "session_minutes",
-                                                 "active_days")),
-                             (), device, as_of, 0)
+        return FeatureReport(tuple(f.name for f in FEATURES if f.name in _ALWAYS), (), device,
+                             as_of, 0)
     available, missing = [], []
     for f in FEATURES:
-        reason = why(f.name)
+        reason = _missing_reason(f.name, has, device)
         if reason is None:
             available.append(f.name)
         else:
@@ -230,6 +190,57 @@ def feature_availability(
     return FeatureReport(tuple(available), tuple(missing),
                          device if has["device"] else None,
                          as_of or row["max_ts"], int(row["users"]))
+
+
+#: Event types whose presence decides a feature.
+_EVENT_TYPES: Final = ("view_item", "search", "add_to_cart", "remove_from_cart", "purchase")
+#: Features every non-empty table supports (the only ones of an empty table).
+_ALWAYS: Final = frozenset({"recency_days", "sessions", "events_per_session",
+                            "session_minutes", "active_days"})
+#: What each feature needs, in order: ``(flag of _presence, reason when it is missing)``.
+_REQUIRES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "revenue": (("purchase", "no purchase events"), ("priced", "no prices on purchase events")),
+    "order_value": (("purchase", "no purchase events"),
+                    ("priced", "no prices on purchase events")),
+    "views_per_session": (("view_item", "no view_item events"),),
+    "searches_per_session": (("search", "no search events"),),
+    "cart_adds_per_session": (("add_to_cart", "no add_to_cart events"),),
+    "removals_per_session": (("remove_from_cart", "no remove_from_cart events"),),
+    "purchases": (("purchase", "no purchase events"),),
+    "cart_to_purchase": (("add_to_cart", "no add_to_cart events"),
+                         ("purchase", "no purchase events")),
+    "categories": (("category", "no product categories"),),
+}
+
+
+def _presence(
+    events: pl.DataFrame | pl.LazyFrame, as_of: datetime | None, device: str | None
+) -> dict[str, Any]:
+    """One aggregate row: ``users``, ``max_ts`` and, as booleans, whether each event type of
+    :data:`_EVENT_TYPES` occurs, purchases have a price, categories and devices have values."""
+    names = events.lazy().collect_schema().names()
+    et = pl.col("event_type")
+    aggs = [
+        pl.col("user_id").n_unique().alias("users"),
+        pl.col("ts").max().alias("max_ts"),
+        *[(et == t).any().alias(t) for t in _EVENT_TYPES],
+    ]
+    aggs.append(((et == "purchase") & pl.col("price").is_not_null()).any().alias("priced")
+                if "price" in names else pl.lit(False).alias("priced"))
+    aggs.append(pl.col("category").is_not_null().any().alias("category")
+                if "category" in names else pl.lit(False).alias("category"))
+    aggs.append(pl.col(device).is_not_null().any().alias("device")
+                if device else pl.lit(False).alias("device"))
+    return _scoped(events, as_of).select(aggs).collect().row(0, named=True)
+
+
+def _missing_reason(name: str, has: dict[str, bool], device: str | None) -> str | None:
+    """Why the data cannot support feature ``name``; None when it can."""
+    if name == "mobile_share":
+        if device is None:
+            return f"no device column (looked for {', '.join(DEVICE_COLUMNS)})"
+        return None if has["device"] else f"device column {device!r} is empty"
+    return next((why for flag, why in _REQUIRES.get(name, ()) if not has[flag]), None)
 
 
 def user_features(
@@ -325,85 +336,104 @@ def user_features_partition(
         f: (pl.Int64() if f in _INT_FEATURES else pl.Float64()) for f in keep}}
     if report.users == 0 or report.as_of is None:
         return pl.DataFrame(schema=schema)
-    ref = report.as_of
     names = events.lazy().collect_schema().names()
-    ev = _scoped(events, ref)
+    ev = _scoped(events, report.as_of)
+    users = ev.group_by("user_id").agg(_user_aggs(keep, names))
+    sessions = (ev.group_by("user_id", "session_id").agg(_session_aggs(keep, report))
+                .group_by("user_id").agg(_over_sessions(keep)))
+    return (
+        users.join(sessions, on="user_id", how="inner")
+        .with_columns(_derived(keep, report.as_of))
+        .select(pl.col("user_id").cast(pl.String), *[pl.col(f).cast(schema[f]) for f in keep])
+        .sort("user_id")
+        .collect()
+    )
+
+
+#: Per-session rates: the event type each one counts.
+_PER_SESSION_COUNTS: Final = {"views_per_session": "view_item", "searches_per_session": "search",
+                              "cart_adds_per_session": "add_to_cart",
+                              "removals_per_session": "remove_from_cart"}
+
+
+def _user_aggs(keep: Sequence[str], names: Sequence[str]) -> list[pl.Expr]:
+    """Per-user aggregates: last event, event count, active days, event-type counts,
+    orders, revenue, categories (those in ``keep``)."""
     et = pl.col("event_type")
     is_purchase = et == "purchase"
-
-    def count(t: str) -> pl.Expr:
-        return (et == t).sum().cast(pl.Int64)
-
-    user_aggs = [
+    aggs = [
         pl.col("ts").max().alias("_last"),
         pl.len().cast(pl.Int64).alias("_events"),
         pl.col("ts").dt.date().n_unique().cast(pl.Int64).alias("active_days"),
+        *[(et == t).sum().cast(pl.Int64).alias(name)
+          for name, t in _PER_SESSION_COUNTS.items() if name in keep],
     ]
-    per_session_counts = {"views_per_session": "view_item", "searches_per_session": "search",
-                          "cart_adds_per_session": "add_to_cart",
-                          "removals_per_session": "remove_from_cart"}
-    for name, t in per_session_counts.items():
-        if name in keep:
-            user_aggs.append(count(t).alias(name))
     if "purchases" in keep:
         oid = pl.col("order_id") if "order_id" in names else pl.lit(None, dtype=pl.String)
-        user_aggs.append(
+        aggs.append(
             (oid.filter(is_purchase & oid.is_not_null()).n_unique()
              + (is_purchase & oid.is_null()).sum()).cast(pl.Int64).alias("purchases"))
     if "revenue" in keep:
         qty = (pl.col("quantity").cast(pl.Float64) if "quantity" in names
                else pl.lit(1.0)).fill_null(1.0)
-        user_aggs.append(
+        aggs.append(
             pl.when(is_purchase).then(pl.col("price") * qty).otherwise(0.0)
             .fill_null(0.0).sum().alias("revenue"))
     if "categories" in keep:
-        user_aggs.append(
+        aggs.append(
             pl.col("category").drop_nulls().n_unique().cast(pl.Int64).alias("categories"))
+    return aggs
 
-    sess_aggs = [
+
+def _session_aggs(keep: Sequence[str], report: FeatureReport) -> list[pl.Expr]:
+    """Per-session aggregates: events, minutes, cart and purchase flags, mobile."""
+    et = pl.col("event_type")
+    aggs = [
         pl.len().alias("_n"),
         ((pl.col("ts").max() - pl.col("ts").min()).dt.total_seconds(fractional=True) / 60.0)
         .alias("_minutes"),
     ]
     if "cart_to_purchase" in keep:
-        sess_aggs += [(et == "add_to_cart").any().alias("_cart"), is_purchase.any().alias("_buy")]
+        aggs += [(et == "add_to_cart").any().alias("_cart"),
+                 (et == "purchase").any().alias("_buy")]
     if "mobile_share" in keep:
         dev = pl.col(report.device_column).cast(pl.String).str.to_lowercase()
-        sess_aggs.append(dev.drop_nulls().first().str.contains(MOBILE_PATTERN).alias("_mobile"))
-    per_session = ev.group_by("user_id", "session_id").agg(sess_aggs)
-    by_session = [
+        aggs.append(dev.drop_nulls().first().str.contains(MOBILE_PATTERN).alias("_mobile"))
+    return aggs
+
+
+def _over_sessions(keep: Sequence[str]) -> list[pl.Expr]:
+    """Per-user aggregates of the per-session rows: sessions, mean minutes, cart-to-purchase
+    share (null without a cart add), mobile share."""
+    aggs = [
         pl.len().cast(pl.Int64).alias("sessions"),
         pl.col("_minutes").mean().alias("session_minutes"),
     ]
     if "cart_to_purchase" in keep:
-        by_session.append(
-            (pl.col("_cart") & pl.col("_buy")).sum().cast(pl.Float64)
-            / pl.when(pl.col("_cart").sum() > 0).then(pl.col("_cart").sum()).otherwise(None)
-        )
-        by_session[-1] = by_session[-1].alias("cart_to_purchase")
+        aggs.append(
+            ((pl.col("_cart") & pl.col("_buy")).sum().cast(pl.Float64)
+             / pl.when(pl.col("_cart").sum() > 0).then(pl.col("_cart").sum()).otherwise(None))
+            .alias("cart_to_purchase"))
     if "mobile_share" in keep:
-        by_session.append(pl.col("_mobile").cast(pl.Float64).mean().alias("mobile_share"))
-    users = ev.group_by("user_id").agg(user_aggs)
-    sessions = per_session.group_by("user_id").agg(by_session)
+        aggs.append(pl.col("_mobile").cast(pl.Float64).mean().alias("mobile_share"))
+    return aggs
+
+
+def _derived(keep: Sequence[str], ref: datetime) -> list[pl.Expr]:
+    """Features computed from the per-user aggregates: recency, per-session rates, order value."""
     derived = [
         ((pl.lit(ref, dtype=pl.Datetime("us", "UTC")) - pl.col("_last"))
          .dt.total_seconds(fractional=True) / 86400.0).alias("recency_days"),
         (pl.col("_events") / pl.col("sessions")).alias("events_per_session"),
         *[(pl.col(name) / pl.col("sessions")).alias(name)
-          for name in per_session_counts if name in keep],
+          for name in _PER_SESSION_COUNTS if name in keep],
     ]
     if "order_value" in keep:
         derived.append(
             pl.when(pl.col("purchases") > 0)
             .then(pl.col("revenue") / pl.col("purchases"))
             .otherwise(None).alias("order_value"))
-    return (
-        users.join(sessions, on="user_id", how="inner")
-        .with_columns(derived)
-        .select(pl.col("user_id").cast(pl.String), *[pl.col(f).cast(schema[f]) for f in keep])
-        .sort("user_id")
-        .collect()
-    )
+    return derived
 
 
 #: A feature missing for more than this share of users is left out of the default columns.

@@ -18,32 +18,46 @@ def _archetypes(z: Mapping[str, float], orig: Mapping[str, float]) -> list[tuple
     to its value in original units. A name applies only when its defining features are present
     and clearly high or low; names that promise an absolute behaviour also check it ("Bouncers"
     typically have one session, "Lapsed" users have not been seen for two weeks), so a short
-    export of heavy users never calls its lightest users bouncers.
+    export of heavy users never calls its lightest users bouncers. The order of the list does
+    not matter (:func:`segment_names` sorts by score).
     """
-    def g(name: str) -> float | None:
-        return z.get(name)
+    return _buying_archetypes(z) + _visiting_archetypes(z, orig)
 
+
+def _buying_archetypes(z: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Names about money, orders and carts."""
+    g = z.get
     money = g("revenue") if g("revenue") is not None else g("purchases")
     out: list[tuple[str, float]] = []
-    ses, ov, srch = g("sessions"), g("order_value"), g("searches_per_session")
-    carts, conv, views = (g("cart_adds_per_session"), g("cart_to_purchase"),
-                          g("views_per_session"))
-    minutes, eps, rem = (g("session_minutes"), g("events_per_session"),
-                         g("removals_per_session"))
+    ses, ov, srch, buys = g("sessions"), g("order_value"), g("searches_per_session"), g("purchases")
+    carts, conv, rem = (g("cart_adds_per_session"), g("cart_to_purchase"),
+                        g("removals_per_session"))
     if money is not None and ses is not None and money >= _HIGH and ses >= _HIGH:
         out.append(("High-value loyal", money + ses))
     if money is not None and money >= _HIGH and (ov is None or ov >= _HIGH):
         out.append(("Big spenders", money + (ov or 0.0)))
-    if g("purchases") is not None and g("purchases") >= _HIGH:
-        out.append(("Frequent buyers", g("purchases")))
+    if buys is not None and buys >= _HIGH:
+        out.append(("Frequent buyers", buys))
     if carts is not None and carts >= _HIGH and (
-        (conv is not None and conv <= 0) or (g("purchases") is not None and g("purchases") <= 0)
+        (conv is not None and conv <= 0) or (buys is not None and buys <= 0)
     ):
         out.append(("Cart abandoners", carts + (rem or 0.0) - (conv or 0.0)))
     if srch is not None and srch >= _HIGH and (ov is None or ov <= 0) and (
         money is None or money < _HIGH
     ):
         out.append(("Deal seekers", srch - (ov or 0.0)))
+    return out
+
+
+def _visiting_archetypes(
+    z: Mapping[str, float], orig: Mapping[str, float]
+) -> list[tuple[str, float]]:
+    """Names about visits: browsing, bouncing, lapsing, device, searching."""
+    g = z.get
+    out: list[tuple[str, float]] = []
+    ses, srch, views, carts = (g("sessions"), g("searches_per_session"), g("views_per_session"),
+                               g("cart_adds_per_session"))
+    minutes, eps = g("session_minutes"), g("events_per_session")
     browse = max(v for v in (views, minutes, -99.0) if v is not None)
     if browse >= _HIGH and (carts is None or carts <= 0):
         out.append(("Window shoppers", browse - (carts or 0.0)))
