@@ -9,6 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.auth import protect_downloads, require_password
+from ui.boot import import_shared_libraries
+
 HERE = Path(__file__).parent
 PAGES = HERE / "pages"
 
@@ -59,10 +62,9 @@ def _sections() -> dict[str, list]:
 
 def run() -> None:
     st.set_page_config(page_title="PathLens", page_icon=":material/route:", layout="wide")
-    from ui.boot import import_shared_libraries
-
     import_shared_libraries()  # before any page: see ui/boot.py (concurrent first loads)
-    from ui.auth import protect_downloads, require_password
+    # lazy: ui.links imports core (numpy, Plotly, Polars), which must not start importing the
+    # shared libraries before import_shared_libraries has imported them whole (ui/boot.py)
     from ui.links import (
         install_query_string_guard,
         navigation_sidebar,

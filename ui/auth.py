@@ -27,6 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.media_file_storage import MediaFileKind, MediaFileStorageError
+from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaFileStorage
 
 #: A built download is served for this long (the browser fetches it right after the click).
 DOWNLOAD_TTL_S = 300.0
@@ -136,56 +139,44 @@ def require_password() -> None:
 
 # --- downloads -------------------------------------------------------------------------------
 
-def _private_storage_class():
-    from streamlit.runtime.media_file_storage import MediaFileKind, MediaFileStorageError
-    from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaFileStorage
+class PrivateMediaFileStorage(MemoryMediaFileStorage):
+    """Streamlit's in-memory media store with random file names and expiring downloads."""
 
-    class PrivateMediaFileStorage(MemoryMediaFileStorage):
-        """Streamlit's in-memory media store with random file names and expiring downloads."""
+    ttl_s: float = DOWNLOAD_TTL_S
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
-        ttl_s: float = DOWNLOAD_TTL_S
-        clock: Callable[[], float] = staticmethod(time.monotonic)
+    def _born(self) -> dict[str, float]:
+        born = self.__dict__.get("_pathlens_born")
+        if born is None:
+            born = self.__dict__["_pathlens_born"] = {}
+        return born
 
-        def _born(self) -> dict[str, float]:
-            born = self.__dict__.get("_pathlens_born")
-            if born is None:
-                born = self.__dict__["_pathlens_born"] = {}
-            return born
+    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None) -> str:
+        data = self._read_file(path_or_data) if isinstance(path_or_data, str) else path_or_data
+        file_id = secrets.token_hex(16)
+        self._files_by_id[file_id] = MemoryFile(content=data, mimetype=mimetype, kind=kind,
+                                                filename=filename)
+        self._born()[file_id] = self.clock()
+        return file_id
 
-        def load_and_get_id(self, path_or_data, mimetype, kind, filename=None) -> str:
-            data = self._read_file(path_or_data) if isinstance(path_or_data, str) else path_or_data
-            file_id = secrets.token_hex(16)
-            self._files_by_id[file_id] = MemoryFile(content=data, mimetype=mimetype, kind=kind,
-                                                    filename=filename)
-            self._born()[file_id] = self.clock()
-            return file_id
+    def get_file(self, filename: str) -> MemoryFile:
+        file = super().get_file(filename)
+        file_id = os.path.splitext(filename)[0]
+        born = self._born().get(file_id)
+        if file.kind == MediaFileKind.DOWNLOADABLE and (
+                born is None or self.clock() - born > self.ttl_s):
+            self.delete_file(file_id)
+            raise MediaFileStorageError(f"Download '{filename}' has expired")
+        return file
 
-        def get_file(self, filename: str) -> MemoryFile:
-            file = super().get_file(filename)
-            file_id = os.path.splitext(filename)[0]
-            born = self._born().get(file_id)
-            if file.kind == MediaFileKind.DOWNLOADABLE and (
-                    born is None or self.clock() - born > self.ttl_s):
-                self.delete_file(file_id)
-                raise MediaFileStorageError(f"Download '{filename}' has expired")
-            return file
+    def delete_file(self, file_id: str) -> None:
+        super().delete_file(file_id)
+        self._born().pop(file_id, None)
 
-        def delete_file(self, file_id: str) -> None:
-            super().delete_file(file_id)
-            self._born().pop(file_id, None)
 
+def private_storage_class() -> type[PrivateMediaFileStorage]:
+    """The media store class :func:`protect_downloads` installs."""
     return PrivateMediaFileStorage
-
-
-def private_storage_class():
-    """The media store class :func:`protect_downloads` installs (built once, lazily)."""
-    global _PRIVATE_CLASS
-    if _PRIVATE_CLASS is None:
-        _PRIVATE_CLASS = _private_storage_class()
-    return _PRIVATE_CLASS
-
-
-_PRIVATE_CLASS = None
 
 
 def protect_downloads() -> bool:
@@ -200,9 +191,6 @@ def protect_downloads() -> bool:
     bool
         Whether the server's store is private (``False`` outside a running server).
     """
-    from streamlit import runtime
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
     if not runtime.exists():
         return False
     storage = runtime.get_instance().media_file_mgr._storage
