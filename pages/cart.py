@@ -42,8 +42,8 @@ st.caption("At each add-to-cart, a sequence model (GRU) reads the visit so far a
            "the risk that it ends without a purchase. Figures are measured on the latest 20 % "
            "of carts, which no model was fitted on.")
 
-scope = describe_filters(ctx.filters, ctx.seg)
-own = retrained_model_key(ctx.dataset_id, ctx.filters, ctx.seg)
+scope = describe_filters(ctx.filters, ctx.view.seg)
+own = retrained_model_key(ctx.view)
 choices = [BUNDLED_CHOICE, RETRAINED_CHOICE] if own else [BUNDLED_CHOICE]
 if st.query_params.get("cart.model") == RETRAINED_CHOICE and not own:
     ctx.notice(f"The link asks for a model retrained on this data with the filters “{scope}”; "
@@ -53,7 +53,7 @@ choice = st.segmented_control("Model", choices, default=BUNDLED_CHOICE, required
 model_key = own if own and choice == RETRAINED_CHOICE else BUNDLED
 if own:
     st.caption(f"“{RETRAINED_CHOICE}” was trained on this dataset with the filters “{scope}”.")
-model = guarded(lambda: get_model(ctx.dataset_id, model_key, ctx.filters, ctx.seg))
+model = guarded(lambda: get_model(ctx.view, model_key))
 if model is None:
     st.stop()
 with st.expander("The model card, in plain words"):
@@ -66,8 +66,7 @@ window = st.number_input(
     "Recovery window (days)", min_value=1, max_value=365, value=7, step=1, key="cart.window",
     bind="query-params", help="A cart is open (recoverable) when its visit is over and its "
     "last event is at most this many days before the data's end.")
-status = guarded(lambda: cached_status(ctx.dataset_id, ctx.filters, model_key, int(window),
-                                       ctx.seg))
+status = guarded(lambda: cached_status(ctx.view, model_key, int(window)))
 if status is None:
     st.stop()
 if status.height == 0:
@@ -79,14 +78,14 @@ if status.height == 0:
     st.stop()
 
 st.subheader("How well it predicts on this data")
-metrics = guarded(lambda: cached_evaluation(ctx.dataset_id, ctx.filters, model_key, ctx.seg))
+metrics = guarded(lambda: cached_evaluation(ctx.view, model_key))
 if metrics is not None and not metrics.ok:
     st.info(f"No held-out figures: {metrics.reason}.")
 elif metrics is not None:
     if warning := chance_warning(metrics):
         st.warning(warning, icon=":material/warning:")
         if model_key == BUNDLED:
-            retrain_panel(ctx.dataset_id, ctx.filters, ctx.seg, key="cart.retrain_chance")
+            retrain_panel(ctx.view, key="cart.retrain_chance")
     show_table(metrics_for_people(metrics.table), key="cart.metrics_table")
     download_csv(labelled(metrics.table), "held_out_metrics.csv", key="cart.dl_metrics")
     cols = st.columns(3)
@@ -113,8 +112,7 @@ st.subheader("Why is this cart at risk?")
 session = st.selectbox("Cart (the 300 riskiest carts not bought, open ones first)",
                        explainable_carts(status), key="cart.session", bind="query-params")
 if session is not None:
-    reasons = guarded(lambda: cached_reasons(ctx.dataset_id, ctx.filters, model_key, session,
-                                             ctx.seg))
+    reasons = guarded(lambda: cached_reasons(ctx.view, model_key, session))
     if reasons is not None:
         for sentence in reason_sentences(reasons):
             st.markdown(f"- {sentence}")
@@ -122,12 +120,11 @@ if session is not None:
         show_table(reasons_for_people(reasons), key="cart.reasons_table")
         download_csv(reasons, f"cart_{session}_reasons.csv", key="cart.dl_reasons")
     with st.expander("Technical detail: each event's contribution"):
-        ex = guarded(lambda: cached_explanation(ctx.dataset_id, ctx.filters, model_key, session,
-                                                ctx.seg))
+        ex = guarded(lambda: cached_explanation(ctx.view, model_key, session))
         if ex is not None:
             st.plotly_chart(timeline_figure(ex), key="cart.timeline")
             st.dataframe(ex, hide_index=True)
             download_csv(ex, f"cart_{session}.csv", key="cart.dl_explain")
 
 st.subheader("Retrain on this data")
-retrain_panel(ctx.dataset_id, ctx.filters, ctx.seg)
+retrain_panel(ctx.view)

@@ -36,7 +36,7 @@ events = list(ctx.info.event_names)
 props = [c for c in ctx.info.properties if c not in ("event", "event_type")]
 steps = st.multiselect(
     "Steps, in order (add them one by one; remove and re-add to reorder)", events,
-    default=[e for e in default_steps(ctx.info, names_by_type(ctx.dataset_id, ctx.seg))
+    default=[e for e in default_steps(ctx.info, names_by_type(ctx.view))
              if e in events],
     key="funnel.steps", bind="query-params", max_selections=30,
 )
@@ -89,8 +89,7 @@ def build() -> FunnelParams:
 
 
 params = guarded(build)
-view = guarded(lambda: cached_funnel(ctx.dataset_id, ctx.filters, ctx.seg, params, interval,
-                                     definition)) if params else None
+view = guarded(lambda: cached_funnel(ctx.view, params, interval, definition)) if params else None
 if view is None:
     st.stop()
 result = view.result

@@ -11,6 +11,7 @@ from core.overview import (
     trend_people_table,
 )
 from ui.overview import CURRENCIES, cached_overview
+from ui.report import summary_download
 from ui.shell import download_csv, page_setup
 from ui.tables import show_table
 
@@ -29,7 +30,7 @@ currency_choice = c[2].selectbox(
     "Currency", ["auto", "none", *CURRENCIES], key="overview.currency", bind="query-params",
     help="auto: the export's currency column when it has one; none: plain numbers.")
 
-view = cached_overview(ctx.dataset_id, ctx.filters, ctx.seg, grain)
+view = cached_overview(ctx.view, grain)
 m = view.metrics
 if m.events == 0:
     st.info(m.reason)
@@ -64,7 +65,4 @@ with st.expander("Trend numbers and event mix"):
     download_csv(view.trend, "trend.csv", key="overview.dl_trend")
     show_table(mix_people_table(view.mix), key="overview.mix_table")
     download_csv(view.mix, "event_mix.csv", key="overview.dl_mix")
-
-from ui.report import summary_download  # noqa: E402
-
 summary_download(ctx, m, view.trend, view.mix)

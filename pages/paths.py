@@ -74,13 +74,12 @@ if params is None:
 def compute(value):
     breakdown = (by, value) if value is not None else None
     if link is not None:
-        res = guarded(lambda: cached_drop_off_paths(ctx.dataset_id, ctx.filters, ctx.seg, link,
-                                                    params, breakdown))
+        res = guarded(lambda: cached_drop_off_paths(ctx.view, link, params, breakdown))
         if res is None:
             st.stop()
         result, drop = res
         return result, drop
-    result = guarded(lambda: cached_paths(ctx.dataset_id, ctx.filters, ctx.seg, params, breakdown))
+    result = guarded(lambda: cached_paths(ctx.view, params, breakdown))
     if result is None:
         st.stop()
     return result, None

@@ -15,18 +15,17 @@ from core.rules import (
     together_people_table,
 )
 from ui.rules import (
-    FILE_KEY,
     basket_file_meta,
     basket_files,
     cached_file_rules,
     cached_rules,
     open_linked_basket_file,
-    publish_basket_file,
     save_basket_file,
     show_mining_limit,
 )
 from ui.shell import download_csv, guarded, page_setup, show_error
 from ui.tables import show_table
+from ui.urls import BASKET_FILE_KEY, publish_basket_file
 
 ctx = page_setup("Basket rules", icon=":material/shopping_basket:")
 st.caption("Items that end up in the same basket more often than chance: bundles, cross-sell "
@@ -51,15 +50,15 @@ if source == "file":
         saved = guarded(lambda: save_basket_file(upload.getvalue(), upload.name))
         if saved:
             st.session_state["rules._saved"] = upload.file_id
-            st.session_state[FILE_KEY] = saved
+            st.session_state[BASKET_FILE_KEY] = saved
     files = basket_files()  # only this session's uploads and files opened by link
     if not files:
         st.info("Upload a basket file to mine its rules.")
         st.stop()
-    if st.session_state.get(FILE_KEY) not in files:
-        st.session_state[FILE_KEY] = linked if linked in files else next(iter(files))
+    if st.session_state.get(BASKET_FILE_KEY) not in files:
+        st.session_state[BASKET_FILE_KEY] = linked if linked in files else next(iter(files))
     # Not bound: a bound selectbox puts its label in the URL; the link must hold the id.
-    file_id = st.selectbox("Basket file", list(files), format_func=files.get, key=FILE_KEY)
+    file_id = st.selectbox("Basket file", list(files), format_func=files.get, key=BASKET_FILE_KEY)
     publish_basket_file(file_id)
     meta = guarded(lambda: basket_file_meta(file_id))
     if meta:
@@ -113,7 +112,7 @@ try:
     if file_id is not None:
         rs = cached_file_rules(file_id, params)
     else:
-        rs = cached_rules(ctx.dataset_id, ctx.filters, params, ctx.seg)
+        rs = cached_rules(ctx.view, params)
 except MiningBudgetExceeded as e:  # too many itemsets or too slow: say so, offer a fix
     show_mining_limit(e)
     st.stop()

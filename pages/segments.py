@@ -17,15 +17,16 @@ from core.segments import (
     silhouette_figure,
     sizes_figure,
 )
-from ui.segments import cached_features, cached_segmentation, features_control, seg_value
-from ui.shell import SEG_KEY, download_csv, guarded, page_setup, set_shared
+from ui.segments import cached_features, cached_segmentation, features_control
+from ui.shell import download_csv, guarded, page_setup
 from ui.tables import show_table
+from ui.urls import SEG_KEY, encode_seg, set_shared
 
 ctx = page_setup("Segments", icon=":material/groups:")
 st.caption("Users grouped by what they do (visits, searches, carts, purchases, spend, device), "
            "with k-means; each segment is named from how it differs from the average user.")
 
-loaded = guarded(lambda: cached_features(ctx.dataset_id, ctx.filters, ctx.seg))
+loaded = guarded(lambda: cached_features(ctx.view))
 if loaded is None:
     st.stop()
 features, report = loaded
@@ -52,8 +53,8 @@ ordered = tuple(c for c in available if c in chosen)
 params = SegmentParams(columns=None if list(ordered) == defaults else ordered,
                        k=None if k_text == "auto" else int(k_text), seed=int(seed))
 
-shared = seg_value(params)
-if ctx.seg == shared:
+shared = encode_seg(params)
+if ctx.view.seg == shared:
     st.success("These segments are used on every page (the `segment` property).",
                icon=":material/check:")
 else:
@@ -62,7 +63,7 @@ else:
                  help="Adds a `segment` property (these settings, fitted on the whole dataset) "
                       "that every page can filter and break down by; the link keeps it.")
 
-seg = guarded(lambda: cached_segmentation(ctx.dataset_id, ctx.filters, ctx.seg, params))
+seg = guarded(lambda: cached_segmentation(ctx.view, params))
 if seg is None:
     st.stop()
 for note in seg.notes:

@@ -12,6 +12,7 @@ from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
 from core.cart.reasons import reason_context
 from core.dev.cart_toy import toy_events
 from core.filters import FilterParams
+from ui.view import DataView
 
 pytestmark = pytest.mark.skipif(not (BUNDLED_DIR / WEIGHTS_FILE).is_file(),
                                 reason="the bundled model has not been trained yet")
@@ -50,7 +51,8 @@ def test_the_cart_page_takes_the_typical_cart_once(model, toy, monkeypatch):
     cart.cached_reasons.clear()
     cart._reason_context.clear()
     carts = reason_context(model, toy).prefixes["session_id"].head(3).to_list()
-    got = [cart.cached_reasons("toy-ds", FilterParams(), cart.BUNDLED, c) for c in carts]
+    view = DataView("toy-ds", FilterParams())
+    got = [cart.cached_reasons(view, cart.BUNDLED, c) for c in carts]
     assert len(calls) == 1  # three carts explained, the typical cart taken once
     for c, r in zip(carts, got, strict=True):
         assert_frame_equal(r, explain_reasons(model, toy, session_ids=[c]))

@@ -20,10 +20,13 @@ import streamlit as st
 from core.cart import (
     CartModel,
     Metrics,
+    cart_status,
     evaluate,
     explain,
     load_bundled_model,
+    revenue_at_risk,
     score_carts,
+    train_model,
     training_refusal,
 )
 from core.cart.card import ModelCard, model_label
@@ -36,14 +39,13 @@ from core.cart.registry import (
     retrained_model_dir,
     save_retrained,
 )
-from core.cart.score import cart_status, revenue_at_risk
 from core.errors import ModelError
-from core.filters import FilterParams
 from core.fmt import PeopleTable
 from core.sessions import DEFAULT_SESSION_GAP
 from ui.data import filtered_events, get_store
-from ui.shell import download_csv
+from ui.shell import download_csv, guarded
 from ui.tables import show_table
+from ui.view import DataView
 
 BUNDLED = "bundled"
 #: Labels of the model picker (also the ``cart.model`` URL values).
@@ -60,25 +62,25 @@ def bundled_model() -> CartModel:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the retrained model…")
-def _retrained_model(dataset_id: str, filters: FilterParams, seg: str, stamp: int) -> CartModel:
-    return load_retrained(get_store(), dataset_id, filters, seg)
+def _retrained_model(view: DataView, stamp: int) -> CartModel:
+    return load_retrained(get_store(), view.dataset_id, view.filters, view.seg)
 
 
-def retrained_model_key(dataset_id: str, filters: FilterParams, seg: str = "") -> str | None:
-    """The key of the model retrained on this dataset with exactly these filters, or None."""
+def retrained_model_key(view: DataView) -> str | None:
+    """The key of the model retrained on this dataset with exactly these filters and segments,
+    or None."""
     store = get_store()
-    if not has_retrained_model(store, dataset_id, filters, seg):
+    if not has_retrained_model(store, view.dataset_id, view.filters, view.seg):
         return None
-    config = retrained_model_dir(store, dataset_id, filters, seg) / CONFIG_FILE
+    config = retrained_model_dir(store, view.dataset_id, view.filters, view.seg) / CONFIG_FILE
     try:
         return f"retrained:{config.stat().st_mtime_ns}"
     except OSError:  # replaced by a concurrent retraining between the two checks
         return None
 
 
-def get_model(dataset_id: str, model_key: str, filters: FilterParams | None = None,
-              seg: str = "") -> CartModel:
-    """The model a key names (``"bundled"`` or a :func:`retrained_model_key`).
+def get_model(view: DataView, model_key: str) -> CartModel:
+    """The model a key names (``"bundled"`` or the view's :func:`retrained_model_key`).
 
     Raises
     ------
@@ -89,80 +91,68 @@ def get_model(dataset_id: str, model_key: str, filters: FilterParams | None = No
         return bundled_model()
     if not model_key.startswith("retrained:"):
         raise ModelError(f"unknown model {model_key!r}; expected 'bundled' or a retrained model")
-    return _retrained_model(dataset_id, filters or FilterParams(), seg,
-                            int(model_key.split(":", 1)[1]))
+    return _retrained_model(view, int(model_key.split(":", 1)[1]))
 
 
 @st.cache_data(max_entries=8, show_spinner="Checking the carts…")
-def cached_refusal(dataset_id: str, filters: FilterParams, seg: str = "") -> str:
-    """Why the filtered data cannot be trained on ("" when it can)."""
-    return training_refusal(filtered_events(dataset_id, filters, seg))
+def cached_refusal(view: DataView) -> str:
+    """Why the view's data cannot be trained on ("" when it can)."""
+    return training_refusal(filtered_events(view))
 
 
 @st.cache_data(max_entries=8, show_spinner="Measuring the model on the latest carts "
                                             "(and fitting both baselines)…")
-def cached_evaluation(dataset_id: str, filters: FilterParams, model_key: str,
-                      seg: str = "") -> Metrics:
-    """Held-out figures of the model and both baselines on the filtered data."""
-    return evaluate(get_model(dataset_id, model_key, filters, seg),
-                    filtered_events(dataset_id, filters, seg))
+def cached_evaluation(view: DataView, model_key: str) -> Metrics:
+    """Held-out figures of the model and both baselines on the view's data."""
+    return evaluate(get_model(view, model_key), filtered_events(view))
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every cart…")
-def cached_scores(dataset_id: str, filters: FilterParams, model_key: str,
-                  seg: str = "") -> pl.DataFrame:
-    """Risk of every cart session of the filtered data (:func:`core.score_carts`)."""
-    return score_carts(get_model(dataset_id, model_key, filters, seg),
-                       filtered_events(dataset_id, filters, seg))
+def cached_scores(view: DataView, model_key: str) -> pl.DataFrame:
+    """Risk of every cart session of the view's data (:func:`core.score_carts`)."""
+    return score_carts(get_model(view, model_key), filtered_events(view))
 
 
 @st.cache_data(max_entries=32, show_spinner="Explaining the session…")
-def cached_explanation(dataset_id: str, filters: FilterParams, model_key: str,
-                       session_id: str, seg: str = "") -> pl.DataFrame:
+def cached_explanation(view: DataView, model_key: str, session_id: str) -> pl.DataFrame:
     """Occlusion explanation of one session (with its user's earlier sessions as history)."""
-    events = filtered_events(dataset_id, filters, seg)
+    events = filtered_events(view)
     own = events.filter(pl.col("session_id") == session_id)
     if own.height == 0:
-        return explain(get_model(dataset_id, model_key, filters, seg), own)
+        return explain(get_model(view, model_key), own)
     user = own["user_id"][0]
     end = own["ts"].max()
     history = events.filter((pl.col("user_id") == user) & (pl.col("ts") <= end)
                             & ((pl.col("session_id") == session_id)
                                | (pl.col("ts") < own["ts"].min())))
-    return explain(get_model(dataset_id, model_key, filters, seg), history)
+    return explain(get_model(view, model_key), history)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_status(dataset_id: str, filters: FilterParams, model_key: str, window_days: int,
-                  seg: str = "") -> pl.DataFrame:
+def cached_status(view: DataView, model_key: str, window_days: int) -> pl.DataFrame:
     """:func:`cached_scores` with each cart's status (:func:`core.cart_status`): open carts
     are idle for more than the session gap and at most ``window_days`` days."""
-    scores = cached_scores(dataset_id, filters, model_key, seg)
+    scores = cached_scores(view, model_key)
     return cart_status(scores, recovery_window=timedelta(days=window_days),
                        session_gap=DEFAULT_SESSION_GAP)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Taking the typical cart of this data…")
-def _reason_context(dataset_id: str, filters: FilterParams, model_key: str,
-                    seg: str = "") -> ReasonContext:
+def _reason_context(view: DataView, model_key: str) -> ReasonContext:
     # shared by every cart's explanation (prepares and encodes every cart: seconds on the
     # sample); a resource, not data, so the prepared table is not copied on each use. Read only.
-    return reason_context(get_model(dataset_id, model_key, filters, seg),
-                          filtered_events(dataset_id, filters, seg))
+    return reason_context(get_model(view, model_key), filtered_events(view))
 
 
 @st.cache_data(max_entries=32, show_spinner="Explaining the cart…")
-def cached_reasons(dataset_id: str, filters: FilterParams, model_key: str, session_id: str,
-                   seg: str = "") -> pl.DataFrame:
+def cached_reasons(view: DataView, model_key: str, session_id: str) -> pl.DataFrame:
     """Business reasons of one cart's risk, with their effect (:func:`core.explain_reasons`);
     the typical values they are compared with are taken once per dataset, filters and model."""
-    return explain_reasons(get_model(dataset_id, model_key, filters, seg), None,
-                           session_ids=[session_id],
-                           context=_reason_context(dataset_id, filters, model_key, seg))
+    return explain_reasons(get_model(view, model_key), None, session_ids=[session_id],
+                           context=_reason_context(view, model_key))
 
 
-def retrain(dataset_id: str, filters: FilterParams,
-            progress: Callable[[float, str], None], seg: str = "") -> tuple[ModelCard, Metrics]:
+def retrain(view: DataView, progress: Callable[[float, str], None]) -> tuple[ModelCard, Metrics]:
     """Train a model on the filtered data, store it for this dataset and these filters only
     (never over the bundled model), and measure the bundled model on the same split for
     comparison (not cached: it writes the store).
@@ -172,15 +162,14 @@ def retrain(dataset_id: str, filters: FilterParams,
     ParameterError
         The data cannot be trained on (too few labelled carts...).
     """
-    from core.cart import train_model
-
-    events = filtered_events(dataset_id, filters, seg)
+    events = filtered_events(view)
     model, card = train_model(events, seed=0, time_limit=RETRAIN_TIME_LIMIT, progress=progress)
-    card = ModelCard(**{**card.to_dict(), "name": dataset_id,
-                        "trained_on": f"this dataset with the filters "
-                                      f"“{describe_filters(filters, seg)}” ({card.trained_on})"})
-    save_retrained(model, card, get_store(), dataset_id, filters, seg)
-    comparison = cached_evaluation(dataset_id, filters, BUNDLED, seg)
+    scope = describe_filters(view.filters, view.seg)
+    card = ModelCard(**{**card.to_dict(), "name": view.dataset_id,
+                        "trained_on": f"this dataset with the filters “{scope}” "
+                                      f"({card.trained_on})"})
+    save_retrained(model, card, get_store(), view.dataset_id, view.filters, view.seg)
+    comparison = cached_evaluation(view, BUNDLED)
     return card, comparison
 
 
@@ -223,14 +212,11 @@ def reasons_for_people(reasons: pl.DataFrame) -> PeopleTable:
     })
 
 
-def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "", *,
-                  key: str = "cart.retrain") -> None:
+def retrain_panel(view: DataView, *, key: str = "cart.retrain") -> None:
     """The "Retrain on this data" button: refused with the reason when the data is too
     small; otherwise trains with a progress bar, stores the model for this dataset and these
     filters, and shows it against the baselines and the bundled model on the same split."""
-    from ui.shell import guarded
-
-    reason = cached_refusal(dataset_id, filters, seg)
+    reason = cached_refusal(view)
     if reason:
         st.info(f"Retraining is not possible here: {reason}.")
     if not st.button("Retrain on this data", key=key, disabled=bool(reason),
@@ -240,17 +226,17 @@ def retrain_panel(dataset_id: str, filters: FilterParams, seg: str = "", *,
                           f"cart.model={RETRAINED_CHOICE}."):
         return
     bar = st.progress(0.0, text="Starting…")
-    done = guarded(lambda: retrain(dataset_id, filters,
-                                   lambda f, msg: bar.progress(f, text=msg), seg))
+    done = guarded(lambda: retrain(view, lambda f, msg: bar.progress(f, text=msg)))
     if done is None:
         return
     card, bundled = done
     rows = [{**r, "model": f"retrained: {model_label(r['model'])}"} for r in card.test_metrics]
     if bundled.ok:
         rows.append({**bundled.row("model"), "model": "bundled model"})
-    st.success(f"Stored beside the bundled model, for this dataset with the filters "
-               f"“{describe_filters(filters, seg)}” only; choose “{RETRAINED_CHOICE}” above to "
-               "use it. The bundled model stays the default for everyone.")
+    scope = describe_filters(view.filters, view.seg)
+    st.success(f"Stored beside the bundled model, for this dataset with the filters “{scope}” "
+               f"only; choose “{RETRAINED_CHOICE}” above to use it. The bundled model stays the "
+               "default for everyone.")
     show_table(metrics_for_people(pl.DataFrame(rows)), key=f"{key}_table")
     download_csv(pl.DataFrame(rows), "retrained_vs_bundled.csv", key=f"{key}_dl")
 

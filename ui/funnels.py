@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 import polars as pl
 import streamlit as st
 
-from core.filters import FilterParams
 from core.fmt import grain_for_span
 from core.funnels import (
     FunnelParams,
@@ -22,8 +21,9 @@ from core.funnels import (
 )
 from core.overview import DatasetInfo
 from core.schema import DEFAULT_FUNNEL
-from ui.data import filtered_events
-from ui.links import shared_params
+from ui.data import base_events, filtered_events
+from ui.urls import paths_link_query
+from ui.view import DataView
 
 UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1),
          "days": timedelta(days=1)}
@@ -55,9 +55,11 @@ def trend_interval(result: FunnelResult) -> str:
 
 
 @st.cache_data(max_entries=24, show_spinner="Computing the funnel…")
-def cached_funnel(dataset_id: str, filters: FilterParams, seg: str, params: FunnelParams,
-                  interval: str, definition: str = "attempts") -> FunnelView:
-    events = filtered_events(dataset_id, filters, seg)
+def cached_funnel(view: DataView, params: FunnelParams, interval: str,
+                  definition: str = "attempts") -> FunnelView:
+    """The funnel of the view's events, its trend (``interval``: a grain or ``"auto"``;
+    ``definition``: attempts or cohort), time to convert and breakdown."""
+    events = filtered_events(view)
     result = params.compute(events)
     if result.is_empty or result.n_steps < 2:
         empty = pl.DataFrame()
@@ -89,13 +91,15 @@ def default_steps(info: DatasetInfo, names_by_type: dict[str, str]) -> list[str]
     return [names_by_type[t] for t in DEFAULT_FUNNEL if t in names_by_type]
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def names_by_type(dataset_id: str, seg: str = "") -> dict[str, str]:
-    """Most frequent raw event name of each canonical event type."""
-    from ui.data import base_events
+def names_by_type(view: DataView) -> dict[str, str]:
+    """Most frequent raw event name of each canonical event type (of the whole dataset)."""
+    return _names_by_type(view.unfiltered())
 
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _names_by_type(view: DataView) -> dict[str, str]:
     top = (
-        base_events(dataset_id, seg).group_by("event_type", "event").agg(n=pl.len())
+        base_events(view).group_by("event_type", "event").agg(n=pl.len())
         .sort(["n", "event"], descending=[True, False]).group_by("event_type", maintain_order=True)
         .first().collect()
     )
@@ -104,9 +108,7 @@ def names_by_type(dataset_id: str, seg: str = "") -> dict[str, str]:
 
 def paths_link(params: FunnelParams, step: int) -> str:
     """Relative URL of the Paths page on what entities that dropped off at ``step`` did next."""
-    query = [*shared_params(), ("paths.funnel", params.to_query()),
-             ("paths.dropped_at", str(step))]
-    return "paths?" + urlencode(query)
+    return "paths?" + urlencode(paths_link_query(params, step))
 
 
 def dropped_entities(result: FunnelResult, step: int) -> pl.DataFrame:

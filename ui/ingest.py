@@ -23,6 +23,7 @@ from core.io import SpooledUpload, max_expanded_bytes_default, spool_upload
 from core.loader import STRAY_MARGIN, LoadReport, LoadResult, load_events, read_columns
 from core.schema import CANONICAL_COLUMNS, EVENT_TYPES
 from ui.data import forget, get_store, remember
+from ui.urls import DATASET_KEY, DATASET_VIEW_KEYS, set_shared
 
 # Bookkeeping only: the last store error of a button callback, shown once by the Data page.
 _STORE_ERROR = "_data.store_error"
@@ -222,10 +223,8 @@ def store_dataset(upload: SpooledUpload, mapping: Mapping, drop_stray: bool = Fa
     finally:
         bar.empty()
     remember(dataset_id)
-    from ui.shell import set_shared
-
-    set_shared("dataset", dataset_id)
-    for param in ("from", "to", "filter", "where", "seg"):
+    set_shared(DATASET_KEY, dataset_id)
+    for param in DATASET_VIEW_KEYS:
         set_shared(param, None)
 
 
@@ -248,9 +247,7 @@ def remove_dataset(dataset_id: str) -> None:
     except DatasetNotFound:
         pass
     forget(dataset_id)
-    from ui.shell import set_shared
-
-    set_shared("dataset", None)
+    set_shared(DATASET_KEY, None)
 
 
 def store_error() -> str | None:

@@ -18,18 +18,15 @@ from datetime import date, datetime, time
 from urllib.parse import parse_qsl, urlencode
 
 import streamlit as st
+from streamlit.runtime import app_session
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from streamlit.runtime.state.session_state_proxy import get_session_state
+
+from ui.urls import SHARED_KEYS, TOO_MANY_KEY, shared_params, snapshot
 
 # Bookkeeping only (which pages already had their link checked); not a view setting.
 _CHECKED = "_links.checked"
 
-#: Sidebar settings every page shares; they travel with page switches (Streamlit clears the
-#: query string on a page switch, so the navigation links carry them explicitly). The shell
-#: reports its own problems with these, so the watcher skips them.
-SHARED_KEYS = ("dataset", "from", "to", "filter", "where", "seg")
-
-#: Set by :func:`install_query_string_guard` when Streamlit would have dropped a whole query
-#: string: its value is the number of parameters the link had.
-TOO_MANY_KEY = "links.too_many"
 #: Streamlit 1.67 ignores a whole query string with more fields than this
 #: (``CLIENT_STATE_QUERY_STRING_MAX_FIELDS``).
 MAX_FIELDS = 1000
@@ -39,17 +36,6 @@ _MAX_KEPT_SHARED = 200
 # The copy box of the current script run (set by copy_link, filled again after the page ran).
 # Each session's script runs in its own thread, so the run's box is thread-local.
 _run = threading.local()
-
-
-def shared_params() -> list[tuple[str, str]]:
-    """The shared sidebar settings of the current URL, as (key, value) pairs."""
-    out: list[tuple[str, str]] = []
-    for k in SHARED_KEYS:
-        try:
-            out += [(k, v) for v in st.query_params.get_all(k)]
-        except Exception:  # noqa: BLE001 - no browser session
-            return []
-    return out
 
 
 def navigation_sidebar(sections: dict) -> None:
@@ -63,13 +49,6 @@ def navigation_sidebar(sections: dict) -> None:
         for page in shown:
             st.sidebar.page_link(page, label=page.title, icon=page.icon,
                                  query_params=params or None)
-
-
-def _snapshot() -> dict[str, list[str]]:
-    try:
-        return {k: list(st.query_params.get_all(k)) for k in st.query_params}
-    except Exception:  # noqa: BLE001 - no browser session (AppTest without params)
-        return {}
 
 
 # --- values that must not reach a widget -------------------------------------------------------
@@ -149,8 +128,6 @@ def install_query_string_guard() -> bool:
     bool
         True when this call installed the guard (the first script run of the process).
     """
-    from streamlit.runtime import app_session
-
     original = app_session.sanitize_query_string
     if getattr(original, "_pathlens_guard", False):
         return False
@@ -204,7 +181,7 @@ def sanitise_link_params() -> list[str]:
     """
     notes: list[str] = []
     try:
-        params = _snapshot()
+        params = snapshot()
         too_many = params.pop(TOO_MANY_KEY, None)
         if too_many is not None:
             del st.query_params[TOO_MANY_KEY]
@@ -239,8 +216,6 @@ def _reseed_from_current_params() -> None:
     Streamlit 1.67 seeds bound widgets from a copy of the query string taken when the run
     started; a value removed from ``st.query_params`` would still reach the widget.
     """
-    from streamlit.runtime.state.session_state_proxy import get_session_state
-
     with get_session_state().query_params() as qp:
         qp.set_initial_query_params_from_current()
 
@@ -266,7 +241,7 @@ def view_url() -> str | None:
         base = None
     if not base:
         return None
-    pairs = [(k, v) for k, values in _snapshot().items() for v in values]
+    pairs = [(k, v) for k, values in snapshot().items() for v in values]
     return base + ("?" + urlencode(pairs) if pairs else "")
 
 
@@ -349,6 +324,8 @@ def _resume_after_page_stop() -> bool:
     watcher re-raises the stop right after its own output, so the script still ends there.
     """
     try:
+        # lazy: private Streamlit internals; on a version without them the late output is
+        # skipped rather than failing the page
         from streamlit.runtime.scriptrunner import get_script_run_ctx
         from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
 
@@ -376,14 +353,12 @@ def watch_link_params(run_page: Callable[[], None], page_key: str) -> None:
     page_key : str
         Identifies the page (its URL path).
     """
-    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
-
     _run.box = None
     checked: set[str] = st.session_state.setdefault(_CHECKED, set())
     first = page_key not in checked
     area = st.container()
     _warn(area, sanitise_link_params())
-    before = _snapshot() if first else {}
+    before = snapshot() if first else {}
     try:
         run_page()
     except StopException:
@@ -401,7 +376,7 @@ def _after_page(area, page_key: str, first: bool, before: dict[str, list[str]]) 
         return
     st.session_state[_CHECKED].add(page_key)
     widgets = {k: st.session_state[k] for k in before if k in st.session_state}
-    dropped = dropped_params(before, _snapshot(), widgets)
+    dropped = dropped_params(before, snapshot(), widgets)
     if dropped:
         area.warning(
             "Some settings in this link could not be used and were reset: "

@@ -19,6 +19,7 @@ from core.overview import (
     overview_metrics,
 )
 from ui.data import filtered_events
+from ui.view import DataView
 
 #: Currencies offered besides "auto" (detected from the export) and "none".
 CURRENCIES = ("EUR", "USD", "GBP", "JPY", "CNY", "RUB", "INR", "BRL", "CHF", "SEK", "PLN")
@@ -46,16 +47,16 @@ def _range(filters: FilterParams, first: datetime, last: datetime) -> tuple[date
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing overview…")
-def cached_overview(
-    dataset_id: str, filters: FilterParams, seg: str = "", grain: str = "auto"
-) -> OverviewView:
-    events = filtered_events(dataset_id, filters, seg)
+def cached_overview(view: DataView, grain: str = "auto") -> OverviewView:
+    """Headline numbers against the previous period, the activity trend and the event mix."""
+    events = filtered_events(view)
+    filters = view.filters
     metrics = overview_metrics(events)
     currency, found = detect_currency(events)
     if metrics.events == 0:
         return OverviewView(metrics, None, pl.DataFrame(), pl.DataFrame(), currency, found)
     start, end = _range(filters, metrics.first, metrics.last)  # type: ignore[arg-type]
-    undated = filtered_events(dataset_id, replace(filters, date_from=None, date_to=None), seg)
+    undated = filtered_events(view.with_filters(replace(filters, date_from=None, date_to=None)))
     comparison = compare_with_previous(undated, start=start, end=end)
     # a date range cut the data: its ends, not the first and last event, bound the periods
     trend = activity_trend(events, grain=grain, start=start if filters.date_from else None,

@@ -12,20 +12,18 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.errors import ParameterError
-from core.filters import FilterParams
 from core.fmt import fmt_duration
+from core.funnels import FunnelParams
 from core.paths import (
     FunnelDropOff,
     PathsParams,
     PathsResult,
-    compute_paths,
     filter_breakdown,
     paths_after_drop_off,
 )
 from ui.data import filtered_events
-
-FUNNEL_KEY = "paths.funnel"
-DROPPED_AT_KEY = "paths.dropped_at"
+from ui.urls import DROPPED_AT_KEY, FUNNEL_KEY, read_funnel_link, remove
+from ui.view import DataView
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,8 @@ class FunnelLink:
     dropped_at: int
 
 
-def _events(dataset_id: str, filters: FilterParams, seg: str, breakdown, count_by: str):
-    events = filtered_events(dataset_id, filters, seg)
+def _events(view: DataView, breakdown: tuple[str, str] | None, count_by: str):
+    events = filtered_events(view)
     if breakdown is not None:
         column, value = breakdown
         events = filter_breakdown(events, column=column, value=value, count_by=count_by)
@@ -46,40 +44,31 @@ def _events(dataset_id: str, filters: FilterParams, seg: str, breakdown, count_b
 
 @st.cache_resource(max_entries=16, show_spinner="Computing paths…")
 def cached_paths(
-    dataset_id: str,
-    filters: FilterParams,
-    seg: str,
+    view: DataView,
     params: PathsParams,
     breakdown: tuple[str, str] | None = None,
 ) -> PathsResult:
-    """Paths of the filtered events (of one breakdown value when given)."""
-    events = _events(dataset_id, filters, seg, breakdown, params.count_by)
-    return compute_paths(events, **params.kwargs())
+    """Paths of the view's events (of one breakdown value when given)."""
+    return params.compute(_events(view, breakdown, params.count_by))
 
 
 @st.cache_resource(max_entries=16, show_spinner="Computing the funnel and the paths…")
 def cached_drop_off_paths(
-    dataset_id: str,
-    filters: FilterParams,
-    seg: str,
+    view: DataView,
     link: FunnelLink,
     params: PathsParams,
     breakdown: tuple[str, str] | None = None,
 ) -> tuple[PathsResult, FunnelDropOff]:
     """Paths of the entities that dropped off at the linked funnel step."""
-    from core.funnels import FunnelParams
-
     funnel = FunnelParams.from_query(link.funnel_query)
-    events = _events(dataset_id, filters, seg, breakdown, funnel.count_by)
+    events = _events(view, breakdown, funnel.count_by)
     return paths_after_drop_off(
         events, funnel=funnel, dropped_at=link.dropped_at, params=params
     )
 
 
 def _clear_funnel_link() -> None:
-    for key in (FUNNEL_KEY, DROPPED_AT_KEY):
-        if key in st.query_params:
-            del st.query_params[key]
+    remove(FUNNEL_KEY, DROPPED_AT_KEY)
 
 
 def funnel_link(notice) -> FunnelLink | None:
@@ -94,30 +83,14 @@ def funnel_link(notice) -> FunnelLink | None:
     -------
     FunnelLink or None
     """
-    query = st.query_params.get(FUNNEL_KEY)
-    raw_k = st.query_params.get(DROPPED_AT_KEY)
-    if query is None and raw_k is None:
-        return None
     try:
-        from core.funnels import FunnelParams
-    except ImportError:  # the Funnels feature is not installed in this build
-        notice("This link comes from the Funnels page, which is not available here.")
-        return None
-    try:
-        if query is None or raw_k is None:
-            raise ParameterError("the link needs both `paths.funnel` and `paths.dropped_at`")
-        funnel = FunnelParams.from_query(query)
-        try:
-            k = int(raw_k)
-        except ValueError:
-            raise ParameterError(f"`paths.dropped_at` must be a step number, got {raw_k!r}") from None
-        if not 2 <= k <= len(funnel.steps):
-            raise ParameterError(
-                f"`paths.dropped_at` must be a step from 2 to {len(funnel.steps)}, got {k}"
-            )
+        linked = read_funnel_link()
     except ParameterError as e:
         notice(f"Ignored the funnel drop-off link: {e.message}")
         return None
+    if linked is None:
+        return None
+    query, k = linked
     return FunnelLink(funnel_query=query, dropped_at=k)
 
 
@@ -143,8 +116,6 @@ def funnel_banner_text(info: FunnelDropOff, who: str, *, window_seconds: float,
 def funnel_banner(info: FunnelDropOff, word: str, link: FunnelLink, *,
                   count: bool = True) -> None:
     """Explain the funnel restriction, with a button that clears it."""
-    from core.funnels import FunnelParams
-
     funnel = FunnelParams.from_query(link.funnel_query)
     who = f"**{info.entities:,} {word}**" if count else f"**{word}**"
     with st.container(border=True):

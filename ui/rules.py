@@ -23,7 +23,6 @@ import polars as pl
 import streamlit as st
 
 from core.errors import DatasetNotFound
-from core.filters import FilterParams
 from core.rules import (
     MiningBudgetExceeded,
     RuleParams,
@@ -34,9 +33,9 @@ from core.rules import (
 from core.store import BASKETS_DIR
 from ui.data import filtered_events, get_store, remember, remembered
 from ui.jobs import cancel_check
+from ui.urls import BASKET_FILE_KEY, url_value
+from ui.view import DataView
 
-#: URL parameter (and widget key) of the chosen basket file; it holds the file's id.
-FILE_KEY = "rules.file"
 FILE_ID_HEX_DIGITS = 32
 _FILE_ID = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{16})$")
 _KIND = "basket"
@@ -134,10 +133,7 @@ def open_linked_basket_file() -> tuple[str | None, str | None]:
         The id when the link names a stored file, else ``None``; ``problem`` says why a link's
         value opens nothing (malformed, or not on this server), else ``None``.
     """
-    try:
-        raw = st.query_params.get(FILE_KEY)
-    except Exception:  # noqa: BLE001 - no query params outside a browser session
-        return None, None
+    raw = url_value(BASKET_FILE_KEY)
     if raw is None or raw in remembered(_KIND):
         return raw, None
     if not is_basket_file_id(raw):
@@ -148,18 +144,6 @@ def open_linked_basket_file() -> tuple[str | None, str | None]:
                       "or evicted by the store's size cap); upload it again.")
     remember(raw, _KIND)  # a link is the key to a file: this session may now pick it
     return raw, None
-
-
-def publish_basket_file(file_id: str | None) -> None:
-    """Mirror the chosen basket file's id in the URL (absent when there is none)."""
-    try:
-        if file_id is None:
-            if FILE_KEY in st.query_params:
-                del st.query_params[FILE_KEY]
-        elif st.query_params.get(FILE_KEY) != file_id:
-            st.query_params[FILE_KEY] = file_id
-    except Exception:  # noqa: BLE001 - no query params outside a browser session
-        return
 
 
 def basket_file_meta(file_id: str) -> dict:
@@ -180,16 +164,13 @@ def stored_baskets(file_id: str) -> pl.DataFrame:
 
 
 @st.cache_data(max_entries=16, show_spinner="Mining rules…")
-def cached_rules(dataset_id: str, filters: FilterParams, params: RuleParams,
-                 seg: str = "") -> RuleSet:
-    """Rules of a dataset's events under the sidebar filters.
+def cached_rules(view: DataView, params: RuleParams) -> RuleSet:
+    """Rules of the view's events (a dataset under the sidebar filters).
 
     Mining is bounded (``params.max_itemsets``, the default time limit) and stops when the
     page's session closes or reruns (:func:`ui.jobs.cancel_check`); errors are not cached.
     """
-    return mine_rules_with(
-        filtered_events(dataset_id, filters, seg), params, should_stop=cancel_check()
-    )
+    return mine_rules_with(filtered_events(view), params, should_stop=cancel_check())
 
 
 @st.cache_data(max_entries=16, show_spinner="Mining rules…")

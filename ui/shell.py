@@ -11,66 +11,74 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import NoReturn
 
 import polars as pl
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.errors import DatasetCorrupt, DatasetNotFound, ParameterError, PathLensError
 from core.export import to_safe_csv
 from core.filters import OPERATORS, Condition, FilterParams, format_condition, parse_condition
+from core.funnels import warm_up
 from core.overview import DatasetInfo
+from core.segments import SegmentParams
 from core.store import SAMPLE_ID, is_valid_id
-from ui.data import (
-    cached_dataset_info,
-    dataset_names,
-    filtered_events,
-    get_store,
-    parse_seg,
-    remember,
-)
+from ui.data import cached_dataset_info, dataset_names, filtered_events, get_store, remember
 from ui.links import copy_link  # the box lives with the other link code
+from ui.urls import (
+    DATASET_KEY,
+    FILTER_KEY,
+    FROM_KEY,
+    SEG_KEY,
+    TO_KEY,
+    WHERE_KEY,
+    parse_seg,
+    publish,
+    seed_from_url,
+    set_shared,
+    url_value,
+)
+from ui.view import DataView
 
-DATASET_KEY = "dataset"
-FROM_KEY = "from"
-TO_KEY = "to"
-FILTER_KEY = "filter"
-WHERE_KEY = "where"
-SEG_KEY = "seg"
 #: Most properties the sidebar's Filters box offers values of (the rest: More conditions).
 MAX_FILTER_PROPERTIES = 200
 
 
 @dataclass
 class PageContext:
-    """What a page needs: the active dataset, the sidebar filters and cached accessors."""
+    """What a page needs: the data it looks at (:class:`DataView`), names and notices."""
 
-    dataset_id: str
+    #: the dataset, the sidebar filters and the shared segments: the key of every cached wrapper
+    view: DataView
     dataset_name: str
-    filters: FilterParams
     info: DatasetInfo
     notices: list[str] = field(default_factory=list)
-    seg: str = ""  #: shared segmentation setting; events carry a `segment` column when set
     #: a dataset the link or picker asked for that the store refused as damaged (the page shows
     #: the sample instead; the Data page offers to remove it)
     unusable_id: str | None = None
 
+    @property
+    def dataset_id(self) -> str:
+        """The active dataset's id (``view.dataset_id``)."""
+        return self.view.dataset_id
+
+    @property
+    def filters(self) -> FilterParams:
+        """The sidebar's date range and property conditions (``view.filters``)."""
+        return self.view.filters
+
     def events(self) -> pl.DataFrame:
         """The filtered canonical table (cached; shared, do not mutate)."""
-        return filtered_events(self.dataset_id, self.filters, self.seg)
+        return filtered_events(self.view)
 
     def notice(self, message: str) -> None:
         """Report a URL parameter that was ignored (shown once at the top of the page)."""
         self.notices.append(message)
         st.warning(message, icon=":material/warning:")
-
-
-def _raw_param(key: str) -> str | None:
-    try:
-        return st.query_params.get(key)
-    except Exception:  # noqa: BLE001 - no query params outside a browser session
-        return None
 
 
 def _wkey(page: str, param: str) -> str:
@@ -83,23 +91,12 @@ def _wkey(page: str, param: str) -> str:
     return f"{page}:{param}"
 
 
-def set_shared(param: str, value: str | None) -> None:
-    """Change a shared setting (e.g. from a button callback): URL first, widgets re-seed."""
-    if value is None:
-        if param in st.query_params:
-            del st.query_params[param]
-    else:
-        st.query_params[param] = value
-    for k in [k for k in st.session_state if isinstance(k, str) and k.endswith(f":{param}")]:
-        del st.session_state[k]
-
-
 def _dataset_control(page: str, notices: list[str]) -> str:
     # The URL carries the dataset id; the selectbox shows names (a bound selectbox would put
     # the label in the URL).
     key = _wkey(page, DATASET_KEY)
     names = dataset_names()
-    raw = _raw_param(DATASET_KEY)
+    raw = url_value(DATASET_KEY)
     if raw is not None and raw not in names:
         if is_valid_id(raw) and get_store().exists(raw):
             remember(raw)  # a link is the key to a dataset: this session may now pick it
@@ -114,62 +111,26 @@ def _dataset_control(page: str, notices: list[str]) -> str:
         "Dataset", list(names), key=key, format_func=lambda i: names.get(i, i),
         help="The event log every page analyses. Upload your own on the Data page.",
     )
-    _publish_to_url(DATASET_KEY, [] if chosen == SAMPLE_ID else [chosen])
+    publish(DATASET_KEY, [] if chosen == SAMPLE_ID else [chosen])
     return chosen
 
 
-def _segment_control(notices: list[str]) -> str:
+def _segment_control(notices: list[str]) -> SegmentParams | None:
     """The shared segmentation (``seg`` URL parameter), shown with a button to remove it."""
-    seg = _raw_param(SEG_KEY) or ""
+    seg = url_value(SEG_KEY) or ""
     if not seg:
-        return ""
+        return None
     params, notes = parse_seg(seg)
     notices += [f"Segments in the link: {n}" for n in notes]
     if params is None:  # not a segmentation at all: ignored, and dropped from the URL
         set_shared(SEG_KEY, None)
-        return ""
+        return None
     k = "auto" if params.k is None else params.k
     st.sidebar.caption(f"Segments applied to every page: k = {k}, seed {params.seed}. "
                        "Filter or break down by the `segment` property.")
     st.sidebar.button("Remove segments", key="shell.remove_seg", on_click=set_shared,
                       args=(SEG_KEY, None), icon=":material/close:")
-    return seg
-
-
-def _seed_from_url(key: str, param: str, parse: Callable[[list[str]], object],
-                   notices: list[str]) -> None:
-    """Before a shared control renders: seed its state from the URL when it has none yet.
-
-    The sidebar's controls are synced with the URL by hand rather than with
-    ``bind="query-params"``: Streamlit drops bound parameters on a page switch, and these must
-    travel with the navigation links (see ``ui.links.navigation_sidebar``).
-    """
-    if key in st.session_state:
-        return
-    try:
-        raw = st.query_params.get_all(param)
-    except Exception:  # noqa: BLE001 - no browser session
-        return
-    if not raw:
-        return
-    try:
-        st.session_state[key] = parse(raw)
-    except ValueError as e:
-        notices.append(f"Ignored `{param}={'|'.join(raw)[:60]}` from the link: {e}")
-
-
-def _publish_to_url(key: str, values: list[str]) -> None:
-    """After a shared control renders: mirror its value in the URL (absent when empty)."""
-    try:
-        current = st.query_params.get_all(key)
-    except Exception:  # noqa: BLE001
-        return
-    if values == current:
-        return
-    if values:
-        st.query_params[key] = values
-    else:
-        del st.query_params[key]
+    return params
 
 
 def _date_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[date | None, date | None]:
@@ -187,7 +148,7 @@ def _date_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[da
 
     for param in (FROM_KEY, TO_KEY):
         key = _wkey(page, param)
-        _seed_from_url(key, param, parse, notices)
+        seed_from_url(key, param, parse, notices)
         v = st.session_state.get(key)
         if v is not None and lo and hi and not lo <= v <= hi:  # another dataset's date
             st.session_state[key] = None
@@ -196,8 +157,8 @@ def _date_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[da
                           help="First day (UTC) to include; empty = all.")
     end = c2.date_input("To", value=None, min_value=lo, max_value=hi, key=_wkey(page, TO_KEY),
                         help="Last day (UTC) to include; empty = all.")
-    _publish_to_url(FROM_KEY, [start.isoformat()] if start else [])
-    _publish_to_url(TO_KEY, [end.isoformat()] if end else [])
+    publish(FROM_KEY, [start.isoformat()] if start else [])
+    publish(TO_KEY, [end.isoformat()] if end else [])
     if start and end and start > end:
         st.sidebar.error(f"`From` ({start}) is after `To` ({end}); the date range is ignored.")
         return None, None
@@ -227,7 +188,7 @@ def _filter_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[
         return [r for r in raw if exists(r)]
 
     fkey = _wkey(page, FILTER_KEY)
-    _seed_from_url(fkey, FILTER_KEY, parse, notices)
+    seed_from_url(fkey, FILTER_KEY, parse, notices)
     if any(not exists(v) for v in st.session_state.get(fkey, [])):
         st.session_state[fkey] = [v for v in st.session_state[fkey] if exists(v)]
     options += [v for v in st.session_state.get(fkey, []) if v not in options]
@@ -241,13 +202,13 @@ def _filter_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[
             f"at most 50 values; {len(with_values) - len(offered):,} are left out. Filter on them "
             "under More conditions (`column:eq:value`)."
         )
-    _publish_to_url(FILTER_KEY, list(picked))
-    _seed_from_url(_wkey(page, WHERE_KEY), WHERE_KEY, lambda raw: raw[-1], notices)
+    publish(FILTER_KEY, list(picked))
+    seed_from_url(_wkey(page, WHERE_KEY), WHERE_KEY, lambda raw: raw[-1], notices)
     where = st.sidebar.text_input(
         "More conditions", key=_wkey(page, WHERE_KEY), placeholder="price:gt:100; brand:is_not_null",
         help="column:op:value, separated by ';'. Operators: " + ", ".join(OPERATORS),
     )
-    _publish_to_url(WHERE_KEY, [where] if where else [])
+    publish(WHERE_KEY, [where] if where else [])
     by_col: dict[str, list[str]] = {}
     for opt in picked:
         col, val = opt.split(" = ", 1)
@@ -281,8 +242,6 @@ def _leave_legacy_multipage_mode() -> None:
     The first page to notice switches the process to ``st.navigation`` mode and reruns, so the
     same URL opens through ``app.py``. A browser test opens a deep link on a cold server.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
@@ -291,8 +250,6 @@ def _leave_legacy_multipage_mode() -> None:
 @st.cache_resource(show_spinner=False)
 def _warm_up_funnels() -> threading.Thread:
     """Once per server process: compile the funnel kernel in the background."""
-    from core.funnels import warm_up
-
     thread = threading.Thread(target=warm_up, name="pathlens-funnel-warm-up", daemon=True)
     thread.start()
     return thread
@@ -317,26 +274,9 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     notices: list[str] = []
     page = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
     dataset_id = _dataset_control(page, notices)
-    seg = _segment_control(notices)
-    unusable = None
-    try:
-        info = cached_dataset_info(dataset_id, seg)
-    except (DatasetNotFound, DatasetCorrupt) as e:
-        if dataset_id == SAMPLE_ID:
-            _stop_without_data(e)
-        if isinstance(e, DatasetCorrupt):
-            unusable = dataset_id
-            notices.append(f"{e} Showing the sample instead.")
-        else:
-            notices.append(str(e))
-        dataset_id = SAMPLE_ID
-        try:
-            info = cached_dataset_info(SAMPLE_ID, seg)
-        except PathLensError as e2:
-            _stop_without_data(e2)
-    except PathLensError as e:  # the sample cannot be materialised (store faults)
-        _stop_without_data(e)
-    _hold(dataset_id)
+    whole, info, unusable = _open_dataset(DataView(dataset_id, segments=_segment_control(notices)),
+                                          notices)
+    _hold(whole.dataset_id)
     date_from, date_to = _date_controls(page, info, notices)
     conditions = _filter_controls(page, info, notices)
     try:
@@ -344,17 +284,40 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     except ParameterError as e:
         st.sidebar.error(str(e))
         filters = FilterParams()
-    name = dataset_names().get(dataset_id, dataset_id)
+    name = dataset_names().get(whole.dataset_id, whole.dataset_id)
     # Material icons only: emoji need fonts that many servers and headless browsers lack.
     st.title(f"{icon} {title}" if icon and icon.startswith(":material/") else title)
     for n in notices:
         st.warning(n, icon=":material/warning:")
     copy_link()
-    return PageContext(dataset_id=dataset_id, dataset_name=name, filters=filters, info=info,
-                       notices=notices, seg=seg, unusable_id=unusable)
+    return PageContext(view=whole.with_filters(filters), dataset_name=name, info=info,
+                       notices=notices, unusable_id=unusable)
 
 
-def _stop_without_data(error: PathLensError) -> None:
+def _open_dataset(whole: DataView, notices: list[str]) -> tuple[DataView, DatasetInfo, str | None]:
+    """The summary of the view's dataset; the sample's when the dataset cannot be opened.
+
+    Returns the view actually shown (the sample's when the dataset is missing or damaged), its
+    summary, and the id of a damaged dataset (``None`` otherwise). Stops the page when not even
+    the sample can be opened.
+    """
+    try:
+        return whole, cached_dataset_info(whole), None
+    except (DatasetNotFound, DatasetCorrupt) as e:
+        if whole.dataset_id == SAMPLE_ID:
+            _stop_without_data(e)
+        unusable = whole.dataset_id if isinstance(e, DatasetCorrupt) else None
+        notices.append(f"{e} Showing the sample instead." if unusable else str(e))
+        sample = replace(whole, dataset_id=SAMPLE_ID)
+        try:
+            return sample, cached_dataset_info(sample), unusable
+        except PathLensError as e2:
+            _stop_without_data(e2)
+    except PathLensError as e:  # the sample cannot be materialised (store faults)
+        _stop_without_data(e)
+
+
+def _stop_without_data(error: PathLensError) -> NoReturn:
     """No dataset can be opened at all (not even the sample): say why and stop the page."""
     show_error(error)
     st.stop()
@@ -362,8 +325,6 @@ def _stop_without_data(error: PathLensError) -> None:
 
 def _hold(dataset_id: str) -> None:
     """Keep the session's dataset from eviction while the session uses it."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     run = get_script_run_ctx()
     if run is not None:
         get_store().hold(run.session_id, dataset_id)
