@@ -75,8 +75,7 @@ def _code_exprs(params: FunnelParams, schema: pl.Schema) -> list[pl.Expr]:
 
 def _row_stats(starts: Any, t: Any, mask: Any, n: int) -> tuple[bool, list[int]]:
     """Are the rows of each entity in time order? How many rows match each step?"""
-    # lazy: the kernels import numba (~0.5 s), which building a FunnelParams must not pay
-    from core.funnels.kernel import in_parallel, row_stats
+    from core.funnels.kernel import in_parallel, row_stats  # lazy: numba (~0.5 s)
 
     parts = in_parallel(row_stats, starts, t, mask, n)
     in_order = all(bad < 0 for bad, _ in parts)
@@ -92,7 +91,7 @@ def prepare_rows(
     time order, a shuffled file) are grouped by ``core._grouping.group_rows`` — a hash
     partition and a stable counting sort, no sort of the table — so entities then come in an
     order of its own (the per-entity results are the same)."""
-    from core._grouping import group_rows  # lazy: it imports numba (see _row_stats)
+    from core._grouping import group_rows  # lazy: it imports numba (~0.5 s)
 
     df = events.lazy().select(*_code_exprs(params, schema)).collect()
     if df["_ent"].null_count() or df["t"].null_count():
