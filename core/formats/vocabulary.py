@@ -312,7 +312,9 @@ SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
         "department",
         "category_id",
     ),
-    "brand": normalise_names("brand", "brand_name", "item_brand", "product_brand", "manufacturer", "vendor"),
+    "brand": normalise_names(
+        "brand", "brand_name", "item_brand", "product_brand", "manufacturer", "vendor"
+    ),
     "price": normalise_names(
         "price",
         "unit_price",

@@ -21,12 +21,7 @@ from core.rules.baskets import (
     PLACEHOLDER_ITEMS,
     build_baskets,
 )
-from core.rules.budget import (
-    _CHECK_EVERY_S,
-    MAX_RULE_CANDIDATES,
-    MiningBudgetExceeded,
-    MiningCancelled,
-)
+from core.rules.budget import MAX_RULE_CANDIDATES, MiningBudgetExceeded, MiningCancelled
 from core.rules.encode import DENSE_BUDGET_BYTES, MIN_AUTO_ITEMS, _min_count
 from core.rules.engine import bought_together, mine_rules, mine_rules_with
 from core.rules.figures import rules_network_figure, rules_scatter_figure
@@ -62,7 +57,6 @@ __all__ = [
     "RuleParams",
     "RuleSet",
     "RulesParams",
-    "_CHECK_EVERY_S",
     "_PLACEHOLDER_REASON",
     "_min_count",
     "bought_together",

@@ -19,7 +19,7 @@ from core.schema import EVENT_TYPES
 if TYPE_CHECKING:
     import polars as pl
 
-    from core.rules.engine import RuleSet
+    from core.rules.result import RuleSet
 
 #: Accepted values of ``basket`` and what they mean (aliases map onto the canonical column).
 BASKET_KINDS: Final[dict[str, str]] = {
