@@ -88,39 +88,14 @@ def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFr
     if prefixes.height == 0:
         return pl.DataFrame(schema=EXPLAIN_SCHEMA)
     cut_row = int(prefixes["row"][0])
-    first_row = int(prefixes["first_row"][0])
     own = prepared.with_row_index("_row").filter(pl.col("session_id") == target)
     enc = encode(prepared, prefixes, channels=model.channels, mean=model.mean, std=model.std,
                  max_len=model.config.max_len)
     risk = float(model.predict_proba(enc)[0])
-
-    # Event occlusion: one variant of the prefix per left-out event, scored in one batch.
-    n = cut_row - first_row + 1
-    in_prefix = own.filter(pl.col("_row") <= cut_row)
-    base = frame.filter(pl.col("session_id").cast(pl.String) == target)
-    base = base.sort("ts", maintain_order=True).head(n)
-    variants = []
-    for i in range(n):
-        v = base.with_row_index("_i").filter(pl.col("_i") != i).drop("_i")
-        variants.append(v.with_columns(pl.lit(f"v{i:05d}").alias("session_id"),
-                                       pl.lit(f"v{i:05d}").alias("user_id")))
+    n = cut_row - int(prefixes["first_row"][0]) + 1
     ctx = context_matrix(prepared, np.array([cut_row]), model.channels)
-    without = np.full(n, np.nan)
-    if n > 1:
-        vp = prepare_events(pl.concat(variants, how="diagonal_relaxed"))
-        vpre = prefix_table(vp).filter(pl.col("is_last"))
-        venc = encode(vp, vpre, channels=model.channels, mean=model.mean, std=model.std,
-                      max_len=model.config.max_len)
-        venc = Encoded(venc.types, venc.numeric, venc.start, venc.end,
-                       np.repeat(ctx, len(venc), axis=0), venc.labels)
-        scored = dict(zip(vpre["session_id"].to_list(), model.predict_proba(venc), strict=True))
-        for i in range(n):
-            # a variant that lost its only add_to_cart has no prefix: no cart, no risk to
-            # compare with (its contribution is the whole risk)
-            without[i] = scored.get(f"v{i:05d}", 0.0)
-    else:
-        without[0] = 0.0
-
+    base = frame.filter(pl.col("session_id").cast(pl.String) == target)
+    without = _risks_without_each_event(model, base.sort("ts", maintain_order=True).head(n), ctx)
     rows = own.select(
         pl.lit("event").alias("kind"),
         pl.col("pos").alias("position"),
@@ -133,9 +108,34 @@ def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFr
         .fill_nan(None),
     ).with_columns((pl.col("risk") - pl.col("risk_without")).alias("contribution"))
 
-    context = _context_rows(model, enc, ctx, in_prefix.row(0, named=True), risk)
+    first = own.filter(pl.col("_row") <= cut_row).row(0, named=True)
+    context = _context_rows(model, enc, ctx, first, risk)
     return pl.concat([rows, context], how="diagonal_relaxed").select(
         list(EXPLAIN_SCHEMA)).cast(EXPLAIN_SCHEMA)  # type: ignore[arg-type]
+
+
+def _risks_without_each_event(model: CartModel, prefix: pl.DataFrame,
+                              ctx: np.ndarray) -> np.ndarray:
+    """The risk of the cart with each event of its prefix (canonical rows, in order) left
+    out: one variant per left-out event, scored in one batch with the cart's own context."""
+    n = prefix.height
+    if n <= 1:
+        return np.zeros(n)
+    variants = []
+    for i in range(n):
+        v = prefix.with_row_index("_i").filter(pl.col("_i") != i).drop("_i")
+        variants.append(v.with_columns(pl.lit(f"v{i:05d}").alias("session_id"),
+                                       pl.lit(f"v{i:05d}").alias("user_id")))
+    vp = prepare_events(pl.concat(variants, how="diagonal_relaxed"))
+    vpre = prefix_table(vp).filter(pl.col("is_last"))
+    venc = encode(vp, vpre, channels=model.channels, mean=model.mean, std=model.std,
+                  max_len=model.config.max_len)
+    venc = Encoded(venc.types, venc.numeric, venc.start, venc.end,
+                   np.repeat(ctx, len(venc), axis=0), venc.labels)
+    scored = dict(zip(vpre["session_id"].to_list(), model.predict_proba(venc), strict=True))
+    # a variant that lost its only add_to_cart has no prefix: no cart, no risk to compare
+    # with (its contribution is the whole risk)
+    return np.array([scored.get(f"v{i:05d}", 0.0) for i in range(n)], dtype=np.float64)
 
 
 def _event_label() -> pl.Expr:

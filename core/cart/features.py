@@ -22,6 +22,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
+from core.cart.prepare import ordered_events, running_cart, session_context
 from core.schema import EVENT_TYPES, check_events
 
 #: Per-event numeric inputs of the sequence model, in tensor order.
@@ -68,114 +69,6 @@ def _first_present(names: list[str], candidates: tuple[str, ...]) -> str | None:
     return None
 
 
-def _device_class() -> pl.Expr:
-    d = pl.col("_device_raw").cast(pl.String).str.to_lowercase().str.strip_chars()
-    return (
-        pl.when(d.is_null() | (d == ""))
-        .then(pl.lit("unknown"))
-        .when(d.str.contains("tablet|ipad"))
-        .then(pl.lit("tablet"))
-        .when(d.str.contains("mobile|phone|android|ios"))
-        .then(pl.lit("mobile"))
-        .when(d.str.contains("desktop|web|pc|computer|mac|windows|linux"))
-        .then(pl.lit("desktop"))
-        .otherwise(pl.lit("other"))
-    )
-
-
-def _sorted_by_user_and_time(frame: pl.DataFrame) -> bool:
-    u, t = pl.col("user_id"), pl.col("ts")
-    ok = (u > u.shift(1)) | ((u == u.shift(1)) & (t >= t.shift(1)))
-    return bool(frame.select(ok.fill_null(True).all()).item())
-
-
-def _history(sessions: pl.DataFrame) -> pl.DataFrame:
-    """What the user's *finished* sessions say at the start of each session.
-
-    A session counts as earlier when it ended strictly before this one started, so that
-    nothing is known before it happened, even when a user's sessions overlap in time (two
-    browser tabs). Adds ``prev_sessions``, ``prev_carts``, ``prev_abandoned`` and
-    ``bought_before`` (a purchase in one of those sessions); keeps the row order.
-    """
-    ended = (
-        sessions.select("user_id", "_end", "_has_buy", "_has_cart", "_abandoned")
-        .sort(["user_id", "_end"])
-        .with_columns(
-            pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over("user_id").alias("prev_sessions"),
-            pl.col("_has_buy").cast(pl.Int32).cum_sum().over("user_id").alias("_buys"),
-            pl.col("_has_cart").cast(pl.Int32).cum_sum().over("user_id").alias("prev_carts"),
-            pl.col("_abandoned").cast(pl.Int32).cum_sum().over("user_id")
-            .alias("prev_abandoned"),
-        )
-        .select("user_id", "_end", "prev_sessions", "_buys", "prev_carts", "prev_abandoned")
-        .sort("_end")
-    )
-    counts = ["prev_sessions", "_buys", "prev_carts", "prev_abandoned"]
-    joined = (
-        sessions.with_row_index("_r")
-        .sort("session_start")
-        .join_asof(ended, left_on="session_start", right_on="_end", by="user_id",
-                   strategy="backward", allow_exact_matches=False, check_sortedness=False)
-        .sort("_r")
-        .with_columns(pl.col(c).fill_null(0) for c in counts)
-    )
-    return joined.with_columns((pl.col("_buys") > 0).alias("bought_before")).drop(
-        "_r", "_buys", "_end_right", strict=False)
-
-
-def _session_order(frame: pl.DataFrame) -> pl.Series:
-    """Each row's session rank, sessions ordered by user, then start, then id.
-
-    ``frame`` is sorted by user and time, so a session is usually one run of rows; a session
-    that overlaps another of the same user in time is several runs. Ranks are computed on
-    the (small) table of runs, so no string is hashed or sorted per row.
-    """
-    change = ((pl.col("session_id") != pl.col("session_id").shift(1))
-              | (pl.col("user_id") != pl.col("user_id").shift(1))).fill_null(True)
-    new_user = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True)
-    marks = frame.select(
-        change.alias("_change"),
-        (change.cast(pl.UInt32).cum_sum() - 1).alias("_run"),
-        (new_user.cast(pl.UInt32).cum_sum() - 1).alias("_user"),
-        "session_id", "ts",
-    )
-    runs = marks.filter("_change")
-    rank = (
-        runs.group_by("session_id")
-        .agg(pl.col("_user").first(), pl.col("ts").min().alias("_start"))
-        .sort(["_user", "_start", "session_id"])
-        .with_row_index("_rank")
-        .select("session_id", "_rank")
-    )
-    run_rank = runs.join(rank, on="session_id", how="left", maintain_order="left")["_rank"]
-    return run_rank.gather(marks["_run"]).alias("_run")
-
-
-def _floor_running_cart(events: pl.DataFrame) -> pl.DataFrame:
-    """Floor the running cart at zero after every step: ``S_t = max(0, S_{t-1} + d_t)``,
-    which equals ``C_t - min(0, min_{k<=t} C_k)`` for the plain running sum ``C``.
-
-    Before a cart segment's first removal ``C`` only grows from 0, so the correction is 0;
-    the segment-wise minimum is computed for the rows after a removal only (they are few).
-    """
-    rows = events.select(pl.arg_where(pl.col("_removed"))).to_series()
-    if rows.len() == 0:
-        return events
-    sub = events[rows].select(
-        (pl.col(c).cum_min().over("_seg").clip(upper_bound=0.0)).alias(c)
-        for c in ("cart_value", "cart_items"))
-    fixed = {c: events[c].scatter(rows, events[c][rows] - sub[c]) for c in sub.columns}
-    return events.with_columns(**fixed)
-
-
-def _segment_cumsum(x: pl.Expr, start: pl.Expr) -> pl.Expr:
-    """Running sum of ``x`` restarting where ``start`` is true (rows grouped by segment):
-    the global running sum minus its value just before the segment's first row. A forward
-    fill instead of a window keeps it one sequential pass."""
-    total = x.cum_sum()
-    return total - pl.when(start).then(total - x).otherwise(None).forward_fill()
-
-
 def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Per-event table of the cart task: the events of every cart session, with the running
     cart and the session context.
@@ -209,10 +102,26 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """
     check_events(events)
     lf = events.lazy() if isinstance(events, pl.DataFrame) else events
-    names = lf.collect_schema().names()
+    base = ordered_events(lf.select(_input_columns(lf.collect_schema().names())).collect())
+    sessions = session_context(base)
+    # Events (large): only cart sessions yield prefixes, so only their events are kept;
+    # their session's columns are gathered by run index (no join).
+    keep = sessions["_has_cart"].gather(base["_run"])
+    kept = base.filter(keep)
+    ctx = sessions.drop("_has_cart").select(pl.all().gather(kept["_run"]))
+    return _model_columns(running_cart(pl.concat([kept.drop("_run"), ctx], how="horizontal")))
+
+
+def _input_columns(names: list[str]) -> list[pl.Expr]:
+    """The canonical columns the task reads, typed; absent optional ones are null."""
     dev = _first_present(names, DEVICE_COLUMNS)
     chan = _first_present(names, CHANNEL_COLUMNS)
-    cols = [
+
+    def optional(col: str, dtype: pl.DataType) -> pl.Expr:
+        return (pl.col(col).cast(dtype, strict=False) if col in names
+                else pl.lit(None, dtype).alias(col))
+
+    return [
         pl.col("user_id").cast(pl.String),
         pl.col("session_id").cast(pl.String),
         pl.col("ts"),
@@ -221,85 +130,18 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         .then(pl.col("event_type").cast(pl.String))
         .otherwise(pl.lit("other"))
         .alias("event_type"),
-        (pl.col("product_id").cast(pl.String) if "product_id" in names
-         else pl.lit(None, pl.String).alias("product_id")),
-        (pl.col("price").cast(pl.Float64, strict=False) if "price" in names
-         else pl.lit(None, pl.Float64).alias("price")),
-        (pl.col("quantity").cast(pl.Float64, strict=False) if "quantity" in names
-         else pl.lit(None, pl.Float64).alias("quantity")),
+        optional("product_id", pl.String()),
+        optional("price", pl.Float64()),
+        optional("quantity", pl.Float64()),
         (pl.col(dev).cast(pl.String) if dev else pl.lit(None, pl.String)).alias("_device_raw"),
         (pl.col(chan).cast(pl.String) if chan else pl.lit(None, pl.String)).alias("_channel_raw"),
     ]
-    sid = "session_id"
-    is_add = pl.col("event_type") == "add_to_cart"
-    is_remove = pl.col("event_type") == "remove_from_cart"
-    is_buy = pl.col("event_type") == "purchase"
-    # Events sorted by user and time (ties keep the input order): canonical tables already
-    # are, and the sort is skipped. Each session must then be one contiguous run of rows;
-    # when a user's sessions overlap in time, rows are regrouped by session start.
-    base = lf.select(cols).collect()
-    if not _sorted_by_user_and_time(base):
-        base = base.sort(["user_id", "ts"], maintain_order=True)
-    base = base.with_columns(_session_order(base).alias("_run"))
-    if not base["_run"].is_sorted():  # a user's sessions overlap in time
-        base = base.sort("_run", maintain_order=True)
-    # Sessions (small): context from the user's earlier sessions, whatever they held.
-    sessions = (
-        base.lazy()
-        .with_row_index("_i")
-        .group_by("_run", maintain_order=True)
-        .agg(
-            pl.col("user_id").first(),
-            pl.col("ts").first().alias("session_start"),
-            pl.col("ts").last().alias("_end"),
-            is_buy.any().alias("_has_buy"),
-            is_add.any().alias("_has_cart"),
-            # abandoned: no purchase after the session's last add_to_cart
-            (pl.col("_i").filter(is_buy).max().cast(pl.Int64).fill_null(-1)
-             < pl.col("_i").filter(is_add).max().cast(pl.Int64)).fill_null(False)
-            .alias("_abandoned"),
-            pl.col("_device_raw").drop_nulls().first().alias("_device_raw"),
-            pl.col("_channel_raw").drop_nulls().first().alias("_channel_raw"),
-        )
-        .collect()
-    )
-    sessions = _history(sessions).with_columns(
-        _device_class().alias("device_class"),
-        pl.col("_channel_raw").str.to_lowercase().str.strip_chars().alias("channel"),
-        (pl.col("_has_cart").cast(pl.Int64).cum_sum() - 1).alias("_s"),
-    ).select("_has_cart", "_s", "session_start", "device_class", "channel", "bought_before",
-             "prev_sessions", "prev_carts", "prev_abandoned")
-    # Events (large): only cart sessions yield prefixes, so only their events are kept;
-    # their session's columns are gathered by run index (no join).
-    keep = sessions["_has_cart"].gather(base["_run"])
-    events = base.filter(keep)
-    ctx = sessions.drop("_has_cart").select(pl.all().gather(events["_run"]))
-    events = pl.concat([events.drop("_run"), ctx], how="horizontal")
-    s = "_s"
-    qty = pl.col("quantity").fill_null(1.0).clip(lower_bound=1.0)
+
+
+def _model_columns(events: pl.DataFrame) -> pl.DataFrame:
+    """The per-event inputs of the model (:data:`EVENT_FEATURES`) and the output columns."""
     price0 = pl.col("price").fill_null(0.0).clip(lower_bound=0.0)
-    first = (pl.col(s) != pl.col(s).shift(1)).fill_null(True)
-    # A purchase empties the cart: the event after it starts a new cart segment.
-    new_cart = first | (pl.col("event_type").shift(1) == "purchase").fill_null(True)
-    events = events.with_columns(
-        (pl.int_range(pl.len(), dtype=pl.Int32)
-         - pl.when(first).then(pl.int_range(pl.len(), dtype=pl.Int32)).forward_fill())
-        .alias("pos"),
-        pl.when(first).then(0.0)
-        .otherwise(pl.col("ts").diff().dt.total_microseconds() / 1e6)
-        .clip(lower_bound=0.0)
-        .alias("_dt"),
-        _segment_cumsum(
-            pl.when(is_add).then(price0 * qty).when(is_remove).then(-price0 * qty)
-            .otherwise(0.0), new_cart).alias("cart_value"),
-        _segment_cumsum(
-            pl.when(is_add).then(qty).when(is_remove).then(-qty).otherwise(0.0), new_cart)
-        .alias("cart_items"),
-        new_cart.cast(pl.Int64).cum_sum().alias("_seg"),
-        (_segment_cumsum(is_remove.cast(pl.Int32), new_cart) > 0).alias("_removed"),
-    )
-    events = _floor_running_cart(events)
-    lf = events.lazy().with_columns(
+    return events.lazy().with_columns(
         pl.col("_dt").log1p().alias("log_dt"),
         price0.log1p().alias("log_price"),
         pl.col("price").is_null().cast(pl.Float64).alias("price_missing"),
@@ -308,14 +150,13 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("pos").cast(pl.Float64).log1p().alias("log_position"),
         pl.col("session_start").dt.hour().cast(pl.Int32).alias("hour"),
         pl.col("session_start").dt.weekday().cast(pl.Int32).alias("weekday"),
-    )
-    out = lf.select(
-        "user_id", sid, pl.col(s).cast(pl.UInt32).alias("skey"), "ts", "event", "event_type", "product_id",
-        "price", "pos", *EVENT_FEATURES, "cart_value", "cart_items", "session_start", "hour",
-        "weekday", "device_class", "channel", "bought_before", "prev_sessions", "prev_carts",
-        "prev_abandoned",
-    )
-    return out.collect()
+    ).select(
+        "user_id", "session_id", pl.col("_s").cast(pl.UInt32).alias("skey"), "ts", "event",
+        "event_type", "product_id", "price", "pos", *EVENT_FEATURES, "cart_value",
+        "cart_items", "session_start", "hour", "weekday", "device_class", "channel",
+        "bought_before", "prev_sessions", "prev_carts", "prev_abandoned",
+    ).collect()
+
 
 
 def prefix_table(prepared: pl.DataFrame) -> pl.DataFrame:

@@ -128,37 +128,45 @@ class CartConfig:
             raise ModelError(f"config.json keys do not match: missing {missing}, "
                              f"unexpected {unknown}")
         cfg = cls(**d)
+        cfg._check_inputs()
+        cfg._check_values()
+        return cfg
+
+    def _check_inputs(self) -> None:
+        """The vocabularies, features and architecture sizes are the ones this code makes."""
         checks = {
-            "event_vocab": (cfg.event_vocab, list(EVENT_VOCAB)),
-            "event_features": (cfg.event_features, list(EVENT_FEATURES)),
-            "device_vocab": (cfg.device_vocab, list(DEVICE_VOCAB)),
-            "context_features": (cfg.context_features,
-                                 context_names(tuple(cfg.channel_vocab))),
+            "event_vocab": (self.event_vocab, list(EVENT_VOCAB)),
+            "event_features": (self.event_features, list(EVENT_FEATURES)),
+            "device_vocab": (self.device_vocab, list(DEVICE_VOCAB)),
+            "context_features": (self.context_features,
+                                 context_names(tuple(self.channel_vocab))),
         }
         for name, (got, want) in checks.items():
             if got != want:
                 raise ModelError(f"config.json `{name}` is {got}; this code expects {want}")
         n = len(EVENT_FEATURES)
-        if len(cfg.feature_mean) != n or len(cfg.feature_std) != n:
+        if len(self.feature_mean) != n or len(self.feature_std) != n:
             raise ModelError(f"config.json feature scaling must have {n} values each, got "
-                             f"{len(cfg.feature_mean)} and {len(cfg.feature_std)}")
-        if not all(s > 0 for s in cfg.feature_std):
-            raise ModelError(f"config.json `feature_std` must be positive, got {cfg.feature_std}")
+                             f"{len(self.feature_mean)} and {len(self.feature_std)}")
+        if not all(s > 0 for s in self.feature_std):
+            raise ModelError(f"config.json `feature_std` must be positive, got {self.feature_std}")
         expected_arch = {"n_types": len(EVENT_VOCAB), "n_numeric": n,
-                         "n_context": len(cfg.context_features)}
+                         "n_context": len(self.context_features)}
         for k, v in expected_arch.items():
-            if cfg.arch.get(k) != v:
-                raise ModelError(f"config.json arch `{k}` is {cfg.arch.get(k)!r}; the "
+            if self.arch.get(k) != v:
+                raise ModelError(f"config.json arch `{k}` is {self.arch.get(k)!r}; the "
                                  f"vocabularies and features imply {v}")
-        if not 0.0 <= float(cfg.threshold) <= 1.0:
-            raise ModelError(f"config.json `threshold` must be in [0, 1], got {cfg.threshold}")
-        if set(cfg.calibration) != {"a", "b"}:
+
+    def _check_values(self) -> None:
+        """Threshold, calibration and window length are usable."""
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ModelError(f"config.json `threshold` must be in [0, 1], got {self.threshold}")
+        if set(self.calibration) != {"a", "b"}:
             raise ModelError(f"config.json `calibration` must hold `a` and `b`, got "
-                             f"{sorted(cfg.calibration)}")
-        if not isinstance(cfg.max_len, int) or cfg.max_len < 1:
+                             f"{sorted(self.calibration)}")
+        if not isinstance(self.max_len, int) or self.max_len < 1:
             raise ModelError(f"config.json `max_len` must be a positive integer, got "
-                             f"{cfg.max_len!r}")
-        return cfg
+                             f"{self.max_len!r}")
 
 
 class CartModel:
