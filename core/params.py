@@ -229,6 +229,12 @@ class Params:
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     def __post_init__(self) -> None:
+        values = self.as_dict()
+        unknown = set(self._parameter_constraints) - set(values)
+        if unknown:  # a typo in the declaration would silently switch a check off
+            raise TypeError(
+                f"{type(self).__name__}._parameter_constraints names no field: {sorted(unknown)}"
+            )
         self._normalise()
         check_constraints(self.as_dict(), self._parameter_constraints)
         self._check()

@@ -313,3 +313,18 @@ def test_require_columns():
     require_columns({"ts": 1, "event": 2}, ["ts"])
     with pytest.raises(SchemaError, match=r"missing required column 'user_id'; found \['ts'\]"):
         require_columns({"ts": 1}, ["ts", "user_id"])
+
+
+def test_a_constraint_on_a_field_that_does_not_exist_is_a_declaration_error():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from core.params import Interval, Params
+
+    @dataclass(frozen=True)
+    class Typo(Params):
+        _parameter_constraints: ClassVar = {"windw": [Interval(int, 1)]}
+        window: int = 0
+
+    with pytest.raises(TypeError, match="names no field: \\['windw'\\]"):
+        Typo()
