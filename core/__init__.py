@@ -107,6 +107,8 @@ _EXPORTS: dict[str, str] = {
     "save_retrained": "core.cart",
     "load_retrained": "core.cart",
     "retrained_model_dir": "core.cart",
+    "CartParams": "core.cart",
+    "CartResult": "core.cart",
     # retention
     "compute_retention": "core.retention",
     "RetentionParams": "core.retention",
