@@ -16,7 +16,7 @@ from core.segments import (
     SegmentParams,
     feature_availability,
     feature_label,
-    fit_segments,
+    fit,
     user_features_partition,
 )
 from ui.data import filtered_events
@@ -39,7 +39,7 @@ def cached_features(view: DataView) -> tuple[pl.DataFrame, FeatureReport]:
 def cached_segmentation(view: DataView, params: SegmentParams) -> Segmentation:
     """K-means segments of the view's users under ``params``."""
     features, _ = cached_features(view)
-    return fit_segments(features, k=params.k, seed=params.seed, columns=params.columns)
+    return fit(features, params)
 
 
 def features_control(where, available: list[str], defaults: list[str], *,
