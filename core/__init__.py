@@ -117,6 +117,21 @@ _EXPORTS: dict[str, str] = {
     "retained_people": "core.retention",
     "retention_heatmap": "core.retention",
     "retention_curves_figure": "core.retention",
+    # saved cohorts
+    "Cohort": "core.cohorts",
+    "CohortNotFound": "core.errors",
+    "with_cohort_columns": "core.cohorts",
+    "cohort_column": "core.cohorts",
+    "cohort_csv": "core.cohorts",
+    "CohortDraft": "core.cohorts",
+    "funnel_dropoff_members": "core.cohorts",
+    "funnel_conversion_members": "core.cohorts",
+    "path_node_members": "core.cohorts",
+    "path_entities": "core.cohorts",
+    "segment_members": "core.cohorts",
+    "antecedent_members": "core.cohorts",
+    "riskiest_cart_members": "core.cohorts",
+    "retention_cell_members": "core.cohorts",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -77,3 +77,12 @@ class StoreWriteError(PathLensError):
     """The dataset store cannot keep a file (read-only directory, full disk...)."""
 
     code = "store_write_error"
+
+
+class CohortNotFound(PathLensError, KeyError):
+    """A saved cohort's id is malformed or unknown to its dataset."""
+
+    code = "cohort_not_found"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message

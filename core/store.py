@@ -5,6 +5,7 @@ Layout under the store's root (``PATHLENS_DATA_DIR``, default ``~/.pathlens/data
     <id>.parquet      the canonical table, sorted by user_id then ts
     <id>.json         metadata: name, created, rows, users, the loader's report
     <id>.model/       a cart-abandonment model retrained on this dataset (optional)
+    <id>.cohorts/     saved cohorts of this dataset (``core.cohorts.storage``)
     baskets/<h>.*     uploaded basket files (kept by ``ui.rules``; evicted like datasets)
     .tmp-<pid>-*      a write in progress (removed at start when its process is gone)
 
@@ -20,8 +21,8 @@ is written (its footer read back, its row count compared) and on its first read 
 :class:`~core.errors.DatasetCorrupt`, and storing the same data again replaces it. A corrupt
 sample is rebuilt from ``sample_data/events.csv.gz``.
 
-The store has a size cap on everything under its root (Parquet, metadata, models, basket
-files); when a write takes it over the cap, the least recently used datasets and basket files
+The store has a size cap on everything under its root (Parquet, metadata, models, cohorts,
+basket files); when a write takes it over the cap, the least recently used datasets and basket files
 (by the metadata file's modification time, touched on every open) are evicted — never the
 sample, never the dataset just written, never a dataset a session holds (:meth:`hold`).
 
@@ -49,6 +50,7 @@ from typing import Any
 
 import polars as pl
 
+from core.cohorts.storage import COHORTS_SUFFIX, CohortStore
 from core.errors import DatasetCorrupt, DatasetNotFound, StoreWriteError
 
 SAMPLE_ID = "sample"
@@ -101,8 +103,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class DatasetStore:
+class DatasetStore(CohortStore):
     """A directory of canonical event tables addressed by content hash.
+
+    Saved cohorts live beside their dataset (the :class:`~core.cohorts.storage.CohortStore`
+    methods: ``save_cohort``, ``cohorts``, ``cohort``, ``cohort_members``, ``rename_cohort``,
+    ``delete_cohort``).
 
     Parameters
     ----------
@@ -364,7 +370,7 @@ class DatasetStore:
         return dataset_id
 
     def delete(self, dataset_id: str) -> None:
-        """Remove a dataset and its model (no error when absent).
+        """Remove a dataset, its model and its cohorts (no error when absent).
 
         Raises
         ------
@@ -378,6 +384,7 @@ class DatasetStore:
                 raise self._write_error(e, p.parent) from e
         self._verified.discard(dataset_id)
         shutil.rmtree(self.model_dir(dataset_id), ignore_errors=True)
+        self._delete_cohorts(dataset_id)
 
     def total_bytes(self) -> int:
         """Bytes of every file under the root (datasets, models, basket files, temp files)."""
@@ -476,7 +483,8 @@ class DatasetStore:
     def _clean_leftovers(self) -> None:
         """Remove temp files of writers that died (a crash or kill mid-write)."""
         now = time.time()
-        for p in [*self.root.glob(".tmp-*"), *self.root.glob(f"{BASKETS_DIR}/.tmp-*")]:
+        for p in [*self.root.glob(".tmp-*"), *self.root.glob(f"{BASKETS_DIR}/.tmp-*"),
+                  *self.root.glob(f"*{COHORTS_SUFFIX}/.tmp-*")]:
             m = re.match(r"^\.tmp-(\d+)-", p.name)
             try:
                 if m and int(m.group(1)) != os.getpid() and _pid_alive(int(m.group(1))):
@@ -492,7 +500,8 @@ class DatasetStore:
         out = []
         for p in self._meta_files():
             ds = p.stem
-            out.append((p, ds, [p.with_suffix(".parquet"), p, self.root / f"{ds}.model"]))
+            out.append((p, ds, [p.with_suffix(".parquet"), p, self.root / f"{ds}.model",
+                                self.root / f"{ds}{COHORTS_SUFFIX}"]))
         try:
             baskets = list((self.root / BASKETS_DIR).glob("*.json"))
         except OSError:
