@@ -320,36 +320,6 @@ def test_large_tables_use_the_sample_and_minibatches(monkeypatch):
 # ------------------------------------------------------------------------------------------
 
 
-@given(columns=st.one_of(st.none(), st.lists(st.sampled_from(
-           ["sessions", "revenue", "mobile_share", "recency_days"]), min_size=1, unique=True)),
-       k=st.one_of(st.none(), st.integers(2, MAX_K)), seed=st.integers(0, 2**31 - 1))
-def test_params_round_trip_through_the_url(columns, k, seed):
-    p = SegmentParams(columns=None if columns is None else tuple(columns), k=k, seed=seed)
-    assert SegmentParams.from_query(p.to_query()) == p
-
-
-def test_default_params_leave_the_url_empty():
-    assert SegmentParams().to_query() == {}
-    assert SegmentParams(k=4, seed=2).to_query() == {"segments.k": "4", "segments.seed": "2"}
-
-
-@pytest.mark.parametrize("query", [
-    {"segments.k": "1"}, {"segments.k": "many"}, {"segments.k": "99"},
-    {"segments.seed": "-3"}, {"segments.seed": "x"}, {"segments.k": ["3", "oops"]},
-])
-def test_invalid_url_values_are_ignored_with_a_note(query):
-    notes: list[str] = []
-    p = SegmentParams.from_query(query, notes=notes)
-    assert p.k is None and p.seed == 0
-    assert len(notes) == 1 and next(iter(query)) in notes[0]
-
-
-def test_url_features_accept_repeats_and_commas():
-    p = SegmentParams.from_query({"segments.features": ["sessions,revenue", "sessions"],
-                                  "segments.k": ["2", "auto"]})
-    assert p.columns == ("sessions", "revenue") and p.k is None
-
-
 def test_params_validate_and_restrict():
     with pytest.raises(ParameterError, match="`k`"):
         SegmentParams(k=0)

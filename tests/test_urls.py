@@ -6,12 +6,19 @@ import ast
 from datetime import date
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.filters import Condition, FilterParams
 from core.segments import FEATURES, MAX_K, SegmentParams
-from ui.urls import SHARED_KEYS, encode_seg, parse_seg
+from ui.urls import (
+    SHARED_KEYS,
+    encode_seg,
+    parse_seg,
+    segments_from_query,
+    segments_to_query,
+)
 from ui.view import DataView
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,3 +95,36 @@ def test_the_shared_url_keys_are_named_in_one_module():
                 if len(named & shared) >= 2:
                     copies.append(f"{path.name}:{node.lineno}")
     assert not copies, f"shared URL keys spelled outside ui/urls.py: {copies}"
+
+
+# moved from tests/test_segments_fit.py with the URL form (issue 13: URL encoding lives in ui/)
+
+
+@given(columns=st.one_of(st.none(), st.lists(st.sampled_from(
+           ["sessions", "revenue", "mobile_share", "recency_days"]), min_size=1, unique=True)),
+       k=st.one_of(st.none(), st.integers(2, MAX_K)), seed=st.integers(0, 2**31 - 1))
+def test_params_round_trip_through_the_url(columns, k, seed):
+    p = SegmentParams(columns=None if columns is None else tuple(columns), k=k, seed=seed)
+    assert segments_from_query(segments_to_query(p)) == p
+
+
+def test_default_params_leave_the_url_empty():
+    assert segments_to_query(SegmentParams()) == {}
+    assert segments_to_query(SegmentParams(k=4, seed=2)) == {"segments.k": "4", "segments.seed": "2"}
+
+
+@pytest.mark.parametrize("query", [
+    {"segments.k": "1"}, {"segments.k": "many"}, {"segments.k": "99"},
+    {"segments.seed": "-3"}, {"segments.seed": "x"}, {"segments.k": ["3", "oops"]},
+])
+def test_invalid_url_values_are_ignored_with_a_note(query):
+    notes: list[str] = []
+    p = segments_from_query(query, notes=notes)
+    assert p.k is None and p.seed == 0
+    assert len(notes) == 1 and next(iter(query)) in notes[0]
+
+
+def test_url_features_accept_repeats_and_commas():
+    p = segments_from_query({"segments.features": ["sessions,revenue", "sessions"],
+                                  "segments.k": ["2", "auto"]})
+    assert p.columns == ("sessions", "revenue") and p.k is None

@@ -60,7 +60,6 @@ from core.segments.figures import (
     sizes_figure,
 )
 from core.segments.params import MAX_K, MAX_SEED, SegmentParams
-from core.segments.query import Q_FEATURES, Q_K, Q_SEED
 from core.segments.result import Segmentation
 from core.segments.tables import (
     centroids_people_table,
@@ -81,9 +80,6 @@ __all__ = [
     "MINIBATCH_THRESHOLD",
     "MOBILE_PATTERN",
     "PROJECTION_POINTS",
-    "Q_FEATURES",
-    "Q_K",
-    "Q_SEED",
     "SELECTION_SAMPLE",
     "SILHOUETTE_SAMPLE",
     "FeatureReport",

@@ -7,7 +7,7 @@ the feature table, is :meth:`SegmentParams.check_columns`, called by the engine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from numbers import Integral
@@ -59,8 +59,9 @@ def _plain_int(value: Any) -> Any:
 class SegmentParams(Params):
     """What defines a segmentation: the features, ``k`` (None: automatic) and the seed.
 
-    The same params on the same data always give the same segments and numbering, so the URL
-    (:meth:`to_query`, see :mod:`core.segments.query`) reproduces them on any page.
+    The same params on the same data always give the same segments and numbering, so a link
+    (the app writes these settings into the URL: ``ui.urls.segments_to_query``) reproduces
+    them on any page.
 
     Parameters
     ----------
@@ -146,21 +147,6 @@ class SegmentParams(Params):
         from core.segments.engine import segment_events  # lazy: the engine imports this module
 
         return segment_events(events, self, as_of=as_of)
-
-    def to_query(self) -> dict[str, str | list[str]]:
-        """URL query parameters of these params (:func:`core.segments.query.to_query`)."""
-        from core.segments.query import to_query  # lazy: query.py imports this module
-
-        return to_query(self)
-
-    @classmethod
-    def from_query(
-        cls, query: Mapping[str, Any], *, notes: list[str] | None = None
-    ) -> SegmentParams:
-        """Params from URL query parameters (:func:`core.segments.query.from_query`)."""
-        from core.segments.query import from_query  # lazy: query.py imports this module
-
-        return from_query(query, notes=notes)
 
 
 def numeric_features(schema: pl.Schema) -> list[str]:
