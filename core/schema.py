@@ -36,6 +36,8 @@ from typing import Final
 
 import polars as pl
 
+from core.errors import SchemaError
+
 #: Canonical e-commerce steps, in funnel order (GA4's e-commerce event names) plus ``other``.
 EVENT_TYPES: Final[tuple[str, ...]] = (
     "page_view",
@@ -145,8 +147,6 @@ def check_events(frame: pl.DataFrame | pl.LazyFrame) -> None:
     SchemaError
         Names the missing columns and those that are present.
     """
-    from core.errors import SchemaError
-
     names = frame.collect_schema().names()
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:

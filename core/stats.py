@@ -37,7 +37,7 @@ def z_score(confidence: Any) -> float:
         or not 0 < confidence < 1
     ):
         raise ParameterError(f"`confidence` must be between 0 and 1, got {confidence!r}")
-    from scipy.stats import norm  # scipy is heavy; only trends and tables need it
+    from scipy.stats import norm  # lazy: scipy is heavy; only trends and tables need it
 
     return float(norm.ppf(0.5 + confidence / 2))
 
