@@ -278,7 +278,8 @@ def test_a_read_only_store_says_so(tmp_path, monkeypatch):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(USERS), min_size=1, max_size=20),
-       st.text(min_size=1, max_size=80).filter(lambda s: s.strip() and s.isprintable()))
+       st.text(min_size=1, max_size=80).filter(
+           lambda s: s.strip() and s.isprintable() and not any(c in s for c in ":;=")))
 def test_save_then_load_keeps_the_member_set(members, name):
     with tempfile.TemporaryDirectory() as root:
         store, ds = _store(root)
@@ -299,12 +300,12 @@ def test_cohort_columns_filter_to_exactly_the_members_events():
                                   "Lookers": pl.Series(["b"])})
     out = lf.collect()
     assert out.select(ev.columns).equals(ev)  # nothing else changed, row order kept
-    assert out.schema[cohort_column("Buyers")] == pl.String == out.schema["cohort: Lookers"]
-    assert out["cohort: Buyers"].to_list() == [IN_COHORT, IN_COHORT, NOT_IN_COHORT, IN_COHORT]
-    inside = FilterParams(conditions=(Condition("cohort: Buyers", "eq", IN_COHORT),))
+    assert out.schema[cohort_column("Buyers")] == pl.String == out.schema["cohort · Lookers"]
+    assert out["cohort · Buyers"].to_list() == [IN_COHORT, IN_COHORT, NOT_IN_COHORT, IN_COHORT]
+    inside = FilterParams(conditions=(Condition("cohort · Buyers", "eq", IN_COHORT),))
     got = apply_filters(lf, inside).collect().select(ev.columns)
     assert got.equals(ev.filter(pl.col("user_id").is_in(["a", "c"])))
-    outside = FilterParams(conditions=(Condition("cohort: Buyers", "eq", NOT_IN_COHORT),))
+    outside = FilterParams(conditions=(Condition("cohort · Buyers", "eq", NOT_IN_COHORT),))
     assert apply_filters(lf, outside).collect()["user_id"].to_list() == ["b"]
     with pytest.raises(ParameterError, match="already has; rename the cohort"):
         with_cohort_columns(out, {"Buyers": pl.Series(["a"])})
@@ -316,7 +317,7 @@ def test_a_cohort_column_works_as_a_funnel_breakdown():
                       "b": [("view_item", "00:01")], "c": [("view_item", "00:02")]})
     lf = with_cohort_columns(ev, {"VIP": pl.Series(["a", "b"])})
     r = compute_funnel(lf, ["view_item", "purchase"], window=timedelta(days=1),
-                       breakdown="cohort: VIP")
+                       breakdown="cohort · VIP")
     last = r.breakdown_steps.filter(pl.col("step") == 2).sort("breakdown")
     # in the cohort: a bought, b did not (1 of 2); outside: c did not (0 of 1)
     assert last.select("breakdown", "entities").rows() == [(IN_COHORT, 1), (NOT_IN_COHORT, 0)]
@@ -568,3 +569,18 @@ def test_a_draft_saves_and_every_source_name_is_accepted(tmp_path):
     assert empty.members.to_list() == ["u4"]
     with pytest.raises(ParameterError, match="is empty"):
         store.save_cohort(ds, "Nobody", members.head(0), definition="d", source="manual")
+
+
+def test_a_cohort_condition_survives_the_links_filter_forms(tmp_path):
+    """The sidebar keeps conditions in the URL as ``column:op:value`` joined by ``;`` and the
+    property picks as ``column = value``: a cohort's column and name must survive both."""
+    from core.filters import format_condition, parse_condition
+
+    cond = Condition(cohort_column("VIP"), "eq", IN_COHORT)
+    assert parse_condition(format_condition(cond)) == cond
+    column, value = f"{cohort_column('VIP')} = {IN_COHORT}".split(" = ", 1)
+    assert (column, value) == (cohort_column("VIP"), IN_COHORT)
+    store, ds = _store(tmp_path)
+    for bad in ("a:b", "a;b", "a = b"):
+        with pytest.raises(ParameterError, match="separate the parts of a filter in a link"):
+            _save(store, ds, name=bad)

@@ -3,7 +3,7 @@
 Modules: ``model`` (:class:`Cohort`, the rules of names, members and ids), ``storage`` (the
 store's cohort methods, mixed into :class:`core.store.DatasetStore`: ``save_cohort``,
 ``cohorts``, ``cohort``, ``cohort_members``, ``rename_cohort``, ``delete_cohort``), ``columns``
-(:func:`with_cohort_columns`: a ``"cohort: <name>"`` property on the events, so filters and
+(:func:`with_cohort_columns`: a ``"cohort · <name>"`` property on the events, so filters and
 breakdowns use it unchanged), ``sources`` (the members and definition from a funnel step, a
 Sankey node, a segment, a rule's antecedent, the riskiest carts or a retention cell),
 ``paths`` (each entity's path as the Sankey shows it) and ``export``

@@ -2,12 +2,15 @@
 
 Like the ``segment`` property, each chosen cohort becomes one String column on the events:
 
-- its name is ``"cohort: <cohort name>"`` (:func:`cohort_column`), e.g. ``"cohort: VIP"``;
+- its name is ``"cohort · <cohort name>"`` (:func:`cohort_column`), e.g. ``"cohort · VIP"``
+  (no colon: a link keeps conditions as ``column:op:value``, so a colon in the column would
+  break the filter's round trip; cohort names refuse ``:``, ``;`` and ``=`` for the same
+  reason);
 - its value is ``"in cohort"`` on the events of the cohort's users and ``"not in cohort"`` on
   everyone else's (:data:`IN_COHORT`, :data:`NOT_IN_COHORT`).
 
-So ``Condition("cohort: VIP", "eq", "in cohort")`` keeps the cohort's events
-(:func:`core.filters.apply_filters`), and a funnel or paths breakdown on ``"cohort: VIP"``
+So ``Condition("cohort · VIP", "eq", "in cohort")`` keeps the cohort's events
+(:func:`core.filters.apply_filters`), and a funnel or paths breakdown on ``"cohort · VIP"``
 compares the cohort with everyone else, with no change to those engines.
 """
 
@@ -22,7 +25,7 @@ from core.cohorts.model import COUNT_BY
 from core.errors import ParameterError
 
 #: Prefix of a cohort's column name.
-COLUMN_PREFIX: Final = "cohort: "
+COLUMN_PREFIX: Final = "cohort · "
 #: Value of a cohort column on its members' events.
 IN_COHORT: Final = "in cohort"
 #: Value of a cohort column on everyone else's events.
@@ -30,14 +33,14 @@ NOT_IN_COHORT: Final = "not in cohort"
 
 
 def cohort_column(name: str) -> str:
-    """The column that holds cohort ``name`` on the events: ``"cohort: <name>"``."""
+    """The column that holds cohort ``name`` on the events: ``"cohort · <name>"``."""
     return f"{COLUMN_PREFIX}{name}"
 
 
 def with_cohort_columns(
     events: pl.DataFrame | pl.LazyFrame, cohorts: Mapping[str, pl.Series]
 ) -> pl.LazyFrame:
-    """Add one ``"cohort: <name>"`` column per cohort: ``"in cohort"`` / ``"not in cohort"``.
+    """Add one ``"cohort · <name>"`` column per cohort: ``"in cohort"`` / ``"not in cohort"``.
 
     Parameters
     ----------
@@ -62,7 +65,7 @@ def with_cohort_columns(
     Examples
     --------
     >>> lf = with_cohort_columns(events, {"VIP": store.cohort_members(ds, vip_id)})  # doctest: +SKIP
-    >>> apply_filters(lf, FilterParams(conditions=(Condition("cohort: VIP", "eq", "in cohort"),)))  # doctest: +SKIP
+    >>> apply_filters(lf, FilterParams(conditions=(Condition("cohort · VIP", "eq", "in cohort"),)))  # doctest: +SKIP
     """
     lf = events.lazy()
     schema = lf.collect_schema()

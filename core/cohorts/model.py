@@ -27,6 +27,9 @@ SOURCES: Final[tuple[str, ...]] = (
 )
 #: Longest cohort name, in characters.
 MAX_NAME_CHARS: Final = 80
+#: Text that separates the parts of a filter in a link (``column:op:value;...``, the property
+#: picks' ``column = value``), so a cohort's name (its column's) may not hold it.
+LINK_SEPARATORS: Final[tuple[str, ...]] = (":", ";", "=")
 #: Longest definition text, in characters.
 MAX_DEFINITION_CHARS: Final = 500
 #: Most cohorts one dataset may keep.
@@ -113,8 +116,8 @@ def check_name(name: object, taken: Iterable[tuple[str, str]] = ()) -> str:
     Raises
     ------
     ParameterError
-        Not text, empty, longer than :data:`MAX_NAME_CHARS`, holding control characters, or
-        the name of another cohort of the dataset.
+        Not text, empty, longer than :data:`MAX_NAME_CHARS`, holding control characters or
+        :data:`LINK_SEPARATORS`, or the name of another cohort of the dataset.
     """
     if not isinstance(name, str):
         raise ParameterError(f"cohort `name` must be text, got {name!r}")
@@ -129,6 +132,12 @@ def check_name(name: object, taken: Iterable[tuple[str, str]] = ()) -> str:
     if any(unicodedata.category(ch) == "Cc" for ch in clean):
         raise ParameterError(
             f"cohort `name` must not hold control characters (line breaks, tabs), got {clean!r}"
+        )
+    forbidden = [sep for sep in LINK_SEPARATORS if sep in clean]
+    if forbidden:
+        raise ParameterError(
+            f"cohort `name` must not hold {' or '.join(repr(f) for f in forbidden)}: these "
+            f"separate the parts of a filter in a link; got {clean!r}"
         )
     for other, other_id in taken:
         if other.casefold() == clean.casefold():
