@@ -21,6 +21,7 @@ PAGE_TABLE: dict[str, list[tuple[str, str, str, str]]] = {
         ("overview.py", "Overview", ":material/dashboard:", "overview"),
         ("funnels.py", "Funnels", ":material/filter_alt:", "funnels"),
         ("paths.py", "Paths", ":material/account_tree:", "paths"),
+        ("retention.py", "Retention", ":material/event_repeat:", "retention"),
     ],
     "Model": [
         ("segments.py", "Segments", ":material/groups:", "segments"),

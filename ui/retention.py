@@ -1,0 +1,195 @@
+"""Cached wrapper and page helpers of the Retention page.
+
+The result is shared between sessions with ``cache_resource`` (a
+:class:`core.retention.RetentionResult` is frozen and its Polars frames are never mutated); the
+key is the page's :class:`~ui.view.DataView` and the frozen :class:`RetentionParams`. The
+helpers below only pick and word numbers the result already holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+import streamlit as st
+
+from core.filters import parse_condition
+from core.fmt import MISSING, PeopleTable, fmt_count, fmt_pct
+from core.funnels import FunnelStep
+from core.overview import DatasetInfo
+from core.retention import RetentionParams, RetentionResult
+from ui.data import filtered_events
+from ui.view import DataView
+
+#: The Mode control's options (plain words: a bound control writes them in the URL) and the
+#: RetentionParams mode each stands for (PostHog's and Amplitude's "on" / "on or after").
+MODE_OPTIONS: dict[str, str] = {"on": "on", "on or after": "unbounded"}
+#: Data spans up to this long default to daily cohorts, longer ones to weekly.
+DAILY_UP_TO = timedelta(days=60)
+
+
+def default_period(info: DatasetInfo) -> str:
+    """``"day"`` for up to 60 days of data, else ``"week"``."""
+    if info.first is None or info.last is None:
+        return "day"
+    return "day" if info.last - info.first <= DAILY_UP_TO else "week"
+
+
+def step_from(event: str | None, where: str, names: Sequence[str]) -> FunnelStep | None:
+    """The start or returning definition from the page's controls.
+
+    Parameters
+    ----------
+    event : str or None
+        The chosen event name; ``None`` is any event.
+    where : str
+        Property conditions ``column:op:value`` separated by ``;`` (as on the Funnels page).
+    names : sequence of str
+        Every event name of the dataset (any event *with* conditions matches these).
+
+    Raises
+    ------
+    ParameterError
+        A condition that does not parse (the message names it and the valid operators).
+    """
+    conds = tuple(parse_condition(p.strip()) for p in (where or "").split(";") if p.strip())
+    if event is None and not conds:
+        return None
+    if event is not None:
+        return FunnelStep(event, where=conds)
+    label = "any event where " + " and ".join(c.label() for c in conds)
+    return FunnelStep(tuple(names), where=conds, label=label)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Computing retention…")
+def cached_retention(view: DataView, params: RetentionParams) -> RetentionResult:
+    """The retention table of the view's events under ``params``."""
+    return params.compute(filtered_events(view))
+
+
+def period_name(result: RetentionResult, n: int) -> str:
+    """``"week 1"``, or ``"week 1 or later"`` in the "on or after" mode."""
+    text = f"{result.params.period} {n}"
+    return text + " or later" if result.params.mode == "unbounded" else text
+
+
+def _cohort_label(value, period: str) -> str:
+    return value.strftime("%Y-%m" if period == "month" else "%Y-%m-%d")
+
+
+def empty_reason(result: RetentionResult) -> str | None:
+    """Why there is nothing to show (no cohort, or no period after period 0 observed yet);
+    ``None`` when there is a table."""
+    p = result.params
+    if result.n_people == 0:
+        return (f"No one did the start event ({p.label('start')}) in the data shown: pick "
+                "another start event, or widen the date range and filters in the sidebar.")
+    if result.cells.filter(pl.col("period") >= 1).is_empty():
+        first = _cohort_label(result.people["cohort"].min(), p.period)
+        end = result.data_end.strftime("%Y-%m-%d") if result.data_end else MISSING
+        return (f"The data runs from the first cohort ({first}) to {end}: less than two "
+                f"{p.period}s, so no one can have come back a {p.period} later yet. Pick a "
+                "shorter period or widen the date range.")
+    return None
+
+
+def notes(result: RetentionResult, group: str) -> list[str]:
+    """Caveats worth a line above the table: a single cohort, no complete period 1 yet."""
+    p = result.params
+    out = []
+    cells = result.cells.filter(pl.col("group") == group)
+    cohorts = cells.get_column("cohort").unique()
+    if cohorts.len() == 1:
+        size = cells.get_column("cohort_size")[0]
+        out.append(f"Only one cohort ({_cohort_label(cohorts[0], p.period)}, {size:,} people): "
+                   "there is nothing to compare it with. Pick a shorter period or widen the "
+                   "date range to see several cohorts.")
+    mean = result.mean.filter((pl.col("group") == group) & (pl.col("period") == 1))
+    if mean.is_empty():
+        out.append(f"No cohort has a complete {p.period} 1 yet: every share shown is marked * "
+                   "and may still rise.")
+    return out
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline figure: the metric's label and value, and the sentence that explains it."""
+
+    label: str
+    value: str
+    sentence: str
+
+
+def headlines(result: RetentionResult, group: str) -> list[Headline]:
+    """People in cohorts, then the pooled retention of period 1 and of the last period with a
+    complete cohort, each with its 95% interval and the people it is over."""
+    people = result.people.filter(pl.col("group") == group).height
+    out = [Headline("People in cohorts", fmt_count(people),
+                    f"{people:,} people did the start event ({result.params.label('start')}) "
+                    "and form the cohorts.")]
+    mean = result.mean.filter((pl.col("group") == group) & (pl.col("period") >= 1))
+    if mean.is_empty():
+        label = f"Came back in {period_name(result, 1)}"
+        out.append(Headline(label, MISSING, f"{label}: not known yet (no complete cohort)."))
+        return out
+    rows = mean.sort("period").rows(named=True)
+    picked = [r for r in rows if r["period"] == 1][:1]
+    if rows[-1]["period"] != 1:
+        picked.append(rows[-1])
+    for r in picked:
+        label = f"Came back in {period_name(result, r['period'])}"
+        sentence = (f"{label}: {fmt_pct(r['rate'])} ({100 * r['ci_low']:.1f}–"
+                    f"{fmt_pct(r['ci_high'])}) of {r['people']:,} people in complete cohorts")
+        out.append(Headline(label, fmt_pct(r["rate"]), sentence))
+    return out
+
+
+def cells_people_table(result: RetentionResult, group: str) -> PeopleTable:
+    """The triangle as a long table for people: one row per cohort and period after 0."""
+    p = result.params
+    cells = result.cells.filter((pl.col("group") == group) & (pl.col("period") >= 1))
+    word = p.period.capitalize()
+    return PeopleTable.build({
+        "Cohort": ("text", [_cohort_label(c, p.period) for c in cells["cohort"]]),
+        word: ("count", cells["period"]),
+        "People in cohort": ("count", cells["cohort_size"]),
+        "Came back": ("count", cells["retained"]),
+        "Retention": ("percent", cells["rate"]),
+        "95% low": ("percent", cells["ci_low"]),
+        "95% high": ("percent", cells["ci_high"]),
+        "Period over": ("text", ["yes" if c else "no (may still rise)"
+                                 for c in cells["complete"]]),
+    })
+
+
+def groups_people_table(result: RetentionResult) -> PeopleTable:
+    """One row per breakdown group: its people and its pooled period-1 retention."""
+    sizes = result.people.group_by("group").len()
+    one = result.mean.filter(pl.col("period") == 1)
+    rows = (pl.DataFrame({"group": result.groups}).join(sizes, on="group", how="left")
+            .join(one, on="group", how="left"))
+    return PeopleTable.build({
+        "Group": ("text", rows["group"]),
+        "People in cohorts": ("count", rows["len"]),
+        f"Came back in {period_name(result, 1)}": ("percent", rows["rate"]),
+        "95% low": ("percent", rows["ci_low"]),
+        "95% high": ("percent", rows["ci_high"]),
+        "Over (complete cohorts)": ("count", rows["people"]),
+    })
+
+
+__all__ = [
+    "MODE_OPTIONS",
+    "Headline",
+    "cached_retention",
+    "cells_people_table",
+    "default_period",
+    "empty_reason",
+    "groups_people_table",
+    "headlines",
+    "notes",
+    "period_name",
+    "step_from",
+]
