@@ -49,6 +49,11 @@ _EXPORTS: dict[str, str] = {
     "compare_with_previous": "core.overview",
     "detect_currency": "core.overview",
     "PeriodComparison": "core.overview",
+    "compare_periods": "core.overview",
+    # period comparison (previous period / same dates a year earlier), shared by every trend
+    "ComparisonWindow": "core.compare",
+    "comparison_window": "core.compare",
+    "align_earlier": "core.compare",
     # funnels
     "compute_funnel": "core.funnels",
     "FunnelResult": "core.funnels",

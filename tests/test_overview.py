@@ -144,11 +144,12 @@ def test_change_against_the_previous_period_of_equal_length():
     assert cmp.change("revenue") == pytest.approx((5 - 20) / 20)
     # rates change in points: day 2 1/1 sessions bought, day 1 1/3
     assert cmp.change("conversion_rate") == pytest.approx(1 - 1 / 3)
-    assert cmp.label == "vs 2024-01-01 – 2024-01-01"
+    assert cmp.label == "vs the previous day (2024-01-01)"
     tiles = {label: (value, delta) for label, value, delta, _ in headline_tiles(cmp, currency="EUR")}
-    assert tiles["Sessions"] == ("1", "-66.7%")
-    assert tiles["Revenue (EUR)"] == ("5.00", "-75.0%")
-    assert tiles["Conversion rate"] == ("100.0%", "+66.7 pp")
+    # the delta names what it compares with; its sign leads (Streamlit colours by it)
+    assert tiles["Sessions"] == ("1", "-66.7% vs previous day")
+    assert tiles["Revenue (EUR)"] == ("5.00", "-75.0% vs previous day")
+    assert tiles["Conversion rate"] == ("100.0%", "+66.7 pp vs previous day")
     first = compare_with_previous(EV, start=T0, end=T0 + timedelta(days=1))
     assert first.previous.events == 0 and first.change("users") is None
     assert all(d is None for _, _, d, _ in headline_tiles(first))

@@ -70,8 +70,9 @@ def _delta(at, label):
 def test_tiles_compare_with_the_previous_period_of_equal_length():
     # the last 30 days of the sample (Jul 31 - Aug 29) against Jul 1 - Jul 30
     at = run(**{"from": "2026-07-31", "to": "2026-08-29"})
-    assert any("vs 2026-07-01 – 2026-07-30" in c.value for c in at.caption)
-    assert _delta(at, "Users").endswith("%") and _delta(at, "Conversion rate").endswith(" pp")
+    assert any("vs the previous 30 days (2026-07-01 – 2026-07-30)" in c.value for c in at.caption)
+    assert _delta(at, "Users").endswith("% vs previous 30 days")
+    assert _delta(at, "Conversion rate").endswith(" pp vs previous 30 days")
     # the whole sample has nothing before it: no delta, and the page says why
     at = run()
     assert not _delta(at, "Users")

@@ -3,10 +3,11 @@
 Modules, one concern each:
 
 * :mod:`core.overview.metrics` -- headline numbers (:func:`overview_metrics`), the comparison
-  with the period before (:func:`compare_with_previous`, :func:`headline_tiles`) and the
-  currency of the prices (:func:`detect_currency`);
-* :mod:`core.overview.trend` -- activity per hour, day or week (:func:`activity_trend`) and the
-  event mix (:func:`event_mix`);
+  with the previous period or the same dates a year earlier (:func:`compare_periods`,
+  :func:`compare_with_previous`, :func:`headline_tiles`; the windows come from
+  :mod:`core.compare`) and the currency of the prices (:func:`detect_currency`);
+* :mod:`core.overview.trend` -- activity per hour, day or week (:func:`activity_trend`, with an
+  optional comparison series) and the event mix (:func:`event_mix`);
 * :mod:`core.overview.figures` -- the charts and people-readable tables of those;
 * :mod:`core.overview.info` -- :func:`dataset_info`, what the controls need about a dataset.
 """
@@ -23,6 +24,7 @@ from core.overview.info import INFO_BATCH_CELLS, DatasetInfo, dataset_info
 from core.overview.metrics import (
     OverviewMetrics,
     PeriodComparison,
+    compare_periods,
     compare_with_previous,
     detect_currency,
     headline_tiles,
@@ -39,6 +41,7 @@ __all__ = [
     "ParameterError",
     "PeriodComparison",
     "activity_trend",
+    "compare_periods",
     "compare_with_previous",
     "daily_trend",
     "daily_trend_figure",

@@ -7,6 +7,7 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import polars as pl
 
+from core.compare import ComparisonWindow
 from core.errors import ParameterError
 from core.fmt import PeopleTable, count_axis
 from core.overview.trend import TREND_METRICS
@@ -26,13 +27,24 @@ EVENT_COLORS: dict[str, str] = {
 
 
 def daily_trend_figure(
-    trend: pl.DataFrame, *, metric: str = "sessions", currency: str | None = None
+    trend: pl.DataFrame,
+    *,
+    metric: str = "sessions",
+    currency: str | None = None,
+    comparison: ComparisonWindow | None = None,
 ) -> go.Figure:
     """Line chart of one column of :func:`activity_trend` (or :func:`daily_trend`) over time.
 
     Complete periods are joined by a solid line; a partly covered first or last period is
-    drawn as a lone open marker named as incomplete in the legend (not joined: no cliff). Count axes tick in whole
-    numbers."""
+    drawn as a lone open marker named as incomplete in the legend (not joined: no cliff). Count
+    axes tick in whole numbers.
+
+    When the trend has the comparison columns (``activity_trend(..., against=...)``), the
+    earlier window's values are drawn at the current periods as a dashed grey line (hover
+    ``"same day last year (2023-03-05): 120 sessions"`` or ``"previous period (...)"``);
+    earlier periods the data cover only in part are lone open grey markers, and uncovered
+    ones are left out. ``comparison`` (the window the trend was compared with) names the line
+    in the legend and words the hover; without it the line is "earlier period"."""
     col = "period" if "period" in trend.columns else "day"
     fig = go.Figure()
     if metric not in trend.columns:
@@ -64,6 +76,9 @@ def daily_trend_figure(
         grain = "hour" if step < timedelta(days=1) else "day" if step < timedelta(weeks=1) else "week"
     else:
         grain = "day"
+    y_top = max(y, default=0)
+    if f"previous_{metric}" in trend.columns:
+        y_top = max(y_top, _add_comparison(fig, trend, metric, word, grain, comparison))
     per = {"hour": "Hourly", "day": "Daily", "week": "Weekly"}[grain]
     fig.update_layout(
         title=f"{per} {word}", margin={"l": 10, "r": 10, "t": 40, "b": 10}, height=360,
@@ -73,11 +88,51 @@ def daily_trend_figure(
     if metric == "revenue":
         fig.update_yaxes(title_text=word, rangemode="tozero", tickformat=",.2~f")
     else:
-        fig.update_layout(yaxis=count_axis(max(y, default=0)))
+        fig.update_layout(yaxis=count_axis(y_top))
         fig.update_yaxes(title_text=word)
     if grain == "hour":
         fig.update_xaxes(tickformat="%H:%M\n%b %d")
     return fig
+
+
+def _add_comparison(
+    fig: go.Figure,
+    trend: pl.DataFrame,
+    metric: str,
+    word: str,
+    grain: str,
+    comparison: ComparisonWindow | None,
+) -> float:
+    """Draw the earlier window's values of ``metric``; return their maximum (for the axis)."""
+    if comparison is not None and comparison.against == "year":
+        lead, name = f"same {grain} last year", comparison.label.removeprefix("vs ")
+    elif comparison is not None:
+        lead, name = "previous period", comparison.label.removeprefix("vs ")
+    else:
+        lead, name = "earlier period", "earlier period"
+    fmt = "%Y-%m-%d %H:%M" if grain == "hour" else "%Y-%m-%d"
+    number = "%{y:,.2f} " if metric == "revenue" else "%{y:,} "
+    hover = f"{lead} (%{{customdata}}): {number}{word}"
+    shown = trend.filter(pl.col(f"previous_{metric}").is_not_null())
+    top = 0.0
+    for complete in (True, False):
+        part = shown.filter(pl.col("previous_complete") == complete)
+        if part.is_empty():
+            continue
+        values = part[f"previous_{metric}"].to_list()
+        top = max(top, max(values))
+        days = [p.strftime(fmt) for p in part["previous_start"].to_list()]
+        if complete:
+            fig.add_scatter(x=part["period"].to_list(), y=values, customdata=days,
+                            mode="lines", line={"color": "#9e9e9e", "dash": "dash"},
+                            name=name, hovertemplate=hover + "<extra></extra>")
+        else:
+            fig.add_scatter(x=part["period"].to_list(), y=values, customdata=days,
+                            mode="markers", marker={"size": 8, "symbol": "circle-open",
+                                                    "color": "#9e9e9e"},
+                            name=f"{name}: period only partly covered",
+                            hovertemplate=hover + " (partly covered)<extra></extra>")
+    return top
 
 
 def event_mix_figure(mix: pl.DataFrame) -> go.Figure:

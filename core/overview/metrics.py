@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from core.errors import ParameterError
+from core.compare import Against, ComparisonWindow, comparison_window
 from core.fmt import fmt_count, fmt_money, fmt_pct, fmt_pp
 
 
@@ -157,16 +157,21 @@ def detect_currency(events: pl.DataFrame | pl.LazyFrame) -> tuple[str | None, tu
 
 @dataclass(frozen=True)
 class PeriodComparison:
-    """Headline numbers of a period and of the period of equal length just before it.
+    """Headline numbers of a period and of the earlier period it is compared with.
 
     Attributes
     ----------
     current, previous : OverviewMetrics
-        ``previous`` has ``events == 0`` (and a reason) when the data hold nothing before.
+        ``previous`` (the earlier period's numbers) has ``events == 0`` (and a reason) when
+        the data hold nothing from it.
     start, end : datetime
         The current period, ``[start, end)``.
     previous_start : datetime
-        Start of the previous period, ``[previous_start, start)``.
+        Start of the earlier period.
+    window : ComparisonWindow or None
+        The earlier period (``window.earlier_start``, ``window.earlier_end``), its label and
+        how much of it the data cover (:func:`core.compare.comparison_window`). ``None`` only
+        for a comparison built by hand: the earlier period is then ``[previous_start, start)``.
     """
 
     current: OverviewMetrics
@@ -174,10 +179,29 @@ class PeriodComparison:
     start: datetime
     end: datetime
     previous_start: datetime
+    window: ComparisonWindow | None = None
+
+    @property
+    def comparable(self) -> bool:
+        """Whether a change means something: the data hold the earlier period and cover it
+        fully (a partly covered one would show a misleading change)."""
+        return self.previous.events > 0 and (self.window is None or self.window.comparable)
+
+    @property
+    def note(self) -> str:
+        """Why no change is shown, in words (``""`` when changes are shown)."""
+        if self.comparable:
+            return ""
+        if self.window is not None and self.window.coverage_note:
+            return self.window.coverage_note
+        return "No comparison: the data hold no events from the earlier period."
 
     @property
     def label(self) -> str:
-        """The compared period in words: ``"vs 2024-01-01 – 2024-01-14"``."""
+        """The compared period in words: ``"vs the previous 14 days (2024-01-01 –
+        2024-01-14)"`` or ``"vs the same dates a year earlier (2023-01-15 – 2023-01-28)"``."""
+        if self.window is not None:
+            return self.window.label
         day = timedelta(days=1)
         whole_days = (self.end - self.start) % day == timedelta(0) and (
             self.start.hour, self.start.minute, self.start.second, self.start.microsecond
@@ -187,65 +211,96 @@ class PeriodComparison:
         return f"vs {self.previous_start:%Y-%m-%d %H:%M} – {self.start:%Y-%m-%d %H:%M}"
 
     def change(self, name: str) -> float | None:
-        """Change of a headline number against the previous period: relative (0.1 = +10%)
+        """Change of a headline number against the earlier period: relative (0.1 = +10%)
         for counts and money, absolute (a difference of fractions) for rates; ``None`` when
-        either period lacks the number or the previous one is zero."""
+        either period lacks the number, the earlier one is zero, or the comparison is not
+        :attr:`comparable` (the data cover the earlier period only in part)."""
         now, before = getattr(self.current, name), getattr(self.previous, name)
-        if now is None or before is None or self.previous.events == 0:
+        if now is None or before is None or not self.comparable:
             return None
         if name.endswith("_rate"):
             return float(now) - float(before)
         return None if before == 0 else (float(now) - float(before)) / float(before)
 
 
-def compare_with_previous(
-    events: pl.DataFrame | pl.LazyFrame, *, start: datetime, end: datetime
+def compare_periods(
+    events: pl.DataFrame | pl.LazyFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    against: Against = "previous",
 ) -> PeriodComparison:
-    """Headline numbers of ``[start, end)`` and of the period of equal length before it.
+    """Headline numbers of ``[start, end)`` and of the earlier period it is compared with.
 
     Parameters
     ----------
     events : pl.DataFrame or pl.LazyFrame
         Canonical event table with the property filters applied but not the date range (the
-        previous period lies outside it).
+        earlier period lies outside it). Its first and last event tell how much of the
+        earlier period the data cover.
     start, end : datetime
         The current period (UTC), ``start < end``.
+    against : {"previous", "year"}
+        ``"previous"``: the period of equal length just before; ``"year"``: the same dates a
+        year earlier (29 February -> 28 February), see :func:`core.compare.comparison_window`.
+
+    Returns
+    -------
+    PeriodComparison
+        ``change()`` is ``None`` and ``note`` says why when the data cover the earlier period
+        only in part or not at all.
 
     Raises
     ------
     ParameterError
-        ``end`` is not after ``start``.
+        ``end`` is not after ``start``, or ``against`` is not one of the above.
     """
-    if not end > start:
-        raise ParameterError(f"the period must end after it starts, got {start} to {end}")
     lf = events.lazy()
-    before = start - (end - start)
-    ts = pl.col("ts")
+    window = comparison_window(start, end, against=against, events=lf)
     return PeriodComparison(
-        current=overview_metrics(lf.filter((ts >= start) & (ts < end))),
-        previous=overview_metrics(lf.filter((ts >= before) & (ts < start))),
+        current=overview_metrics(lf.filter(window.current_filter())),
+        previous=overview_metrics(lf.filter(window.earlier_filter())),
         start=start,
         end=end,
-        previous_start=before,
+        previous_start=window.earlier_start,
+        window=window,
     )
+
+
+def compare_with_previous(
+    events: pl.DataFrame | pl.LazyFrame, *, start: datetime, end: datetime
+) -> PeriodComparison:
+    """Headline numbers of ``[start, end)`` and of the period of equal length before it:
+    :func:`compare_periods` with ``against="previous"``."""
+    return compare_periods(events, start=start, end=end, against="previous")
 
 
 def headline_tiles(
     cmp: PeriodComparison, *, currency: str | None = None
 ) -> list[tuple[str, str, str | None, str]]:
-    """The Overview tiles as ``(label, value, delta, help)``; ``delta`` is ``None`` without a
-    previous period to compare with. Counts and money change in %, rates in points."""
+    """The Overview tiles as ``(label, value, delta, help)``.
+
+    ``delta`` names what it compares with (``"+12.0% vs previous 31 days"``, ``"-1.5 pp vs a
+    year earlier"``) and is ``None`` when there is nothing comparable (no earlier data, or data
+    that cover the earlier period only in part: the help then says why). Counts and money
+    change in %, rates in points; the sign leads, so Streamlit colours it."""
     m = cmp.current
+    short = cmp.window.short_label if cmp.window is not None else cmp.label
 
     def delta(name: str) -> str | None:
         c = cmp.change(name)
         if c is None:
             return None
-        return fmt_pp(c) if name.endswith("_rate") else fmt_pct(c, signed=True)
+        return (fmt_pp(c) if name.endswith("_rate") else fmt_pct(c, signed=True)) + " " + short
 
     money = f"Revenue ({currency})" if currency else "Revenue"
     aov = f"Average order value ({currency})" if currency else "Average order value"
-    return [
+    tail = (f"Change {cmp.label}." if cmp.comparable else cmp.note)
+
+    def help_(text: str) -> str:
+        return f"{text} {tail}".strip()
+
+    tiles = [
         ("Users", fmt_count(m.users), delta("users"), ""),
         ("Sessions", fmt_count(m.sessions), delta("sessions"), ""),
         ("Orders", fmt_count(m.orders), delta("orders"), ""),
@@ -258,3 +313,4 @@ def headline_tiles(
         (aov, fmt_money(m.average_order_value), delta("average_order_value"), ""),
         ("Events", fmt_count(m.events), delta("events"), ""),
     ]
+    return [(label, value, d, help_(text)) for label, value, d, text in tiles]
