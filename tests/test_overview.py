@@ -218,3 +218,23 @@ def test_headline_numbers_of_the_sample_by_hand(sample):
     t = activity_trend(sample)
     assert (t["period"][1] - t["period"][0]) == timedelta(days=1)
     assert t["events"].sum() == sample.height
+
+
+def test_trend_against_the_previous_30_days_of_the_sample_by_hand(sample):
+    # the last 30 whole days against the 30 before, day by day, counted directly
+    last_day = sample["ts"].max().replace(hour=0, minute=0, second=0, microsecond=0)
+    end = last_day + timedelta(days=1)
+    start = end - timedelta(days=30)
+    now = sample.filter(pl.col("ts") >= start)
+    t = activity_trend(now, grain="day", start=start, end=end, against="previous",
+                       earlier_events=sample)
+    assert t.height == 30
+    assert (t["period"] - t["previous_start"]).unique().to_list() == [timedelta(days=30)]
+    per_day = sample.group_by(pl.col("ts").dt.truncate("1d").alias("p")).agg(
+        pl.col("user_id").n_unique().alias("users"), pl.len().alias("events"))
+    users = dict(zip(per_day["p"].to_list(), per_day["users"].to_list(), strict=True))
+    events = dict(zip(per_day["p"].to_list(), per_day["events"].to_list(), strict=True))
+    assert t["previous_users"].to_list() == [users[p] for p in t["previous_start"]]
+    assert t["previous_events"].to_list() == [events[p] for p in t["previous_start"]]
+    assert t["users"].to_list() == [users[p] for p in t["period"]]
+    assert t["previous_complete"].all()
