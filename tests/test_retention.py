@@ -198,7 +198,8 @@ def test_figures_draw_and_mark_incomplete_cells():
     texts = [t for row in heat.data[0].text for t in row if t]
     assert "100%" in texts and any(t.endswith("*") for t in texts)
     curves = retention_curves_figure(r)
-    assert any(t.name == "mean of cohorts" for t in curves.data)
+    # no day 1 is over when the data ends: no pooled mean to draw (period 0 is not drawn)
+    assert not any(t.name == "mean of cohorts" for t in curves.data)
     empty = compute_retention(ev, "never", None, period="day", periods=3)
     assert empty.cells.is_empty() and "No cohorts" in retention_heatmap(empty).layout.title.text
 
@@ -307,3 +308,22 @@ def test_partitions_by_person_merge_to_the_whole(raw, n_parts, mode):
             merge_retention([parts[0], parts[0]], params, ev["ts"].max())
     for c, k, x in whole.cells.select("cohort", "period", "retained").rows():
         assert retained_people(whole, c, k).len() == x
+
+
+def test_figures_read_at_a_glance():
+    # Period 0 is 100% by definition: it must not set the colour scale (returns of 5-35% all
+    # looked alike next to it) nor the curves' y range; the row labels carry the cohort sizes.
+    ev = log([("a", "2024-01-01 10", "visit"), ("a", "2024-01-02 10", "visit"),
+              ("b", "2024-01-01 10", "visit"), ("c", "2024-01-01 10", "visit"),
+              ("d", "2024-01-01 10", "visit"), ("z", "2024-01-05 10", "visit")])
+    r = compute_retention(ev, period="day", periods=3)
+    heat = retention_heatmap(r)
+    assert heat.data[0].zmax == pytest.approx(0.25)  # a alone of 4 came back on day 1
+    labels = list(heat.layout.yaxis.ticktext)
+    assert labels[0] == "2024-01-01 (4 people)" and labels[1] == "2024-01-05 (1 person)"
+    curves = retention_curves_figure(r)
+    # the y axis ends 15% above the highest return rate or interval bound: the Wilson upper
+    # bound of 1 of 4, (0.25 + z²/8 + z·sqrt(3/64 + z²/64)) / (1 + z²/4) = 0.6994, z = 1.96
+    assert curves.layout.yaxis.range[1] == pytest.approx(1.15 * 0.6994, abs=1e-3)
+    assert any(t.name == "mean of cohorts" for t in curves.data)
+    assert all(0 not in list(t.x) for t in curves.data)  # period 0 (always 100%) left out

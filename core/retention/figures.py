@@ -19,6 +19,17 @@ def _cohort_label(value, period: str) -> str:
     return value.strftime("%Y-%m" if period == "month" else "%Y-%m-%d")
 
 
+def _people(n: int) -> str:
+    return f"{n:,} {'person' if n == 1 else 'people'}"
+
+
+def _top_return_rate(cells: pl.DataFrame, column: str = "rate") -> float | None:
+    """The highest share of periods 1 onwards (period 0 is 100% by definition: scales set by
+    it would make every return rate look alike)."""
+    later = cells.filter(pl.col("period") >= 1)
+    return None if later.is_empty() else later.get_column(column).max()
+
+
 def retention_heatmap(result: RetentionResult, *, group: str | None = None) -> go.Figure:
     """The cohort triangle: one row per cohort, one column per period, the share retained as
     colour and text; incomplete cells carry a ``*`` and say so on hover.
@@ -44,6 +55,10 @@ def retention_heatmap(result: RetentionResult, *, group: str | None = None) -> g
     text = [[""] * len(cols) for _ in rows]
     hover = [[""] * len(cols) for _ in rows]
     index = {c: i for i, c in enumerate(cohorts.to_list())}
+    sizes = dict(cells.filter(pl.col("period") == 0).select("cohort", "cohort_size").iter_rows())
+    ticks = [f"{label} ({_people(sizes.get(c, 0))})" for label, c in zip(rows, cohorts, strict=True)]
+    top = _top_return_rate(cells)
+    zmax = 1.0 if not top else min(1.0, max(top, 0.05))
     for r in cells.iter_rows(named=True):
         i, k = index[r["cohort"]], r["period"]
         z[i][k] = r["rate"]
@@ -57,12 +72,12 @@ def retention_heatmap(result: RetentionResult, *, group: str | None = None) -> g
     fig.add_trace(
         go.Heatmap(
             z=z, x=cols, y=rows, text=text, texttemplate="%{text}", customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>", colorscale=_BLUES, zmin=0, zmax=1,
+            hovertemplate="%{customdata}<extra></extra>", colorscale=_BLUES, zmin=0, zmax=zmax,
             colorbar={"title": "retained", "tickformat": ".0%"}, xgap=1, ygap=1,
         )
     )
-    fig.update_yaxes(autorange="reversed", type="category", title="cohort (first "
-                     + result.params.label("start") + ")")
+    fig.update_yaxes(autorange="reversed", type="category", tickvals=rows, ticktext=ticks,
+                     title="cohort (first " + result.params.label("start") + ")")
     fig.update_xaxes(side="top", title=None)
     fig.update_layout(height=max(320, 28 * len(rows) + 140), margin={"t": 60})
     return fig
@@ -71,12 +86,13 @@ def retention_heatmap(result: RetentionResult, *, group: str | None = None) -> g
 def retention_curves_figure(result: RetentionResult, *, group: str | None = None) -> go.Figure:
     """Retention curves: one thin line per cohort and the pooled mean with its 95% interval.
 
-    Incomplete cells are drawn as open markers; the mean uses complete cells only.
+    Incomplete cells are drawn as open markers; the mean uses complete cells only. Period 0
+    (100% by definition) is left out so that the y axis spans the return rates.
     """
     groups = result.groups
     group = group if group is not None else (groups[0] if groups else "All")
-    cells = result.cells.filter(pl.col("group") == group)
-    mean = result.mean.filter(pl.col("group") == group)
+    cells = result.cells.filter((pl.col("group") == group) & (pl.col("period") >= 1))
+    mean = result.mean.filter((pl.col("group") == group) & (pl.col("period") >= 1))
     name = _period_name(result)
     fig = go.Figure()
     for cohort, part in cells.group_by("cohort", maintain_order=True):
@@ -103,6 +119,8 @@ def retention_curves_figure(result: RetentionResult, *, group: str | None = None
                            "%{customdata[1]:,} people)<extra></extra>"),
         ))
     fig.update_xaxes(title=f"{name}s after the cohort's {result.params.period}", dtick=1)
-    fig.update_yaxes(title="retained", tickformat=".0%", range=[0, 1.02])
+    top = max([v for v in (_top_return_rate(cells), _top_return_rate(mean, "ci_high")) if v]
+              or [1 / 1.15])
+    fig.update_yaxes(title="retained", tickformat=".0%", range=[0, min(1.02, 1.15 * top)])
     fig.update_layout(height=420, legend={"orientation": "h", "y": -0.2})
     return fig
