@@ -35,8 +35,12 @@ def _rebuild(tables: dict[str, pl.DataFrame], params: FunnelParams) -> FunnelRes
     facts = tables["facts"].row(0, named=True)
     data_end: datetime | None = facts["data_end"]
     return FunnelResult(
-        steps=pl.DataFrame(), entities=tables["entities"], breakdown_steps=pl.DataFrame(),
-        params=params, data_end=data_end, absent_steps=tuple(facts["absent_steps"]),
+        steps=pl.DataFrame(),
+        entities=tables["entities"],
+        breakdown_steps=pl.DataFrame(),
+        params=params,
+        data_end=data_end,
+        absent_steps=tuple(facts["absent_steps"]),
     )
 
 
@@ -76,7 +80,9 @@ def compute_funnel_spark(
     events = read_events(spark, source)
     params.check_schema(pl.Schema(empty_partition(events).schema))
     parts = map_partitions(
-        events, partial(_funnel_partition, params=params), key=params.count_by,
+        events,
+        partial(_funnel_partition, params=params),
+        key=params.count_by,
         partitions=partitions,
     )
     if not parts:

@@ -54,8 +54,14 @@ class LakeDataset:
 
     def meta(self) -> dict[str, Any]:
         """The fields of a :class:`~core.store.DatasetMeta` (``created`` left to the store)."""
-        return {"id": self.id, "name": self.name, "rows": self.rows, "users": self.users,
-                "size_bytes": self.size_bytes, "report": {**self.report, "lake": self.source}}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "rows": self.rows,
+            "users": self.users,
+            "size_bytes": self.size_bytes,
+            "report": {**self.report, "lake": self.source},
+        }
 
 
 def _file_listing(frame: Any) -> list[str]:
@@ -65,8 +71,9 @@ def _file_listing(frame: Any) -> list[str]:
         return []
 
 
-def register_lake_dataset(source: str, *, name: str | None = None, spark: Any = None
-                          ) -> LakeDataset:
+def register_lake_dataset(
+    source: str, *, name: str | None = None, spark: Any = None
+) -> LakeDataset:
     """Describe a lake table of canonical events for the dataset picker.
 
     Parameters
@@ -98,18 +105,22 @@ def register_lake_dataset(source: str, *, name: str | None = None, spark: Any = 
     frame = read_events(spark, source).frame.drop(FILE_COL, ROW_COL)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise SchemaError(f"lake table {source!r} lacks the canonical column(s) {missing}; "
-                          f"found {frame.columns}. Load the export with core.load_events and "
-                          "write the canonical table to the lake first.")
+        raise SchemaError(
+            f"lake table {source!r} lacks the canonical column(s) {missing}; "
+            f"found {frame.columns}. Load the export with core.load_events and "
+            "write the canonical table to the lake first."
+        )
     files = _file_listing(frame)
     stats = frame.agg(
-        F.count(F.lit(1)).alias("rows"), F.countDistinct("user_id").alias("users"),
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct("user_id").alias("users"),
         F.date_format(F.min("ts"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX").alias("first"),
         F.date_format(F.max("ts"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX").alias("last"),
         F.countDistinct("event").alias("events"),
     ).collect()[0]
-    types = {r["event_type"]: int(r["count"]) for r in
-             frame.groupBy("event_type").count().collect()}
+    types = {
+        r["event_type"]: int(r["count"]) for r in frame.groupBy("event_type").count().collect()
+    }
     size = 0
     fingerprint = hashlib.sha256(str(source).encode())
     if files:
@@ -119,14 +130,24 @@ def register_lake_dataset(source: str, *, name: str | None = None, spark: Any = 
             if hadoop is not None:
                 jpath = hadoop.org.apache.hadoop.fs.Path(path)
                 status = jpath.getFileSystem(
-                    spark.sparkContext._jsc.hadoopConfiguration()).getFileStatus(jpath)
+                    spark.sparkContext._jsc.hadoopConfiguration()
+                ).getFileStatus(jpath)
                 size += int(status.getLen())
                 fingerprint.update(f"{status.getLen()}:{status.getModificationTime()}".encode())
     fingerprint.update(f"{stats['rows']}:{stats['last']}".encode())
     return LakeDataset(
-        id=fingerprint.hexdigest()[:32], name=name or str(source), source=str(source),
-        rows=int(stats["rows"]), users=int(stats["users"]), size_bytes=size,
-        report={"columns": {f.name: f.dataType.simpleString() for f in frame.schema.fields},
-                "first_event": stats["first"], "last_event": stats["last"],
-                "event_types": types, "events": int(stats["events"]), "files": len(files)},
+        id=fingerprint.hexdigest()[:32],
+        name=name or str(source),
+        source=str(source),
+        rows=int(stats["rows"]),
+        users=int(stats["users"]),
+        size_bytes=size,
+        report={
+            "columns": {f.name: f.dataType.simpleString() for f in frame.schema.fields},
+            "first_event": stats["first"],
+            "last_event": stats["last"],
+            "event_types": types,
+            "events": int(stats["events"]),
+            "files": len(files),
+        },
     )

@@ -27,19 +27,33 @@ def _paths_partition(frame: pl.DataFrame, *, params: PathsParams) -> dict[str, p
         {"name": list(result.node_types), "type": list(result.node_types.values())},
         schema={"name": pl.String, "type": pl.String},
     )
-    facts = pl.DataFrame({"entities": [result.entities], "reason": [result.reason]},
-                         schema={"entities": pl.Int64, "reason": pl.String})
+    facts = pl.DataFrame(
+        {"entities": [result.entities], "reason": [result.reason]},
+        schema={"entities": pl.Int64, "reason": pl.String},
+    )
     return {"path_counts": result.path_counts, "node_types": types, "facts": facts}
 
 
 def _rebuild(tables: dict[str, pl.DataFrame], params: PathsParams) -> PathsResult:
     facts = tables["facts"].row(0, named=True)
-    types = dict(zip(tables["node_types"]["name"].to_list(),
-                     tables["node_types"]["type"].to_list(), strict=True))
+    types = dict(
+        zip(
+            tables["node_types"]["name"].to_list(),
+            tables["node_types"]["type"].to_list(),
+            strict=True,
+        )
+    )
     empty = pl.DataFrame()
-    return PathsResult(params=params, edges=empty, nodes=empty, top_paths=empty,
-                       path_counts=tables["path_counts"], entities=facts["entities"],
-                       node_types=types, reason=facts["reason"])
+    return PathsResult(
+        params=params,
+        edges=empty,
+        nodes=empty,
+        top_paths=empty,
+        path_counts=tables["path_counts"],
+        entities=facts["entities"],
+        node_types=types,
+        reason=facts["reason"],
+    )
 
 
 def compute_paths_spark(
@@ -74,8 +88,9 @@ def compute_paths_spark(
 
     spark = spark or get_session()
     events = read_events(spark, source)
-    parts = map_partitions(events, partial(_paths_partition, params=params), key="user_id",
-                           partitions=partitions)
+    parts = map_partitions(
+        events, partial(_paths_partition, params=params), key="user_id", partitions=partitions
+    )
     if not parts:
         return params.compute(empty_partition(events))
     return merge_paths([_rebuild(t, params) for t in parts])

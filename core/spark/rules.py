@@ -31,8 +31,10 @@ from core.rules import PLACEHOLDER_ITEMS, RulesParams
 
 __all__ = ["mine_rules_spark", "baskets_spark"]
 
-_RULE_SORT = (["lift", "confidence", "support", "antecedents", "consequents"],
-              [True, True, True, False, False])
+_RULE_SORT = (
+    ["lift", "confidence", "support", "antecedents", "consequents"],
+    [True, True, True, False, False],
+)
 
 
 def _min_count(min_support: float, n: int) -> int:
@@ -66,30 +68,40 @@ def baskets_spark(frame: Any, params: RulesParams) -> tuple[Any, tuple[tuple[str
         key, item, chosen, reasons = F.col("basket_id"), F.col("item"), F.lit(True), []
     else:
         if "event_type" not in names:
-            raise SchemaError("the rules need the canonical event table (with `event_type`) or "
-                              f"a baskets table with `basket_id` and `item`; found {names}")
-        item_name = params.item if params.item in names else next(
-            (c for c in names if c.lower() == params.item.lower()), params.item)
+            raise SchemaError(
+                "the rules need the canonical event table (with `event_type`) or "
+                f"a baskets table with `basket_id` and `item`; found {names}"
+            )
+        item_name = (
+            params.item
+            if params.item in names
+            else next((c for c in names if c.lower() == params.item.lower()), params.item)
+        )
         if item_name not in names:
-            raise SchemaError(f"`item` column {item_name!r} is not in the data; available "
-                              f"columns: {names}")
+            raise SchemaError(
+                f"`item` column {item_name!r} is not in the data; available columns: {names}"
+            )
         item = F.col(item_name)
         key = _basket_key(params.basket, names)
         chosen = F.col("event_type") == F.lit(params.source_event)
-        reasons = [(f"event type is not {params.source_event}",
-                    F.coalesce(~chosen, F.lit(True)))]
+        reasons = [(f"event type is not {params.source_event}", F.coalesce(~chosen, F.lit(True)))]
         chosen = F.coalesce(chosen, F.lit(False))
     ok = chosen & key.isNotNull()
-    conds = [*reasons, ("no basket id", chosen & key.isNull()),
-             ("no item", ok & item.isNull()),
-             ("placeholder item treated as missing", ok & F.coalesce(placeholder(item),
-                                                                   F.lit(False)))]
-    kept = (frame.filter(ok & item.isNotNull() & ~placeholder(item))
-            .select(key.cast("string").alias("basket_id"), item.cast("string").alias("item"))
-            .distinct())
-    counts = frame.agg(F.count(F.lit(1)).alias("rows"), *[
-        F.sum(F.when(c, 1).otherwise(0)).alias(f"c{i}") for i, (_, c) in enumerate(conds)
-    ]).collect()[0]
+    conds = [
+        *reasons,
+        ("no basket id", chosen & key.isNull()),
+        ("no item", ok & item.isNull()),
+        ("placeholder item treated as missing", ok & F.coalesce(placeholder(item), F.lit(False))),
+    ]
+    kept = (
+        frame.filter(ok & item.isNotNull() & ~placeholder(item))
+        .select(key.cast("string").alias("basket_id"), item.cast("string").alias("item"))
+        .distinct()
+    )
+    counts = frame.agg(
+        F.count(F.lit(1)).alias("rows"),
+        *[F.sum(F.when(c, 1).otherwise(0)).alias(f"c{i}") for i, (_, c) in enumerate(conds)],
+    ).collect()[0]
     kept = kept.cache()
     n_kept = kept.count()
     dropped = [(why, int(counts[f"c{i}"] or 0)) for i, (why, _) in enumerate(conds)]
@@ -107,9 +119,10 @@ def _basket_key(basket: str, names: list[str]) -> Any:
         raise SchemaError(f"basket={basket!r} needs column(s) {missing}; found columns {names}")
     user, session = F.col("user_id").cast("string"), F.col("session_id").cast("string")
     if basket == "order_id":
-        return F.when(F.col("order_id").isNotNull(),
-                      F.concat(F.lit("order "), F.col("order_id").cast("string"))
-                      ).otherwise(F.concat(F.lit("session "), user, F.lit("/"), session))
+        return F.when(
+            F.col("order_id").isNotNull(),
+            F.concat(F.lit("order "), F.col("order_id").cast("string")),
+        ).otherwise(F.concat(F.lit("session "), user, F.lit("/"), session))
     if basket == "session_id":
         return F.concat(user, F.lit("/"), session)
     return user
@@ -136,24 +149,38 @@ def _rules(found: dict[frozenset[str], int], n: int, params: RulesParams) -> pl.
                 if not lift >= params.min_lift:
                     continue
                 conviction = np.inf if conf >= 1.0 else (1 - s_c) / (1 - conf)
-                rows.append((sorted(a), sorted(c), s_a, s_c, s_ac, conf, lift,
-                             s_ac - s_a * s_c, conviction))
-    cols = ["antecedents", "consequents", "antecedent_support", "consequent_support", "support",
-            "confidence", "lift", "leverage", "conviction"]
+                rows.append(
+                    (sorted(a), sorted(c), s_a, s_c, s_ac, conf, lift, s_ac - s_a * s_c, conviction)
+                )
+    cols = [
+        "antecedents",
+        "consequents",
+        "antecedent_support",
+        "consequent_support",
+        "support",
+        "confidence",
+        "lift",
+        "leverage",
+        "conviction",
+    ]
     empty = RuleSet().rules
     if not rows:
         return empty
     out = pl.DataFrame(rows, schema={c: empty.schema[c] for c in cols}, orient="row")
     out = out.with_columns(
         (pl.col(c) * n).round().cast(pl.Int64).alias(name)
-        for c, name in (("antecedent_support", "antecedent_baskets"),
-                        ("consequent_support", "consequent_baskets"), ("support", "baskets"))
+        for c, name in (
+            ("antecedent_support", "antecedent_baskets"),
+            ("consequent_support", "consequent_baskets"),
+            ("support", "baskets"),
+        )
     )
     return out.select(empty.columns).sort(_RULE_SORT[0], descending=_RULE_SORT[1])
 
 
-def mine_rules_spark(source: Any, params: RulesParams | None = None, *, spark: Any = None
-                     ) -> RuleSet:
+def mine_rules_spark(
+    source: Any, params: RulesParams | None = None, *, spark: Any = None
+) -> RuleSet:
     """:func:`mine_rules` on Spark: baskets and frequent itemsets (MLlib ``FPGrowth``) on the
     cluster, rules on the driver.
 
@@ -191,39 +218,59 @@ def mine_rules_spark(source: Any, params: RulesParams | None = None, *, spark: A
     frame = read_events(spark, source).frame.drop(FILE_COL, ROW_COL)
     kept, dropped = baskets_spark(frame, params)
     per_basket = kept.groupBy("basket_id").agg(F.collect_list("item").alias("items")).cache()
-    stats = per_basket.agg(F.count(F.lit(1)).alias("n"),
-                           F.sum(F.when(F.size("items") == 1, 1).otherwise(0)).alias("one")
-                           ).collect()[0]
+    stats = per_basket.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(F.size("items") == 1, 1).otherwise(0)).alias("one"),
+    ).collect()[0]
     n, one = int(stats["n"]), int(stats["one"] or 0)
     n_items = kept.select("item").distinct().count()
-    notes = dataclasses.replace(RuleSet().notes, baskets=n, one_item_baskets=one, items=n_items,
-                                rows_dropped=dropped)
+    notes = dataclasses.replace(
+        RuleSet().notes, baskets=n, one_item_baskets=one, items=n_items, rows_dropped=dropped
+    )
     if n == 0:
-        return RuleSet(notes=notes, params=params,
-                       reason="No baskets: no row of the data fills a basket. Try another "
-                              "source event or item column.")
+        return RuleSet(
+            notes=notes,
+            params=params,
+            reason="No baskets: no row of the data fills a basket. Try another "
+            "source event or item column.",
+        )
     min_c = _min_count(params.min_support, n)
-    model = FPGrowth(itemsCol="items", minSupport=(min_c - 0.5) / n, minConfidence=1.0
-                     ).fit(per_basket)
+    model = FPGrowth(itemsCol="items", minSupport=(min_c - 0.5) / n, minConfidence=1.0).fit(
+        per_basket
+    )
     sets = model.freqItemsets.filter(F.size("items") <= params.max_len).toArrow()
-    found = {frozenset(s): int(f) for s, f in zip(sets.column("items").to_pylist(),
-                                                  sets.column("freq").to_pylist(), strict=True)}
+    found = {
+        frozenset(s): int(f)
+        for s, f in zip(
+            sets.column("items").to_pylist(), sets.column("freq").to_pylist(), strict=True
+        )
+    }
     per_basket.unpersist()
     kept.unpersist()
     if params.max_itemsets is not None and len(found) > params.max_itemsets:
-        raise ParameterError(f"`max_itemsets` is {params.max_itemsets:,} but min_support="
-                             f"{params.min_support} gives {len(found):,} frequent itemsets; "
-                             "raise min_support or max_itemsets")
+        raise ParameterError(
+            f"`max_itemsets` is {params.max_itemsets:,} but min_support="
+            f"{params.min_support} gives {len(found):,} frequent itemsets; "
+            "raise min_support or max_itemsets"
+        )
     itemsets = pl.DataFrame(
-        {"itemset": [sorted(s) for s in found], "size": [len(s) for s in found],
-         "support": np.array(list(found.values()), dtype=np.int64) / n,
-         "baskets": list(found.values())},
+        {
+            "itemset": [sorted(s) for s in found],
+            "size": [len(s) for s in found],
+            "support": np.array(list(found.values()), dtype=np.int64) / n,
+            "baskets": list(found.values()),
+        },
         schema=RuleSet().itemsets.schema,
     ).sort(["baskets", "size", "itemset"], descending=[True, False, False], maintain_order=True)
     frequent = sum(1 for s in found if len(s) == 1)
     notes = dataclasses.replace(notes, frequent_items=frequent, items_used=frequent)
     rules = _rules(found, n, params)
-    reason = None if rules.height else (
-        f"No rule passes min_support={params.min_support}, min_confidence="
-        f"{params.min_confidence} and min_lift={params.min_lift} in {n:,} baskets.")
+    reason = (
+        None
+        if rules.height
+        else (
+            f"No rule passes min_support={params.min_support}, min_confidence="
+            f"{params.min_confidence} and min_lift={params.min_lift} in {n:,} baskets."
+        )
+    )
     return RuleSet(rules=rules, itemsets=itemsets, notes=notes, params=params, reason=reason)

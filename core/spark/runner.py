@@ -123,8 +123,7 @@ def _to_polars(batches: list[Any], schema: Mapping[str, pl.DataType] | None) -> 
         assert isinstance(out, pl.DataFrame)
         return out
     return frame.select(
-        pl.col(c).cast(schema[c], strict=False) if c in schema else pl.col(c)
-        for c in frame.columns
+        pl.col(c).cast(schema[c], strict=False) if c in schema else pl.col(c) for c in frame.columns
     )
 
 
@@ -137,8 +136,14 @@ def _encode(name: str, table: pl.DataFrame, part: str) -> Iterator[Any]:
         piece.write_ipc(buf)
         yield pa.RecordBatch.from_pydict(
             {"part": [part], "name": [name], "chunk": [i], "payload": [buf.getvalue()]},
-            schema=pa.schema([("part", pa.string()), ("name", pa.string()),
-                              ("chunk", pa.int32()), ("payload", pa.binary())]),
+            schema=pa.schema(
+                [
+                    ("part", pa.string()),
+                    ("name", pa.string()),
+                    ("chunk", pa.int32()),
+                    ("payload", pa.binary()),
+                ]
+            ),
         )
 
 
@@ -200,16 +205,21 @@ def map_partitions(
     arrow = shuffled.mapInArrow(_partition_runner(fn, source.schema), RESULT_SCHEMA).toArrow()
     parts: dict[str, dict[str, list[tuple[int, bytes]]]] = {}
     for part, name, chunk, payload in zip(
-        arrow.column("part").to_pylist(), arrow.column("name").to_pylist(),
-        arrow.column("chunk").to_pylist(), arrow.column("payload").to_pylist(), strict=True,
+        arrow.column("part").to_pylist(),
+        arrow.column("name").to_pylist(),
+        arrow.column("chunk").to_pylist(),
+        arrow.column("payload").to_pylist(),
+        strict=True,
     ):
         parts.setdefault(part, {}).setdefault(name, []).append((chunk, payload))
     out = []
     for tables in parts.values():
-        out.append({
-            name: pl.concat([pl.read_ipc(io.BytesIO(p)) for _, p in sorted(chunks)])
-            for name, chunks in tables.items()
-        })
+        out.append(
+            {
+                name: pl.concat([pl.read_ipc(io.BytesIO(p)) for _, p in sorted(chunks)])
+                for name, chunks in tables.items()
+            }
+        )
     return out
 
 

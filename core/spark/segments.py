@@ -44,18 +44,24 @@ __all__ = ["feature_report_spark", "user_features_spark", "fit_segments_spark"]
 def _witnesses(frame: pl.DataFrame, *, as_of: datetime | None) -> dict[str, pl.DataFrame]:
     if as_of is not None:
         frame = frame.filter(pl.col("ts") <= as_of)
-    flags = [pl.col(c).is_null() for c in ("price", "category", *DEVICE_COLUMNS)
-             if c in frame.columns]
-    first = frame.with_row_index("_w").filter(
-        pl.col("_w") == pl.col("_w").min().over("event_type", *flags)
-    ).drop("_w")
+    flags = [
+        pl.col(c).is_null() for c in ("price", "category", *DEVICE_COLUMNS) if c in frame.columns
+    ]
+    first = (
+        frame.with_row_index("_w")
+        .filter(pl.col("_w") == pl.col("_w").min().over("event_type", *flags))
+        .drop("_w")
+    )
     latest = frame.filter(pl.col("ts") == pl.col("ts").max()).head(1)
     users = pl.DataFrame({"users": [frame["user_id"].n_unique()]}, schema={"users": pl.Int64})
     return {"witnesses": pl.concat([first, latest]), "users": users}
 
 
 def feature_report_spark(
-    source: Any, *, as_of: datetime | None = None, spark: Any = None,
+    source: Any,
+    *,
+    as_of: datetime | None = None,
+    spark: Any = None,
     partitions: int = DEFAULT_PARTITIONS,
 ) -> FeatureReport:
     """:func:`feature_availability` of the whole table behind ``source``, computed on Spark."""
@@ -67,8 +73,9 @@ def feature_report_spark(
 
 
 def _report(events: Any, as_of: datetime | None, partitions: int) -> FeatureReport:
-    parts = map_partitions(events, partial(_witnesses, as_of=as_of), key="user_id",
-                           partitions=partitions)
+    parts = map_partitions(
+        events, partial(_witnesses, as_of=as_of), key="user_id", partitions=partitions
+    )
     if not parts:
         return feature_availability(empty_partition(events), as_of=as_of)
     witnesses = pl.concat([p["witnesses"] for p in parts], how="vertical_relaxed")
@@ -82,7 +89,10 @@ def _features_partition(frame: pl.DataFrame, *, report: FeatureReport) -> dict[s
 
 
 def user_features_spark(
-    source: Any, *, as_of: datetime | None = None, spark: Any = None,
+    source: Any,
+    *,
+    as_of: datetime | None = None,
+    spark: Any = None,
     partitions: int = DEFAULT_PARTITIONS,
 ) -> pl.DataFrame:
     """:func:`user_features` of the events of ``source``, computed on Spark.
@@ -108,16 +118,21 @@ def user_features_spark(
     spark = spark or get_session()
     events = read_events(spark, source)
     report = _report(events, as_of, partitions)
-    parts = map_partitions(events, partial(_features_partition, report=report), key="user_id",
-                           partitions=partitions)
+    parts = map_partitions(
+        events, partial(_features_partition, report=report), key="user_id", partitions=partitions
+    )
     if not parts:
         return user_features_partition(empty_partition(events), report=report)
     return pl.concat([p["features"] for p in parts]).sort("user_id")
 
 
 def fit_segments_spark(
-    source: Any, params: SegmentParams | None = None, *, as_of: datetime | None = None,
-    spark: Any = None, partitions: int = DEFAULT_PARTITIONS,
+    source: Any,
+    params: SegmentParams | None = None,
+    *,
+    as_of: datetime | None = None,
+    spark: Any = None,
+    partitions: int = DEFAULT_PARTITIONS,
 ) -> tuple[pl.DataFrame, Segmentation]:
     """Features on Spark, then :func:`fit_segments` (K-means) on the driver.
 
@@ -129,5 +144,6 @@ def fit_segments_spark(
     """
     p = params or SegmentParams()
     features = user_features_spark(source, as_of=as_of, spark=spark, partitions=partitions)
-    return features, fit_segments(features, k=p.k, k_range=p.k_range, seed=p.seed,
-                                  columns=p.columns)
+    return features, fit_segments(
+        features, k=p.k, k_range=p.k_range, seed=p.seed, columns=p.columns
+    )
