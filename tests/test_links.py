@@ -123,7 +123,8 @@ def test_too_many_marker_becomes_a_notice():
 # --- the copy box ------------------------------------------------------------------------------
 
 def copy_box_link(at: AppTest) -> str:
-    codes = [c.value for c in at.sidebar.code]
+    """The link in the sidebar's copy box (Markdown inline code, see ui.links)."""
+    codes = [m.value[1:-1] for m in at.sidebar.markdown if m.value.startswith("`http")]
     assert len(codes) == 1, codes
     return codes[0]
 

@@ -245,18 +245,29 @@ def view_url() -> str | None:
     return base + ("?" + urlencode(pairs) if pairs else "")
 
 
+def copy_box_markdown(url: str) -> str:
+    """The copy box's Markdown: the link as inline code (selectable, wrapped, shown verbatim).
+
+    Inline code, not ``st.code``: a code block makes every new browser session download and
+    parse Streamlit's 1.5 MB syntax highlighter before the page's figures (issue 14), and the
+    box is on every page. A backtick would end the code span; links carry it escaped.
+    """
+    return "`" + url.replace("`", "%60") + "`"
+
+
 def _fill_copy_box(box) -> None:
     url = view_url()
     with box.container():
         if url:
-            st.code(url, language=None, wrap_lines=True)
-            st.caption("Anyone who can reach this server opens exactly this view.")
+            st.markdown(copy_box_markdown(url))
+            st.caption("Select the link above to copy it. Anyone who can reach this server "
+                       "opens exactly this view.")
         else:
             st.caption("The link appears when the app runs in a browser.")
 
 
 def copy_link() -> None:
-    """A sidebar box with the full link of the current view (its copy button copies it).
+    """A sidebar box with the full link of the current view, as selectable text.
 
     Filled at once with the settings known so far, and again by :func:`watch_link_params`
     after the page ran (when every control has put its value in the URL).

@@ -169,7 +169,8 @@ def test_stale_link_reports_what_was_ignored(server, page):
 def _copy_box_text(page) -> str:
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_text("Copy link to this view").click()
-    code = sidebar.locator('[data-testid="stCode"] code').first
+    box = sidebar.locator('[data-testid="stExpander"]').filter(has_text="Copy link to this view")
+    code = box.locator('[data-testid="stMarkdown"] code').first  # inline code (ui/links.py)
     code.wait_for()
     return "".join(code.inner_text().split())
 
