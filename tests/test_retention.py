@@ -326,4 +326,6 @@ def test_figures_read_at_a_glance():
     # bound of 1 of 4, (0.25 + z²/8 + z·sqrt(3/64 + z²/64)) / (1 + z²/4) = 0.6994, z = 1.96
     assert curves.layout.yaxis.range[1] == pytest.approx(1.15 * 0.6994, abs=1e-3)
     assert any(t.name == "mean of cohorts" for t in curves.data)
+    band = next(t for t in curves.data if t.name == "95% interval")
+    assert band.mode == "lines"  # an area: no markers on its outline
     assert all(0 not in list(t.x) for t in curves.data)  # period 0 (always 100%) left out

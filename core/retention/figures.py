@@ -110,7 +110,7 @@ def retention_curves_figure(result: RetentionResult, *, group: str | None = None
         x = mean.get_column("period").to_list()
         fig.add_trace(go.Scatter(x=x + x[::-1], y=mean["ci_high"].to_list()
                                  + mean["ci_low"].to_list()[::-1], fill="toself",
-                                 fillcolor="rgba(31,119,180,0.15)", line={"width": 0},
+                                 fillcolor="rgba(31,119,180,0.15)", line={"width": 0}, mode="lines",
                                  name="95% interval", hoverinfo="skip"))
         fig.add_trace(go.Scatter(
             x=x, y=mean.get_column("rate"), mode="lines+markers", name="mean of cohorts",
