@@ -2,8 +2,13 @@
 
 import streamlit as st
 
-from core.retention import MAX_PERIODS, PERIODS, RetentionParams
-from core.retention import retention_curves_figure, retention_heatmap
+from core.retention import (
+    MAX_PERIODS,
+    PERIODS,
+    RetentionParams,
+    retention_curves_figure,
+    retention_heatmap,
+)
 from ui.retention import (
     MODE_OPTIONS,
     cached_retention,
@@ -13,6 +18,7 @@ from ui.retention import (
     groups_people_table,
     headlines,
     notes,
+    pooling_note,
     step_from,
 )
 from ui.shell import download_csv, guarded, page_setup
@@ -36,7 +42,7 @@ with st.expander("Property conditions on the start and returning events"):
                                   bind="query-params")
     back_where = w[1].text_input("Returning event where", key="retention.return_where",
                                  bind="query-params")
-c = st.columns([2, 3, 2, 3])
+c = st.columns(4)
 period = c[0].segmented_control("Period", list(PERIODS), default=default_period(ctx.info),
                                 key="retention.period", bind="query-params",
                                 help="Weeks start on Monday. Default: days for up to 60 days "
@@ -72,10 +78,12 @@ if by:
 for note in notes(result, group):
     st.info(note, icon=":material/info:")
 heads = headlines(result, group)
-m = st.columns(len(heads))
-for col, h in zip(m, heads, strict=True):
-    col.metric(h.label, h.value, help=h.sentence)
-st.markdown("  \n".join(h.sentence for h in heads[1:]))
+for col, h in zip(st.columns(len(heads)), heads, strict=True):
+    col.metric(h.label, h.value)
+    col.caption(h.sentence)
+pooled = pooling_note(result, group)
+if pooled:
+    st.caption(pooled)
 
 st.plotly_chart(retention_heatmap(result, group=group), key="retention.heatmap")
 end = result.data_end.strftime("%Y-%m-%d %H:%M") if result.data_end else "–"

@@ -113,6 +113,20 @@ def notes(result: RetentionResult, group: str) -> list[str]:
     return out
 
 
+def pooling_note(result: RetentionResult, group: str) -> str | None:
+    """Which cohorts the pooled figures cover: a late period pools only the old cohorts, so it
+    can read higher than period 1 when those retain better (a mix effect, not a rise)."""
+    mean = result.mean.filter((pl.col("group") == group) & (pl.col("period") >= 1))
+    if mean.height < 2:
+        return None
+    first, last = mean.sort("period").row(0, named=True), mean.sort("period").row(-1, named=True)
+    p = result.params.period
+    return (f"Pooled over complete cohorts only: {p} 1 over {first['cohorts']:,} cohorts, "
+            f"{p} {last['period']} over the {last['cohorts']:,} oldest (the only ones whose "
+            f"{p} {last['period']} is over). Compare rows of the triangle before reading a "
+            "difference between the two as a trend.")
+
+
 @dataclass(frozen=True)
 class Headline:
     """One headline figure: the metric's label and value, and the sentence that explains it."""
@@ -191,5 +205,6 @@ __all__ = [
     "headlines",
     "notes",
     "period_name",
+    "pooling_note",
     "step_from",
 ]
