@@ -26,8 +26,14 @@ Every other input column (device, country, channel, ...) is kept after these, wi
 dtype, as a *property* usable in filters and breakdowns. Missing optional columns are null,
 never invented.
 
-Tables are kept sorted by ``user_id`` then ``ts`` (then the original row order), which is
-what the per-user computations expect and what makes them partitionable by user.
+Row order: :func:`core.load_events` returns the rows in the file's order (sorting a 10M-row
+export would cost as much as reading it, issue 14); stored datasets
+(:meth:`core.store.DatasetStore.put`) are sorted by ``user_id`` then ``ts`` (then the original
+row order), once, when they are saved. No computation may rely on either order for its
+answer: the per-user engines group rows by entity themselves (``core._grouping``), taking the
+sorted fast path when the rows already are grouped, and give the same results on any order
+(ties in time keep the row order in both). Everything per user or per session stays
+partitionable by user.
 """
 
 from __future__ import annotations

@@ -338,7 +338,10 @@ class DatasetStore(CohortStore):
         StoreWriteError
             The store is read-only, the disk is full, or the written file does not read back.
         """
-        events = events.sort(["user_id", "ts"], maintain_order=True)
+        # the loader returns rows in file order (issue 14): the one sort is here
+        from core.loader.order import sort_events  # lazy: the loader package is heavy
+
+        events = sort_events(events)
         buf = io.BytesIO()
         events.write_parquet(buf, compression="zstd", statistics=True, row_group_size=256_000)
         data = buf.getvalue()

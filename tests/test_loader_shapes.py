@@ -48,7 +48,7 @@ def test_item_view_log_loads_with_no_mapping():
             (s, t - DAY, p)
             for s, t, p in zip(g["session_id"], g["ts"], g["product_id"], strict=True)
         ]
-        for (u,), g in ev.group_by("user_id", maintain_order=True)
+        for (u,), g in ev.sort("user_id", "ts").group_by("user_id", maintain_order=True)
     }
     ms = lambda n: timedelta(milliseconds=n)  # noqa: E731
     assert by_user == {
@@ -118,11 +118,11 @@ def test_options_by_hand_on_a_generic_file():
         },
     )
     ev = res.events
-    assert ev["user_id"].to_list() == ["c9", "visit:v1", "visit:v1"]
+    assert ev["user_id"].to_list() == ["visit:v1", "visit:v1", "c9"]  # file order
     assert ev["ts"].to_list() == [
-        datetime(2024, 2, 2, tzinfo=UTC),
         datetime(2024, 2, 1, 1, tzinfo=UTC),
         datetime(2024, 2, 1, 1, 1, 0, 500_000, tzinfo=UTC),
+        datetime(2024, 2, 2, tzinfo=UTC),
     ]
     assert set(ev["event_type"]) == {"add_to_cart"}
     assert res.report.rows_kept == 3

@@ -3,7 +3,7 @@
 :func:`load_events` reads a file (:mod:`core.io`), recognises the export format by its columns
 (:mod:`core.formats`), maps and parses every canonical column, drops the rows it cannot use
 and counts them per reason, builds sessions where the export has none, and returns the
-canonical table (:mod:`core.schema`) sorted by user and time with a :class:`LoadReport` that
+canonical table (:mod:`core.schema`), its rows in file order, with a :class:`LoadReport` that
 says what was read, kept, dropped and assumed. Nothing is lost silently:
 ``rows_read == rows_kept + sum(rows_dropped.values())``. Its settings are a
 :class:`LoadParams`; ``LoadParams(...).compute(source)`` is the same load.
@@ -19,7 +19,8 @@ Modules, in the order the pipeline uses them: :mod:`~core.loader.params` (the se
 which), :mod:`~core.loader.plan` (the single pass), :mod:`~core.loader.values`,
 :mod:`~core.loader.times` and :mod:`~core.loader.epochs` (parsing values),
 :mod:`~core.loader.accounting` (dropped rows per reason, stray events),
-:mod:`~core.loader.order` (the sort, duplicates), :mod:`~core.loader.sessions`,
+:mod:`~core.loader.order` (duplicates; :func:`sort_events`, the store's order),
+:mod:`~core.loader.kernels` (compiled first passes for large tables), :mod:`~core.loader.sessions`,
 :mod:`~core.loader.properties` (typing extra columns), :mod:`~core.loader.report` (the result).
 """
 
@@ -36,6 +37,7 @@ from core.loader.accounting import (
 from core.loader.api import load_events
 from core.loader.mapping import MAPPABLE, REQUIRED, USER_NULLS
 from core.loader.order import _sort_order as _sort_order  # tests import it from here
+from core.loader.order import sort_events
 from core.loader.params import LoadParams
 from core.loader.properties import _tighten_columns as _tighten_columns  # (tests)
 from core.loader.report import (
@@ -78,6 +80,7 @@ __all__ = [
     "plausible_range",
     "read_columns",
     "read_raw",
+    "sort_events",
     "stray_bounds",
     "suggest_mapping",
     "suggest_options",

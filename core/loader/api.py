@@ -23,8 +23,11 @@ def load_events(
     """Load an event-log export into the canonical event table.
 
     The file is read once, lazily, with every column parsed on the way; then the unusable rows
-    are dropped and counted, exact duplicates removed, the table sorted once by user and time,
-    and sessions built where missing. ``LoadParams(...).compute(source)`` does the same.
+    are dropped and counted, exact duplicates removed and sessions built where missing. The
+    rows keep the file's order: the engines group rows by entity themselves, and the store
+    sorts a dataset by user and time once, when it is saved
+    (:func:`core.loader.order.sort_events` gives that order). ``LoadParams(...).compute(source)``
+    does the same.
 
     Parameters
     ----------
@@ -47,13 +50,13 @@ def load_events(
         ``PATHLENS_MAX_EXPANDED_MB`` mebibytes (:func:`core.io.max_expanded_bytes_default`).
     progress : callable, optional
         Called as ``progress(stage, fraction)`` when a stage starts: ``"reading"`` (0.0),
-        ``"checking"`` (0.5: drop accounting, duplicates, the sort), ``"sessions"`` (0.85),
+        ``"checking"`` (0.5: drop accounting, duplicates, stray events), ``"sessions"`` (0.85),
         then ``"done"`` (0.95). Exceptions it raises propagate.
 
     Returns
     -------
     LoadResult
-        ``.events`` (canonical ``pl.DataFrame``), ``.report`` (:class:`LoadReport`, with
+        ``.events`` (canonical ``pl.DataFrame``, rows in file order), ``.report`` (:class:`LoadReport`, with
         ``rows_read == rows_kept + sum(rows_dropped.values())``) and ``.params``. A file with a
         header and no rows gives an empty table, with ``.reason``.
 

@@ -4,8 +4,9 @@ checks that need the whole table.
 :func:`run` reads the file once, lazily, with every column parsed on the way
 (:meth:`~core.loader.plan.ReadPlan.build`; a first look at its first rows decides how); then
 the unusable rows are dropped and counted (:mod:`core.loader.accounting`), exact duplicates
-removed and the table sorted once by user and time (:mod:`core.loader.order`), sessions built
-where missing (:mod:`core.loader.sessions`), event types named and text properties typed.
+removed (:mod:`core.loader.order`), sessions built where missing (:mod:`core.loader.sessions`),
+event types named and text properties typed. The rows stay in file order: nothing here needs
+them sorted, and the store sorts a dataset once when it is saved (issue 14).
 
 Memory: the parsed table is handed from step to step in a one-element list, its only
 reference, so each step frees the columns it replaces (the peak stays about one table).
@@ -24,7 +25,7 @@ from core.formats import FORMAT_LABELS, UNKNOWN, canonical_event_type, detect_fo
 from core.io import ROW_COLUMN, RawSource, Source, collect_raw, open_source, scan_raw
 from core.loader.accounting import _EXAMPLES, _stray, account_rows
 from core.loader.mapping import Layout, resolve_layout
-from core.loader.order import _drop_duplicates, _filter_columns, _repeated_rows, _sort
+from core.loader.order import _drop_duplicates, _filter_columns, _repeated_rows
 from core.loader.plan import ReadPlan, option_notes, plan_reading, widen_text_plan
 from core.loader.properties import _ID_LIKE, _tighten_columns
 from core.loader.report import DROP_REASONS, DUPLICATE, STRAY_TS, LoadReport, LoadResult
@@ -136,13 +137,13 @@ def _finish(
     params: LoadParams,
     step: Progress,
 ) -> pl.DataFrame:
-    """After the pass: accounting, duplicates, the one sort, strays, sessions, event types.
+    """After the pass: accounting, duplicates, strays, sessions, event types (file order).
 
     ``parsed`` holds the only reference to the parsed table; it is emptied.
     """
     keep, counts = account_rows(parsed[0], raw, plan, report)
     holder = parsed
-    holder.append(_usable_sorted(holder, keep))
+    holder.append(_usable(holder, keep))
     del keep
     frame, counts[DUPLICATE] = _deduplicate(holder, plan, report)
     holder.append(frame)
@@ -157,8 +158,8 @@ def _finish(
     return _typed_properties(frame, plan)
 
 
-def _usable_sorted(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
-    """The rows to ``keep``, without the pass's bookkeeping columns, sorted by user and time."""
+def _usable(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
+    """The rows to ``keep``, without the pass's bookkeeping columns, in file order."""
     df = holder.pop()
     frame = df.drop(
         [c for c in df.columns if c.startswith("__") and c not in (ROW_COLUMN, "__session")]
@@ -167,8 +168,8 @@ def _usable_sorted(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
     holder.append(frame)
     del frame
     if not bool(keep.all()):
-        holder.append(_filter_columns(holder, keep))
-    return _sort(holder)
+        return _filter_columns(holder, keep)
+    return holder.pop()
 
 
 def _deduplicate(

@@ -1,7 +1,12 @@
-"""Putting rows in order (user, time, file order) and finding exact duplicates.
+"""Finding exact duplicates in file order, and putting a table in order (user, time, input
+order) once, when it is stored (:func:`sort_events`).
 
-Each function takes its frame out of a one-element ``holder`` list, the frame's only
-reference, so the columns it replaces are freed as it goes: the peak stays about one frame.
+The loader keeps the rows in file order: a sorted copy of a 10M-row table costs about as much
+time as reading the file and holds a second table in memory (issue 14). Duplicates are found
+among the few rows whose (user, time) pair repeats, and nothing here needs the rows sorted.
+
+Each function that takes a ``holder`` takes its frame out of that one-element list, the frame's
+only reference, so the columns it replaces are freed as it goes: the peak stays about one frame.
 """
 
 from __future__ import annotations
@@ -24,6 +29,36 @@ def _filter_columns(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame
     for i in range(len(columns)):
         columns[i] = columns[i].filter(keep)
     return pl.DataFrame(columns)
+
+
+def sort_events(events: pl.DataFrame) -> pl.DataFrame:
+    """``events`` sorted by ``user_id``, then ``ts``, then their own row order.
+
+    The same table as ``events.sort(["user_id", "ts"], maintain_order=True)``, but large
+    tables are grouped by user without a sort of every row (``core._grouping``), and a table
+    already in that order is returned as it is. :meth:`core.store.DatasetStore.put` stores
+    datasets in this order.
+
+    Parameters
+    ----------
+    events : pl.DataFrame
+        A table with ``user_id`` and ``ts`` columns (a canonical event table).
+
+    Returns
+    -------
+    pl.DataFrame
+        The same rows and columns, in order.
+    """
+    ts = events.schema.get("ts")
+    if (
+        events.height < 2
+        or not isinstance(ts, pl.Datetime)
+        or events.schema.get("user_id") != pl.String
+        or events["user_id"].null_count()
+        or events["ts"].null_count()
+    ):  # not a canonical table: Polars' own sort (nulls first)
+        return events.sort(["user_id", "ts"], maintain_order=True)
+    return _sort([events])
 
 
 def _sort(holder: list[pl.DataFrame]) -> pl.DataFrame:
@@ -57,7 +92,7 @@ def _sort_order(frame: pl.DataFrame) -> pl.Series | None:
     partition and a stable counting sort, each user's rows in time then file order), then
     only the distinct users are sorted and their groups laid out in that order: on a 10M-row
     export in time order, a fraction of a sort of every row's packed (user, time) key, which
-    smaller tables still use (:data:`_GROUP_ROWS_FROM`).
+    smaller tables still use (:data:`COMPILED_FROM`).
     """
     from core._grouping import group_rows  # lazy: numba, ~0.5 s to import; large tables only
 
@@ -68,7 +103,7 @@ def _sort_order(frame: pl.DataFrame) -> pl.Series | None:
     # the first rows usually tell an unsorted file at once; check them before the whole
     if frame.head(100_000).select(ordered.all()).item() and frame.select(ordered.all()).item():
         return None
-    if frame.height < _GROUP_ROWS_FROM:
+    if frame.height < COMPILED_FROM:
         return _packed_sort_order(frame)
     users = frame["user_id"]
     groups = group_rows(users, frame["ts"].dt.epoch("us").to_numpy())
@@ -76,9 +111,10 @@ def _sort_order(frame: pl.DataFrame) -> pl.Series | None:
     return pl.Series(ROW_COLUMN, groups.rows_in_entity_order(by_name))
 
 
-#: Below this many rows the grouping's compiled code (numba: ~0.5 s to import in a fresh
-#: process) costs more than it saves; there the rows are sorted by a packed 64-bit key.
-_GROUP_ROWS_FROM: Final = 2_000_000
+#: Below this many rows compiled code (numba: ~0.4 s to import in a fresh process) costs more
+#: than it saves: the rows are sorted by a packed 64-bit key, and duplicates and shared
+#: sessions are found with Polars' own hash tables.
+COMPILED_FROM: Final = 2_000_000
 
 
 def _packed_sort_order(frame: pl.DataFrame) -> pl.Series:
@@ -105,18 +141,16 @@ def _packed_sort_order(frame: pl.DataFrame) -> pl.Series:
 def _drop_duplicates(holder: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
     """Drop rows equal to an earlier row in every column read; returns their row numbers.
 
-    The frame (taken out of ``holder``) is sorted by user, time and file order, so duplicates
-    sit in runs of equal (user, time): only those runs are compared in full, and the first
-    row of the file wins.
+    The frame (taken out of ``holder``) is in file order. An exact duplicate repeats its
+    row's (user, time) pair, so only the rows whose pair repeats (:func:`_repeated_pairs`)
+    are compared in full; the first row of the file wins.
     """
     frame = holder.pop()
-    user, ts = pl.col("user_id"), pl.col("ts")
-    same = ((user == user.shift(1)) & (ts == ts.shift(1))).fill_null(False)
-    candidates = frame.select(same | same.shift(-1).fill_null(False)).to_series()
+    candidates = _repeated_pairs(frame)
     if not bool(candidates.any()):
         return frame, pl.Series(ROW_COLUMN, [], dtype=pl.UInt32)
     idx = candidates.arg_true()
-    sub = frame[idx]
+    sub = frame[idx]  # still in file order
     data = [c for c in sub.columns if c != ROW_COLUMN]
     later = ~sub.select(pl.struct(data).is_first_distinct()).to_series()
     if not bool(later.any()):
@@ -127,6 +161,24 @@ def _drop_duplicates(holder: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Serie
     holder.append(frame)
     del frame
     return _filter_columns(holder, keep), dropped
+
+
+def _repeated_pairs(frame: pl.DataFrame) -> pl.Series:
+    """Whether each row's (``user_id``, ``ts``) pair occurs in another row too (a superset:
+    on large tables the users are compared by a 64-bit hash).
+
+    Large tables (:data:`COMPILED_FROM`) in time order, as exports land, take one linear pass
+    over runs of equal times (:func:`core.loader.kernels.repeated_pairs`); other large tables
+    first sort the times alone. No null user or time is left at this point.
+    """
+    if frame.height < COMPILED_FROM:
+        return frame.select(pl.struct("user_id", "ts").is_duplicated()).to_series()
+    from core.loader.kernels import repeated_pairs  # lazy: numba, large tables only
+
+    t = frame["ts"].dt.epoch("us").rechunk()
+    order = None if t.is_sorted() else t.arg_sort().cast(pl.Int64).to_numpy()
+    hu = frame["user_id"].hash().to_numpy()
+    return pl.Series("repeated", repeated_pairs(t.to_numpy(), hu, order))
 
 
 def _repeated_rows(frame: pl.DataFrame) -> int:

@@ -1,12 +1,20 @@
-"""Session ids on the sorted table: the export's own, made unique across users, or built from
-an inactivity gap where the export (or a row) has none."""
+"""Session ids on the table in file order: the export's own, made unique across users, or
+built from an inactivity gap where the export (or a row) has none.
+
+Nothing here needs the rows sorted: shared ids are found per session id (on large tables a
+compiled first pass over hashes narrows them down, :mod:`core.loader.kernels`), and gap
+sessions are numbered on each user's rows in time order (``core._grouping`` on large tables),
+then written back to the rows' own places.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
 
+from core.loader.order import COMPILED_FROM
 from core.loader.plan import ReadPlan
 from core.loader.report import LoadReport
 
@@ -16,7 +24,7 @@ def _sessions(
 ) -> pl.DataFrame:
     """Session ids, unique across users; inactivity-gap sessions where the export has none.
 
-    ``frame`` is sorted by user and time.
+    ``frame`` may be in any row order (the loader's is the file's); its order is kept.
     """
     used, fmt = plan.used, plan.fmt
     minutes = f"{gap.total_seconds() / 60:g}-minute"
@@ -57,17 +65,32 @@ def _sessions(
 
 
 def _shared_sessions(frame: pl.DataFrame) -> pl.Series:
-    """Session ids used by more than one user, from the (user, session) runs of sorted rows.
+    """Session ids used by more than one user, in order of first appearance.
 
-    Only the first row of each run is looked at; an id starting several runs is either shared
-    by users or interleaved within one user's visits, which the last step tells apart.
+    On large tables (:data:`COMPILED_FROM`) one pass over the hashes of sessions and users
+    (:func:`core.loader.kernels.mixed_sessions`) names the few sessions that may be shared,
+    and only their rows are grouped; smaller tables are grouped whole.
     """
     user, sess = pl.col("user_id"), pl.col("__session")
-    starts = ((user != user.shift(1)) | (sess != sess.shift(1))).fill_null(True)
-    runs = frame.lazy().filter(starts & sess.is_not_null()).select(user, sess)
+    rows = frame.lazy().filter(sess.is_not_null())
+    if frame.height >= COMPILED_FROM:
+        from core.loader.kernels import mixed_sessions  # lazy: numba, large tables only
+
+        sessions, users = frame["__session"], frame["user_id"]
+        hs = sessions.hash().rechunk()
+        valid = sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
+        mixed = mixed_sessions(
+            hs.to_numpy(),
+            users.hash().to_numpy(),
+            users.hash(seed=0x5EED).to_numpy(),
+            valid,
+        )
+        if len(mixed) == 0:
+            return pl.Series("__session", [], dtype=pl.String)
+        maybe = hs.is_in(pl.Series(mixed).implode())
+        rows = frame.lazy().filter(maybe & sess.is_not_null())
     shared = (
-        runs.filter(sess.is_duplicated())
-        .group_by(sess, maintain_order=True)
+        rows.group_by(sess, maintain_order=True)
         .agg(user.n_unique().alias("users"))
         .filter(pl.col("users") > 1)
         .collect()
@@ -76,15 +99,38 @@ def _shared_sessions(frame: pl.DataFrame) -> pl.Series:
 
 
 def _gap_sessions(frame: pl.DataFrame, gap: timedelta) -> pl.Series:
-    """``<user>-<n>`` as :func:`core.sessions.assign_sessions` numbers them, on sorted rows.
+    """``<user>-<n>`` as :func:`core.sessions.assign_sessions` numbers them, in ``frame``'s
+    row order: a user's ``n``-th session starts after more than ``gap`` without events.
 
-    Linear, no grouping: the rows are already sorted by user and time.
+    Each user's rows are taken in time order (then row order); only the two key columns are
+    moved, and the session numbers are written back to the rows' own places.
     """
+    order = _user_time_order(frame)
+    keys = frame.select("user_id", "ts")
+    if order is not None:
+        keys = keys.select(pl.all().gather(order))
     user, ts = pl.col("user_id"), pl.col("ts")
     new_user = (user != user.shift(1)).fill_null(True)
     new_session = new_user | ((ts - ts.shift(1)) > gap).fill_null(False)
     counter = new_session.cast(pl.UInt32).cum_sum()
     base = pl.when(new_user).then(counter).otherwise(None).forward_fill()
+    number = keys.select((counter - base + 1).alias("n")).to_series()
+    del keys
+    if order is not None:
+        back = np.empty(frame.height, dtype=np.uint32)
+        back[order.to_numpy()] = number.to_numpy()
+        number = pl.Series("n", back)
     return frame.select(
-        (user + "-" + (counter - base + 1).cast(pl.String)).alias("session_id")
+        (user + "-" + pl.lit(number).cast(pl.String)).alias("session_id")
     ).to_series()
+
+
+def _user_time_order(frame: pl.DataFrame) -> pl.Series | None:
+    """The permutation that puts ``frame`` grouped by user, each user's rows in time then row
+    order (``None`` when they already are); users in any order."""
+    if frame.height < COMPILED_FROM:
+        return frame.select(pl.arg_sort_by("user_id", "ts", maintain_order=True)).to_series()
+    from core._grouping import group_rows  # lazy: numba, large tables only
+
+    grouping = group_rows(frame["user_id"], frame["ts"].dt.epoch("us").to_numpy())
+    return None if grouping.order is None else pl.Series("order", grouping.order)
