@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.auth import protect_downloads, require_password
-from ui.boot import import_shared_libraries
+from ui.boot import import_shared_libraries, preload_charts, warm_up_in_background
 
 HERE = Path(__file__).parent
 PAGES = HERE / "pages"
@@ -33,6 +33,9 @@ PAGE_TABLE: dict[str, list[tuple[str, str, str, str]]] = {
     ],
 }
 
+
+#: Pages that draw no Plotly figure (their visitors need not load it).
+PAGES_WITHOUT_CHARTS = frozenset({"data"})
 
 #: The Overview is the default page, served at the app's root; Streamlit gives the default page
 #: no path of its own, so a hidden second entry serves the same script at ``/overview``.
@@ -79,8 +82,13 @@ def run() -> None:
     require_password()
     sections = _sections()
     page = st.navigation(sections, position="hidden")
+    if page.url_path not in PAGES_WITHOUT_CHARTS:
+        preload_charts()  # the browser loads Plotly while the page computes (issue 14)
     navigation_sidebar(sections)
-    watch_link_params(page.run, page.url_path)
+    try:
+        watch_link_params(page.run, page.url_path)
+    finally:  # after the page, not beside it: see ui/boot.py
+        warm_up_in_background()
 
 
 if __name__ == "__main__":

@@ -92,6 +92,9 @@ class PageResult:
     warm: list[float] = field(default_factory=list)
     change: list[float] = field(default_factory=list)
     error: str = ""
+    #: seconds from ``page.goto`` until each watched JavaScript chunk had loaded, in the last
+    #: new session (absent: not loaded at all)
+    chunks: dict[str, float] = field(default_factory=dict)
 
 
 # -- server -----------------------------------------------------------------------------------
@@ -173,11 +176,25 @@ def _errors(page) -> str:
     return exc.first.inner_text()[:200] if exc.count() else ""
 
 
-def open_page(browser, url: str, spec: PageSpec):
-    """New context, goto, wait until drawn; returns (seconds, context, page)."""
+#: Streamlit's lazily loaded JavaScript chunks worth watching (issue 14): Plotly (4.7 MB), the
+#: code highlighter (1.5 MB, loaded by any ``st.code``), the data grid.
+WATCHED_CHUNKS = ("PlotlyChart", "StreamlitSyntaxHighlighter", "DataFrame")
+
+
+def open_page(browser, url: str, spec: PageSpec, chunks: dict[str, float] | None = None):
+    """New context, goto, wait until drawn; returns (seconds, context, page).
+
+    ``chunks`` receives the seconds after ``goto`` at which each of :data:`WATCHED_CHUNKS`
+    had loaded."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    if chunks is not None:
+        def loaded(request) -> None:
+            name = request.url.rsplit("/", 1)[-1].split(".", 1)[0]
+            if name in WATCHED_CHUNKS and name not in chunks:
+                chunks[name] = time.perf_counter() - t0
+        page.on("requestfinished", loaded)
     t0 = time.perf_counter()
     page.goto(url)
     page.wait_for_function(_DONE, arg=[spec.main, None], timeout=TIMEOUT_MS, polling=50)
@@ -232,7 +249,8 @@ def bench_page(browser, store: Path, spec: PageSpec, repeat: int) -> PageResult:
         ctx.close()
         page = None
         for i in range(repeat):
-            dt, ctx, page = open_page(browser, url, spec)
+            res.chunks = {}
+            dt, ctx, page = open_page(browser, url, spec, res.chunks)
             res.warm.append(dt)
             if i < repeat - 1:
                 ctx.close()
@@ -260,13 +278,16 @@ def _max(xs: list[float]) -> str:
 def table(results: list[PageResult]) -> str:
     specs = {p.name: p for p in PAGES}
     lines = ["| page | (b) first visit after start, s | (a) new session, warm server, "
-             "median / max s | (c) control change, median / max s | control | error |",
-             "|---|---|---|---|---|---|"]
+             "median / max s | (c) control change, median / max s | control | JS chunks "
+             "loaded in the last new session, s after goto | error |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         cold = f"{r.cold:.2f}" if r.cold is not None else "–"
+        chunks = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.chunks.items(),
+                                                              key=lambda kv: kv[1])) or "none"
         lines.append(f"| {r.name} | {cold} | {_med(r.warm)} / {_max(r.warm)} | "
                      f"{_med(r.change)} / {_max(r.change)} | {specs[r.name].control} | "
-                     f"{r.error} |")
+                     f"{chunks} | {r.error} |")
     return "\n".join(lines)
 
 

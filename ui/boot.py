@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import importlib
 import threading
+from pathlib import Path
+
+import streamlit
+import streamlit as st
 
 #: Libraries that pages use through Plotly and Streamlit (numpy, Arrow, pandas, Plotly), in
 #: dependency order.
@@ -34,3 +38,72 @@ def import_shared_libraries() -> None:
             for name in SHARED_LIBRARIES:
                 importlib.import_module(name)
             _done = True
+
+
+#: Runs in the browser on every script run, acts once per tab: starts loading Streamlit's
+#: Plotly chunk (4.7 MB of JavaScript, otherwise requested only when the page's first figure
+#: arrives, after the page's Python has run) while the server is still computing the page.
+#: The chunk's URL is resolved from the main bundle's, exactly as Streamlit's own lazy import
+#: does, so the browser loads and evaluates the module once. The element hides its own
+#: container (no gap above the page's title).
+_PRELOAD_JS = """<style>
+div[data-testid="stElementContainer"]:has(#pathlens-preload) { display: none; }
+</style><span id="pathlens-preload"></span><script>
+(function () {
+  if (window.__pathlensChartsPreloaded) return;
+  window.__pathlensChartsPreloaded = true;
+  const main = document.querySelector('script[src*="static/js/index."]');
+  if (main) import(new URL("CHUNK", main.src).href).catch(function () {});
+})();
+</script>"""
+
+
+def plotly_chunk_name() -> str | None:
+    """File name of Streamlit's lazily loaded Plotly chunk, or None if it cannot be told."""
+    js = Path(streamlit.__file__).parent / "static" / "static" / "js"
+    chunks = sorted(p.name for p in js.glob("PlotlyChart.*.js"))
+    return chunks[0] if len(chunks) == 1 else None
+
+
+def preload_charts() -> None:
+    """Let the browser fetch and evaluate the Plotly chunk at the start of the page's run
+    instead of after it (issue 14: on a new browser session that chunk is most of the wait).
+    Renders an invisible element; nothing when the chunk cannot be found."""
+    name = plotly_chunk_name()
+    if name is not None:
+        st.html(_PRELOAD_JS.replace("CHUNK", name), unsafe_allow_javascript=True)
+
+
+#: Imported in the background once the process's first page has been drawn: the modules that
+#: pages import on their first visit and that cost seconds on a busy machine (the cart model's
+#: torch and scikit-learn, the statistics of funnels and segments). A module another thread is
+#: still importing makes a page's own import wait for it (Python's per-module import lock); no
+#: code peeks at these in ``sys.modules`` (that is why :data:`SHARED_LIBRARIES` come first).
+BACKGROUND_IMPORTS = ("scipy.stats", "ui.funnels", "ui.paths", "ui.segments", "ui.rules",
+                      "ui.cart")
+
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def _warm_up() -> None:
+    # lazy: core and ui import the shared libraries, which import_shared_libraries owns
+    from core.funnels import warm_up as compile_funnel_kernels
+
+    compile_funnel_kernels()  # numba: loaded from its disk cache, compiled on a fresh install
+    for name in BACKGROUND_IMPORTS:
+        importlib.import_module(name)
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Once per process, after its first page: load the funnel kernels and
+    :data:`BACKGROUND_IMPORTS` in a daemon thread, so that the first visit to another page
+    does not pay for them. Started after a page rather than before it, so the first page a
+    visitor opens does not share the machine with it (issue 14). Returns the thread."""
+    global _warm_thread
+    with _warm_lock:
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(target=_warm_up, name="pathlens-warm-up",
+                                            daemon=True)
+            _warm_thread.start()
+        return _warm_thread

@@ -9,7 +9,6 @@ malformed filter, a date outside the data) is dropped with a notice at the top o
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -23,7 +22,6 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from core.errors import DatasetCorrupt, DatasetNotFound, ParameterError, PathLensError
 from core.export import to_safe_csv
 from core.filters import OPERATORS, Condition, FilterParams, format_condition, parse_condition
-from core.funnels import warm_up
 from core.overview import DatasetInfo
 from core.segments import SegmentParams
 from core.store import SAMPLE_ID, is_valid_id
@@ -247,14 +245,6 @@ def _leave_legacy_multipage_mode() -> None:
         st.rerun()
 
 
-@st.cache_resource(show_spinner=False)
-def _warm_up_funnels() -> threading.Thread:
-    """Once per server process: compile the funnel kernel in the background."""
-    thread = threading.Thread(target=warm_up, name="pathlens-funnel-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
 def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     """Render the shared sidebar and return the page's context.
 
@@ -270,7 +260,6 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     PageContext
     """
     _leave_legacy_multipage_mode()
-    _warm_up_funnels()
     notices: list[str] = []
     page = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
     dataset_id = _dataset_control(page, notices)
