@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, float], None]
 
+#: Up to this many e-commerce event names, ``event_type`` is a chain of comparisons.
+_EQUALITY_CHAIN = 8
+
 
 def run(source: Source, params: LoadParams, progress: Progress | None = None) -> LoadResult:
     """Load ``source`` with ``params`` (see :func:`core.loader.load_events`).
@@ -219,11 +222,15 @@ def _event_types(frame: pl.DataFrame, report: LoadReport) -> pl.DataFrame:
     """The ``event_type`` column; event names that are no e-commerce step are noted."""
     names = frame["event"].unique().drop_nulls().to_list()
     lookup = {name: canonical_event_type(name) for name in names}
-    frame = frame.with_columns(
-        pl.col("event")
-        .replace_strict(lookup, default="other", return_dtype=pl.String)
-        .alias("event_type")
-    )
+    event = pl.col("event")
+    steps = {k: v for k, v in lookup.items() if v != "other"}
+    if len(steps) <= _EQUALITY_CHAIN:  # a few names: comparisons beat a hash lookup per row
+        kind: pl.Expr = pl.lit("other", dtype=pl.String)
+        for name, step in steps.items():
+            kind = pl.when(event == name).then(pl.lit(step, dtype=pl.String)).otherwise(kind)
+    else:
+        kind = event.replace_strict(lookup, default="other", return_dtype=pl.String)
+    frame = frame.with_columns(kind.alias("event_type"))
     other = sorted(k for k, v in lookup.items() if v == "other")
     if other:
         shown = ", ".join(repr(o) for o in other[:10]) + (" ..." if len(other) > 10 else "")

@@ -6,8 +6,8 @@ collision can add rows to look at but never changes an answer:
 
 - :func:`repeated_pairs`: rows whose (time, user hash) pair occurs more than once (every
   exact duplicate row is among them);
-- :func:`mixed_sessions`: session hashes seen with more than one user (every session id
-  shared by users is among them: the users are compared by two independent 64-bit hashes).
+- :func:`mixed_sessions`: session hashes seen with more than one user hash (every session
+  id shared by users is among them, unless two of its users have equal 64-bit hashes).
 """
 
 from __future__ import annotations
@@ -77,71 +77,94 @@ def _repeated_pairs(t: np.ndarray, hu: np.ndarray, order: np.ndarray, n: int) ->
     return out
 
 
-def mixed_sessions(
-    hs: np.ndarray, hu: np.ndarray, hu2: np.ndarray, valid: np.ndarray
-) -> np.ndarray:
-    """The distinct session hashes ``hs`` whose rows carry more than one user.
+def mixed_sessions(hs: np.ndarray, hu: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The distinct session hashes ``hs`` whose rows carry more than one user hash ``hu``.
+
+    The rows are first scattered into partitions by the top bits of ``hs`` (one stable pass),
+    so each partition's table of sessions stays in cache: one table for all rows would miss
+    the cache on nearly every row (0.9 s against about 0.15 s on 10M rows).
 
     Parameters
     ----------
     hs : np.ndarray
         uint64 session hashes, one per row.
-    hu, hu2 : np.ndarray
-        uint64 user hashes under two independent seeds (users differ when either differs).
+    hu : np.ndarray
+        uint64 user hashes, one per row. Two users of one session are told apart unless their
+        64-bit hashes are equal (chance about 2**-64 per pair of users sharing a session).
     valid : np.ndarray
         bool, rows that have a session (an empty array: all rows).
 
     Returns
     -------
     np.ndarray
-        uint64, each hash once, in order of the row that revealed the second user.
+        uint64, each hash once.
     """
-    return _mixed_sessions(_read_only(hs), _read_only(hu), _read_only(hu2), _read_only(valid))
+    n = len(hs)
+    bits = int(np.clip(np.log2(max(n, 1) / 2048), 1, 12))
+    starts, ps, pu = _scatter(_read_only(hs), _read_only(hu), _read_only(valid), bits)
+    return _mixed_in_partitions(starts, ps, pu)
 
 
 @_kernel()
-def _mixed_sessions(
-    hs: np.ndarray, hu: np.ndarray, hu2: np.ndarray, valid: np.ndarray
-) -> np.ndarray:
-    # open addressing on the session hash, grown at half load: one slot per distinct session
-    cap = 1 << 16
+def _scatter(
+    hs: np.ndarray, hu: np.ndarray, valid: np.ndarray, bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The valid rows' ``(hs, hu)`` grouped by the top ``bits`` of ``hs`` (stable), and the
+    first position of each partition (then the end)."""
+    every = len(valid) == 0
+    shift = np.uint64(64 - bits)
+    parts = 1 << bits
+    starts = np.zeros(parts + 1, dtype=np.int64)
+    for i in range(len(hs)):
+        if every or valid[i]:
+            starts[np.int64(hs[i] >> shift) + 1] += 1
+    for p in range(parts):
+        starts[p + 1] += starts[p]
+    pos = starts[:-1].copy()
+    ps = np.empty(starts[parts], dtype=np.uint64)
+    pu = np.empty(starts[parts], dtype=np.uint64)
+    for i in range(len(hs)):
+        if every or valid[i]:
+            p = np.int64(hs[i] >> shift)
+            ps[pos[p]] = hs[i]
+            pu[pos[p]] = hu[i]
+            pos[p] += 1
+    return starts, ps, pu
+
+
+@_kernel()
+def _mixed_in_partitions(starts: np.ndarray, ps: np.ndarray, pu: np.ndarray) -> np.ndarray:
+    """Per partition, one open-addressing table of its sessions (first user hash seen)."""
+    largest = 1
+    for p in range(len(starts) - 1):
+        largest = max(largest, starts[p + 1] - starts[p])
+    cap = 1
+    while cap < 2 * largest:
+        cap *= 2
     keys = np.empty(cap, dtype=np.uint64)
     users = np.empty(cap, dtype=np.uint64)
-    users2 = np.empty(cap, dtype=np.uint64)
     state = np.zeros(cap, dtype=np.uint8)  # 0 empty, 1 one user so far, 2 mixed
-    filled = 0
     found = np.empty(16, dtype=np.uint64)
     n_found = 0
-    every = len(valid) == 0
-    for i in range(len(hs)):
-        if not every and not valid[i]:
-            continue
-        if 2 * (filled + 1) > cap:
-            old_k, old_u, old_u2, old_s = keys, users, users2, state
-            cap *= 2
-            keys = np.empty(cap, dtype=np.uint64)
-            users = np.empty(cap, dtype=np.uint64)
-            users2 = np.empty(cap, dtype=np.uint64)
-            state = np.zeros(cap, dtype=np.uint8)
-            for s in range(len(old_k)):
-                if old_s[s]:
-                    p = np.int64(old_k[s] & np.uint64(cap - 1))
-                    while state[p]:
-                        p = (p + 1) & (cap - 1)
-                    keys[p], users[p], users2[p], state[p] = old_k[s], old_u[s], old_u2[s], old_s[s]
-        h = hs[i]
-        p = np.int64(h & np.uint64(cap - 1))
-        while state[p] and keys[p] != h:
-            p = (p + 1) & (cap - 1)
-        if state[p] == 0:
-            keys[p], users[p], users2[p], state[p] = h, hu[i], hu2[i], 1
-            filled += 1
-        elif state[p] == 1 and (users[p] != hu[i] or users2[p] != hu2[i]):
-            state[p] = 2
-            if n_found == len(found):
-                grown = np.empty(2 * len(found), dtype=np.uint64)
-                grown[:n_found] = found
-                found = grown
-            found[n_found] = h
-            n_found += 1
+    for p in range(len(starts) - 1):
+        a, b = starts[p], starts[p + 1]
+        size = 1
+        while size < 2 * (b - a):
+            size *= 2
+        state[:size] = 0
+        for k in range(a, b):
+            h = ps[k]
+            s = np.int64(h & np.uint64(size - 1))
+            while state[s] and keys[s] != h:
+                s = (s + 1) & (size - 1)
+            if state[s] == 0:
+                keys[s], users[s], state[s] = h, pu[k], 1
+            elif state[s] == 1 and users[s] != pu[k]:
+                state[s] = 2
+                if n_found == len(found):
+                    grown = np.empty(2 * len(found), dtype=np.uint64)
+                    grown[:n_found] = found
+                    found = grown
+                found[n_found] = h
+                n_found += 1
     return found[:n_found].copy()

@@ -79,12 +79,7 @@ def _shared_sessions(frame: pl.DataFrame) -> pl.Series:
         sessions, users = frame["__session"], frame["user_id"]
         hs = sessions.hash().rechunk()
         valid = sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
-        mixed = mixed_sessions(
-            hs.to_numpy(),
-            users.hash().to_numpy(),
-            users.hash(seed=0x5EED).to_numpy(),
-            valid,
-        )
+        mixed = mixed_sessions(hs.to_numpy(), users.hash().to_numpy(), valid)
         if len(mixed) == 0:
             return pl.Series("__session", [], dtype=pl.String)
         maybe = hs.is_in(pl.Series(mixed).implode())
