@@ -14,9 +14,10 @@ reference, so each step frees the columns it replaces (the peak stays about one 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
@@ -25,7 +26,7 @@ from core.formats import FORMAT_LABELS, UNKNOWN, canonical_event_type, detect_fo
 from core.io import ROW_COLUMN, RawSource, Source, collect_raw, open_source, scan_raw
 from core.loader.accounting import _EXAMPLES, _stray, account_rows
 from core.loader.mapping import Layout, resolve_layout
-from core.loader.order import _drop_duplicates, _filter_columns, _repeated_rows
+from core.loader.order import COMPILED_FROM, _drop_duplicates, _filter_columns, _repeated_rows
 from core.loader.plan import ReadPlan, option_notes, plan_reading, widen_text_plan
 from core.loader.properties import _ID_LIKE, _tighten_columns
 from core.loader.report import DROP_REASONS, DUPLICATE, STRAY_TS, LoadReport, LoadResult
@@ -63,7 +64,10 @@ def run(source: Source, params: LoadParams, progress: Progress | None = None) ->
     report = _start_report(raw.name, fmt_name, layout, mapping)
     plan, raw = plan_reading(raw, layout)
     report.notes.extend(option_notes(plan))
+    warming = _warm_compiled(raw)
     df, raw, plan = _read(raw, plan)
+    if warming is not None:
+        warming.join()
     _describe_read(report, raw, plan, rows=df.height)
     if df.height == 0:
         report.warnings.append(f"{raw.name!r} has column names but no data rows.")
@@ -79,6 +83,30 @@ def run(source: Source, params: LoadParams, progress: Progress | None = None) ->
     if report.rows_read != report.rows_kept + report.rows_dropped_total:  # pragma: no cover
         raise AssertionError("loader accounting is off: rows read != kept + dropped")
     return LoadResult(events, report, params)
+
+
+def _warm_compiled(raw: RawSource) -> threading.Thread | None:
+    """For a file big enough to hold :data:`COMPILED_FROM` rows or so, a thread that loads the
+    compiled kernels while the file is read (Polars reads without holding the GIL)."""
+    if raw.path is not None:
+        size = raw.path.stat().st_size
+    else:
+        size = len(raw.data) if raw.data is not None else 0
+    if size < _WARM_FROM_BYTES:
+        return None
+    thread = threading.Thread(target=_warm_up, name="pathlens-warm-kernels", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm_up() -> None:
+    from core.loader.kernels import warm_up  # numba's import, in the thread as well
+
+    warm_up()
+
+
+#: Files this large (~50 bytes a row at least) are likely to reach :data:`COMPILED_FROM` rows.
+_WARM_FROM_BYTES: Final = 50 * COMPILED_FROM
 
 
 def _silent(stage: str, fraction: float) -> None:
