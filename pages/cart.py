@@ -17,6 +17,7 @@ from core.cart.registry import describe_filters
 from ui.cart import (
     BUNDLED,
     BUNDLED_CHOICE,
+    DEFAULT_WINDOW_DAYS,
     RETRAINED_CHOICE,
     cached_evaluation,
     cached_explanation,
@@ -63,7 +64,8 @@ with st.expander("The model card, in plain words"):
     download_csv(card_table, "model_card_metrics.csv", key="cart.dl_card")
 
 window = st.number_input(
-    "Recovery window (days)", min_value=1, max_value=365, value=7, step=1, key="cart.window",
+    "Recovery window (days)", min_value=1, max_value=365, value=DEFAULT_WINDOW_DAYS, step=1,
+    key="cart.window",
     bind="query-params", help="A cart is open (recoverable) when its visit is over and its "
     "last event is at most this many days before the data's end.")
 status = guarded(lambda: cached_status(ctx.view, model_key, int(window)))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import streamlit
 import streamlit as st
+from streamlit import runtime
 
 #: Libraries that pages use through Plotly and Streamlit (numpy, Arrow, pandas, Plotly), in
 #: dependency order.
@@ -93,12 +94,19 @@ def _warm_up() -> None:
     compile_funnel_kernels()  # numba: loaded from its disk cache, compiled on a fresh install
     for name in BACKGROUND_IMPORTS:
         importlib.import_module(name)
+    if runtime.exists():  # a server, not a test's AppTest: fill the sample's slowest caches
+        from core.store import SAMPLE_ID  # lazy: as above
+        from ui.cart import warm_up as warm_up_cart  # lazy: as above
+        from ui.view import DataView  # lazy: as above
+
+        warm_up_cart(DataView(SAMPLE_ID))
 
 
 def warm_up_in_background() -> threading.Thread:
     """Once per process, after its first page: load the funnel kernels and
-    :data:`BACKGROUND_IMPORTS` in a daemon thread, so that the first visit to another page
-    does not pay for them. Started after a page rather than before it, so the first page a
+    :data:`BACKGROUND_IMPORTS` in a daemon thread and, in a server, fill the caches of the
+    sample's default Cart view (:func:`ui.cart.warm_up`), so that the first visit to another
+    page does not pay for them. Started after a page rather than before it, so the first page a
     visitor opens does not share the machine with it (issue 14). Returns the thread."""
     global _warm_thread
     with _warm_lock:

@@ -39,7 +39,7 @@ from core.cart.registry import (
     retrained_model_dir,
     save_retrained,
 )
-from core.errors import ModelError
+from core.errors import ModelError, PathLensError
 from core.fmt import PeopleTable
 from core.sessions import DEFAULT_SESSION_GAP
 from ui.data import filtered_events, get_store
@@ -53,6 +53,8 @@ BUNDLED_CHOICE = "bundled model"
 RETRAINED_CHOICE = "retrained on this data"
 #: Seconds a retraining from the page may take before it stops with its best epoch so far.
 RETRAIN_TIME_LIMIT = 600.0
+#: The page's default recovery window, in days.
+DEFAULT_WINDOW_DAYS = 7
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -150,6 +152,27 @@ def cached_reasons(view: DataView, model_key: str, session_id: str) -> pl.DataFr
     the typical values they are compared with are taken once per dataset, filters and model."""
     return explain_reasons(get_model(view, model_key), None, session_ids=[session_id],
                            context=_reason_context(view, model_key))
+
+
+def warm_up(view: DataView) -> None:
+    """Fill the caches the page's default view reads (bundled model, default window, the
+    first cart it explains and its timeline, the retraining check), so that a first visit
+    finds them; run in
+    the background after a server's first page (:func:`ui.boot.warm_up_in_background`).
+
+    On the sample this is most of the Cart page's first visit (fitting both baselines for the
+    held-out figures: seconds). A dataset the page cannot use is left to the page, which says
+    why.
+    """
+    try:
+        status = cached_status(view, BUNDLED, DEFAULT_WINDOW_DAYS)
+        cached_evaluation(view, BUNDLED)
+        for session in explainable_carts(status)[:1]:
+            cached_reasons(view, BUNDLED, session)
+            cached_explanation(view, BUNDLED, session)
+        cached_refusal(view)
+    except PathLensError:
+        return
 
 
 def retrain(view: DataView, progress: Callable[[float, str], None]) -> tuple[ModelCard, Metrics]:
