@@ -114,6 +114,10 @@ _EXPORTS: dict[str, str] = {
     "retrained_model_dir": "core.cart",
     "CartParams": "core.cart",
     "CartResult": "core.cart",
+    "choose_model": "core.cart",
+    "ModelChoice": "core.cart",
+    "train_for_dataset": "core.cart",
+    "value_scale": "core.cart",
     # retention
     "compute_retention": "core.retention",
     "RetentionParams": "core.retention",

@@ -12,14 +12,16 @@ from hypothesis import strategies as st
 from core import cart_sessions
 from core.cart.features import (
     AGGREGATE_FEATURES,
+    CHANNEL_VOCAB,
     EVENT_FEATURES,
+    ValueScale,
     aggregate_features,
-    channel_vocabulary,
     context_names,
     encode,
     prefix_table,
     prepare_events,
     time_split,
+    value_scale,
 )
 from core.errors import SchemaError
 
@@ -178,7 +180,7 @@ def test_encode_windows_and_aggregates_line_up_with_prefixes():
                       + [("add_to_cart", 800, {"price": 4.0, "device": "iPhone"})]})
     prepared = prepare_events(ev)
     prefixes = prefix_table(prepared)
-    channels = channel_vocabulary(prepared)
+    channels = CHANNEL_VOCAB
     enc = encode(prepared, prefixes, channels=channels, mean=np.zeros(len(EVENT_FEATURES)),
                  std=np.ones(len(EVENT_FEATURES)), max_len=64)
     # 71 events, the window keeps the latest 64
@@ -229,3 +231,81 @@ def test_history_counts_only_sessions_that_ended_before():
     assert ctx["prev_carts"].to_list() == [0, 1, 2]
     assert ctx["prev_abandoned"].to_list() == [0, 0, 1]
     assert ctx["bought_before"].to_list() == [False, True, True]
+
+
+# ---------------------------------------------------------------- features that transfer
+
+def _shop(factor: float) -> pl.DataFrame:
+    """The same journeys with every price multiplied by ``factor`` (another currency)."""
+    return make_events({
+        "u1": [("view_item", "00:00", {"price": 10.0 * factor, "product_id": "A"}),
+               ("add_to_cart", "00:01", {"price": 10.0 * factor, "product_id": "A"}),
+               ("add_to_cart", "00:02", {"price": 30.0 * factor, "product_id": "B"})],
+        "u2": [("add_to_cart", "00:00", {"price": 20.0 * factor, "product_id": "C"}),
+               ("purchase", "00:05", {"price": 20.0 * factor, "product_id": "C"})],
+    })
+
+
+def test_money_is_read_relative_to_the_shop_so_a_currency_changes_nothing():
+    one, hundred = prepare_events(_shop(1.0)), prepare_events(_shop(100.0))
+    np.testing.assert_allclose(one.select(EVENT_FEATURES).to_numpy(),
+                               hundred.select(EVENT_FEATURES).to_numpy(), rtol=1e-12)
+    # by hand: the added items' prices are 10, 30, 20 (median 20); carts after each add are
+    # 10, 40, 20 (median 20). The add of B: price 30 / 20 = 1.5, cart 40 / 20 = 2.
+    row = one.filter(pl.col("product_id") == "B").row(0, named=True)
+    assert row["log_rel_price"] == pytest.approx(np.log1p(1.5))
+    assert row["log_rel_cart_value"] == pytest.approx(np.log1p(2.0))
+    assert value_scale(_shop(100.0)) == ValueScale(price=2000.0, cart_value=2000.0)
+
+
+def test_a_given_scale_is_used_for_a_part_of_the_data():
+    whole = value_scale(_shop(1.0))
+    part = _shop(1.0).filter(pl.col("user_id") == "u2")
+    alone = prepare_events(part)
+    scaled = prepare_events(part, scale=whole)
+    # alone, u2's 20 is its own median (ratio 1); on the shop's scale it is 20 / 20 = 1 as
+    # well, but u1's scale would differ: check with a scale that is not u2's
+    assert alone["log_rel_price"][0] == pytest.approx(np.log1p(1.0))
+    half = prepare_events(part, scale=ValueScale(price=40.0, cart_value=10.0))
+    assert half["log_rel_price"][0] == pytest.approx(np.log1p(0.5))
+    assert half["log_rel_cart_value"][0] == pytest.approx(np.log1p(2.0))
+    assert scaled["log_rel_price"][0] == pytest.approx(np.log1p(1.0))
+
+
+def test_without_prices_the_money_features_are_zero_and_flagged():
+    ev = make_events({"u": [("view_item", "00:00"), ("add_to_cart", "00:01")]})
+    p = prepare_events(ev)
+    assert p["log_rel_price"].to_list() == [0.0, 0.0]
+    assert p["price_missing"].to_list() == [1.0, 1.0]
+    assert value_scale(ev) == ValueScale(None, None)
+
+
+@pytest.mark.parametrize("raw, bucket", [
+    ("Email", "email"), ("newsletter", "email"), ("google / cpc", "paid_search"),
+    ("Paid Search", "paid_search"), ("paid_social", "paid_social"),
+    ("facebook ads", "paid_social"), ("organic", "organic"), ("(none)", "direct"),
+    ("Direct", "direct"), ("referral", "referral"), ("affiliate", "referral"),
+    ("tv_spot_2024", "other"), ("", "unknown"),
+])
+def test_channels_are_mapped_to_canonical_buckets(raw, bucket):
+    ev = make_events({"u": [("add_to_cart", "00:00", {"channel": raw})]})
+    assert prepare_events(ev)["channel"].to_list() == [bucket]
+    assert bucket in CHANNEL_VOCAB
+
+
+def test_earlier_purchases_hours_since_and_repeat_items_by_hand():
+    ev = make_events({"u": [
+        ("add_to_cart", "00:00", {"session_id": "A", "product_id": "X"}),
+        ("purchase", "00:01", {"session_id": "A"}),
+        ("view_item", "03:01", {"session_id": "B", "product_id": "Y"}),
+        ("add_to_cart", "03:02", {"session_id": "B", "product_id": "Y"}),
+        ("add_to_cart", "03:03", {"session_id": "B", "product_id": "Z"}),
+    ]})
+    p = prepare_events(ev)
+    b = p.filter(pl.col("session_id") == "B")
+    # A ended at 00:01, B started at 03:01: 3 hours; A held one purchase
+    assert b["hours_since_prev"].unique().to_list() == [pytest.approx(3.0)]
+    assert b["prev_purchases"].unique().to_list() == [1]
+    assert p.filter(pl.col("session_id") == "A")["hours_since_prev"].to_list() == [0.0, 0.0]
+    # Y is viewed, then added (a repeat); Z is new
+    assert b["repeat_item"].to_list() == [0.0, 1.0, 0.0]

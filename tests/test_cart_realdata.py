@@ -52,7 +52,10 @@ def test_the_bundled_model_runs_on_taobao_as_it_is(taobao):
     assert 0.0 <= m["roc_auc"] <= 1.0
 
 
-def test_the_bundled_model_is_flagged_near_chance_on_taobao(taobao):
+def test_the_bundled_model_beats_taobaos_own_logistic_regression_and_prices_are_na(taobao):
+    """The bundled model learnt from Taobao's earlier carts among other shops (issue 15): on
+    these users' latest carts it ranks better than logistic regression fitted on their own
+    earlier carts. (How it does on a shop it never saw: bench/results_cart_transfer.md.)"""
     from core import chance_warning, explain_reasons, load_bundled_model, score_carts
     from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
 
@@ -60,11 +63,28 @@ def test_the_bundled_model_is_flagged_near_chance_on_taobao(taobao):
         pytest.skip("the bundled model has not been trained yet")
     model = load_bundled_model()
     m = evaluate(model, taobao)
+    print(f"bundled model on Taobao: ROC AUC {m['roc_auc']:.3f}, "
+          f"logistic regression {m.row('logreg')['roc_auc']:.3f}")
+    assert m["roc_auc"] > m.row("logreg")["roc_auc"]
     warning = chance_warning(m)
-    print(f"bundled model on Taobao: ROC AUC {m['roc_auc']:.3f}")
-    assert f"ROC AUC {m['roc_auc']:.3f}" in warning and "Retrain" in warning
+    assert warning == "" or f"ROC AUC {m['roc_auc']:.3f}" in warning
     # no prices in this export: no cart has a known value, and the value reason is n/a
     scores = score_carts(model, taobao)
     assert not scores["value_known"].any()
     reasons = explain_reasons(model, taobao, session_ids=scores["session_id"].head(5).to_list())
     assert reasons.filter(pl.col("reason") == "cart_value")["effect_pp"].is_null().all()
+
+
+def test_choose_model_on_taobao_measures_the_bundled_model_with_intervals(taobao):
+    from core import choose_model, load_bundled_model
+    from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
+
+    if not (BUNDLED_DIR / WEIGHTS_FILE).is_file():
+        pytest.skip("the bundled model has not been trained yet")
+    choice = choose_model(taobao, bundled=load_bundled_model(), train=False)
+    assert choice.verified and choice.n_test_carts == round(0.2 * 1443)
+    b = choice.figures("bundled")
+    assert b["auc_low"] <= b["roc_auc"] <= b["auc_high"]
+    assert choice.n_test_purchases == int(
+        (~choice.metrics.predictions["abandoned"]).sum()) > 0
+    assert f"{choice.n_test_carts:,} cart sessions" in choice.reason

@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 
 from core import chance_warning, explain_reasons, load_bundled_model, score_carts
 from core.cart.evaluate import Metrics
+from core.cart.features import value_scale
 from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
 from core.cart.reasons import REASON_SCHEMA, REASONS
 from core.dev.cart_toy import toy_events
@@ -41,8 +42,10 @@ def reasons(model, toy) -> pl.DataFrame:
     return explain_reasons(model, toy)
 
 
-def risk_of(model, events: pl.DataFrame, session: str) -> float:
-    s = score_carts(model, events)
+def risk_of(model, events: pl.DataFrame, session: str, scale=None) -> float:
+    """The risk of one cart of ``events``; ``scale``: the shop's money scale (reasons make a
+    cart typical *in its shop*, so an edited cart is read on the original data's scale)."""
+    s = score_carts(model, events, scale=scale)
     return float(s.filter(pl.col("session_id") == session)["p_abandon"][0])
 
 
@@ -80,7 +83,8 @@ def test_cart_value_effect_equals_rescoring_the_cart_at_the_typical_value(model,
     edited = toy.with_columns(
         pl.when(pl.col("session_id") == session).then(pl.col("price") * typical / value)
         .otherwise(pl.col("price")).alias("price"))
-    assert r["risk_reference"] == pytest.approx(risk_of(model, edited, session), abs=1e-5)
+    assert r["risk_reference"] == pytest.approx(
+        risk_of(model, edited, session, scale=value_scale(toy)), abs=1e-5)
 
 
 def test_device_effect_equals_rescoring_with_the_data_s_device_mix(model, toy, reasons):
@@ -105,7 +109,8 @@ def test_removal_effect_equals_rescoring_without_the_removal(model, toy, reasons
     assert r["this_cart"] == "1 item removed"
     edited = toy.filter(~((pl.col("session_id") == session)
                           & (pl.col("event_type") == "remove_from_cart")))
-    assert r["risk_reference"] == pytest.approx(risk_of(model, edited, session), abs=1e-5)
+    assert r["risk_reference"] == pytest.approx(
+        risk_of(model, edited, session, scale=value_scale(toy)), abs=1e-5)
     untouched = reasons.filter(~pl.col("session_id").is_in(removed.implode())
                                & (pl.col("reason") == "removals"))
     assert (untouched["effect_pp"] == 0).all()
@@ -200,9 +205,13 @@ def test_planted_reasons_come_out_on_top_of_the_carts_they_were_planted_in(sampl
     assert hits > 2 * chance
 
 
+# Pauses: the bundled model learns from real shops as well, and they disagree about pauses
+# (the longest pause of a prefix ranks abandonment at ROC AUC 0.41 on Taobao, 0.62 on REES46,
+# 0.51 on the sample: bench/results_cart_transfer.md), so the mixed model weighs the sample's
+# planted pause less than a sample-only model did (62 % in the top three; the mix: 24 %).
 @pytest.mark.parametrize("reason,least", [("device", 0.75), ("channel", 0.9),
                                           ("returning_buyer", 0.85), ("cart_value", 0.5),
-                                          ("pauses", 0.5), ("hour", 0.45)])
+                                          ("pauses", 0.2), ("hour", 0.45)])
 def test_each_planted_reason_is_among_the_top_three_where_planted(sample_hits, reason, least):
     reasons, planted, ids = sample_hits
     top3 = reasons.filter((pl.col("rank") <= 3) & (pl.col("effect_pp") > 0))

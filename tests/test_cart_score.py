@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from core import ParameterError, explain, score_carts, train_model
 from core.cart import revenue_at_risk
 from core.cart.engine import SCORE_SCHEMA
+from core.cart.features import value_scale
 from core.dev.cart_toy import toy_events
 
 
@@ -86,8 +87,11 @@ def test_scoring_is_partitionable_by_user(model):
     events = toy_events(sessions=120, seed=4)
     whole = score_carts(model, events).sort("session_id")
     users = events["user_id"].unique().sort()
-    parts = [score_carts(model, events.filter(pl.col("user_id").is_in(users[i::3].implode())))
-             for i in range(3)]
+    # money is read relative to the shop: the whole data's scale, measured once, is passed
+    # to every partition
+    scale = value_scale(events)
+    parts = [score_carts(model, events.filter(pl.col("user_id").is_in(users[i::3].implode())),
+                         scale=scale) for i in range(3)]
     merged = pl.concat(parts).sort("session_id")
     assert merged.drop("p_abandon", "idle_minutes").equals(
         whole.drop("p_abandon", "idle_minutes"))
@@ -140,7 +144,7 @@ def test_occlusion_matches_rescoring_without_the_event(model):
     assert ex["risk"].unique().to_list() == [pytest.approx(risk)]
     for i in (1, 2, 4):  # leave one middle event out and score the rest from scratch
         rest = ev.with_row_index("_i").filter(pl.col("_i") != i).drop("_i")
-        expected = score_carts(model, rest)["p_abandon"][0]
+        expected = score_carts(model, rest, scale=value_scale(ev))["p_abandon"][0]
         row = events.row(i, named=True)
         assert row["risk_without"] == pytest.approx(expected, abs=1e-6)
         assert row["contribution"] == pytest.approx(risk - expected, abs=1e-6)

@@ -4,13 +4,16 @@ Modules: ``params`` (:class:`CartParams`, :class:`TrainParams`: the settings, va
 ``engine`` (scoring a dataset: :func:`score_carts`, :func:`cart_status`,
 :func:`revenue_at_risk`, and :func:`run` that gives a :class:`CartResult`), ``features`` (the
 task: prepared events, prefixes, model arrays), ``model`` (the network, saving and loading),
-``train``, ``evaluate`` (held-out figures against two baselines) and ``stats`` (their
-statistics), ``explain`` and ``reasons`` (why a cart is at risk), ``card``, ``registry``
+``train``, ``mix`` and ``sources`` (the bundled model's training on several shops),
+``evaluate`` (held-out figures against two baselines) and ``stats`` (their statistics),
+``choose`` (:func:`choose_model`: measure the bundled model on the data, train one for it when
+needed, use the best), ``explain`` and ``reasons`` (why a cart is at risk), ``card``, ``registry``
 (retrained models) and ``figures``.
 
 Public API (also importable from ``core``): :func:`cart_sessions`, :func:`load_bundled_model`,
 :func:`score_carts`, :func:`cart_status` (open carts versus history), :func:`train_model`,
-:func:`evaluate`, :func:`chance_warning`, :func:`explain`, :func:`explain_reasons` (business
+:func:`evaluate`, :func:`chance_warning`, :func:`choose_model` / :class:`ModelChoice` /
+:func:`train_for_dataset`, :func:`value_scale`, :func:`explain`, :func:`explain_reasons` (business
 reasons with their effect on the risk), :class:`ModelCard`, :class:`Metrics`, plus
 :func:`save_model` / :func:`load_model`, and :func:`save_retrained` / :func:`load_retrained` to
 keep a model retrained on a dataset and its filters beside the bundled one. The task is defined in ``docs/cart_abandonment.md``.
@@ -25,10 +28,11 @@ import importlib
 from typing import Any
 
 from core.cart.card import ModelCard
+from core.cart.choose import ModelChoice, choose_model, train_for_dataset
 from core.cart.engine import CartResult, cart_status, revenue_at_risk, score_carts
 from core.cart.evaluate import Metrics, chance_warning, evaluate
 from core.cart.explain import explain
-from core.cart.features import MIN_LABELLED_CARTS, cart_sessions
+from core.cart.features import MIN_LABELLED_CARTS, ValueScale, cart_sessions, value_scale
 from core.cart.model import CartModel, load_bundled_model, load_model, save_model
 from core.cart.params import CART_STATUSES, CartParams, TrainParams
 from core.cart.reasons import explain_reasons
@@ -40,6 +44,8 @@ __all__ = [
     "CART_STATUSES",
     "MIN_LABELLED_CARTS",
     "CartModel",
+    "ModelChoice",
+    "ValueScale",
     "CartParams",
     "CartResult",
     "Metrics",
@@ -47,6 +53,7 @@ __all__ = [
     "cart_sessions",
     "cart_status",
     "chance_warning",
+    "choose_model",
     "evaluate",
     "explain",
     "explain_reasons",
@@ -59,7 +66,9 @@ __all__ = [
     "save_retrained",
     "score_carts",
     "TrainParams",
+    "train_for_dataset",
     "train_model",
+    "value_scale",
     "training_refusal",
 ]
 

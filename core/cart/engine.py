@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from core.cart.features import encode, prefix_table, prepare_events
+from core.cart.features import ValueScale, encode, prefix_table, prepare_events
 from core.cart.model import CartModel, load_bundled_model
 from core.cart.params import (
     CART_STATUSES,
@@ -105,7 +105,7 @@ def run(events: pl.DataFrame | pl.LazyFrame, params: CartParams,
 
 
 def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
-                as_of=None) -> pl.DataFrame:
+                as_of=None, scale: ValueScale | None = None) -> pl.DataFrame:
     """The probability of abandonment of every cart session, as the data stands at ``as_of``.
 
     Only events at or before ``as_of`` are read. Each cart session is scored at its
@@ -123,6 +123,10 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
     as_of : datetime or date, optional
         The moment the data is looked at (a date means the end of that day, UTC; a naive
         datetime is UTC). Default: the last event of the data.
+    scale : ValueScale, optional
+        The shop's money scale (:func:`core.cart.features.value_scale`); default: measured on
+        the events up to ``as_of``. Pass the whole data's scale when scoring a part of it
+        (a partition of users: merge step, concatenate).
 
     Returns
     -------
@@ -146,11 +150,11 @@ def score_carts(model: CartModel, events: pl.DataFrame | pl.LazyFrame, *,
         A required canonical column is missing.
     """
     params = CartParams(as_of=as_of)
-    return _score(model, events, params.cutoff, model.threshold)
+    return _score(model, events, params.cutoff, model.threshold, scale)
 
 
 def _score(model: CartModel, events: pl.DataFrame | pl.LazyFrame, cutoff: datetime | None,
-           threshold: float) -> pl.DataFrame:
+           threshold: float, scale: ValueScale | None = None) -> pl.DataFrame:
     """:func:`score_carts` as the data stands at ``cutoff`` (None: its last event)."""
     check_events(events)
     lf = events.lazy() if isinstance(events, pl.DataFrame) else events
@@ -158,7 +162,7 @@ def _score(model: CartModel, events: pl.DataFrame | pl.LazyFrame, cutoff: dateti
         cutoff = lf.select(pl.col("ts").max()).collect().item()
         if cutoff is None:
             return pl.DataFrame(schema=SCORE_SCHEMA)
-    prepared = prepare_events(lf.filter(pl.col("ts") <= cutoff))
+    prepared = prepare_events(lf.filter(pl.col("ts") <= cutoff), scale=scale)
     prefixes = prefix_table(prepared).filter(pl.col("is_last"))
     if prefixes.height == 0:
         return pl.DataFrame(schema=SCORE_SCHEMA)

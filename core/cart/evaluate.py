@@ -125,15 +125,20 @@ def fit_baselines(x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> dict[str, o
 
 
 def evaluate_prepared(model: CartModel, prepared: pl.DataFrame, prefixes: pl.DataFrame, *,
-                      seed: int = 0) -> Metrics:
-    """:func:`evaluate` on an already prepared table (shared with training)."""
+                      seed: int = 0,
+                      masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                      min_sessions: int = MIN_LABELLED_CARTS) -> Metrics:
+    """:func:`evaluate` on an already prepared table (shared with training); ``masks`` (train,
+    validation, test over ``prefixes``) replace the time split, e.g. for several sources each
+    split by its own time; ``min_sessions`` lowers the minimum of labelled cart sessions for
+    a benchmark that reports its intervals."""
     n_sessions = int(prefixes["session_id"].n_unique()) if prefixes.height else 0
     if n_sessions == 0:
         return Metrics(reason="there are no cart sessions (no add_to_cart events) to evaluate")
-    if n_sessions < MIN_LABELLED_CARTS:
+    if n_sessions < min_sessions:
         return Metrics(reason=f"only {n_sessions} labelled cart sessions; an evaluation needs "
-                              f"at least {MIN_LABELLED_CARTS}")
-    train, val, test = split_masks(prefixes)
+                              f"at least {min_sessions}")
+    train, val, test = split_masks(prefixes) if masks is None else masks
     y = prefixes["abandoned"].cast(pl.Int8).to_numpy()
     counts = dict(n_train_sessions=_n_sessions(prefixes, train),
                   n_validation_sessions=_n_sessions(prefixes, val),

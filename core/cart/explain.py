@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from core.cart.features import Encoded, context_matrix, encode, prefix_table, prepare_events
+from core.cart.features import (
+    Encoded,
+    ValueScale,
+    context_matrix,
+    encode,
+    prefix_table,
+    prepare_events,
+    value_scale,
+)
 from core.errors import ParameterError
 from core.schema import check_events
 
@@ -40,7 +48,8 @@ EXPLAIN_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame, *,
+            scale: ValueScale | None = None) -> pl.DataFrame:
     """Each event's contribution to a cart session's risk of abandonment (occlusion).
 
     Parameters
@@ -51,6 +60,11 @@ def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFr
         Canonical events of one user: the session to explain (the latest cart session in
         the frame) and, optionally, that user's earlier sessions (they set "bought before"
         and "earlier sessions" as :func:`score_carts` sees them).
+    scale : ValueScale, optional
+        The shop's money scale (:func:`core.cart.features.value_scale` of the whole data):
+        pass it so that the risk equals the one :func:`score_carts` gives on the whole data.
+        Default: measured on ``session`` (one user's prices; the risk may then differ a
+        little from the page's score).
 
     Returns
     -------
@@ -79,7 +93,8 @@ def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFr
             f"`session` must hold the events of one user's session, got {users.len()} users "
             f"({', '.join(map(str, users.head(3).to_list()))}, ...)"
         )
-    prepared = prepare_events(frame)
+    scale = value_scale(frame) if scale is None else scale
+    prepared = prepare_events(frame, scale=scale)
     if prepared.height == 0:
         return pl.DataFrame(schema=EXPLAIN_SCHEMA)
     target = prepared.sort("session_start", maintain_order=True)["session_id"][-1]
@@ -95,7 +110,8 @@ def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFr
     n = cut_row - int(prefixes["first_row"][0]) + 1
     ctx = context_matrix(prepared, np.array([cut_row]), model.channels)
     base = frame.filter(pl.col("session_id").cast(pl.String) == target)
-    without = _risks_without_each_event(model, base.sort("ts", maintain_order=True).head(n), ctx)
+    without = _risks_without_each_event(model, base.sort("ts", maintain_order=True).head(n), ctx,
+                                        scale)
     rows = own.select(
         pl.lit("event").alias("kind"),
         pl.col("pos").alias("position"),
@@ -115,7 +131,7 @@ def explain(model: CartModel, session: pl.DataFrame | pl.LazyFrame) -> pl.DataFr
 
 
 def _risks_without_each_event(model: CartModel, prefix: pl.DataFrame,
-                              ctx: np.ndarray) -> np.ndarray:
+                              ctx: np.ndarray, scale: ValueScale) -> np.ndarray:
     """The risk of the cart with each event of its prefix (canonical rows, in order) left
     out: one variant per left-out event, scored in one batch with the cart's own context."""
     n = prefix.height
@@ -126,7 +142,7 @@ def _risks_without_each_event(model: CartModel, prefix: pl.DataFrame,
         v = prefix.with_row_index("_i").filter(pl.col("_i") != i).drop("_i")
         variants.append(v.with_columns(pl.lit(f"v{i:05d}").alias("session_id"),
                                        pl.lit(f"v{i:05d}").alias("user_id")))
-    vp = prepare_events(pl.concat(variants, how="diagonal_relaxed"))
+    vp = prepare_events(pl.concat(variants, how="diagonal_relaxed"), scale=scale)
     vpre = prefix_table(vp).filter(pl.col("is_last"))
     venc = encode(vp, vpre, channels=model.channels, mean=model.mean, std=model.std,
                   max_len=model.config.max_len)

@@ -22,17 +22,19 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from core.cart.prepare import ordered_events, running_cart, session_context
+from core.cart.prepare import CHANNEL_BUCKETS, ordered_events, running_cart, session_context
 from core.schema import EVENT_TYPES, check_events
 
-#: Per-event numeric inputs of the sequence model, in tensor order.
+#: Per-event numeric inputs of the sequence model, in tensor order. Money is read relative
+#: to the shop (:class:`ValueScale`), never in its currency, so that a model transfers.
 EVENT_FEATURES: Final[tuple[str, ...]] = (
     "log_dt",  # log1p(seconds since the previous event of the session); 0 for the first
-    "log_price",  # log1p(unit price); 0 when unknown
+    "log_rel_price",  # log1p(unit price / the shop's median price of an added item); 0 unknown
     "price_missing",  # 1 when the event has no price
-    "log_cart_value",  # log1p(running cart value after the event)
+    "log_rel_cart_value",  # log1p(running cart value / the shop's median cart at an add)
     "log_cart_items",  # log1p(running item count after the event)
     "log_position",  # log1p(0-based position in the session)
+    "repeat_item",  # 1 when the event's product appeared earlier in the session
 )
 
 #: Event-type vocabulary of the model: index 0 is padding, then the canonical types.
@@ -45,6 +47,9 @@ DEVICE_VOCAB: Final[tuple[str, ...]] = ("unknown", "mobile", "desktop", "tablet"
 DEVICE_COLUMNS: Final[tuple[str, ...]] = ("device", "device_category", "platform")
 CHANNEL_COLUMNS: Final[tuple[str, ...]] = ("channel", "traffic_source", "utm_medium", "medium")
 
+#: The sequence encoders a model config may name in its ``architecture`` field.
+ARCHITECTURES: Final[tuple[str, ...]] = ("gru", "transformer")
+
 #: Longest event window the sequence model reads (the latest events of a longer prefix).
 MAX_LEN: Final[int] = 64
 
@@ -54,12 +59,63 @@ MIN_LABELLED_CARTS: Final[int] = 200
 #: Share of the latest cart sessions held out as the test set.
 TEST_FRACTION: Final[float] = 0.2
 
+#: Channel vocabulary of the model: fixed canonical buckets (``core/cart/prepare.py``).
+CHANNEL_VOCAB: Final[tuple[str, ...]] = CHANNEL_BUCKETS
+
 _NUMERIC_CONTEXT: Final[tuple[str, ...]] = (
     "bought_before",  # the user purchased in an earlier session
     "log_prev_sessions",  # log1p(earlier sessions of the user)
     "log_prev_carts",  # log1p(earlier cart sessions)
     "log_prev_abandoned",  # log1p(earlier cart sessions that were abandoned)
+    "log_prev_purchases",  # log1p(earlier sessions with a purchase)
+    "log_hours_since_prev",  # log1p(hours since the user's previous session ended); 0 if none
 )
+
+
+@dataclass(frozen=True)
+class ValueScale:
+    """The shop's own money scale: what prices and cart values are read relative to.
+
+    ``price`` is the median unit price of the ``add_to_cart`` events that carry one, and
+    ``cart_value`` the median running cart value right after an ``add_to_cart`` (carts with
+    a known, positive value); None when the data has no prices. A price twice the shop's
+    median reads the same in euros, yen or cents.
+    """
+
+    price: float | None = None
+    cart_value: float | None = None
+
+
+def _scale_of(carts: pl.DataFrame) -> ValueScale:
+    """:class:`ValueScale` of a prepared table (before the model columns are added)."""
+    adds = carts.filter((pl.col("event_type") == "add_to_cart") & pl.col("price").is_not_null()
+                        & (pl.col("price") > 0))
+    if adds.height == 0:
+        return ValueScale()
+    price = adds["price"].median()
+    value = adds.filter(pl.col("cart_value") > 0)["cart_value"].median()
+    return ValueScale(float(price) if price else None, float(value) if value else None)
+
+
+def value_scale(events: pl.DataFrame | pl.LazyFrame) -> ValueScale:
+    """The :class:`ValueScale` of a shop's events (compute it once on the whole data and pass
+    it to :func:`prepare_events` when scoring parts of it: a partition, one user).
+
+    Parameters
+    ----------
+    events : pl.DataFrame or pl.LazyFrame
+        Canonical event table.
+
+    Returns
+    -------
+    ValueScale
+        Medians of the added items' prices and of the carts' values; None fields without
+        prices.
+    """
+    prepared = prepare_events(events)
+    if prepared.height == 0:
+        return ValueScale()
+    return ValueScale(prepared["_price_scale"][0], prepared["_value_scale"][0])
 
 
 def _first_present(names: list[str], candidates: tuple[str, ...]) -> str | None:
@@ -69,7 +125,8 @@ def _first_present(names: list[str], candidates: tuple[str, ...]) -> str | None:
     return None
 
 
-def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def prepare_events(events: pl.DataFrame | pl.LazyFrame, *,
+                   scale: ValueScale | None = None) -> pl.DataFrame:
     """Per-event table of the cart task: the events of every cart session, with the running
     cart and the session context.
 
@@ -81,6 +138,8 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     events : pl.DataFrame or pl.LazyFrame
         Canonical event table (``core/schema.py``). A ``device`` and a ``channel`` property
         are used when present.
+    scale : ValueScale, optional
+        The shop's money scale; default: measured on ``events`` (:func:`value_scale`).
 
     Returns
     -------
@@ -91,9 +150,11 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         ``event_type``, ``product_id``, ``price``, ``pos`` (0-based position in the session),
         the :data:`EVENT_FEATURES`, ``cart_value``, ``cart_items`` (running, after the event;
         reset by a purchase), ``session_start``, ``hour``, ``weekday`` (1-7),
-        ``device_class``, ``channel`` (lower case, null when unknown), ``bought_before``
-        (the user purchased in an earlier session), ``prev_sessions``, ``prev_carts`` and
-        ``prev_abandoned`` (the user's earlier sessions, cart sessions, abandoned ones).
+        ``device_class``, ``channel`` (a bucket of :data:`CHANNEL_VOCAB`), ``bought_before``
+        (the user purchased in an earlier session), ``prev_sessions``, ``prev_carts``,
+        ``prev_abandoned``, ``prev_purchases`` (the user's earlier sessions, cart sessions,
+        abandoned ones, ones with a purchase), ``hours_since_prev``, and the scale used
+        (``_price_scale``, ``_value_scale``, constant columns, null without prices).
 
     Raises
     ------
@@ -109,7 +170,8 @@ def prepare_events(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     keep = sessions["_has_cart"].gather(base["_run"])
     kept = base.filter(keep)
     ctx = sessions.drop("_has_cart").select(pl.all().gather(kept["_run"]))
-    return _model_columns(running_cart(pl.concat([kept.drop("_run"), ctx], how="horizontal")))
+    carts = running_cart(pl.concat([kept.drop("_run"), ctx], how="horizontal"))
+    return _model_columns(carts, _scale_of(carts) if scale is None else scale)
 
 
 def _input_columns(names: list[str]) -> list[pl.Expr]:
@@ -138,14 +200,16 @@ def _input_columns(names: list[str]) -> list[pl.Expr]:
     ]
 
 
-def _model_columns(events: pl.DataFrame) -> pl.DataFrame:
+def _model_columns(events: pl.DataFrame, scale: ValueScale) -> pl.DataFrame:
     """The per-event inputs of the model (:data:`EVENT_FEATURES`) and the output columns."""
     price0 = pl.col("price").fill_null(0.0).clip(lower_bound=0.0)
+    price_unit = pl.lit(scale.price, pl.Float64)
+    value_unit = pl.lit(scale.cart_value, pl.Float64)
     return events.lazy().with_columns(
         pl.col("_dt").log1p().alias("log_dt"),
-        price0.log1p().alias("log_price"),
+        (price0 / price_unit).fill_null(0.0).log1p().alias("log_rel_price"),
         pl.col("price").is_null().cast(pl.Float64).alias("price_missing"),
-        pl.col("cart_value").log1p().alias("log_cart_value"),
+        (pl.col("cart_value") / value_unit).fill_null(0.0).log1p().alias("log_rel_cart_value"),
         pl.col("cart_items").log1p().alias("log_cart_items"),
         pl.col("pos").cast(pl.Float64).log1p().alias("log_position"),
         pl.col("session_start").dt.hour().cast(pl.Int32).alias("hour"),
@@ -154,7 +218,8 @@ def _model_columns(events: pl.DataFrame) -> pl.DataFrame:
         "user_id", "session_id", pl.col("_s").cast(pl.UInt32).alias("skey"), "ts", "event",
         "event_type", "product_id", "price", "pos", *EVENT_FEATURES, "cart_value",
         "cart_items", "session_start", "hour", "weekday", "device_class", "channel",
-        "bought_before", "prev_sessions", "prev_carts", "prev_abandoned",
+        "bought_before", "prev_sessions", "prev_carts", "prev_abandoned", "prev_purchases",
+        "hours_since_prev", price_unit.alias("_price_scale"), value_unit.alias("_value_scale"),
     ).collect()
 
 
@@ -309,21 +374,6 @@ def context_names(channels: tuple[str, ...]) -> list[str]:
             + list(_NUMERIC_CONTEXT))
 
 
-def channel_vocabulary(prepared: pl.DataFrame, *, max_channels: int = 12,
-                       min_sessions: int = 20) -> tuple[str, ...]:
-    """The channel vocabulary learned from training data: ``unknown``, ``other``, then the
-    most frequent channels (by cart-session count, at least ``min_sessions`` sessions)."""
-    counts = (
-        prepared.filter(pl.col("channel").is_not_null())
-        .group_by("channel").agg(pl.col("session_id").n_unique().alias("n"))
-        .filter(pl.col("n") >= min_sessions)
-        .sort(["n", "channel"], descending=[True, False])
-        .head(max_channels)
-    )
-    known = [c for c in counts["channel"].to_list() if c not in ("unknown", "other")]
-    return ("unknown", "other", *known)
-
-
 def encode(
     prepared: pl.DataFrame,
     prefixes: pl.DataFrame,
@@ -342,7 +392,7 @@ def encode(
     prefixes : pl.DataFrame
         Rows of :func:`prefix_table` (``row``, ``first_row`` and ``abandoned`` are read).
     channels : tuple of str
-        Channel vocabulary (:func:`channel_vocabulary`); values outside it are ``other``.
+        Channel vocabulary (:data:`CHANNEL_VOCAB`); values outside it are ``other``.
     mean, std : numpy.ndarray
         Scaling of the :data:`EVENT_FEATURES` (``(x - mean) / std``).
     max_len : int
@@ -368,11 +418,13 @@ def encode(
 def context_matrix(prepared: pl.DataFrame, rows: np.ndarray,
                    channels: tuple[str, ...]) -> np.ndarray:
     """Session context of the sessions holding ``rows``: one-hot hour, weekday, device,
-    channel, then ``bought_before`` and ``log1p`` of the earlier sessions, cart sessions and
-    abandoned cart sessions of the user."""
+    channel, then ``bought_before`` and ``log1p`` of the earlier sessions, cart sessions,
+    abandoned cart sessions and purchase sessions of the user and of the hours since their
+    previous session."""
     n = len(rows)
     sub = prepared.select("hour", "weekday", "device_class", "channel", "bought_before",
-                          "prev_sessions", "prev_carts", "prev_abandoned")[rows] if n \
+                          "prev_sessions", "prev_carts", "prev_abandoned", "prev_purchases",
+                          "hours_since_prev")[rows] if n \
         else prepared.head(0)
     width = 24 + 7 + len(DEVICE_VOCAB) + len(channels) + len(_NUMERIC_CONTEXT)
     out = np.zeros((n, width), dtype=np.float32)
@@ -395,7 +447,8 @@ def context_matrix(prepared: pl.DataFrame, rows: np.ndarray,
     out[idx, base + ch] = 1.0
     base += len(channels)
     out[:, base] = sub["bought_before"].cast(pl.Float32).to_numpy()
-    for j, col in enumerate(("prev_sessions", "prev_carts", "prev_abandoned"), start=1):
+    for j, col in enumerate(("prev_sessions", "prev_carts", "prev_abandoned", "prev_purchases",
+                             "hours_since_prev"), start=1):
         out[:, base + j] = np.log1p(sub[col].to_numpy().astype(np.float32))
     return out
 
@@ -403,8 +456,9 @@ def context_matrix(prepared: pl.DataFrame, rows: np.ndarray,
 #: Aggregate features of a prefix, for the scikit-learn baselines.
 AGGREGATE_FEATURES: Final[tuple[str, ...]] = (
     *(f"n_{t}" for t in EVENT_TYPES),
-    "n_events", "log_duration", "max_log_dt", "mean_log_dt", "log_cart_value",
-    "log_cart_items", "log_last_price", "mean_log_price", "any_price_missing", "hour",
+    "n_events", "log_duration", "max_log_dt", "mean_log_dt", "log_rel_cart_value",
+    "log_cart_items", "log_rel_last_price", "mean_log_rel_price", "any_price_missing",
+    "repeat_items", "hour",
 )
 
 
@@ -425,13 +479,14 @@ def aggregate_features(prepared: pl.DataFrame, prefixes: pl.DataFrame,
         .alias("log_duration"),
         pl.col("log_dt").cum_max().over(sid).alias("max_log_dt"),
         (pl.col("log_dt").cum_sum().over(sid) / (pl.col("pos") + 1)).alias("mean_log_dt"),
-        pl.col("log_cart_value"),
+        pl.col("log_rel_cart_value"),
         pl.col("log_cart_items"),
-        pl.col("log_price").alias("log_last_price"),
-        (pl.col("log_price").cum_sum().over(sid)
+        pl.col("log_rel_price").alias("log_rel_last_price"),
+        (pl.col("log_rel_price").cum_sum().over(sid)
          / has_price.cast(pl.Int32).cum_sum().over(sid).clip(lower_bound=1))
-        .alias("mean_log_price"),
+        .alias("mean_log_rel_price"),
         pl.col("price_missing").cum_max().over(sid).alias("any_price_missing"),
+        pl.col("repeat_item").cum_sum().over(sid).alias("repeat_items"),
         pl.col("hour"),
     )
     rows = prefixes["row"].to_numpy()

@@ -24,6 +24,8 @@ from torch import nn
 
 from core.cart.card import ModelCard
 from core.cart.features import (
+    ARCHITECTURES,
+    CHANNEL_VOCAB,
     DEVICE_VOCAB,
     EVENT_FEATURES,
     EVENT_VOCAB,
@@ -34,7 +36,8 @@ from core.cart.features import (
 from core.errors import ModelError
 
 #: Version of the on-disk format; bump when the config or the tensors change meaning.
-FORMAT: Final[str] = "pathlens-cart/1"
+FORMAT: Final[str] = "pathlens-cart/2"
+
 WEIGHTS_FILE: Final[str] = "model.safetensors"
 CONFIG_FILE: Final[str] = "config.json"
 CARD_FILE: Final[str] = "model_card.json"
@@ -91,6 +94,79 @@ class CartNet(nn.Module):
         return self.head(z).squeeze(-1)
 
 
+class CartTransformer(nn.Module):
+    """A small Transformer encoder over a prefix's events plus the same session-context
+    branch and head as :class:`CartNet`; outputs one logit.
+
+    Each event is projected to ``d_model`` and given a learned position embedding; one or two
+    encoder layers attend over the prefix's real events (padding is masked), and the output
+    at the last real event (the ``add_to_cart``) is read.
+
+    Parameters
+    ----------
+    n_types, n_numeric, n_context : int
+        As for :class:`CartNet`.
+    embed_dim, d_model, heads, layers, ff_dim, context_dim, head_dim : int
+        Layer widths, attention heads and encoder layers.
+    max_len : int
+        Longest window (positions embedded).
+    dropout : float
+        Dropout in the encoder and before the head (training only).
+    """
+
+    def __init__(self, *, n_types: int, n_numeric: int, n_context: int, embed_dim: int = 8,
+                 d_model: int = 32, heads: int = 4, layers: int = 1, ff_dim: int = 64,
+                 context_dim: int = 16, head_dim: int = 32, max_len: int = MAX_LEN,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_types, embed_dim, padding_idx=0)
+        self.project = nn.Linear(embed_dim + n_numeric, d_model)
+        self.position = nn.Embedding(max_len, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, heads, ff_dim, dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.context = nn.Sequential(nn.Linear(n_context, context_dim), nn.ReLU())
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(d_model + context_dim + n_numeric, head_dim),
+            nn.ReLU(),
+            nn.Linear(head_dim, 1),
+        )
+
+    def forward(self, types: torch.Tensor, numeric: torch.Tensor, lengths: torch.Tensor,
+                context: torch.Tensor) -> torch.Tensor:
+        """Logits ``[batch]``; same inputs as :meth:`CartNet.forward`."""
+        width = numeric.shape[1]
+        steps = torch.arange(width)
+        x = self.project(torch.cat([self.embed(types), numeric], dim=-1))
+        x = x + self.position(steps.clamp(max=self.position.num_embeddings - 1))[None]
+        padding = steps[None, :] >= lengths[:, None]
+        out = self.encoder(x, src_key_padding_mask=padding)
+        rows = torch.arange(numeric.shape[0])
+        last_step = lengths - 1
+        z = torch.cat([out[rows, last_step], self.context(context), numeric[rows, last_step]],
+                      dim=-1)
+        return self.head(z).squeeze(-1)
+
+
+def build_net(architecture: str, arch: dict[str, Any]) -> nn.Module:
+    """The network a config describes (``architecture`` ``"gru"`` or ``"transformer"``).
+
+    Raises
+    ------
+    ModelError
+        An unknown architecture, or constructor arguments that do not fit it.
+    """
+    classes = {"gru": CartNet, "transformer": CartTransformer}
+    if architecture not in classes:
+        raise ModelError(f"config.json `architecture` is {architecture!r}; expected one of "
+                         f"{list(ARCHITECTURES)}")
+    try:
+        return classes[architecture](**arch)
+    except TypeError as e:
+        raise ModelError(f"config.json `arch` does not fit the {architecture} network: "
+                         f"{e}") from None
+
+
 @dataclass
 class CartConfig:
     """Everything needed to rebuild and use a model; stored as ``config.json``."""
@@ -106,6 +182,7 @@ class CartConfig:
     max_len: int = MAX_LEN
     calibration: dict[str, float] = field(default_factory=lambda: {"a": 1.0, "b": 0.0})
     threshold: float = 0.5
+    architecture: str = "gru"
     format: str = FORMAT
 
     def to_json(self) -> str:
@@ -138,6 +215,7 @@ class CartConfig:
             "event_vocab": (self.event_vocab, list(EVENT_VOCAB)),
             "event_features": (self.event_features, list(EVENT_FEATURES)),
             "device_vocab": (self.device_vocab, list(DEVICE_VOCAB)),
+            "channel_vocab": (self.channel_vocab, list(CHANNEL_VOCAB)),
             "context_features": (self.context_features,
                                  context_names(tuple(self.channel_vocab))),
         }
@@ -164,6 +242,9 @@ class CartConfig:
         if set(self.calibration) != {"a", "b"}:
             raise ModelError(f"config.json `calibration` must hold `a` and `b`, got "
                              f"{sorted(self.calibration)}")
+        if self.architecture not in ARCHITECTURES:
+            raise ModelError(f"config.json `architecture` is {self.architecture!r}; expected "
+                             f"one of {list(ARCHITECTURES)}")
         if not isinstance(self.max_len, int) or self.max_len < 1:
             raise ModelError(f"config.json `max_len` must be a positive integer, got "
                              f"{self.max_len!r}")
@@ -176,7 +257,7 @@ class CartModel:
     :func:`core.cart.explain` rather than calling it directly.
     """
 
-    def __init__(self, net: CartNet, config: CartConfig, card: Any = None) -> None:
+    def __init__(self, net: nn.Module, config: CartConfig, card: Any = None) -> None:
         self.net = net.eval()
         self.config = config
         self.card = card
@@ -226,7 +307,7 @@ def batch_tensors(enc: Encoded, index: np.ndarray) -> tuple[torch.Tensor, ...]:
             torch.from_numpy(lengths.astype(np.int64)), torch.from_numpy(enc.context[index]))
 
 
-def batched_logits(net: CartNet, enc: Encoded, *, batch_size: int = SCORING_BATCH) -> np.ndarray:
+def batched_logits(net: nn.Module, enc: Encoded, *, batch_size: int = SCORING_BATCH) -> np.ndarray:
     """Logits of every prefix, in batches of similar length (little padding)."""
     n = len(enc)
     out = np.zeros(n, dtype=np.float64)
@@ -303,10 +384,7 @@ def load_model(directory: str | Path) -> CartModel:
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot read {d / CONFIG_FILE}: {e}") from None
     config = CartConfig.from_dict(raw)
-    try:
-        net = CartNet(**config.arch)
-    except TypeError as e:
-        raise ModelError(f"config.json `arch` does not fit CartNet: {e}") from None
+    net = build_net(config.architecture, config.arch)
     try:
         state = load_file(str(d / WEIGHTS_FILE))
     except (SafetensorError, OSError) as e:

@@ -76,7 +76,7 @@ def kept_removed_items(flat: Flat) -> np.ndarray:
     first = np.zeros(len(flat.cart), dtype=bool)
     first[flat.offset] = True
     is_remove = (flat.types == REMOVE) & ~first
-    for name in ("log_cart_value", "log_cart_items"):
+    for name in ("log_rel_cart_value", "log_cart_items"):
         j = FEATURE_INDEX[name]
         running = np.expm1(raw[:, j])
         before = np.concatenate([[0.0], running[:-1]])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import numpy as np
 import polars as pl
 
+from core.cart.features import ARCHITECTURES
 from core.errors import ParameterError
 from core.params import Interval, Options, Params
 from core.sessions import DEFAULT_SESSION_GAP
@@ -140,6 +141,8 @@ class TrainParams(Params):
         Most passes over the training prefixes (at least 1).
     time_limit : float, optional
         Seconds after which training stops at the end of the current batch (positive).
+    architecture : {"gru", "transformer"}, default "gru"
+        The sequence encoder (:data:`core.cart.features.ARCHITECTURES`).
 
     Raises
     ------
@@ -151,11 +154,13 @@ class TrainParams(Params):
         "seed": [Interval(int, 0, None)],
         "max_epochs": [Interval(int, 1, None)],
         "time_limit": [Interval(float, 0.0, None, closed="neither"), None],
+        "architecture": [Options(ARCHITECTURES)],
     }
 
     seed: int = 0
     max_epochs: int = 30
     time_limit: float | None = None
+    architecture: str = "gru"
 
     def _normalise(self) -> None:
         for name in ("seed", "max_epochs", "time_limit"):

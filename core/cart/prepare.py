@@ -54,15 +54,16 @@ def session_context(base: pl.DataFrame) -> pl.DataFrame:
     )
     return _history(sessions).with_columns(
         _device_class().alias("device_class"),
-        pl.col("_channel_raw").str.to_lowercase().str.strip_chars().alias("channel"),
+        channel_bucket().alias("channel"),
         (pl.col("_has_cart").cast(pl.Int64).cum_sum() - 1).alias("_s"),
     ).select("_has_cart", "_s", "session_start", "device_class", "channel", "bought_before",
-             "prev_sessions", "prev_carts", "prev_abandoned")
+             "prev_sessions", "prev_carts", "prev_abandoned", "prev_purchases",
+             "hours_since_prev")
 
 
 def running_cart(events: pl.DataFrame) -> pl.DataFrame:
-    """Position in the session (``pos``), seconds since the previous event (``_dt``) and the
-    running cart after each event (``cart_value``, ``cart_items``: adds minus removes, floored
+    """Position in the session (``pos``), seconds since the previous event (``_dt``), whether
+    the event's product appeared earlier in the session (``repeat_item``) and the running cart after each event (``cart_value``, ``cart_items``: adds minus removes, floored
     at zero, reset by a purchase) of the events of cart sessions (grouped by ``_s``)."""
     s = "_s"
     qty = pl.col("quantity").fill_null(1.0).clip(lower_bound=1.0)
@@ -86,8 +87,39 @@ def running_cart(events: pl.DataFrame) -> pl.DataFrame:
         .alias("cart_items"),
         new_cart.cast(pl.Int64).cum_sum().alias("_seg"),
         (_segment_cumsum(IS_REMOVE.cast(pl.Int32), new_cart) > 0).alias("_removed"),
+        # the event's product appeared earlier in the session (a second look, a re-add)
+        (pl.col("product_id").is_not_null()
+         & (pl.int_range(pl.len()).over([s, "product_id"]) > 0)).cast(pl.Float64)
+        .alias("repeat_item"),
     )
     return _floor_running_cart(events)
+
+
+#: Canonical traffic-channel buckets (a fixed vocabulary, so that a model transfers between
+#: shops): ``unknown`` (no channel), then the buckets, ``other`` for anything unrecognised.
+CHANNEL_BUCKETS: tuple[str, ...] = ("unknown", "other", "organic", "direct", "paid_search",
+                                    "paid_social", "email", "referral")
+
+# (bucket, regular expression on the lower-cased raw value), first match wins; paid social
+# before paid search and organic so that "paid social" / "facebook cpc" land there.
+_CHANNEL_RULES: tuple[tuple[str, str], ...] = (
+    ("email", r"e-?mail|newsletter|mailchimp|klaviyo"),
+    ("paid_social", r"paid[ _-]?social|social[ _-]?(ads|paid|cpc)|(facebook|instagram|tiktok|meta)"
+                    r"[ _-]?(ads|cpc|paid)"),
+    ("paid_search", r"paid[ _-]?search|cpc|ppc|sem\b|adwords|google[ _-]?ads|bing[ _-]?ads"),
+    ("organic", r"organic|seo|^search$|^social$|social[ _-]?organic"),
+    ("direct", r"direct|\(none\)|^none$|typed"),
+    ("referral", r"referr?al|affiliate|partner"),
+)
+
+
+def channel_bucket() -> pl.Expr:
+    """The session's raw channel (``_channel_raw``) mapped to :data:`CHANNEL_BUCKETS`."""
+    c = pl.col("_channel_raw").cast(pl.String).str.to_lowercase().str.strip_chars()
+    expr = pl.when(c.is_null() | (c == "")).then(pl.lit("unknown"))
+    for bucket, pattern in _CHANNEL_RULES:
+        expr = expr.when(c.str.contains(pattern)).then(pl.lit(bucket))
+    return expr.otherwise(pl.lit("other"))
 
 
 def _device_class() -> pl.Expr:
@@ -116,8 +148,10 @@ def _history(sessions: pl.DataFrame) -> pl.DataFrame:
 
     A session counts as earlier when it ended strictly before this one started, so that
     nothing is known before it happened, even when a user's sessions overlap in time (two
-    browser tabs). Adds ``prev_sessions``, ``prev_carts``, ``prev_abandoned`` and
-    ``bought_before`` (a purchase in one of those sessions); keeps the row order.
+    browser tabs). Adds ``prev_sessions``, ``prev_carts``, ``prev_abandoned``,
+    ``prev_purchases`` (earlier sessions with a purchase), ``bought_before`` (at least one)
+    and ``hours_since_prev`` (since the latest earlier session ended; 0 without one); keeps
+    the row order.
     """
     ended = (
         sessions.select("user_id", "_end", "_has_buy", "_has_cart", "_abandoned")
@@ -129,7 +163,9 @@ def _history(sessions: pl.DataFrame) -> pl.DataFrame:
             pl.col("_abandoned").cast(pl.Int32).cum_sum().over("user_id")
             .alias("prev_abandoned"),
         )
-        .select("user_id", "_end", "prev_sessions", "_buys", "prev_carts", "prev_abandoned")
+        .with_columns(pl.col("_end").alias("_prev_end"))
+        .select("user_id", "_end", "prev_sessions", "_buys", "prev_carts", "prev_abandoned",
+                "_prev_end")
         .sort("_end")
     )
     counts = ["prev_sessions", "_buys", "prev_carts", "prev_abandoned"]
@@ -141,8 +177,12 @@ def _history(sessions: pl.DataFrame) -> pl.DataFrame:
         .sort("_r")
         .with_columns(pl.col(c).fill_null(0) for c in counts)
     )
-    return joined.with_columns((pl.col("_buys") > 0).alias("bought_before")).drop(
-        "_r", "_buys", "_end_right", strict=False)
+    gap_hours = ((pl.col("session_start") - pl.col("_prev_end")).dt.total_seconds() / 3600.0)
+    return joined.with_columns(
+        (pl.col("_buys") > 0).alias("bought_before"),
+        pl.col("_buys").alias("prev_purchases"),
+        gap_hours.fill_null(0.0).clip(lower_bound=0.0).alias("hours_since_prev"),
+    ).drop("_r", "_buys", "_prev_end", "_end_right", strict=False)
 
 
 def _session_order(frame: pl.DataFrame) -> pl.Series:

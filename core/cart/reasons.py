@@ -94,7 +94,7 @@ def _facts(flat: Flat, ctx: np.ndarray, names: list[str]) -> dict[str, np.ndarra
               & np.isin(flat.types, [EVENT_VOCAB.index("add_to_cart"), REMOVE]))
     col = {n: i for i, n in enumerate(names)}
     return {
-        "value": np.expm1(flat.raw[last, FEATURE_INDEX["log_cart_value"]]),
+        "value": np.expm1(flat.raw[last, FEATURE_INDEX["log_rel_cart_value"]]),
         "value_known": unpriced == 0,
         "items": np.expm1(flat.raw[last, FEATURE_INDEX["log_cart_items"]]),
         "longest_pause": longest,
@@ -277,7 +277,7 @@ def _value_window(flat: Flat, f: dict[str, np.ndarray], ref: _Reference) -> _Win
     priced = f["value_known"] & (f["value"] > 0) & np.isfinite(ref.value)
     r = np.where(priced, ref.value / np.where(priced, f["value"], 1.0), 1.0)[flat.cart]
     raw = flat.raw.copy()
-    for name in ("log_price", "log_cart_value"):
+    for name in ("log_rel_price", "log_rel_cart_value"):
         j = FEATURE_INDEX[name]
         raw[:, j] = np.log1p(np.expm1(raw[:, j]) * r)
     return priced, raw, None
@@ -359,7 +359,10 @@ def _context_blocks(enc: Encoded, ref: _Reference, names: list[str]) -> list[_Bl
                 continue
             c = enc.context.copy()
             if group == "returning_buyer":
+                # a (non-)buyer has (no) earlier purchase sessions: both inputs move together
                 c[:, cols[0]] = float(k)
+                j = names.index("log_prev_purchases")
+                c[:, j] = np.maximum(c[:, j], np.log1p(1.0)) if k else 0.0
             else:
                 c[:, cols] = 0.0
                 c[:, cols[k]] = 1.0
@@ -428,13 +431,17 @@ def _words(f: dict[str, np.ndarray], ref: _Reference, prepared: pl.DataFrame,
     device = ctx["device_class"].to_list()
     channel = ctx["channel"].fill_null("unknown").to_list()
     hour = ctx["hour"].to_list()
-    value = [f"{v:,.2f}" if known else "n/a (no prices)"
+    # the model reads values relative to the shop's median cart; words show the money
+    unit = prepared["_value_scale"][0] if prepared.height else None
+    unit = float("nan") if unit is None else float(unit)
+    value = [f"{v * unit:,.2f}" if known and np.isfinite(unit) else "n/a (no prices)"
              for v, known in zip(f["value"], f["value_known"], strict=True)]
     prev = f["prev"]
     share = float(ref.shares["returning_buyer"][1][1])
     return {
-        "cart_value": (value, "n/a (no prices in the data)" if not np.isfinite(ref.value)
-                       else f"typical cart: {ref.value:,.2f}"),
+        "cart_value": (value, "n/a (no prices in the data)"
+                       if not np.isfinite(ref.value * unit)
+                       else f"typical cart: {ref.value * unit:,.2f}"),
         "items": ([_plural(round(v, 2), "item") for v in f["items"]],
                   f"typical: {_plural(round(ref.items, 2), 'item')}"),
         "pauses": ([f"longest {_fmt_duration(s)}" for s in f["longest_pause"]],

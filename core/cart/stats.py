@@ -171,3 +171,38 @@ def fit_platt(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
     res = minimize(nll, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
     a, b = (float(v) for v in res.x)
     return {"a": a, "b": b}
+
+
+def auc_ci(y: np.ndarray, p: np.ndarray, sessions: np.ndarray, *, n_boot: int = 1000,
+           seed: int = 0) -> tuple[float, float, float]:
+    """ROC AUC of one model with a 95 % interval from a bootstrap over sessions.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        1 for abandoned, 0 for purchased.
+    p : numpy.ndarray
+        Predicted probabilities of abandonment.
+    sessions : numpy.ndarray
+        The session of each row; sessions are resampled whole.
+    n_boot : int, default 1000
+    seed : int, default 0
+
+    Returns
+    -------
+    auc, low, high : float
+        NaN when ``y`` holds a single outcome.
+    """
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, dtype=np.float64)
+    if len(y) == 0 or y.min() == y.max():
+        return float("nan"), float("nan"), float("nan")
+    _, group = np.unique(np.asarray(sessions), return_inverse=True)
+    n_groups = int(group.max()) + 1
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        counts = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        draws.append(_auc(y, p, counts[group].astype(np.float64)))
+    lo, hi = np.nanpercentile(draws, [2.5, 97.5])
+    return _auc(y, p, np.ones(len(y))), float(lo), float(hi)

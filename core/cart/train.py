@@ -33,13 +33,13 @@ from torch import nn
 from core.cart.card import ModelCard
 from core.cart.evaluate import Metrics, evaluate, evaluate_prepared, split_masks
 from core.cart.features import (
+    CHANNEL_VOCAB,
     DEVICE_VOCAB,
     EVENT_FEATURES,
     EVENT_VOCAB,
     MAX_LEN,
     MIN_LABELLED_CARTS,
     Encoded,
-    channel_vocabulary,
     context_names,
     encode,
     prefix_table,
@@ -49,9 +49,9 @@ from core.cart.model import (
     BUNDLED_DIR,
     CartConfig,
     CartModel,
-    CartNet,
     batch_tensors,
     batched_logits,
+    build_net,
     save_model,
 )
 from core.cart.params import TrainParams
@@ -63,9 +63,13 @@ ROOT: Final[Path] = Path(__file__).resolve().parents[2]
 SAMPLE: Final[Path] = ROOT / "sample_data" / "events.csv.gz"
 REAL_DATA: Final[Path] = ROOT.parent / "shared" / "data" / "taobao_userbehavior_users_a.csv"
 
-#: Network size used by :func:`train_model`.
-ARCH: Final[dict[str, int | float]] = {"embed_dim": 8, "hidden": 32, "context_dim": 16,
-                                        "head_dim": 32, "dropout": 0.1}
+#: Network size used by :func:`train_model`, per architecture.
+ARCHS: Final[dict[str, dict[str, int | float]]] = {
+    "gru": {"embed_dim": 8, "hidden": 32, "context_dim": 16, "head_dim": 32, "dropout": 0.1},
+    "transformer": {"embed_dim": 8, "d_model": 32, "heads": 4, "layers": 1, "ff_dim": 64,
+                    "context_dim": 16, "head_dim": 32, "max_len": MAX_LEN, "dropout": 0.1},
+}
+ARCH: Final[dict[str, int | float]] = ARCHS["gru"]
 BATCH_SIZE: Final[int] = 256
 LEARNING_RATE: Final[float] = 3e-3
 PATIENCE: Final[int] = 4
@@ -160,7 +164,8 @@ def _masked_batch(enc: Encoded, idx: np.ndarray, drop: np.ndarray, config: CartC
     mean, std = config.feature_mean, config.feature_std
     rows = torch.from_numpy(np.flatnonzero(drop))
     steps = torch.arange(numeric.shape[1])[None, :] < lengths[rows][:, None]
-    for name, raw in (("log_price", 0.0), ("price_missing", 1.0), ("log_cart_value", 0.0)):
+    for name, raw in (("log_rel_price", 0.0), ("price_missing", 1.0),
+                      ("log_rel_cart_value", 0.0)):
         j = EVENT_FEATURES.index(name)
         value = (raw - mean[j]) / std[j]
         block = numeric[rows, :, j]
@@ -181,12 +186,13 @@ def _batches(lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     return [chunks[i] for i in rng.permutation(len(chunks))]
 
 
-def _mean_loss(net: CartNet, enc: Encoded) -> tuple[float, np.ndarray]:
+def _mean_loss(net: nn.Module, enc: Encoded,
+               weights: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     net.eval()
     z = batched_logits(net, enc)
     y = enc.labels.astype(np.float64)
     loss = np.logaddexp(0.0, z) - y * z
-    return float(loss.mean()), z
+    return float(np.average(loss, weights=weights)), z
 
 
 def train_model(
@@ -195,6 +201,7 @@ def train_model(
     seed: int = 0,
     max_epochs: int = 30,
     time_limit: float | None = None,
+    architecture: str = "gru",
     progress: Progress | None = None,
 ) -> tuple[CartModel, ModelCard]:
     """Train a cart-abandonment model on ``events`` and measure it against the baselines.
@@ -215,6 +222,8 @@ def train_model(
     time_limit : float, optional
         Seconds after which training stops at the end of the current batch (results then
         depend on the machine's speed).
+    architecture : {"gru", "transformer"}, default "gru"
+        The sequence encoder.
     progress : callable, optional
         ``progress(fraction, message)`` is called after each epoch with a fraction in [0, 1].
 
@@ -234,7 +243,8 @@ def train_model(
     SchemaError
         A required canonical column is missing.
     """
-    params = TrainParams(seed=seed, max_epochs=max_epochs, time_limit=time_limit)
+    params = TrainParams(seed=seed, max_epochs=max_epochs, time_limit=time_limit,
+                         architecture=architecture)
     return fit(events, params, progress)
 
 
@@ -250,18 +260,7 @@ def fit(events: pl.DataFrame | pl.LazyFrame, params: TrainParams,
     if reason:
         raise ParameterError(f"`events` cannot be trained on: {reason}")
     masks = split_masks(prefixes)
-    config = _config(prepared, prefixes, masks[0])
-    enc = encode(prepared, prefixes, channels=tuple(config.channel_vocab),
-                 mean=np.asarray(config.feature_mean), std=np.asarray(config.feature_std),
-                 max_len=MAX_LEN)
-    enc_val = enc.subset(masks[1])
-    net, epochs = _fit_net(enc.subset(masks[0]), enc_val, config, params,
-                           deadline=None if params.time_limit is None else t0 + params.time_limit,
-                           report=report)
-    _, val_logits = _mean_loss(net, enc_val)
-    config.calibration = fit_platt(val_logits, enc_val.labels)
-    model = CartModel(net, config)
-    config.threshold = youden_threshold(enc_val.labels, model.calibrate(val_logits))
+    model, epochs = _train_on(prepared, prefixes, masks, params, report, t0)
     report(0.96, "measuring on the held-out test carts")
     metrics = evaluate_prepared(model, prepared, prefixes, seed=params.seed)
     card = _card(events, prepared, prefixes, masks, model, metrics, params.seed, epochs,
@@ -271,18 +270,41 @@ def fit(events: pl.DataFrame | pl.LazyFrame, params: TrainParams,
     return model, card
 
 
-def _config(prepared: pl.DataFrame, prefixes: pl.DataFrame, train: np.ndarray) -> CartConfig:
-    """The model's config from the training part: channel vocabulary and feature scaling."""
+def _train_on(prepared: pl.DataFrame, prefixes: pl.DataFrame, masks: tuple[np.ndarray, ...],
+              params: TrainParams, report: Progress, t0: float,
+              weights: np.ndarray | None = None) -> tuple[CartModel, _Epochs]:
+    """Fit the network on the training mask, calibrate and set the threshold on the
+    validation mask. ``weights`` (one per prefix) weigh the loss, e.g. to balance sources."""
+    config = _config(prepared, prefixes, masks[0], params.architecture)
+    enc = encode(prepared, prefixes, channels=tuple(config.channel_vocab),
+                 mean=np.asarray(config.feature_mean), std=np.asarray(config.feature_std),
+                 max_len=MAX_LEN)
+    enc_val = enc.subset(masks[1])
+    w_train = None if weights is None else weights[masks[0]]
+    w_val = None if weights is None else weights[masks[1]]
+    net, epochs = _fit_net(enc.subset(masks[0]), enc_val, config, params,
+                           deadline=None if params.time_limit is None else t0 + params.time_limit,
+                           report=report, weights=(w_train, w_val))
+    _, val_logits = _mean_loss(net, enc_val)
+    config.calibration = fit_platt(val_logits, enc_val.labels)
+    model = CartModel(net, config)
+    config.threshold = youden_threshold(enc_val.labels, model.calibrate(val_logits))
+    return model, epochs
+
+
+def _config(prepared: pl.DataFrame, prefixes: pl.DataFrame, train: np.ndarray,
+            architecture: str = "gru") -> CartConfig:
+    """The model's config from the training part: the feature scaling."""
     train_sessions = prefixes.filter(pl.Series(train))["session_id"].unique()
     train_events = prepared.filter(pl.col("session_id").is_in(train_sessions.implode()))
-    channels = channel_vocabulary(train_events)
+    channels = CHANNEL_VOCAB
     feats = train_events.select(EVENT_FEATURES).to_numpy().astype(np.float64)
     mean = feats.mean(axis=0)
     std = np.where(feats.std(axis=0) > 1e-6, feats.std(axis=0), 1.0)
     ctx_names = context_names(channels)
     arch = {"n_types": len(EVENT_VOCAB), "n_numeric": len(EVENT_FEATURES),
-            "n_context": len(ctx_names), **ARCH}
-    return CartConfig(
+            "n_context": len(ctx_names), **ARCHS[architecture]}
+    return CartConfig(architecture=architecture,
         arch=arch, event_vocab=list(EVENT_VOCAB), event_features=list(EVENT_FEATURES),
         device_vocab=list(DEVICE_VOCAB), channel_vocab=list(channels),
         context_features=ctx_names, feature_mean=[float(v) for v in mean],
@@ -291,20 +313,22 @@ def _config(prepared: pl.DataFrame, prefixes: pl.DataFrame, train: np.ndarray) -
 
 
 def _fit_net(enc_train: Encoded, enc_val: Encoded, config: CartConfig, params: TrainParams, *,
-             deadline: float | None, report: Progress) -> tuple[CartNet, _Epochs]:
+             deadline: float | None, report: Progress,
+             weights: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+             ) -> tuple[nn.Module, _Epochs]:
     """Train the network with early stopping on the validation loss; the best epoch's weights
     are loaded back. Returns the network (in eval mode) and the epoch counts."""
     rng = np.random.default_rng(params.seed)
     with _Deterministic(params.seed):
-        net = CartNet(**config.arch)
+        net = build_net(config.architecture, config.arch)
         opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=1e-5)
         best_loss, best_state = math.inf, copy.deepcopy(net.state_dict())
         epochs = _Epochs()
         stale = 0
         for epoch in range(1, params.max_epochs + 1):
-            out_of_time = _epoch(net, opt, enc_train, config, rng, deadline)
+            out_of_time = _epoch(net, opt, enc_train, config, rng, deadline, weights[0])
             epochs.run = epoch
-            val_loss, _ = _mean_loss(net, enc_val)
+            val_loss, _ = _mean_loss(net, enc_val, weights[1])
             if val_loss < best_loss - 1e-5:
                 best_loss, best_state, epochs.best, stale = (
                     val_loss, copy.deepcopy(net.state_dict()), epoch, 0)
@@ -325,17 +349,19 @@ class _Epochs:
     best: int = 0  # the epoch whose weights were kept
 
 
-def _epoch(net: CartNet, opt: torch.optim.Optimizer, enc: Encoded, config: CartConfig,
-           rng: np.random.Generator, deadline: float | None) -> bool:
+def _epoch(net: nn.Module, opt: torch.optim.Optimizer, enc: Encoded, config: CartConfig,
+           rng: np.random.Generator, deadline: float | None,
+           weights: np.ndarray | None = None) -> bool:
     """One pass over the training prefixes; True when it stopped at the deadline."""
     net.train()
-    loss_fn = nn.BCEWithLogitsLoss()
     for idx in _batches(enc.lengths, rng):
         drop = rng.random(len(idx)) < FEATURE_DROPOUT
         types, numeric, lengths, context = _masked_batch(enc, idx, drop, config)
         target = torch.from_numpy(enc.labels[idx])
+        w = None if weights is None else torch.from_numpy(weights[idx].astype(np.float32))
         opt.zero_grad()
-        loss = loss_fn(net(types, numeric, lengths, context), target)
+        loss = nn.functional.binary_cross_entropy_with_logits(
+            net(types, numeric, lengths, context), target, weight=w)
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
@@ -438,21 +464,40 @@ def real_data_figures(model: CartModel, *, seed: int, path: Path = REAL_DATA,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train the bundled cart-abandonment model.")
-    ap.add_argument("--data", type=Path, default=SAMPLE, help="event export to train on")
+    ap.add_argument("--sources", choices=["mix", "sample"], default="mix",
+                    help="mix: the sample and the shops of ../shared/data (the bundled model); "
+                         "sample: --data alone")
+    ap.add_argument("--data", type=Path, default=SAMPLE, help="event export (--sources sample)")
     ap.add_argument("--out", type=Path, default=BUNDLED_DIR, help="directory to write")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-epochs", type=int, default=30)
+    ap.add_argument("--architecture", choices=["gru", "transformer"], default="gru")
     ap.add_argument("--no-real-data", action="store_true",
                     help="skip the Taobao figures even when ../shared/data is present")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    events = read_events(args.data)
 
     def show(fraction: float, message: str) -> None:
         print(f"[{time.perf_counter() - t0:6.1f}s] {fraction:4.0%} {message}", flush=True)
 
+    if args.sources == "mix":
+        from core.cart.mix import train_mix  # lazy: it imports this module
+
+        model, card = train_mix(args.seed, args.max_epochs, args.architecture, show)
+    else:
+        model, card = _train_sample(args, show)
+    save_model(model, card, args.out)
+    print(json.dumps(card.test_metrics, indent=1))
+    if card.real_data:
+        print(json.dumps(card.real_data, indent=1)[:4000])
+    print(f"wrote {args.out} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    return 0
+
+
+def _train_sample(args: argparse.Namespace, show: Progress) -> tuple[CartModel, ModelCard]:
+    events = read_events(args.data)
     model, card = train_model(events, seed=args.seed, max_epochs=args.max_epochs,
-                              progress=show)
+                              architecture=args.architecture, progress=show)
     try:
         shown = str(args.data.resolve().relative_to(ROOT))
     except ValueError:
@@ -466,12 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         show(1.0, "measuring on the real Taobao users")
         card = card.with_real_data(real_data_figures(model, seed=args.seed,
                                                      max_epochs=args.max_epochs))
-    save_model(model, card, args.out)
-    print(json.dumps(card.test_metrics, indent=1))
-    if card.real_data:
-        print(json.dumps(card.real_data, indent=1))
-    print(f"wrote {args.out} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    return 0
+    return model, card
 
 
 if __name__ == "__main__":
