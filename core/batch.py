@@ -348,6 +348,8 @@ def open_results(out: str | os.PathLike) -> tuple[dict[str, Any], Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (0 done, 2 bad option or input)."""
     args = _parser().parse_args(argv)
+    session = sys.modules.get("core.spark.session")
+    started_here = session is None or getattr(session, "_SESSION", None) is None
     try:
         params = _params(args.analysis, args)
         as_of = parse_time(args.as_of)
@@ -358,8 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PathLensError as e:
         print(f"core.batch {args.analysis}: {e}", file=sys.stderr)
         return 2
-    finally:
-        if "core.spark.session" in sys.modules:
+    finally:  # a session this run started ends with it; a caller's session stays up
+        if started_here and "core.spark.session" in sys.modules:
             sys.modules["core.spark.session"].stop_session()
     print(manifest)
     return 0
