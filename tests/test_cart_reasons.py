@@ -207,7 +207,7 @@ def test_planted_reasons_come_out_on_top_of_the_carts_they_were_planted_in(sampl
 
 # Pauses: the bundled model learns from real shops as well, and they disagree about pauses
 # (the longest pause of a prefix ranks abandonment at ROC AUC 0.41 on Taobao, 0.62 on REES46,
-# 0.51 on the sample: bench/results_cart_transfer.md), so the mixed model weighs the sample's
+# 0.49 on the sample: bench/results_cart_transfer.md), so the mixed model weighs the sample's
 # planted pause less than a sample-only model did (62 % in the top three; the mix: 24 %).
 @pytest.mark.parametrize("reason,least", [("device", 0.75), ("channel", 0.9),
                                           ("returning_buyer", 0.85), ("cart_value", 0.5),
