@@ -19,7 +19,16 @@ import polars as pl
 from core import FunnelParams, FunnelResult, merge_funnel_results
 from core.spark.runner import DEFAULT_PARTITIONS, empty_partition, map_partitions, read_events
 
-__all__ = ["compute_funnel_spark"]
+__all__ = ["compute_funnel_spark", "funnel_columns"]
+
+
+def funnel_columns(params: FunnelParams) -> set[str]:
+    """The columns a funnel reads: times, names, the entity, the breakdown and every column a
+    step or exclusion condition tests."""
+    steps = [*params.steps, *(x[0] for x in params.exclusions)]
+    cols = {"ts", "event", "event_type", params.count_by}
+    cols |= {c.column for s in steps for c in s.where}
+    return cols | ({params.breakdown} if params.breakdown else set())
 
 
 def _funnel_partition(frame: pl.DataFrame, *, params: FunnelParams) -> dict[str, pl.DataFrame]:
@@ -84,6 +93,7 @@ def compute_funnel_spark(
         partial(_funnel_partition, params=params),
         key=params.count_by,
         partitions=partitions,
+        columns=funnel_columns(params),
     )
     if not parts:
         return params.compute(empty_partition(events))

@@ -98,11 +98,11 @@ def register_lake_dataset(
     """
     from pyspark.sql import functions as F  # lazy: only the Spark backend imports pyspark
 
-    from core.spark.runner import FILE_COL, ROW_COL, read_events
+    from core.spark.runner import ROW_COL, read_events
     from core.spark.session import get_session
 
     spark = spark or get_session()
-    frame = read_events(spark, source).frame.drop(FILE_COL, ROW_COL)
+    frame = read_events(spark, source).frame.drop(ROW_COL)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise SchemaError(

@@ -88,8 +88,14 @@ def compute_paths_spark(
 
     spark = spark or get_session()
     events = read_events(spark, source)
+    # times, nodes, the entity, purchases (event_type), users (sessions without an id)
+    columns = {"ts", "user_id", "session_id", "event_type", params.node, params.count_by}
     parts = map_partitions(
-        events, partial(_paths_partition, params=params), key="user_id", partitions=partitions
+        events,
+        partial(_paths_partition, params=params),
+        key="user_id",
+        partitions=partitions,
+        columns=columns,
     )
     if not parts:
         return params.compute(empty_partition(events))

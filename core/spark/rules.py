@@ -207,15 +207,14 @@ def mine_rules_spark(
     SchemaError, DatasetNotFound
         As :func:`baskets_spark`; ``source`` does not exist.
     """
-    from pyspark.ml.fpm import FPGrowth  # lazy: only the Spark backend imports pyspark
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F  # lazy: only the Spark backend imports pyspark
 
-    from core.spark.runner import FILE_COL, ROW_COL, read_events
+    from core.spark.runner import ROW_COL, read_events
     from core.spark.session import get_session
 
     params = params or RulesParams()
     spark = spark or get_session()
-    frame = read_events(spark, source).frame.drop(FILE_COL, ROW_COL)
+    frame = read_events(spark, source).frame.drop(ROW_COL)
     kept, dropped = baskets_spark(frame, params)
     per_basket = kept.groupBy("basket_id").agg(F.collect_list("item").alias("items")).cache()
     stats = per_basket.agg(
@@ -234,34 +233,10 @@ def mine_rules_spark(
             reason="No baskets: no row of the data fills a basket. Try another "
             "source event or item column.",
         )
-    min_c = _min_count(params.min_support, n)
-    model = FPGrowth(itemsCol="items", minSupport=(min_c - 0.5) / n, minConfidence=1.0).fit(
-        per_basket
-    )
-    sets = model.freqItemsets.filter(F.size("items") <= params.max_len).toArrow()
-    found = {
-        frozenset(s): int(f)
-        for s, f in zip(
-            sets.column("items").to_pylist(), sets.column("freq").to_pylist(), strict=True
-        )
-    }
+    found = _frequent_itemsets(per_basket, n, params)
     per_basket.unpersist()
     kept.unpersist()
-    if params.max_itemsets is not None and len(found) > params.max_itemsets:
-        raise ParameterError(
-            f"`max_itemsets` is {params.max_itemsets:,} but min_support="
-            f"{params.min_support} gives {len(found):,} frequent itemsets; "
-            "raise min_support or max_itemsets"
-        )
-    itemsets = pl.DataFrame(
-        {
-            "itemset": [sorted(s) for s in found],
-            "size": [len(s) for s in found],
-            "support": np.array(list(found.values()), dtype=np.int64) / n,
-            "baskets": list(found.values()),
-        },
-        schema=RuleSet().itemsets.schema,
-    ).sort(["baskets", "size", "itemset"], descending=[True, False, False], maintain_order=True)
+    itemsets = _itemsets_frame(found, n)
     frequent = sum(1 for s in found if len(s) == 1)
     notes = dataclasses.replace(notes, frequent_items=frequent, items_used=frequent)
     rules = _rules(found, n, params)
@@ -274,3 +249,45 @@ def mine_rules_spark(
         )
     )
     return RuleSet(rules=rules, itemsets=itemsets, notes=notes, params=params, reason=reason)
+
+
+def _frequent_itemsets(per_basket: Any, n: int, params: RulesParams) -> dict[frozenset[str], int]:
+    """MLlib FPGrowth's itemsets of at most ``max_len`` items -> basket count.
+
+    Raises
+    ------
+    ParameterError
+        More itemsets than ``params.max_itemsets``.
+    """
+    from pyspark.ml.fpm import FPGrowth  # lazy: only the Spark backend imports pyspark
+    from pyspark.sql import functions as F
+
+    min_c = _min_count(params.min_support, n)
+    model = FPGrowth(itemsCol="items", minSupport=(min_c - 0.5) / n, minConfidence=1.0)
+    sets = model.fit(per_basket).freqItemsets.filter(F.size("items") <= params.max_len).toArrow()
+    found = {
+        frozenset(s): int(f)
+        for s, f in zip(
+            sets.column("items").to_pylist(), sets.column("freq").to_pylist(), strict=True
+        )
+    }
+    if params.max_itemsets is not None and len(found) > params.max_itemsets:
+        raise ParameterError(
+            f"`max_itemsets` is {params.max_itemsets:,} but min_support="
+            f"{params.min_support} gives {len(found):,} frequent itemsets; "
+            "raise min_support or max_itemsets"
+        )
+    return found
+
+
+def _itemsets_frame(found: dict[frozenset[str], int], n: int) -> pl.DataFrame:
+    """The ``itemsets`` table of :class:`RuleSet`, most frequent first (as ``mine_rules``)."""
+    return pl.DataFrame(
+        {
+            "itemset": [sorted(s) for s in found],
+            "size": [len(s) for s in found],
+            "support": np.array(list(found.values()), dtype=np.int64) / n,
+            "baskets": list(found.values()),
+        },
+        schema=RuleSet().itemsets.schema,
+    ).sort(["baskets", "size", "itemset"], descending=[True, False, False], maintain_order=True)

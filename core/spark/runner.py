@@ -8,9 +8,10 @@ the function's small result tables (Arrow IPC inside a binary column). The calle
 on the driver with ``core``'s merge functions.
 
 Row order: a partition's rows arrive in shuffle order, so each row carries its position in the
-input (``_metadata.file_path`` and ``_metadata.row_index`` of a Parquet source, else a
-``monotonically_increasing_id``) and the partition is put back in input order before the core
-function runs. Events with equal timestamps are then taken in the same order as by Polars on
+input as one 64-bit key (for a Parquet source the file's rank among the sorted file names,
+shifted left by 40 bits, plus ``_metadata.row_index``; else a ``monotonically_increasing_id``)
+and the partition is put back in input order before the core function runs. Only the columns
+an analysis reads travel through the shuffle (``columns``). Events with equal timestamps are then taken in the same order as by Polars on
 the whole file, and every result is the same.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import polars as pl
@@ -28,7 +29,6 @@ from core.errors import DatasetNotFound, ParameterError
 
 __all__ = [
     "DEFAULT_PARTITIONS",
-    "FILE_COL",
     "ROW_COL",
     "EventSource",
     "read_events",
@@ -37,8 +37,10 @@ __all__ = [
 
 #: Partitions of the hash shuffle by default (kept small: ``local[2]`` on a shared machine).
 DEFAULT_PARTITIONS = 8
-#: Columns carrying each row's place in the input (dropped before a core function sees it).
-FILE_COL, ROW_COL = "_pathlens_file", "_pathlens_row"
+#: The column carrying each row's place in the input (dropped before a core function sees it).
+ROW_COL = "_pathlens_row"
+#: Rows per file the order key can count (2**40); files beyond 2**23 are not expected.
+_ROW_BITS = 40
 #: Rows per Arrow IPC payload sent back to the driver (keeps each binary value far below 2 GiB).
 CHUNK_ROWS = 500_000
 RESULT_SCHEMA = "part STRING, name STRING, chunk INT, payload BINARY"
@@ -50,7 +52,7 @@ class EventSource:
     Attributes
     ----------
     frame : pyspark.sql.DataFrame
-        The events plus :data:`FILE_COL` and :data:`ROW_COL`.
+        The events plus :data:`ROW_COL`.
     schema : dict of str to pl.DataType or None
         The Polars dtypes of the source (read from the Parquet footer when the driver can see
         the file); partitions are cast back to them. ``None``: cast to the canonical schema.
@@ -62,7 +64,7 @@ class EventSource:
 
     def columns(self) -> list[str]:
         """The event columns (without the order columns)."""
-        return [c for c in self.frame.columns if c not in (FILE_COL, ROW_COL)]
+        return [c for c in self.frame.columns if c != ROW_COL]
 
 
 def read_events(spark: Any, source: Any) -> EventSource:
@@ -77,9 +79,7 @@ def read_events(spark: Any, source: Any) -> EventSource:
     from pyspark.sql import functions as F  # lazy: only the Spark backend imports pyspark
 
     if not isinstance(source, (str, os.PathLike)):
-        frame = source.select(
-            "*", F.lit("").alias(FILE_COL), F.monotonically_increasing_id().alias(ROW_COL)
-        )
+        frame = source.select("*", F.monotonically_increasing_id().alias(ROW_COL))
         return EventSource(frame, None)
     text = os.fspath(source)
     is_path = "://" in text or os.path.exists(text) or any(ch in text for ch in "*?[")
@@ -91,15 +91,18 @@ def read_events(spark: Any, source: Any) -> EventSource:
                 f"`input` {text!r} is neither a Parquet path that exists nor a table of the "
                 "Spark catalog; give a file, a folder of Parquet files or a table name"
             ) from exc
-        frame = table.select(
-            "*", F.lit("").alias(FILE_COL), F.monotonically_increasing_id().alias(ROW_COL)
-        )
+        frame = table.select("*", F.monotonically_increasing_id().alias(ROW_COL))
         return EventSource(frame, None)
-    frame = spark.read.parquet(text).select(
-        "*",
-        F.col("_metadata.file_path").alias(FILE_COL),
-        F.col("_metadata.row_index").alias(ROW_COL),
-    )
+    raw = spark.read.parquet(text)
+    # files in name order, as Polars reads a folder or a glob: their rank leads the order key
+    files = sorted(raw.inputFiles())
+    rank = F.lit(0)
+    if len(files) > 1:
+        rank = F.create_map(*[F.lit(x) for i, f in enumerate(files) for x in (f, i)])[
+            F.col("_metadata.file_path")
+        ]
+    key = F.shiftleft(rank.cast("long"), _ROW_BITS) + F.col("_metadata.row_index")
+    frame = raw.select("*", key.alias(ROW_COL))
     schema = None
     if os.path.exists(text) or any(ch in text for ch in "*?["):
         try:
@@ -117,7 +120,7 @@ def _to_polars(batches: list[Any], schema: Mapping[str, pl.DataType] | None) -> 
 
     frame = pl.from_arrow(pa.Table.from_batches(batches))
     assert isinstance(frame, pl.DataFrame)
-    frame = frame.sort(FILE_COL, ROW_COL, maintain_order=True).drop(FILE_COL, ROW_COL)
+    frame = frame.sort(ROW_COL).drop(ROW_COL)
     if schema is None:
         out = conform(frame)
         assert isinstance(out, pl.DataFrame)
@@ -169,6 +172,7 @@ def map_partitions(
     *,
     key: str = "user_id",
     partitions: int = DEFAULT_PARTITIONS,
+    columns: Iterable[str] | None = None,
 ) -> list[dict[str, pl.DataFrame]]:
     """Run ``fn`` on every hash partition of ``source`` by ``key``; its tables, per partition.
 
@@ -184,6 +188,9 @@ def map_partitions(
         The column whose equal values must land in the same partition.
     partitions : int, default :data:`DEFAULT_PARTITIONS`
         Number of hash partitions (at least 1).
+    columns : iterable of str, optional
+        The only columns ``fn`` reads (those absent from the source are ignored); default all.
+        Fewer columns, smaller shuffle.
 
     Returns
     -------
@@ -201,7 +208,11 @@ def map_partitions(
         raise ParameterError(
             f"`key` {key!r} is not a column of the events; columns: {source.columns()}"
         )
-    shuffled = source.frame.repartition(partitions, key)
+    frame = source.frame
+    if columns is not None:
+        keep = [c for c in source.columns() if c in set(columns) | {key}]
+        frame = frame.select(*keep, ROW_COL)
+    shuffled = frame.repartition(partitions, key)
     arrow = shuffled.mapInArrow(_partition_runner(fn, source.schema), RESULT_SCHEMA).toArrow()
     parts: dict[str, dict[str, list[tuple[int, bytes]]]] = {}
     for part, name, chunk, payload in zip(

@@ -69,6 +69,7 @@ def _local_session(cores: int) -> Any:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.memory", os.environ.get("PATHLENS_SPARK_DRIVER_MEMORY", "4g"))
         .config("spark.python.worker.reuse", "true")
