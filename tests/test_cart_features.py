@@ -258,6 +258,21 @@ def test_money_is_read_relative_to_the_shop_so_a_currency_changes_nothing():
     assert value_scale(_shop(100.0)) == ValueScale(price=2000.0, cart_value=2000.0)
 
 
+@settings(max_examples=20, deadline=None)
+@given(factor=st.floats(0.01, 1e4), seed=st.integers(0, 50))
+def test_any_currency_gives_the_same_model_inputs(factor, seed):
+    from core.dev.cart_toy import toy_events
+
+    ev = toy_events(sessions=12, seed=seed)
+    a = prepare_events(ev)
+    b = prepare_events(ev.with_columns(pl.col("price") * factor))
+    np.testing.assert_allclose(a.select(EVENT_FEATURES).to_numpy(),
+                               b.select(EVENT_FEATURES).to_numpy(), rtol=1e-9, atol=1e-9)
+    x = aggregate_features(a, prefix_table(a), CHANNEL_VOCAB)
+    y = aggregate_features(b, prefix_table(b), CHANNEL_VOCAB)
+    np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-9)
+
+
 def test_a_given_scale_is_used_for_a_part_of_the_data():
     whole = value_scale(_shop(1.0))
     part = _shop(1.0).filter(pl.col("user_id") == "u2")

@@ -32,6 +32,7 @@ def test_bad_settings_name_the_parameter(kwargs, name):
 
 @pytest.mark.parametrize("kwargs, name", [
     ({"max_epochs": 0}, "max_epochs"), ({"seed": -1}, "seed"), ({"time_limit": 0}, "time_limit"),
+    ({"architecture": "lstm"}, "architecture"),
 ])
 def test_bad_training_settings_name_the_parameter(kwargs, name):
     with pytest.raises(ParameterError, match=name):
