@@ -24,9 +24,9 @@ __all__ = ["compute_funnel_spark", "funnel_columns"]
 
 def funnel_columns(params: FunnelParams) -> set[str]:
     """The columns a funnel reads: times, names, the entity, the breakdown and every column a
-    step or exclusion condition tests."""
+    step or exclusion condition tests (steps match the ``event`` column)."""
     steps = [*params.steps, *(x[0] for x in params.exclusions)]
-    cols = {"ts", "event", "event_type", params.count_by}
+    cols = {"ts", "event", params.count_by}
     cols |= {c.column for s in steps for c in s.where}
     return cols | ({params.breakdown} if params.breakdown else set())
 
