@@ -96,17 +96,34 @@ def _warm_up() -> None:
         importlib.import_module(name)
     if runtime.exists():  # a server, not a test's AppTest: fill the sample's slowest caches
         from core.store import SAMPLE_ID  # lazy: as above
-        from ui.cart import warm_up as warm_up_cart  # lazy: as above
         from ui.view import DataView  # lazy: as above
 
-        warm_up_cart(DataView(SAMPLE_ID))
+        warm_up_default_views(DataView(SAMPLE_ID))
+
+
+def warm_up_default_views(view) -> None:
+    """Fill the caches of the slowest pages' default views of ``view``: Cart (held-out
+    figures with both baselines, scores, the first cart's reasons; :func:`ui.cart.warm_up`)
+    and Segments (user features, k-means with the automatic k). A dataset a page cannot use
+    is left to the page, which says why."""
+    # lazy: as in _warm_up
+    from core.errors import PathLensError
+    from core.segments import SegmentParams
+    from ui.cart import warm_up as warm_up_cart
+    from ui.segments import cached_segmentation
+
+    warm_up_cart(view)
+    try:
+        cached_segmentation(view, SegmentParams())  # the Segments page's defaults
+    except PathLensError:
+        return
 
 
 def warm_up_in_background() -> threading.Thread:
     """Once per process, after its first page: load the funnel kernels and
     :data:`BACKGROUND_IMPORTS` in a daemon thread and, in a server, fill the caches of the
-    sample's default Cart view (:func:`ui.cart.warm_up`), so that the first visit to another
-    page does not pay for them. Started after a page rather than before it, so the first page a
+    sample's default Cart and Segments views (:func:`warm_up_default_views`), so that the
+    first visit to another page does not pay for them. Started after a page rather than before it, so the first page a
     visitor opens does not share the machine with it (issue 14). Returns the thread."""
     global _warm_thread
     with _warm_lock:
