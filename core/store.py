@@ -561,6 +561,7 @@ class DatasetStore(CohortStore):
                     return
                 except DatasetCorrupt:
                     pass  # rebuilt below
+            # lazy: only a damaged sample is rebuilt here; the loader is heavy
             from core.loader import load_events
 
             result = load_events(SAMPLE_CSV)
