@@ -1,10 +1,12 @@
 """Cached access to datasets. Frames are shared (cache_resource), never copied per rerun:
 Polars frames are immutable, so sharing them between sessions is safe.
 
-Every wrapper takes a :class:`ui.view.DataView` (dataset, filters, shared segmentation) as its
-data key. With segments (the ``seg`` URL setting, written by the Segments page) every page's
-events carry a ``segment`` property computed on the whole dataset with those settings
-(:func:`core.segments.segment_labels`), so the same link always gives the same segments.
+Every wrapper takes a :class:`ui.view.DataView` (dataset, filters, shared segmentation, chosen
+cohorts) as its data key. With segments (the ``seg`` URL setting, written by the Segments page)
+every page's events carry a ``segment`` property computed on the whole dataset with those settings
+(:func:`core.segments.segment_labels`), so the same link always gives the same segments. Each
+saved cohort chosen in the sidebar (the ``cohort`` URL setting) adds a ``"cohort · <name>"``
+property (:func:`core.cohorts.with_cohort_columns`), so filters and breakdowns use it unchanged.
 
 A session sees only the datasets it may know of: the sample and those it uploaded or opened by a
 link (:func:`remember`). Ids are unguessable content hashes, so a link is the key to a dataset;
@@ -16,6 +18,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from core.cohorts import Cohort, with_cohort_columns
 from core.errors import PathLensError
 from core.filters import apply_filters
 from core.overview import DatasetInfo, dataset_info
@@ -39,13 +42,33 @@ def segment_labels_cached(dataset_id: str, segments: SegmentParams) -> pl.DataFr
     return segment_labels(get_store().scan(dataset_id), segments)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def saved_cohorts(dataset_id: str) -> tuple[Cohort, ...]:
+    """The dataset's saved cohorts, newest first (cleared by :func:`cohorts_changed`)."""
+    return tuple(get_store().cohorts(dataset_id))
+
+
+def cohorts_changed() -> None:
+    """Forget the cached cohort lists: call after a cohort is saved, renamed or deleted."""
+    saved_cohorts.clear()
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cohort_members_cached(dataset_id: str, cohort_id: str) -> pl.Series:
+    """A saved cohort's members (ids are content hashes: the members of an id never change)."""
+    return get_store().cohort_members(dataset_id, cohort_id)
+
+
 def base_events(view: DataView) -> pl.LazyFrame:
     """The view's dataset as a lazy scan (no filters), with the ``segment`` property when the
-    view has segments."""
+    view has segments and a ``"cohort · <name>"`` property per chosen cohort."""
     lf = get_store().scan(view.dataset_id)
     if view.segments is not None:
         labels = segment_labels_cached(view.dataset_id, view.segments)
         lf = lf.join(labels.lazy(), on="user_id", how="left", maintain_order="left")
+    if view.cohorts:
+        lf = with_cohort_columns(lf, {name: cohort_members_cached(view.dataset_id, cid)
+                                      for cid, name in view.cohorts})
     return lf
 
 

@@ -28,11 +28,21 @@ class DataView:
     segments : SegmentParams or None
         The shared segmentation (the ``seg`` URL setting): when set, every event carries a
         ``segment`` property computed on the whole dataset with these settings.
+    cohorts : tuple of (str, str)
+        The saved cohorts chosen in the sidebar, as ``(cohort id, name)`` pairs: every event
+        carries a ``"cohort · <name>"`` property (``"in cohort"`` / ``"not in cohort"``). The
+        name is part of the key because it names the column (a rename changes the data).
     """
 
     dataset_id: str
     filters: FilterParams = field(default_factory=FilterParams)
     segments: SegmentParams | None = None
+    cohorts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def cohort_ids(self) -> tuple[str, ...]:
+        """The ids of the chosen cohorts (the ``cohort`` URL values)."""
+        return tuple(cid for cid, _ in self.cohorts)
 
     @property
     def seg(self) -> str:
@@ -40,11 +50,12 @@ class DataView:
         return encode_seg(self.segments)
 
     def unfiltered(self) -> DataView:
-        """The same dataset and segments without the sidebar filters (the whole dataset)."""
+        """The same dataset, segments and cohorts without the sidebar filters (the whole
+        dataset)."""
         return replace(self, filters=FilterParams())
 
     def with_filters(self, filters: FilterParams) -> DataView:
-        """The same dataset and segments under other filters."""
+        """The same dataset, segments and cohorts under other filters."""
         return replace(self, filters=filters)
 
 
