@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.cohorts import cohort_manager
 from ui.ingest import (
     cached_raw_columns,
     drop_stray_requested,
@@ -25,6 +26,7 @@ if ctx.unusable_id:
               "the same file again repairs it instead.")
 if (err := store_error()) is not None:
     st.error(err, icon=":material/error:")
+cohort_manager(ctx.dataset_id, ctx.dataset_name)
 
 st.markdown(
     "Upload an event-log export: GA4 (BigQuery, flattened), Mixpanel, Amplitude, Segment, the "
