@@ -52,6 +52,7 @@ import polars as pl
 
 from core.cohorts.storage import COHORTS_SUFFIX, CohortStore
 from core.errors import DatasetCorrupt, DatasetNotFound, StoreWriteError
+from core.spark.lake import LakeDataset, LakeRegistry, scan_lake
 
 SAMPLE_ID = "sample"
 SAMPLE_CSV = Path(__file__).resolve().parent.parent / "sample_data" / "events.csv.gz"
@@ -170,7 +171,12 @@ class DatasetStore(CohortStore):
             return False
         if dataset_id == SAMPLE_ID:
             return True
-        return self.parquet_path(dataset_id).is_file()  # type: ignore[arg-type]
+        path = self.parquet_path(dataset_id)  # type: ignore[arg-type]
+        return path.is_file() or self.lake(dataset_id) is not None
+
+    def lake(self, dataset_id: object) -> LakeDataset | None:
+        """The lake dataset registered under ``dataset_id`` (:mod:`core.spark.lake`), or None."""
+        return LakeRegistry(self.root).get(dataset_id) if dataset_id != SAMPLE_ID else None
 
     def scan(self, dataset_id: str) -> pl.LazyFrame:
         """Lazily scan a dataset's canonical table and mark it as recently used.
@@ -189,6 +195,8 @@ class DatasetStore(CohortStore):
         if dataset_id == SAMPLE_ID:
             self._ensure_sample()
         path = self.parquet_path(dataset_id)
+        if not path.is_file() and (lake := self.lake(dataset_id)) is not None:
+            return scan_lake(lake)  # stays in the lake; Polars scans it lazily
         if not path.is_file():
             raise DatasetNotFound(
                 f"dataset {dataset_id!r} is not in the store (it may have been evicted or "
@@ -212,6 +220,8 @@ class DatasetStore(CohortStore):
         dataset_id = self._check(dataset_id)
         if dataset_id == SAMPLE_ID:
             self._ensure_sample()
+        elif not self._meta_path(dataset_id).is_file() and (lake := self.lake(dataset_id)):
+            return DatasetMeta(**lake.meta())
         return self._read_meta(dataset_id)
 
     def _read_meta(self, dataset_id: str) -> DatasetMeta:

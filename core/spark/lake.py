@@ -1,25 +1,57 @@
-"""Registering a data-lake table as a PathLens dataset (what the dataset picker needs).
+"""Lake datasets: event tables that stay in the data lake, registered for the dataset picker.
 
 The store (:class:`core.store.DatasetStore`) keeps embedded datasets as Parquet files under a
-content hash. A lake dataset stays where it is: :func:`register_lake_dataset` reads its schema
-and a few aggregates on Spark and returns a :class:`LakeDataset` whose ``id`` has the store's
-id format (32 hex digits), derived from the source and the files Spark will read (path, size,
-modification time as listed), so a changed table gets a new id and cached results never go stale.
-The Data page (ui work) is to call it, keep the returned record beside the store's datasets
-(``meta()`` gives the fields of a :class:`~core.store.DatasetMeta`) and run the pages of a lake
-dataset through the Spark backend.
+content hash. A lake dataset stays where it is. Registering it (:func:`register_lake_dataset`
+on Spark, local or Spark Connect; :func:`describe_lake_parquet` with Polars, no JVM) reads its
+schema and a few aggregates and returns a :class:`LakeDataset` whose ``id`` has the store's id
+format (32 hex digits), derived from the source and the files it reads (path, size,
+modification time), so a changed table gets a new id and cached results never go stale.
+:class:`LakeRegistry` keeps the records in one JSON file beside the store's datasets; the store
+answers ``exists``/``meta``/``scan`` for their ids, so they appear in the dataset picker.
+
+What a page can do with one (said on the Data page, and in ``docs/scale-out.md``):
+
+* a **Parquet path** (file, folder, glob, ``s3://...``) is scanned lazily by Polars on the
+  dashboard's server (:func:`scan_lake`): every page works on it, results cached like any
+  other dataset, as long as the events left after the sidebar filters fit in its memory;
+* a **catalog table** (a name) only Spark can read: it is listed, and a page that opens it says
+  so and shows the sample; its analyses run with ``python -m core.batch --backend spark``.
+
+No page computes on Spark: the Spark backend runs the analyses of ``core`` in batch
+(:mod:`core.batch`, :mod:`core.spark`).
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
-from dataclasses import dataclass, field
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from core.errors import SchemaError
-from core.schema import REQUIRED_COLUMNS
+import polars as pl
 
-__all__ = ["LakeDataset", "register_lake_dataset"]
+from core.errors import DatasetNotFound, SchemaError, StoreWriteError
+from core.schema import REQUIRED_COLUMNS, conform
+
+__all__ = [
+    "LAKE_REGISTRY_FILE",
+    "LakeDataset",
+    "LakeRegistry",
+    "describe_lake_parquet",
+    "is_lake_path",
+    "register_lake_dataset",
+    "scan_lake",
+]
+
+#: The registry's file, in the store's root (its stem is not a dataset id: the store skips it).
+LAKE_REGISTRY_FILE = "lake-datasets.json"
+_KINDS = ("parquet", "table")
 
 
 @dataclass(frozen=True)
@@ -33,15 +65,20 @@ class LakeDataset:
     name : str
         Shown in the dataset picker.
     source : str
-        The Parquet path or table name the Spark backend reads.
+        The Parquet path or table name.
     rows, users : int
         Events and distinct users.
     size_bytes : int
-        Bytes of the files Spark reads (0 for a table whose files Spark does not list).
+        Bytes of the files read (0 when they cannot be listed: a table, Spark Connect, a
+        remote path read by Polars).
     report : dict
-        ``columns`` (name -> Spark type), ``first_event``/``last_event`` (ISO 8601, UTC),
+        ``columns`` (name -> type), ``first_event``/``last_event`` (ISO 8601, UTC),
         ``event_types`` (event type -> events), ``events`` (distinct event names),
-        ``files`` (number of files).
+        ``files`` (number of files), ``engine`` (``"spark"`` or ``"polars"``: what read it).
+    kind : {"parquet", "table"}
+        A Parquet path (pages read it with Polars) or a catalog table (Spark only).
+    created : float
+        When it was registered (seconds since the epoch; 0 until registered).
     """
 
     id: str
@@ -51,17 +88,33 @@ class LakeDataset:
     users: int
     size_bytes: int
     report: dict[str, Any] = field(default_factory=dict)
+    kind: str = "parquet"
+    created: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """The picker's name: says it is a lake dataset and, for a table, that it is batch-only."""
+        if self.kind == "table":
+            return f"Lake table · {self.name} (Spark batch only)"
+        return f"Lake · {self.name}"
 
     def meta(self) -> dict[str, Any]:
-        """The fields of a :class:`~core.store.DatasetMeta` (``created`` left to the store)."""
+        """The fields of a :class:`~core.store.DatasetMeta` (the picker's label as the name)."""
         return {
             "id": self.id,
-            "name": self.name,
+            "name": self.label,
+            "created": self.created,
             "rows": self.rows,
             "users": self.users,
             "size_bytes": self.size_bytes,
-            "report": {**self.report, "lake": self.source},
+            "report": {**self.report, "lake": self.source, "lake_kind": self.kind},
         }
+
+
+def is_lake_path(source: str) -> bool:
+    """True when ``source`` names files (a URL, an existing path or a glob), False for a
+    catalog table name; the rule of :func:`core.spark.runner.read_events`."""
+    return "://" in source or os.path.exists(source) or any(ch in source for ch in "*?[")
 
 
 def _file_listing(frame: Any) -> list[str]:
@@ -71,10 +124,37 @@ def _file_listing(frame: Any) -> list[str]:
         return []
 
 
+def _hadoop_sizes(spark: Any, files: list[str], fingerprint: Any) -> int:
+    """Bytes of ``files`` from Hadoop's file system (classic sessions only; 0 on Connect,
+    where the driver has no JVM)."""
+    from core.spark.session import is_connect
+
+    if is_connect(spark):
+        return 0
+    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+    size = 0
+    for path in files:
+        jpath = jvm.org.apache.hadoop.fs.Path(path)
+        status = jpath.getFileSystem(conf).getFileStatus(jpath)
+        size += int(status.getLen())
+        fingerprint.update(f"{status.getLen()}:{status.getModificationTime()}".encode())
+    return size
+
+
+def _missing_columns(source: str, columns: list[str]) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise SchemaError(
+            f"lake table {source!r} lacks the canonical column(s) {missing}; "
+            f"found {columns}. Load the export with core.load_events and "
+            "write the canonical table to the lake first."
+        )
+
+
 def register_lake_dataset(
     source: str, *, name: str | None = None, spark: Any = None
 ) -> LakeDataset:
-    """Describe a lake table of canonical events for the dataset picker.
+    """Describe a lake table of canonical events for the dataset picker, on Spark.
 
     Parameters
     ----------
@@ -83,11 +163,13 @@ def register_lake_dataset(
     name : str, optional
         Display name; default the source.
     spark : SparkSession, optional
-        Default: :func:`core.spark.session.get_session`.
+        Default: :func:`core.spark.session.get_session` (Spark Connect when
+        ``PATHLENS_SPARK_REMOTE`` is set).
 
     Returns
     -------
     LakeDataset
+        Not yet registered: :meth:`LakeRegistry.add` keeps it.
 
     Raises
     ------
@@ -103,13 +185,7 @@ def register_lake_dataset(
 
     spark = spark or get_session()
     frame = read_events(spark, source).frame.drop(ROW_COL)
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise SchemaError(
-            f"lake table {source!r} lacks the canonical column(s) {missing}; "
-            f"found {frame.columns}. Load the export with core.load_events and "
-            "write the canonical table to the lake first."
-        )
+    _missing_columns(source, frame.columns)
     files = _file_listing(frame)
     stats = frame.agg(
         F.count(F.lit(1)).alias("rows"),
@@ -121,19 +197,10 @@ def register_lake_dataset(
     types = {
         r["event_type"]: int(r["count"]) for r in frame.groupBy("event_type").count().collect()
     }
-    size = 0
     fingerprint = hashlib.sha256(str(source).encode())
-    if files:
-        hadoop = spark.sparkContext._jvm if hasattr(spark, "sparkContext") else None
-        for path in files:
-            fingerprint.update(path.encode())
-            if hadoop is not None:
-                jpath = hadoop.org.apache.hadoop.fs.Path(path)
-                status = jpath.getFileSystem(
-                    spark.sparkContext._jsc.hadoopConfiguration()
-                ).getFileStatus(jpath)
-                size += int(status.getLen())
-                fingerprint.update(f"{status.getLen()}:{status.getModificationTime()}".encode())
+    for path in files:
+        fingerprint.update(path.encode())
+    size = _hadoop_sizes(spark, files, fingerprint) if files else 0
     fingerprint.update(f"{stats['rows']}:{stats['last']}".encode())
     return LakeDataset(
         id=fingerprint.hexdigest()[:32],
@@ -149,5 +216,193 @@ def register_lake_dataset(
             "event_types": types,
             "events": int(stats["events"]),
             "files": len(files),
+            "engine": "spark",
         },
+        kind="parquet" if is_lake_path(str(source)) else "table",
     )
+
+
+def _polars_files(source: str) -> list[str]:
+    """The files Polars reads for ``source`` (empty for a remote URL: not listed here)."""
+    if "://" in source:
+        return []
+    if os.path.isdir(source):
+        return sorted(glob.glob(os.path.join(source, "**", "*.parquet"), recursive=True))
+    if any(ch in source for ch in "*?["):
+        return sorted(glob.glob(source, recursive=True))
+    return [source] if os.path.isfile(source) else []
+
+
+def _polars_scan(source: str) -> pl.LazyFrame:
+    # a folder written by Spark also holds _SUCCESS and .crc files: read its *.parquet only
+    target = os.path.join(source, "**", "*.parquet") if os.path.isdir(source) else source
+    return pl.scan_parquet(target)
+
+
+def describe_lake_parquet(source: str, *, name: str | None = None) -> LakeDataset:
+    """Describe a Parquet path of canonical events for the dataset picker, with Polars (no JVM).
+
+    The Polars counterpart of :func:`register_lake_dataset` for the embedded backend: the same
+    record, read by the engine that will serve the pages. Catalog tables need Spark.
+
+    Parameters
+    ----------
+    source : str
+        A Parquet file, a folder of Parquet files (Spark's output folder included), a glob, or
+        a cloud URL Polars can read (credentials from the environment).
+    name : str, optional
+        Display name; default the source.
+
+    Returns
+    -------
+    LakeDataset
+
+    Raises
+    ------
+    DatasetNotFound
+        ``source`` is not a path (a table name: choose the Spark backend) or reads no file.
+    SchemaError
+        A required canonical column is missing or ``ts`` is not a timestamp.
+
+    Examples
+    --------
+    >>> describe_lake_parquet("/lake/events/").rows  # doctest: +SKIP
+    1204311
+    """
+    source = str(source).strip()
+    if not is_lake_path(source):
+        raise DatasetNotFound(
+            f"lake source {source!r} is not an existing Parquet path; a catalog table name "
+            "needs the Spark backend (PATHLENS_BACKEND=spark)"
+        )
+    files = _polars_files(source)
+    if "://" not in source and not files:
+        raise DatasetNotFound(f"lake path {source!r} holds no Parquet file")
+    try:
+        lf = _polars_scan(source)
+        schema = lf.collect_schema()
+    except Exception as e:  # noqa: BLE001 - any reading error is the path's, said as such
+        raise DatasetNotFound(f"lake path {source!r} cannot be read as Parquet ({e})") from e
+    _missing_columns(source, schema.names())
+    if not isinstance(schema["ts"], pl.Datetime):
+        raise SchemaError(f"lake table {source!r}: `ts` must be a timestamp, got {schema['ts']}")
+    ts = pl.col("ts").dt.convert_time_zone("UTC") if schema["ts"].time_zone else pl.col("ts")
+    stats = lf.select(
+        pl.len().alias("rows"), pl.col("user_id").n_unique().alias("users"),
+        ts.min().alias("first"), ts.max().alias("last"), pl.col("event").n_unique().alias("events"),
+    ).collect().row(0, named=True)  # fmt: skip
+    types = lf.group_by("event_type").len().collect()
+    fingerprint = hashlib.sha256(source.encode())
+    size = 0
+    for path in files:
+        stat = os.stat(path)
+        size += stat.st_size
+        fingerprint.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    fingerprint.update(f"{stats['rows']}:{stats['last']}".encode())
+    return LakeDataset(
+        id=fingerprint.hexdigest()[:32], name=name or source, source=source,
+        rows=int(stats["rows"]), users=int(stats["users"]), size_bytes=size,
+        report={
+            "columns": {c: str(t) for c, t in schema.items()},
+            "first_event": stats["first"].isoformat() if stats["first"] else None,
+            "last_event": stats["last"].isoformat() if stats["last"] else None,
+            "event_types": dict(zip(types["event_type"].to_list(), types["len"].to_list(),
+                                    strict=True)),
+            "events": int(stats["events"]), "files": len(files), "engine": "polars",
+        },
+    )  # fmt: skip
+
+
+def scan_lake(dataset: LakeDataset) -> pl.LazyFrame:
+    """The canonical events of a Parquet lake dataset as a lazy Polars scan (what pages read).
+
+    Raises
+    ------
+    DatasetNotFound
+        The dataset is a catalog table (only Spark reads it) or its files are gone.
+    """
+    if dataset.kind == "table":
+        raise DatasetNotFound(
+            f"the lake dataset {dataset.name!r} is the catalog table `{dataset.source}`, which "
+            "only Spark can read; the dashboard's pages compute with Polars on this server. "
+            f"Analyse it with `python -m core.batch funnel --input {dataset.source} "
+            "--backend spark --out DIR` (or paths, features, segments, rules, score)."
+        )
+    if "://" not in dataset.source and not _polars_files(dataset.source):
+        raise DatasetNotFound(
+            f"the lake dataset {dataset.name!r} reads {dataset.source!r}, which holds no "
+            "Parquet file any more; register it again once the files are back"
+        )
+    out = conform(_polars_scan(dataset.source))
+    assert isinstance(out, pl.LazyFrame)
+    return out
+
+
+class LakeRegistry:
+    """The lake datasets registered with a store: one JSON file in the store's root.
+
+    Parameters
+    ----------
+    root : path
+        The store's root directory (:attr:`core.store.DatasetStore.root`).
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.path = Path(root) / LAKE_REGISTRY_FILE
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):  # absent or damaged: no lake dataset (never a crash)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def all(self) -> list[LakeDataset]:
+        """Every readable record, most recently registered first."""
+        out = []
+        for raw in self._read().values():
+            try:
+                ds = LakeDataset(**raw)
+            except TypeError:
+                continue
+            if ds.kind in _KINDS:
+                out.append(ds)
+        return sorted(out, key=lambda d: -d.created)
+
+    def get(self, dataset_id: object) -> LakeDataset | None:
+        """The record of ``dataset_id``, or None."""
+        return next((d for d in self.all() if d.id == dataset_id), None)
+
+    def add(self, dataset: LakeDataset) -> LakeDataset:
+        """Keep ``dataset`` (replacing a record of the same id); returns it with ``created``.
+
+        Raises
+        ------
+        StoreWriteError
+            The registry file cannot be written (the message names it).
+        """
+        kept = LakeDataset(**{**asdict(dataset), "created": time.time()})
+        with self._lock:
+            data = self._read()
+            data[kept.id] = asdict(kept)
+            self._write(data)
+        return kept
+
+    def remove(self, dataset_id: str) -> None:
+        """Forget a record (the lake's files are never touched)."""
+        with self._lock:
+            data = self._read()
+            if data.pop(dataset_id, None) is not None:
+                self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", dir=self.path.parent)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh, indent=1, default=str)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            raise StoreWriteError(f"cannot write the lake registry {self.path} ({e})") from e
