@@ -10,13 +10,14 @@ the user clicks Save. The Data page lists the active dataset's cohorts with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Final
 
 import polars as pl
 import streamlit as st
 
-from core.cohorts import Cohort, CohortDraft, cohort_csv
+from core.cohorts import MAX_NAME_CHARS, Cohort, CohortDraft, cohort_csv
 from core.errors import PathLensError
 from ui.data import cohorts_changed, get_store, saved_cohorts
 from ui.view import DataView
@@ -32,6 +33,9 @@ SOURCE_LABELS: Final[dict[str, str]] = {
     "retention_cell": "Retention cell",
     "manual": "Manual",
 }
+#: What a cohort name may not hold (link separators, control characters): replaced in
+#: suggested names.
+_SEPARATORS: Final = re.compile(r"[:;=\x00-\x1f\x7f]")
 
 
 def _listed(dataset_id: str) -> tuple[Cohort, ...]:
@@ -42,18 +46,23 @@ def _listed(dataset_id: str) -> tuple[Cohort, ...]:
         return ()
 
 
-def default_name(source: str, taken: list[str]) -> str:
-    """``"<source label> <n>"`` with the smallest ``n`` not taken (names compare ignoring case)."""
+def default_name(source: str, taken: list[str], suggestion: str | None = None) -> str:
+    """A free cohort name: ``suggestion`` (made valid), else ``"<source label> <n>"``; a number
+    is added until no cohort of ``taken`` has it (names compare ignoring case)."""
     used = {t.casefold() for t in taken}
-    base = SOURCE_LABELS.get(source, "Cohort")
-    n = 1
+    base = _SEPARATORS.sub(" ", suggestion or "").strip()[: MAX_NAME_CHARS - 4].strip()
+    if base and base.casefold() not in used:
+        return base
+    base = base or SOURCE_LABELS.get(source, "Cohort")
+    n = 1 if base in SOURCE_LABELS.values() else 2
     while f"{base} {n}".casefold() in used:
         n += 1
     return f"{base} {n}"
 
 
 def save_cohort_control(view: DataView, draft: Callable[[], CohortDraft], *, source: str,
-                        key: str, label: str = "Save these users as a cohort") -> None:
+                        key: str, label: str = "Save these users as a cohort",
+                        name: str | None = None) -> None:
     """A compact "save as cohort" form: a name (prefilled) and a Save button.
 
     Parameters
@@ -70,22 +79,27 @@ def save_cohort_control(view: DataView, draft: Callable[[], CohortDraft], *, sou
         ``"paths.cohort.save"``); unique on the page.
     label : str
         Label of the popover that holds the form.
+    name : str, optional
+        The name to suggest (``"Big spenders"``); default ``"<source> <n>"``. A number is added
+        when a cohort has it already. The field follows the suggestion until the user edits it.
     """
     taken = [c.name for c in _listed(view.dataset_id)]
-    name_key = f"{key}.name"
+    suggested = default_name(source, taken, name)
+    name_key, last_key = f"{key}.name", f"{key}._suggested"
     current = st.session_state.get(name_key)
-    if not isinstance(current, str) or current.strip().casefold() in {t.casefold() for t in taken}:
-        # a fresh form, or the name was just saved: offer the next free one
-        st.session_state[name_key] = default_name(source, taken)
+    if (not isinstance(current, str) or current == st.session_state.get(last_key)
+            or current.strip().casefold() in {t.casefold() for t in taken}):
+        # a fresh form, an unedited suggestion, or a name just saved: offer the new suggestion
+        st.session_state[name_key] = suggested
+    st.session_state[last_key] = suggested
     with st.popover(label, icon=":material/group_add:"):
-        name = st.text_input("Cohort name", key=name_key, max_chars=80,
-                             help="Unique in this dataset; up to 80 characters, without : ; =")
+        chosen = st.text_input("Cohort name", key=name_key, max_chars=MAX_NAME_CHARS,
+                               help="Unique in this dataset; up to 80 characters, without : ; =")
         if st.button("Save cohort", key=f"{key}.save", type="primary"):
-            _save(view, draft, source=source, name=name, before=taken)
+            _save(view, draft, source=source, name=chosen)
 
 
-def _save(view: DataView, draft: Callable[[], CohortDraft], *, source: str, name: str,
-          before: list[str]) -> None:
+def _save(view: DataView, draft: Callable[[], CohortDraft], *, source: str, name: str) -> None:
     """Build the draft, save it, and say what happened (never raise a user-caused error)."""
     try:
         members, definition = draft()
