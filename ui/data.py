@@ -5,7 +5,7 @@ Every wrapper takes a :class:`ui.view.DataView` (dataset, filters, shared segmen
 cohorts) as its data key. With segments (the ``seg`` URL setting, written by the Segments page)
 every page's events carry a ``segment`` property computed on the whole dataset with those settings
 (:func:`core.segments.segment_labels`), so the same link always gives the same segments. Each
-saved cohort chosen in the sidebar (the ``cohort`` URL setting) adds a ``"cohort · <name>"``
+saved cohort chosen in the sidebar (the ``cohorts`` URL setting) adds a ``"cohort · <name>"``
 property (:func:`core.cohorts.with_cohort_columns`), so filters and breakdowns use it unchanged.
 
 A session sees only the datasets it may know of: the sample and those it uploaded or opened by a

@@ -1,6 +1,7 @@
 """The page shell: one call at the top of every page renders the sidebar and returns the context.
 
-The sidebar holds the active dataset, a date range and property filters. Every control is
+The sidebar holds the active dataset, the saved cohorts to use, a date range and property
+filters. Every control is
 mirrored in the URL (the widget key is the parameter name), so a copied link reopens the same
 dataset and filters, and the navigation links carry them from page to page. A URL value that cannot be used (unknown dataset, a
 malformed filter, a date outside the data) is dropped with a notice at the top of the page.
@@ -25,9 +26,17 @@ from core.filters import OPERATORS, Condition, FilterParams, format_condition, p
 from core.overview import DatasetInfo
 from core.segments import SegmentParams
 from core.store import SAMPLE_ID, is_valid_id
-from ui.data import cached_dataset_info, dataset_names, filtered_events, get_store, remember
+from ui.data import (
+    cached_dataset_info,
+    dataset_names,
+    filtered_events,
+    get_store,
+    remember,
+    saved_cohorts,
+)
 from ui.links import copy_link  # the box lives with the other link code
 from ui.urls import (
+    COHORT_KEY,
     DATASET_KEY,
     FILTER_KEY,
     FROM_KEY,
@@ -129,6 +138,44 @@ def _segment_control(notices: list[str]) -> SegmentParams | None:
     st.sidebar.button("Remove segments", key="shell.remove_seg", on_click=set_shared,
                       args=(SEG_KEY, None), icon=":material/close:")
     return params
+
+
+def _cohort_control(page: str, dataset_id: str, notices: list[str]) -> tuple[tuple[str, str], ...]:
+    """The saved cohorts to use (``cohorts`` URL values: ids), as ``(id, name)`` pairs.
+
+    Each one chosen becomes a ``"cohort · <name>"`` property of every event, so the Filters
+    below and every page's breakdown offer it. An id that is not a saved cohort of the dataset
+    (deleted, damaged, another dataset's) is dropped with a notice.
+    """
+    try:
+        by_id = {c.id: c for c in saved_cohorts(dataset_id)}
+    except PathLensError:
+        by_id = {}
+    key = _wkey(page, COHORT_KEY)
+
+    def parse(raw: list[str]) -> list[str]:
+        unknown = [r for r in dict.fromkeys(raw) if r not in by_id]
+        if unknown:
+            notices.append(
+                "Ignored cohort(s) from the link that are not saved with this dataset (deleted, "
+                "or saved with another dataset): " + ", ".join(f"`{u[:40]}`" for u in unknown))
+        return [r for r in dict.fromkeys(raw) if r in by_id]
+
+    seed_from_url(key, COHORT_KEY, parse, notices)
+    held = st.session_state.get(key) or []
+    if any(cid not in by_id for cid in held):  # deleted or renamed away since it was picked
+        st.session_state[key] = [cid for cid in held if cid in by_id]
+    picked: list[str] = []
+    if by_id:
+        picked = st.sidebar.multiselect(
+            "Cohorts", list(by_id), key=key, placeholder="Use a saved cohort",
+            format_func=lambda i: f"{by_id[i].name} ({by_id[i].size:,} users)",
+            help="Saved groups of users (save them on Funnels, Paths, Segments, Basket rules, "
+                 "Cart or Retention; manage them on the Data page). Each one chosen becomes the "
+                 "property `cohort · <name>` (in cohort / not in cohort): filter by it below or "
+                 "break any page down by it.")
+    publish(COHORT_KEY, list(picked))
+    return tuple((cid, by_id[cid].name) for cid in picked)
 
 
 def _date_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[date | None, date | None]:
@@ -263,7 +310,9 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     notices: list[str] = []
     page = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
     dataset_id = _dataset_control(page, notices)
-    whole, info, unusable = _open_dataset(DataView(dataset_id, segments=_segment_control(notices)),
+    segments = _segment_control(notices)
+    cohorts = _cohort_control(page, dataset_id, notices)
+    whole, info, unusable = _open_dataset(DataView(dataset_id, segments=segments, cohorts=cohorts),
                                           notices)
     _hold(whole.dataset_id)
     date_from, date_to = _date_controls(page, info, notices)
@@ -297,7 +346,7 @@ def _open_dataset(whole: DataView, notices: list[str]) -> tuple[DataView, Datase
             _stop_without_data(e)
         unusable = whole.dataset_id if isinstance(e, DatasetCorrupt) else None
         notices.append(f"{e} Showing the sample instead." if unusable else str(e))
-        sample = replace(whole, dataset_id=SAMPLE_ID)
+        sample = replace(whole, dataset_id=SAMPLE_ID, cohorts=())  # cohorts are per dataset
         try:
             return sample, cached_dataset_info(sample), unusable
         except PathLensError as e2:

@@ -4,7 +4,7 @@ Every view is a link. Bound widgets (``bind="query-params"``) write their own va
 key; everything else that lives in the URL goes through this module:
 
 - the **shared settings** every page carries (:data:`SHARED_KEYS`: dataset, date range,
-  filters, conditions, segments), mirrored in the URL by the page shell and carried by the
+  filters, conditions, segments, saved cohorts), mirrored in the URL by the page shell and carried by the
   navigation links (Streamlit clears the query string on a page switch);
 - the **shared segmentation** ``seg``: a query string of its own
   (``segments.k=4&segments.seed=1``), read by :func:`parse_seg`, written by :func:`encode_seg`;
@@ -38,11 +38,13 @@ TO_KEY = "to"
 FILTER_KEY = "filter"
 WHERE_KEY = "where"
 SEG_KEY = "seg"
+#: The saved cohorts chosen in the sidebar: one cohort id per value (``cohorts=<id>&cohorts=<id>``).
+COHORT_KEY = "cohorts"
 #: Sidebar settings every page shares; they travel with page switches. The shell reports its
 #: own problems with these, so the link watcher skips them.
-SHARED_KEYS = (DATASET_KEY, FROM_KEY, TO_KEY, FILTER_KEY, WHERE_KEY, SEG_KEY)
+SHARED_KEYS = (DATASET_KEY, FROM_KEY, TO_KEY, FILTER_KEY, WHERE_KEY, SEG_KEY, COHORT_KEY)
 #: The shared settings that belong to one dataset (cleared when another dataset is chosen).
-DATASET_VIEW_KEYS = (FROM_KEY, TO_KEY, FILTER_KEY, WHERE_KEY, SEG_KEY)
+DATASET_VIEW_KEYS = (FROM_KEY, TO_KEY, FILTER_KEY, WHERE_KEY, SEG_KEY, COHORT_KEY)
 
 #: Set when Streamlit would have dropped a whole (oversized) query string: its value is the
 #: number of parameters the link had (see ``ui.links.install_query_string_guard``).
@@ -345,6 +347,7 @@ def publish_basket_file(file_id: str | None) -> None:
 
 __all__ = [
     "BASKET_FILE_KEY",
+    "COHORT_KEY",
     "DATASET_KEY",
     "DATASET_VIEW_KEYS",
     "DROPPED_AT_KEY",

@@ -41,7 +41,7 @@ class DataView:
 
     @property
     def cohort_ids(self) -> tuple[str, ...]:
-        """The ids of the chosen cohorts (the ``cohort`` URL values)."""
+        """The ids of the chosen cohorts (the ``cohorts`` URL values)."""
         return tuple(cid for cid, _ in self.cohorts)
 
     @property
