@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.backend import backend_panel
 from ui.cohorts import cohort_manager
 from ui.ingest import (
     cached_raw_columns,
@@ -26,6 +27,7 @@ if ctx.unusable_id:
               "the same file again repairs it instead.")
 if (err := store_error()) is not None:
     st.error(err, icon=":material/error:")
+backend_panel()  # engine, Spark status, lake datasets (issue 17)
 cohort_manager(ctx.dataset_id, ctx.dataset_name)
 
 st.markdown(

@@ -1,0 +1,179 @@
+"""The Data page's engine panel (issue 17): which backend is active, whether Spark could run
+here, and the lake datasets registered for the dataset picker.
+
+Nothing here imports pyspark: the status comes from :func:`core.backend.backend_status`, and
+Spark starts (a JVM, or a Spark Connect session when ``PATHLENS_SPARK_REMOTE`` is set) only
+when the operator registers a lake dataset with the Spark engine chosen.
+
+What a lake dataset can do is said on the panel, not implied: pages compute with Polars on this
+server, so a Parquet path is scanned in place and works on every page, while a catalog table
+(readable by Spark only) is listed but its analyses run with ``python -m core.batch``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from core.backend import BACKENDS, BackendStatus, backend_status
+from core.errors import PathLensError
+from core.spark.lake import LakeDataset, LakeRegistry, describe_lake_parquet, is_lake_path
+from ui.data import get_store, remember
+from ui.shell import show_error
+from ui.urls import DATASET_KEY, DATASET_VIEW_KEYS, set_shared, url_value
+
+#: Widget key (and URL parameter) of the engine choice.
+BACKEND_KEY = "data.backend"
+SOURCE_KEY = "data.lake_source"
+NAME_KEY = "data.lake_name"
+PICK_KEY = "data.lake_pick"
+_LABELS = {"polars": "Polars (embedded, this server)", "spark": "Spark"}
+WHAT_WORKS = (
+    "Pages compute with Polars on this server. A lake dataset given as a **Parquet path** is "
+    "scanned in place (nothing is copied into the store) and every page works on it; the events "
+    "left after the sidebar filters must fit in this server's memory. A **catalog table** only "
+    "Spark can read: it is listed in the picker, but a page that opens it says so and shows the "
+    "sample; analyse it with `python -m core.batch funnel --input TABLE --backend spark --out "
+    "DIR` (or paths, features, segments, rules, score). No page runs its analysis on Spark."
+)
+
+
+def _status_lines(status: BackendStatus) -> list[str]:
+    """The facts of the environment, one line each."""
+    env = (f"`PATHLENS_BACKEND={status.configured}`" if status.configured
+           else "`PATHLENS_BACKEND` unset (Polars is the default)")
+    spark = f"pyspark {status.pyspark} installed" if status.pyspark else "pyspark not installed"
+    java = f"Java: `{status.java}`" if status.java else "no Java runtime found"
+    where = (f"Spark Connect: `{status.remote}` (`PATHLENS_SPARK_REMOTE`)" if status.remote
+             else "no `PATHLENS_SPARK_REMOTE`: Spark would run locally (`local[N]`)")
+    return [f"Environment: {env}", f"Spark: {spark}; {java}", where]
+
+
+def _engine_control(status: BackendStatus) -> str:
+    """The engine radio (bound to the URL, default from the environment); the engine in force."""
+    default = status.backend or "polars"
+    chosen = st.radio(
+        "Engine that reads lake datasets", list(BACKENDS), key=BACKEND_KEY,
+        index=list(BACKENDS).index(default), format_func=_LABELS.get, horizontal=True,
+        bind="query-params",
+        help="Polars needs nothing more; Spark starts a JVM here (or connects to "
+             "PATHLENS_SPARK_REMOTE) when a lake dataset is registered, and also reads catalog "
+             "tables.",
+    )
+    if status.error:
+        st.warning(f"{status.error}; using {_LABELS[default]}.", icon=":material/warning:")
+    if chosen == "spark" and not status.spark_ready:
+        st.warning("Spark cannot start here: " + "; ".join(status.spark_missing())
+                   + ". Lake datasets are read with Polars.", icon=":material/warning:")
+        return "polars"
+    return chosen or default
+
+
+def _describe(source: str, name: str | None, engine: str) -> LakeDataset:
+    if engine == "spark":
+        from core.spark.lake import register_lake_dataset
+
+        return register_lake_dataset(source, name=name)
+    return describe_lake_parquet(source, name=name)
+
+
+def _register_form(engine: str) -> None:
+    """The source box; on submit, describe the source with ``engine`` and keep it."""
+    with st.form("data.lake_form", clear_on_submit=False, border=False):
+        hint = "a Parquet path (file, folder, glob, s3://...)"
+        if engine == "spark":
+            hint += " or a catalog table name"
+        source = st.text_input("Lake source", key=SOURCE_KEY, placeholder=hint,
+                               help="Canonical events: user_id, session_id, ts, event, "
+                                    "event_type (what core.load_events writes).")
+        name = st.text_input("Name in the picker (optional)", key=NAME_KEY)
+        submitted = st.form_submit_button("Register lake dataset", icon=":material/add:")
+    if not submitted:
+        return
+    source = (source or "").strip()
+    if not source:
+        st.error("Give a Parquet path or a table name to register.", icon=":material/error:")
+        return
+    if engine == "polars" and not is_lake_path(source):
+        st.error(f"`{source}` is not an existing Parquet path. A catalog table name needs the "
+                 "Spark engine.", icon=":material/error:")
+        return
+    with st.spinner(f"Reading {source} with {_LABELS[engine]}…"):
+        try:
+            record = LakeRegistry(get_store().root).add(
+                _describe(source, (name or "").strip() or None, engine))
+        except PathLensError as e:
+            show_error(e)
+            return
+        except Exception as e:  # noqa: BLE001 - Spark's own errors (JVM, Connect): said as such
+            st.error(f"Spark could not read `{source}`: {str(e).splitlines()[0][:300]}",
+                     icon=":material/error:")
+            return
+    remember(record.id)
+    st.success(f"Registered **{record.label}**: {record.rows:,} events, {record.users:,} users. "
+               "Pick it below or in the sidebar.", icon=":material/check:")
+
+
+def lake_table(records: list[LakeDataset]) -> pl.DataFrame:
+    """One row per lake dataset: what it is and what works on it."""
+    return pl.DataFrame({
+        "name": [r.name for r in records],
+        "source": [r.source for r in records],
+        "kind": ["Parquet path" if r.kind == "parquet" else "catalog table" for r in records],
+        "events": [r.rows for r in records],
+        "users": [r.users for r in records],
+        "read with": [r.report.get("engine", "spark") for r in records],
+        "pages": ["all (Polars on this server)" if r.kind == "parquet"
+                  else "none: Spark batch only" for r in records],
+        "id": [r.id for r in records],
+    }, schema_overrides={"events": pl.Int64, "users": pl.Int64})  # fmt: skip
+
+
+def _use(dataset_id: str) -> None:
+    """Button callback: make a lake dataset the active dataset (a fresh view of it)."""
+    remember(dataset_id)
+    set_shared(DATASET_KEY, dataset_id)
+    for param in DATASET_VIEW_KEYS:
+        set_shared(param, None)
+
+
+def _forget(dataset_id: str) -> None:
+    """Button callback: drop a lake dataset from the registry (its files stay in the lake)."""
+    try:
+        LakeRegistry(get_store().root).remove(dataset_id)
+    except PathLensError:
+        return  # a read-only store: the record stays, the table still lists it
+    set_shared(DATASET_KEY, None)
+
+
+def _lake_list(records: list[LakeDataset]) -> None:
+    if not records:
+        st.caption("No lake dataset registered yet.")
+        return
+    for r in records:
+        remember(r.id)  # registered by the operator for everyone: every picker may list it
+    st.dataframe(lake_table(records), hide_index=True)
+    labels = {r.id: r.label for r in records}
+    pick = st.selectbox("Lake dataset", list(labels), key=PICK_KEY, format_func=labels.get)
+    c = st.columns(2)
+    c[0].button("Use it on every page", key="data.lake_use", on_click=_use, args=(pick,),
+                icon=":material/check:")
+    c[1].button("Forget it", key="data.lake_forget", on_click=_forget, args=(pick,),
+                icon=":material/delete:", help="Removes the registration only; the lake's "
+                "files are never touched.")
+
+
+def backend_panel() -> None:
+    """The engine panel of the Data page: status, engine choice, lake datasets."""
+    status = backend_status()
+    registry = LakeRegistry(get_store().root)
+    chosen = st.session_state.get(BACKEND_KEY) or url_value(BACKEND_KEY)
+    active = chosen if chosen in _LABELS else status.backend or "polars"
+    title = f"Engine: {_LABELS[active]} · lake datasets"
+    with st.expander(title, expanded=bool(registry.all()) or status.error is not None):
+        for line in _status_lines(status):
+            st.markdown(f"- {line}")
+        engine = _engine_control(status)
+        st.caption(WHAT_WORKS)
+        _register_form(engine)
+        _lake_list(registry.all())  # read after the form: a dataset just registered is listed
