@@ -9,7 +9,13 @@ from core.paths import (
     paths_figure,
     top_paths_people_table,
 )
-from ui.paths import cached_drop_off_paths, cached_paths, funnel_banner, funnel_link
+from ui.paths import (
+    cached_drop_off_paths,
+    cached_paths,
+    funnel_banner,
+    funnel_link,
+    node_cohort_control,
+)
 from ui.shell import download_csv, guarded, page_setup
 from ui.tables import show_table
 
@@ -109,6 +115,13 @@ else:
     st.plotly_chart(paths_comparison_figure(shown[0], shown[1], left_title=titles[0],
                                             right_title=titles[1], left_value=picked[0],
                                             right_value=picked[1]), key="paths.chart")
+
+st.subheader("Save a node's users as a cohort")
+if link is None:
+    node_cohort_control(ctx.view, shown, by=by, values=list(picked))
+else:
+    st.caption("Not on the paths after a funnel drop-off: save the drop-outs themselves on the "
+               "Funnels page, or clear the funnel link to save a node of all paths.")
 
 st.subheader("Top paths")
 for i, r in enumerate(shown):

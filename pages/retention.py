@@ -12,6 +12,7 @@ from core.retention import (
 from ui.retention import (
     MODE_OPTIONS,
     cached_retention,
+    cell_cohort_control,
     cells_people_table,
     default_period,
     empty_reason,
@@ -95,6 +96,8 @@ st.caption("Thin lines: one cohort each (open markers: period not over). Thick l
 
 st.subheader("Cohorts, period by period")
 show_table(cells_people_table(result, group), key="retention.table")
+st.caption("Save the people of one cell as a cohort, to follow them on every page:")
+cell_cohort_control(ctx.view, result, group)
 d = st.columns(2)
 with d[0]:
     download_csv(result.cells, "retention_cells.csv", key="retention.dl_cells",

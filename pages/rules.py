@@ -15,6 +15,7 @@ from core.rules import (
     together_people_table,
 )
 from ui.rules import (
+    antecedent_cohort_control,
     basket_file_meta,
     basket_files,
     cached_file_rules,
@@ -137,6 +138,10 @@ sort = st.selectbox("Sort rules by", SORTS, key="rules.sort", bind="query-params
 table = rs.table().sort([sort, "lift"], descending=True, maintain_order=True)
 show_table(rules_people_table(table), key="rules.table")
 download_csv(table, "basket_rules.csv", key="rules.dl")  # machine names, full precision
+if file_id is None:
+    antecedent_cohort_control(ctx.view, rs, sort)
+else:
+    st.caption("A basket file names no users, so its rules cannot be saved as a cohort.")
 
 left, right = st.columns(2)
 top = left.slider("Rules in the network", 5, 100, 30, step=5, key="rules.top",

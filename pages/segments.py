@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.cohorts import segment_members
 from core.segments import (
     FEATURES,
     MAX_K,
@@ -17,6 +18,7 @@ from core.segments import (
     silhouette_figure,
     sizes_figure,
 )
+from ui.cohorts import save_cohort_control
 from ui.segments import cached_features, cached_segmentation, features_control
 from ui.shell import download_csv, guarded, page_setup
 from ui.tables import show_table
@@ -87,11 +89,15 @@ st.plotly_chart(profile_figure(seg), key="segments.profile_chart")
 st.plotly_chart(pca_figure(seg), key="segments.pca_chart")
 
 st.subheader("Segment profiles")
-for tab, (number, _name, size, share) in zip(st.tabs(list(seg.names)), seg.sizes.iter_rows(),
+for tab, (number, name, size, share) in zip(st.tabs(list(seg.names)), seg.sizes.iter_rows(),
                                             strict=True):
     tab.caption(f"Segment {number}: {size:,} users ({share:.1%}). Mean of each feature, the "
                 "mean of all users and their ratio; starred features drove the clustering.")
     show_table(profile_people_table(seg, number), key=f"segments.profile_{number}", where=tab)
+    with tab:
+        save_cohort_control(ctx.view, lambda n=number: segment_members(seg, n, filters=ctx.filters),
+                            source="segment", key=f"segments.cohort_{number}", name=name,
+                            label="Save this segment's users as a cohort")
 
 with st.expander("Centroids, preparation and the k tried"):
     for name, title, shown, table in (

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import polars as pl
 import streamlit as st
 
+from core.cohorts import CohortDraft, path_node_members
+from core.cohorts.model import MAX_DEFINITION_CHARS
 from core.errors import ParameterError
 from core.fmt import fmt_duration
 from core.funnels import FunnelParams
@@ -21,6 +24,8 @@ from core.paths import (
     filter_breakdown,
     paths_after_drop_off,
 )
+from core.paths.result import display_name
+from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
 from ui.urls import DROPPED_AT_KEY, FUNNEL_KEY, read_funnel_link, remove
 from ui.view import DataView
@@ -127,3 +132,54 @@ def funnel_banner(info: FunnelDropOff, word: str, link: FunnelLink, *,
             on_click=_clear_funnel_link,
             icon=":material/close:",
         )
+
+
+def _node_options(results: list[PathsResult], values: list[str]) -> dict[str, str]:
+    """``"<result index>|<node key>"`` -> how the node reads, for every node of every result
+    (by step, largest first)."""
+    options: dict[str, str] = {}
+    for i, r in enumerate(results):
+        if r.empty:
+            continue
+        side = f"{values[i]} · " if len(values) > 1 else ""
+        for key, step, name, value in (r.nodes.sort(["step", "value"], descending=[False, True])
+                                       .select("key", "step", "name", "value").iter_rows()):
+            options[f"{i}|{key}"] = (f"{side}step {step}: {display_name(name)} "
+                                     f"({value:,} {r.params.entity_word})")
+    return options
+
+
+def node_cohort_control(view: DataView, results: list[PathsResult], *, by: str | None,
+                        values: list[str]) -> None:
+    """Pick a node of the chart and save the users whose paths are at it as a cohort.
+
+    ``results`` are the charts shown (one, or two compared), ``values`` the breakdown values
+    they are of (``[]`` without a breakdown).
+    """
+    options = _node_options(results, values)
+    if not options:
+        return
+    if st.session_state.get("paths.cohort_node") not in options:
+        st.session_state["paths.cohort_node"] = next(iter(options))
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    picked = left.selectbox("Node", list(options), key="paths.cohort_node",
+                            format_func=options.get,
+                            help="The users whose paths are at this node are saved: a node "
+                                 "counts sessions or users, a cohort counts users.")
+    i, node = picked.split("|", 1)
+    result = results[int(i)]
+    value = values[int(i)] if values else None
+    name = result.nodes.filter(pl.col("key") == node).get_column("name").item()
+
+    def draft() -> CohortDraft:
+        breakdown = (by, value) if by is not None and value is not None else None
+        events = _events(view, breakdown, result.params.count_by)
+        found = path_node_members(result, events, node, filters=view.filters)
+        if breakdown is None:
+            return found
+        return CohortDraft(found.members, f"{found.definition} · {by} = {value}"[:MAX_DEFINITION_CHARS])
+
+    with right:
+        save_cohort_control(view, draft, source="path_node", key="paths.cohort",
+                            label="Save its users as a cohort",
+                            name=f"{display_name(name)} at step {node.split('_', 1)[0]}")

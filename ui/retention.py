@@ -15,11 +15,13 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
+from core.cohorts import CohortDraft, retention_cell_members
 from core.filters import parse_condition
 from core.fmt import MISSING, PeopleTable, fmt_count, fmt_pct
 from core.funnels import FunnelStep
 from core.overview import DatasetInfo
 from core.retention import RetentionParams, RetentionResult
+from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
 from ui.view import DataView
 
@@ -208,3 +210,43 @@ __all__ = [
     "pooling_note",
     "step_from",
 ]
+
+
+def _pick(where, label: str, options: dict, key: str, help: str | None = None):
+    """A selectbox over ``options`` (value -> text) whose stale state falls back to the first."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = next(iter(options))
+    return where.selectbox(label, list(options), key=key, format_func=options.get, help=help)
+
+
+def cell_cohort_control(view: DataView, result: RetentionResult, group: str) -> None:
+    """Pick a cell of the table (a cohort and a period) and save its people as a cohort."""
+    p = result.params
+    cells = result.cells.filter(pl.col("group") == group).sort("cohort", "period")
+    if cells.is_empty():
+        return
+    sizes = dict(cells.filter(pl.col("period") == 0).select("cohort", "cohort_size").iter_rows())
+    starts = {c.isoformat(): f"{_cohort_label(c, p.period)} ({n:,} people)"
+              for c, n in sizes.items()}
+    a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
+    start = _pick(a, "Cohort", starts, "retention.cell_cohort")
+    chosen = next(d for d in sizes if d.isoformat() == start)
+    mine = cells.filter(pl.col("cohort") == chosen)
+    periods = {n: (f"{p.period} 0: the whole cohort ({r:,})" if n == 0
+                   else f"{period_name(result, n)} ({r:,} came back)")
+               for n, r in mine.select("period", "retained").iter_rows()}
+    period = _pick(b, "Period", periods, "retention.cell_period",
+                   help="Period 0 is everyone in the cohort; period N those counted as coming "
+                        "back in it (as in the table).")
+    by_group = group if p.breakdown is not None else None
+
+    def draft() -> CohortDraft:
+        return retention_cell_members(result, chosen, period, group=by_group,
+                                      events=filtered_events(view), filters=view.filters)
+
+    name = f"{p.period.capitalize()} of {_cohort_label(chosen, p.period)}"
+    if period:
+        name += f", back in {period_name(result, period)}"
+    with c:
+        save_cohort_control(view, draft, source="retention_cell", key="retention.cohort",
+                            label="Save as a cohort", name=name)

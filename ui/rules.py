@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from core.cohorts import CohortDraft, antecedent_members
 from core.errors import DatasetNotFound
 from core.rules import (
     MiningBudgetExceeded,
@@ -31,6 +32,7 @@ from core.rules import (
     read_baskets,
 )
 from core.store import BASKETS_DIR
+from ui.cohorts import save_cohort_control
 from ui.data import filtered_events, get_store, remember, remembered
 from ui.jobs import cancel_check
 from ui.urls import BASKET_FILE_KEY, url_value
@@ -193,3 +195,30 @@ def show_mining_limit(error: MiningBudgetExceeded, *, support_key: str = "rules.
 
     st.button(f"Use min support {suggested:g}", key=f"{support_key}.apply", on_click=apply,
               icon=":material/auto_fix_high:")
+
+
+def antecedent_cohort_control(view: DataView, rs: RuleSet, sort: str) -> None:
+    """Pick a rule's left side (in the table's order) and save the users with a basket holding
+    all of its items as a cohort."""
+    ranked = rs.rules.sort([sort, "lift"], descending=True, maintain_order=True)
+    options: dict[str, tuple[list[str], int]] = {}
+    for items, n in ranked.select("antecedents", "antecedent_baskets").iter_rows():
+        options.setdefault(" + ".join(items), (list(items), n))
+    if not options:
+        return
+    if st.session_state.get("rules.cohort_antecedent") not in options:
+        st.session_state["rules.cohort_antecedent"] = next(iter(options))
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    text = left.selectbox(
+        "Users who bought (a rule's left side)", list(options), key="rules.cohort_antecedent",
+        format_func=lambda t: f"{t} ({options[t][1]:,} baskets)",
+        help="The users with at least one basket holding every one of these items.")
+    items = options[text][0]
+
+    def draft() -> CohortDraft:
+        return antecedent_members(filtered_events(view), items, params=rs.params,
+                                  filters=view.filters)
+
+    with right:
+        save_cohort_control(view, draft, source="rules_antecedent", key="rules.cohort",
+                            label="Save them as a cohort", name=f"Bought {text}")
