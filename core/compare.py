@@ -2,7 +2,8 @@
 
 Every analysis that compares "now" with "before" asks :func:`comparison_window` for the
 earlier window, its label in words and how much of it the data cover, and shifts an earlier
-trend onto the current periods with :func:`align_earlier`.
+trend onto the current periods with :func:`align_earlier`; :func:`add_earlier_conversion` draws
+an earlier funnel conversion trend on the current one.
 
 Two kinds of earlier window (``against``):
 
@@ -28,12 +29,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import polars as pl
 
 from core.errors import ParameterError
 from core.fmt import GRAINS
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 Against = Literal["previous", "year"]
 #: The kinds of earlier window, with how a tile's delta names them.
@@ -432,3 +436,81 @@ def align_earlier(
             .alias("previous_complete")
         ).drop("_trend_complete")
     return out.rename({"period": period}) if period != "period" else out
+
+
+def add_earlier_conversion(
+    fig: go.Figure,
+    earlier: pl.DataFrame,
+    window: ComparisonWindow,
+    *,
+    grain: str,
+    unit: str = "attempts",
+) -> go.Figure:
+    """Draw an earlier window's conversion trend on a conversion trend figure (in place).
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+        A conversion trend in percent (``core.funnels.figures.conversion_over_time_figure``).
+    earlier : pl.DataFrame
+        :func:`align_earlier` of a conversion trend of the earlier window
+        (``conversion_by_attempt`` or ``conversion_over_time``): ``period``,
+        ``previous_start``, ``previous_complete``, ``previous_entered``,
+        ``previous_converted``, ``previous_conversion``.
+    window : ComparisonWindow
+        The window the trend was compared with: names the line in the legend.
+    grain : {"hour", "day", "week"}
+        The trend's grain (words the hover).
+    unit : str
+        What ``entered`` counts, in words (``"attempts"``, ``"users"``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        ``fig``, with the earlier conversion at the current periods: a dashed grey line through
+        the complete earlier periods, lone open grey markers for the others ("incomplete
+        period": the data cover only part of it, or the conversion windows of its entries run
+        past the earlier window, where its events are cut off); periods without an earlier conversion (nobody entered, or not
+        covered at all) are left out. The hover names the earlier period and its counts
+        (``"same day last year (2025-08-03): 18.2% (40 of 220 attempts)"``).
+
+    Raises
+    ------
+    ParameterError
+        ``earlier`` lacks one of the columns above, or ``grain`` is invalid.
+    """
+    need = ("period", "previous_start", "previous_complete", "previous_entered",
+            "previous_converted", "previous_conversion")
+    missing = [c for c in need if c not in earlier.columns]
+    if missing:
+        raise ParameterError(f"`earlier` must be align_earlier of a conversion trend; it lacks "
+                             f"{missing}")
+    if grain not in GRAINS:
+        raise ParameterError(f"`grain` must be one of {list(GRAINS)}, got {grain!r}")
+    lead = f"same {grain} last year" if window.against == "year" else "previous period"
+    name = window.label.removeprefix("vs ")
+    fmt = "%Y-%m-%d %H:%M" if grain == "hour" else "%Y-%m-%d"
+    shown = earlier.filter(pl.col("previous_conversion").is_not_null())
+    for whole in (True, False):
+        part = shown.filter(pl.col("previous_complete") == whole)
+        if part.is_empty():
+            continue
+        custom = [
+            [p.strftime(fmt), f"{c:,}", f"{n:,}"]
+            for p, c, n in zip(part["previous_start"].to_list(),
+                               part["previous_converted"].to_list(),
+                               part["previous_entered"].to_list(), strict=True)
+        ]
+        hover = (f"{lead} (%{{customdata[0]}}): %{{y:.1f}}% (%{{customdata[1]}} of "
+                 f"%{{customdata[2]}} {unit})"
+                 + ("" if whole else " (incomplete: data cover part of the period, or its "
+                                     "conversion windows run past the earlier window)")
+                 + "<extra></extra>")
+        style = ({"mode": "lines", "line": {"color": "#9e9e9e", "dash": "dash"}, "name": name}
+                 if whole else
+                 {"mode": "markers", "name": f"{name}: incomplete period",
+                  "marker": {"size": 8, "symbol": "circle-open", "color": "#9e9e9e"}})
+        fig.add_scatter(x=part["period"].to_list(),
+                        y=[100 * v for v in part["previous_conversion"].to_list()],
+                        customdata=custom, hovertemplate=hover, **style)
+    return fig

@@ -6,8 +6,9 @@ from urllib.parse import parse_qsl
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from core.compare import add_earlier_conversion
 from core.filters import parse_condition
-from core.fmt import entity_noun, fmt_count, fmt_pct
+from core.fmt import entity_noun, fmt_count
 from core.funnels import TREND_DEFINITIONS, FunnelParams, FunnelStep
 from core.funnels.figures import (
     breakdown_figure,
@@ -21,11 +22,13 @@ from core.funnels.figures import (
 from ui.funnels import (
     UNITS,
     cached_funnel,
+    conversion_tile,
     default_steps,
     dropped_entities,
     names_by_type,
     paths_link,
 )
+from ui.overview import compare_control
 from ui.shell import download_csv, guarded, page_setup
 from ui.tables import show_table
 
@@ -60,7 +63,7 @@ with st.expander("Step conditions and exclusions"):
                             bind="query-params") for i, s in enumerate(steps)]
     exclude = st.multiselect("Exclude entities that do any of these between the first and last "
                              "step", events, key="funnel.exclude", bind="query-params")
-t = st.columns([2, 3])
+t = st.columns([2, 3, 3])
 definition = t[0].segmented_control(
     "Trend of", ["attempts", "cohort"], default="attempts", key="funnel.trend",
     bind="query-params",
@@ -70,6 +73,7 @@ interval = t[1].segmented_control(
     "Per", ["auto", "hour", "day", "week"], default="auto", key="funnel.interval",
     bind="query-params", help="auto: hours up to two days of data, days up to 120, else weeks."
 ) or "auto"
+against = compare_control("funnel.compare", default="none", container=t[2])
 
 if len(steps) < 2:
     st.info("Pick at least two steps: a funnel measures conversion from one step to the next.")
@@ -89,7 +93,8 @@ def build() -> FunnelParams:
 
 
 params = guarded(build)
-view = guarded(lambda: cached_funnel(ctx.view, params, interval, definition)) if params else None
+view = (guarded(lambda: cached_funnel(ctx.view, params, interval, definition, against))
+        if params else None)
 if view is None:
     st.stop()
 result = view.result
@@ -104,7 +109,8 @@ m[0].metric(f"Entered ({noun})", fmt_count(result.entered),
             help=f"{noun.capitalize()} with a first step; counted by `{count_by}`.")
 last = result.steps.row(-1, named=True)
 m[1].metric(f"Converted ({noun})", fmt_count(last["entities"]))
-m[2].metric("Conversion", fmt_pct(last["conversion_from_first"]))
+value, delta, help_ = conversion_tile(result, view.earlier, noun)
+m[2].metric("Conversion", value, delta, help=help_)
 m[3].metric("Excluded", fmt_count(result.n_excluded))
 st.plotly_chart(funnel_figure(result, by_breakdown=params.breakdown is not None),
                 key="funnel.chart")
@@ -112,9 +118,18 @@ show_table(steps_table(result), key="funnel.steps_table")
 download_csv(result.steps, "funnel_steps.csv", key="funnel.dl_steps")
 
 left, right = st.columns(2)
-left.plotly_chart(conversion_over_time_figure(view.over_time, definition=view.definition,
-                                              interval=view.interval, entity=noun),
-                  key="funnel.trend_chart")
+trend_fig = conversion_over_time_figure(view.over_time, definition=view.definition,
+                                       interval=view.interval, entity=noun)
+if view.earlier is not None and not view.over_time.is_empty():
+    add_earlier_conversion(trend_fig, view.earlier.trend, view.earlier.window,
+                           grain=view.interval,
+                           unit="attempts" if view.definition == "attempts" else noun)
+left.plotly_chart(trend_fig, key="funnel.trend_chart")
+if view.earlier is not None:
+    drawn = view.earlier.trend["previous_conversion"].is_not_null().any()
+    left.caption((f"Dashed grey: {view.earlier.window.label.removeprefix('vs ')}, each earlier "
+                  f"{view.interval} drawn at the {view.interval} it compares with. "
+                  if drawn else "") + view.earlier.note)
 if view.trend_note:
     left.caption(view.trend_note)
 if not view.over_time.is_empty() and not view.over_time["complete"].all():

@@ -1,16 +1,22 @@
-"""Overview: headline numbers against the previous period, activity trend and event mix."""
+"""Overview: headline numbers against an earlier period, activity trend and event mix."""
 
+import polars as pl
 import streamlit as st
 
 from core.overview import (
     TREND_METRICS,
     daily_trend_figure,
     event_mix_figure,
-    headline_tiles,
     mix_people_table,
     trend_people_table,
 )
-from ui.overview import CURRENCIES, cached_overview
+from ui.overview import (
+    CURRENCIES,
+    cached_overview,
+    compare_control,
+    overview_tiles,
+    period_caption,
+)
 from ui.report import summary_download
 from ui.shell import download_csv, page_setup
 from ui.tables import show_table
@@ -18,7 +24,7 @@ from ui.tables import show_table
 ctx = page_setup("Overview", icon=":material/dashboard:")
 st.caption(f"Dataset: **{ctx.dataset_name}** · filters: "
            f"{', '.join(c.label() for c in ctx.filters.conditions) or 'none'}")
-c = st.columns([3, 2, 2])
+c = st.columns([3, 2, 2, 3])
 metric = c[0].segmented_control(
     "Trend", list(TREND_METRICS), default="sessions", key="overview.metric", bind="query-params",
 ) or "sessions"
@@ -30,7 +36,9 @@ currency_choice = c[2].selectbox(
     "Currency", ["auto", "none", *CURRENCIES], key="overview.currency", bind="query-params",
     help="auto: the export's currency column when it has one; none: plain numbers.")
 
-view = cached_overview(ctx.view, grain)
+against = compare_control("overview.compare", container=c[3])
+
+view = cached_overview(ctx.view, grain, against)
 m = view.metrics
 if m.events == 0:
     st.info(m.reason)
@@ -41,22 +49,17 @@ if currency_choice == "auto" and len(view.currencies_found) > 1:
                + ", ".join(view.currencies_found) + "): revenue adds them up as they are.")
 
 cmp = view.comparison
-tiles = headline_tiles(cmp, currency=currency)
+tiles = overview_tiles(view, currency)
 for row in (tiles[:4], tiles[4:]):
     cols = st.columns(4)
     for col, (label, value, delta, help_) in zip(cols, row, strict=True):
         inverse = "inverse" if label == "Cart abandonment" else "normal"
         col.metric(label, value, delta, delta_color=inverse, help=help_ or None)
-if cmp.previous.events:
-    st.caption(f"{cmp.start:%Y-%m-%d %H:%M} – {cmp.end:%Y-%m-%d %H:%M} UTC, changes "
-               f"{cmp.label} (the period of equal length before).")
-else:
-    st.caption(f"{m.first:%Y-%m-%d %H:%M} – {m.last:%Y-%m-%d %H:%M} UTC. No data before this "
-               "period to compare with: pick a date range in the sidebar to see the change "
-               "against the period of equal length before it.")
+st.caption(period_caption(view))
 
 left, right = st.columns([3, 2])
-left.plotly_chart(daily_trend_figure(view.trend, metric=metric, currency=currency),
+left.plotly_chart(daily_trend_figure(view.trend, metric=metric, currency=currency,
+                                    comparison=cmp.window if cmp else None),
                   key="overview.trend_chart")
 right.plotly_chart(event_mix_figure(view.mix), key="overview.mix_chart")
 
@@ -65,4 +68,4 @@ with st.expander("Trend numbers and event mix"):
     download_csv(view.trend, "trend.csv", key="overview.dl_trend")
     show_table(mix_people_table(view.mix), key="overview.mix_table")
     download_csv(view.mix, "event_mix.csv", key="overview.dl_mix")
-summary_download(ctx, m, view.trend, view.mix)
+summary_download(ctx, m, view.trend.select(pl.exclude("^previous_.*$")), view.mix)

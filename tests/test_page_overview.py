@@ -76,7 +76,8 @@ def test_tiles_compare_with_the_previous_period_of_equal_length():
     # the whole sample has nothing before it: no delta, and the page says why
     at = run()
     assert not _delta(at, "Users")
-    assert any("No data before this period" in c.value for c in at.caption)
+    assert any("No changes: the data hold nothing before it. Pick a date range" in c.value
+               for c in at.caption)
 
 
 def test_currency_is_a_url_setting_and_the_trend_has_no_fractional_counts():

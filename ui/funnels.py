@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 import polars as pl
 import streamlit as st
 
-from core.fmt import grain_for_span
+from core.compare import ComparisonWindow, align_earlier, comparison_window
+from core.fmt import fmt_count, fmt_pct, fmt_pp, grain_for_span
 from core.funnels import (
     FunnelParams,
     FunnelResult,
@@ -22,11 +23,27 @@ from core.funnels import (
 from core.overview import DatasetInfo
 from core.schema import DEFAULT_FUNNEL
 from ui.data import base_events, filtered_events
+from ui.overview import comparison_note, current_range, undated_events
 from ui.urls import paths_link_query
 from ui.view import DataView
 
 UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1),
          "days": timedelta(days=1)}
+
+
+@dataclass(frozen=True)
+class EarlierFunnel:
+    """The same funnel over the earlier window it is compared with.
+
+    ``result`` is the funnel of the earlier window's events (``None`` when the data hold
+    nothing from it); ``trend`` is :func:`core.compare.align_earlier` of its conversion trend
+    (same definition and grain as the current one), one row per current period."""
+
+    window: ComparisonWindow
+    result: FunnelResult | None
+    trend: pl.DataFrame
+    #: why no change is shown ("" when it is): see :func:`ui.overview.comparison_note`
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,7 @@ class FunnelView:
     definition: str = "attempts"
     interval: str = "day"
     trend_note: str = ""
+    earlier: EarlierFunnel | None = None
 
 
 def trend_interval(result: FunnelResult) -> str:
@@ -56,9 +74,10 @@ def trend_interval(result: FunnelResult) -> str:
 
 @st.cache_data(max_entries=24, show_spinner="Computing the funnel…")
 def cached_funnel(view: DataView, params: FunnelParams, interval: str,
-                  definition: str = "attempts") -> FunnelView:
+                  definition: str = "attempts", against: str | None = None) -> FunnelView:
     """The funnel of the view's events, its trend (``interval``: a grain or ``"auto"``;
-    ``definition``: attempts or cohort), time to convert and breakdown."""
+    ``definition``: attempts or cohort), time to convert and breakdown; with ``against``
+    (``"previous"`` or ``"year"``), the same funnel and trend over the earlier window."""
     events = filtered_events(view)
     result = params.compute(events)
     if result.is_empty or result.n_steps < 2:
@@ -71,19 +90,68 @@ def cached_funnel(view: DataView, params: FunnelParams, interval: str,
         definition = "cohort"
         note = ("An unordered funnel has no step 1 to enter by, so its trend counts each "
                 "entity once, in the period of its first entry (cohort).")
-    if definition == "attempts":
-        over_time = conversion_by_attempt(events, params, interval=interval)
-    else:
-        over_time = conversion_over_time(result, interval=interval)
+    earlier = None
+    if against is not None:
+        earlier = _earlier_funnel(view, events, params, interval, definition, against)
     return FunnelView(
         result=result,
-        over_time=over_time,
+        over_time=_trend(events, params, interval, definition, result),
         time_to_convert=time_to_convert(result),
         breakdown=breakdown_table(result),
         definition=definition,
         interval=interval,
         trend_note=note,
+        earlier=earlier,
     )
+
+
+def _trend(events: pl.DataFrame, params: FunnelParams, interval: str, definition: str,
+           result: FunnelResult | None = None) -> pl.DataFrame:
+    """The conversion trend of ``events`` (``result``: their funnel, when already computed)."""
+    if definition == "attempts":
+        return conversion_by_attempt(events, params, interval=interval)
+    return conversion_over_time(result if result is not None else params.compute(events),
+                                interval=interval)
+
+
+def _earlier_funnel(view: DataView, events: pl.DataFrame, params: FunnelParams, interval: str,
+                    definition: str, against: str) -> EarlierFunnel:
+    """The funnel and its trend over the window before the view's period (the sidebar's date
+    range, or the first to the last event)."""
+    first, last = events.select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).row(0)
+    start, end = current_range(view.filters, first, last)
+    undated = undated_events(view)
+    window = comparison_window(start, end, against=against,  # type: ignore[arg-type]
+                               events=undated)
+    before = undated.filter(window.earlier_filter())
+    result = params.compute(before) if before.height else None
+    trend = _trend(undated.filter(window.earlier_filter(grain=interval)), params, interval,
+                   definition)
+    dated = view.filters.date_from is not None or view.filters.date_to is not None
+    return EarlierFunnel(window, result, align_earlier(trend, window, grain=interval),
+                         comparison_note(window, dated=dated))
+
+
+def conversion_tile(result: FunnelResult, earlier: EarlierFunnel | None,
+                    noun: str) -> tuple[str, str | None, str]:
+    """The Conversion tile as ``(value, delta, help)``: the change in points against the
+    earlier window when its data cover it and somebody entered there; else why not."""
+    now = result.steps.row(-1, named=True)["conversion_from_first"]
+    text = f"{noun.capitalize()} who reached the last step, of those who entered."
+    if earlier is None:
+        return fmt_pct(now), None, text
+    w = earlier.window
+    if earlier.note:
+        return fmt_pct(now), None, f"{text} {earlier.note}"
+    before = earlier.result
+    if before is None or before.entered == 0:
+        return fmt_pct(now), None, (f"{text} No change: nobody entered the funnel in the "
+                                    f"earlier period, {w.label.removeprefix('vs ')}.")
+    last = before.steps.row(-1, named=True)
+    then = last["conversion_from_first"]
+    return fmt_pct(now), f"{fmt_pp(now - then)} {w.short_label}", (
+        f"{text} {fmt_pct(then)} in the earlier period, {w.label.removeprefix('vs ')} "
+        f"({fmt_count(last['entities'])} of {fmt_count(before.entered)} {noun}).")
 
 
 def default_steps(info: DatasetInfo, names_by_type: dict[str, str]) -> list[str]:
