@@ -146,7 +146,7 @@ def choose_model(events: pl.DataFrame | pl.LazyFrame, *, bundled: CartModel | No
                  min_carts: int = MIN_LABELLED_CARTS, min_auc: float = MIN_AUC,
                  train: bool = True, seed: int = 0, max_epochs: int = 30,
                  time_limit: float | None = None, progress: Progress | None = None,
-                 ) -> ModelChoice:
+                 trained: CartModel | None = None) -> ModelChoice:
     """Measure the bundled model on this data, train one for it when needed, pick the best.
 
     Parameters
@@ -166,6 +166,10 @@ def choose_model(events: pl.DataFrame | pl.LazyFrame, *, bundled: CartModel | No
         Training settings (:func:`train_for_dataset`).
     progress : callable, optional
         ``progress(fraction, message)`` with a fraction in [0, 1].
+    trained : CartModel, optional
+        A model already trained on this data (:func:`train_for_dataset` on the same events,
+        e.g. in the background, then stored): measured as the ``"dataset"`` candidate instead
+        of training one, whatever the recommendation.
 
     Returns
     -------
@@ -207,12 +211,13 @@ def choose_model(events: pl.DataFrame | pl.LazyFrame, *, bundled: CartModel | No
     bundled_auc = rows[0]["roc_auc"]
     best_baseline = max(rows[1:], key=lambda r: r["roc_auc"])
     recommended = bool(bundled_auc < min_auc or best_baseline["roc_auc"] > bundled_auc)
-    trained, card = None, None
-    if recommended and train:
+    card = None if trained is None else trained.card
+    if trained is None and recommended and train:
         report(0.1, "training a model on this data")
         trained, card = train_for_dataset(
             events, seed=seed, max_epochs=max_epochs, time_limit=time_limit,
             progress=lambda f, msg: report(0.1 + 0.85 * f, msg))
+    if trained is not None:
         pred = _with_dataset_model(trained, prepared, prefixes, pred)
         rows.insert(1, _candidate("dataset", pred, "p_dataset", seed))
     return _decide(rows, pred, metrics, (bundled, trained, card), recommended, train,
@@ -296,15 +301,19 @@ def _reason(rows: list[dict], best: dict, recommended: bool, train: bool, min_au
             f"({pred.height:,} add-to-carts, {n_buy:,} of them bought): {fig('bundled')}; "
             f"{fig('logreg')}; {fig('hgb')}.")
     b = by["bundled"]
-    if not recommended:
+    why = (f"below {min_auc:.2f}" if b["roc_auc"] < min_auc else "beaten by a baseline")
+    if "dataset" in by and recommended:
+        text += f" The bundled model is {why} here, so a model was trained on this data: " \
+                f"{fig('dataset')}."
+    elif "dataset" in by:
+        text += (f" The bundled model reaches at least {min_auc:.2f} and no baseline beats it "
+                 f"here; a model was also trained on this data: {fig('dataset')}.")
+    elif not recommended:
         return text + (f" The bundled model reaches at least {min_auc:.2f} and no baseline "
                        "beats it here, so it is used.")
-    why = (f"below {min_auc:.2f}" if b["roc_auc"] < min_auc else "beaten by a baseline")
-    if not train:
+    elif not train:
         return text + (f" The bundled model is {why} on this data: training a model for this "
                        "data is recommended.")
-    text += f" The bundled model is {why} here, so a model was trained on this data: " \
-            f"{fig('dataset')}."
     text += f" Using the {best['name']}."
     top = max(rows, key=lambda r: r["roc_auc"])
     if not top["usable"]:
