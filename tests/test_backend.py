@@ -4,6 +4,7 @@ of ``import core`` and of every module outside core/spark."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from core.backend import get_backend
 from core.batch import main, open_results, parse_duration, run_batch
@@ -135,3 +137,175 @@ def test_batch_refuses_bad_options_before_reading(journeys, tmp_path, capsys):
                  "--backend", "polars", "--window", "soon"])  # fmt: skip
     assert code == 2
     assert "`window`" in capsys.readouterr().err
+
+
+# -- the backend status of the Data page (core.backend.backend_status) ------------------------
+
+
+def test_status_reads_the_environment_without_importing_pyspark(monkeypatch, tmp_path):
+    from core.backend import backend_status
+
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
+    monkeypatch.setenv("PATHLENS_BACKEND", "spark")
+    monkeypatch.setenv("PATHLENS_SPARK_REMOTE", "sc://cluster:15002")
+    monkeypatch.setattr("core.backend.spark_available", lambda: True)
+    monkeypatch.setattr("core.backend.importlib.metadata.version", lambda name: "4.3.0")
+    s = backend_status()
+    assert (s.configured, s.backend, s.error) == ("spark", "spark", None)
+    assert (s.pyspark, s.java, s.remote) == ("4.3.0", str(java), "sc://cluster:15002")
+    assert s.spark_ready and s.spark_missing() == []
+
+
+def test_status_says_what_spark_lacks(monkeypatch, tmp_path):
+    from core.backend import backend_status
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))  # no bin/java there
+    monkeypatch.setattr("core.backend.shutil.which", lambda name: None)
+    monkeypatch.delenv("PATHLENS_SPARK_REMOTE", raising=False)
+    monkeypatch.setattr("core.backend.spark_available", lambda: False)
+    monkeypatch.setenv("PATHLENS_BACKEND", "dask")
+    s = backend_status()
+    assert s.backend is None and "'dask'" in s.error
+    assert (s.pyspark, s.java, s.remote) == (None, None, None)
+    assert not s.spark_ready
+    missing = " ".join(s.spark_missing())
+    assert "requirements-spark.txt" in missing and "PATHLENS_SPARK_REMOTE" in missing
+    # a Connect URL is somewhere to run without a local Java
+    monkeypatch.setattr("core.backend.spark_available", lambda: True)
+    monkeypatch.setenv("PATHLENS_SPARK_REMOTE", "sc://cluster:15002")
+    assert backend_status().spark_ready
+
+
+def test_the_app_never_imports_pyspark_unless_spark_is_chosen():
+    # every ui module, the store with its lake hook, and the Data page with its engine panel
+    code = (
+        "import sys, pathlib, importlib\n"
+        "for p in sorted(pathlib.Path('ui').glob('*.py')):\n"
+        "    importlib.import_module('ui.' + p.stem)\n"
+        "import core.store, core.spark.lake\n"
+        "from tests.apptest import run_page\n"
+        "at = run_page('data')\n"
+        "assert any(e.label.startswith('Engine: Polars') for e in at.expander)\n"
+        "assert 'pyspark' not in sys.modules, sorted(m for m in sys.modules if 'pyspark' in m)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PATHLENS_BACKEND": ""})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+# -- lake datasets: registration with Polars, the registry, the store's hook -------------------
+
+
+@pytest.fixture
+def lake(tmp_path) -> tuple[Path, pl.DataFrame]:
+    """A Spark-style output folder: two part files, _SUCCESS and .crc files beside them."""
+    ev = make_events({
+        "u1": [("view_item", "00:00"), ("add_to_cart", "00:05"), ("purchase", "00:10")],
+        "u2": [("view_item", "00:00"), ("add_to_cart", "00:05")],
+        "u3": [("view_item", "D+1 09:00")],
+    })  # fmt: skip
+    folder = tmp_path / "lake" / "events"
+    folder.mkdir(parents=True)
+    ev.slice(0, 3).write_parquet(folder / "part-00000.parquet")
+    ev.slice(3).write_parquet(folder / "part-00001.parquet")
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-00000.parquet.crc").write_bytes(b"\x00crc")
+    return folder, ev
+
+
+def test_describe_lake_parquet_by_hand(lake):
+    from core.spark.lake import describe_lake_parquet
+
+    folder, _ = lake
+    d = describe_lake_parquet(str(folder), name="shop lake")
+    # 3 + 2 + 1 = 6 events of 3 users; view_item, add_to_cart, purchase = 3 names
+    assert (d.rows, d.users, d.report["events"], d.report["files"]) == (6, 3, 3, 2)
+    assert d.report["event_types"] == {"view_item": 3, "add_to_cart": 2, "purchase": 1}
+    assert d.report["first_event"] == "2024-01-01T00:00:00+00:00"
+    assert d.report["last_event"] == "2024-01-02T09:00:00+00:00"  # u3, day 2 at 09:00
+    assert d.kind == "parquet" and d.report["engine"] == "polars" and len(d.id) == 32
+    assert d.size_bytes == sum(p.stat().st_size for p in folder.glob("*.parquet"))
+    assert d.label == "Lake · shop lake"
+
+
+def test_a_changed_lake_gets_a_new_id(lake):
+    from core.spark.lake import describe_lake_parquet
+
+    folder, ev = lake
+    before = describe_lake_parquet(str(folder)).id
+    assert describe_lake_parquet(str(folder)).id == before  # same files: same id
+    ev.slice(0, 1).write_parquet(folder / "part-00002.parquet")
+    assert describe_lake_parquet(str(folder)).id != before
+
+
+def test_describe_lake_parquet_refuses_what_it_cannot_read(tmp_path):
+    from core.errors import DatasetNotFound, SchemaError
+    from core.spark.lake import describe_lake_parquet
+
+    with pytest.raises(DatasetNotFound, match="needs the Spark backend"):
+        describe_lake_parquet("analytics.events")  # a table name
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFound, match="holds no Parquet file"):
+        describe_lake_parquet(str(tmp_path / "empty"))
+    pl.DataFrame({"user_id": ["u1"], "ts": [1]}).write_parquet(tmp_path / "thin.parquet")
+    with pytest.raises(SchemaError, match=r"lacks the canonical column\(s\) \['session_id'"):
+        describe_lake_parquet(str(tmp_path / "thin.parquet"))
+
+
+def test_a_registered_lake_dataset_is_a_dataset_of_the_store(lake, tmp_path):
+    from core.spark.lake import LakeRegistry, describe_lake_parquet
+    from core.store import DatasetStore
+
+    folder, ev = lake
+    store = DatasetStore(tmp_path / "store")
+    record = describe_lake_parquet(str(folder), name="shop lake")
+    assert not store.exists(record.id)
+    kept = LakeRegistry(store.root).add(record)
+    assert kept.created > 0 and LakeRegistry(store.root).get(record.id) == kept
+    assert store.exists(record.id)
+    meta = store.meta(record.id)
+    assert (meta.name, meta.rows, meta.users) == ("Lake · shop lake", 6, 3)
+    assert meta.report["lake"] == str(folder) and meta.report["lake_kind"] == "parquet"
+    # pages read the lake in place: the same events, in file order
+    assert_frame_equal(store.scan(record.id).collect(), ev)
+    assert not store.parquet_path(record.id).exists()  # nothing copied into the store
+    LakeRegistry(store.root).remove(record.id)
+    assert not store.exists(record.id)
+
+
+def test_a_lake_table_or_a_vanished_path_says_why_pages_cannot_open_it(lake, tmp_path):
+    import dataclasses
+    import shutil
+
+    from core.errors import DatasetNotFound
+    from core.spark.lake import LakeRegistry, describe_lake_parquet
+    from core.store import DatasetStore
+
+    folder, _ = lake
+    store = DatasetStore(tmp_path / "store")
+    record = describe_lake_parquet(str(folder))
+    table = dataclasses.replace(record, id="f" * 32, name="analytics.events",
+                                source="analytics.events", kind="table")
+    registry = LakeRegistry(store.root)
+    registry.add(record)
+    registry.add(table)
+    assert store.meta(table.id).name == "Lake table · analytics.events (Spark batch only)"
+    with pytest.raises(DatasetNotFound, match=r"only Spark can read.*core\.batch funnel"):
+        store.scan(table.id)
+    shutil.rmtree(folder)
+    with pytest.raises(DatasetNotFound, match="holds no Parquet file any more"):
+        store.scan(record.id)
+
+
+def test_a_damaged_registry_lists_nothing_and_breaks_nothing(tmp_path):
+    from core.spark.lake import LAKE_REGISTRY_FILE, LakeRegistry
+    from core.store import DatasetStore
+
+    store = DatasetStore(tmp_path / "store")
+    (store.root / LAKE_REGISTRY_FILE).write_text("{not json")
+    assert LakeRegistry(store.root).all() == []
+    assert not store.exists("a" * 32)
+    assert [m.id for m in store.list()] == []  # the registry file is not taken for a dataset
