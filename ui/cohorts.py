@@ -85,42 +85,50 @@ def save_cohort_control(view: DataView, draft: Callable[[], CohortDraft], *, sou
     """
     taken = [c.name for c in _listed(view.dataset_id)]
     suggested = default_name(source, taken, name)
-    name_key, last_key = f"{key}.name", f"{key}._suggested"
+    # Bookkeeping beside the field: the last suggestion, and the name this form last saved.
+    name_key, last_key, saved_key = f"{key}.name", f"{key}._suggested", f"{key}._saved"
     current = st.session_state.get(name_key)
-    if (not isinstance(current, str) or current == st.session_state.get(last_key)
-            or current.strip().casefold() in {t.casefold() for t in taken}):
-        # a fresh form, an unedited suggestion, or a name just saved: offer the new suggestion
+    if (not isinstance(current, str)
+            or current in (st.session_state.get(last_key), st.session_state.get(saved_key))):
+        # a fresh form, an unedited suggestion, or the name just saved: the new suggestion
         st.session_state[name_key] = suggested
     st.session_state[last_key] = suggested
     with st.popover(label, icon=":material/group_add:"):
         chosen = st.text_input("Cohort name", key=name_key, max_chars=MAX_NAME_CHARS,
                                help="Unique in this dataset; up to 80 characters, without : ; =")
         if st.button("Save cohort", key=f"{key}.save", type="primary"):
-            _save(view, draft, source=source, name=chosen)
+            saved = _save(view, draft, source=source, name=chosen)
+            if saved is not None:
+                st.session_state[saved_key] = chosen
 
 
-def _save(view: DataView, draft: Callable[[], CohortDraft], *, source: str, name: str) -> None:
-    """Build the draft, save it, and say what happened (never raise a user-caused error)."""
+def _save(view: DataView, draft: Callable[[], CohortDraft], *, source: str,
+          name: str) -> Cohort | None:
+    """Build the draft, save it, and say what happened (never raise a user-caused error).
+
+    Returns the cohort saved (or already saved with these users), ``None`` when nothing was.
+    """
     try:
         members, definition = draft()
         if members.len() == 0:
             st.warning("This selection holds no users, so there is nothing to save.",
                        icon=":material/group_off:")
-            return
+            return None
         known = {c.id for c in _listed(view.dataset_id)}
         cohort = get_store().save_cohort(view.dataset_id, name, members, definition=definition,
                                          source=source)
     except PathLensError as e:
         st.error(e.message, icon=":material/error:")
-        return
+        return None
     cohorts_changed()
     if cohort.id in known:
         st.info(f"These users were already saved, as the cohort **{cohort.name}** "
                 f"({cohort.size:,} users); nothing new was saved.", icon=":material/info:")
-        return
+        return cohort
     st.success(f"Saved the cohort **{cohort.name}**: {cohort.size:,} users. Pick it under "
                "Cohorts in the sidebar to filter or break down any page by it; manage it on the "
                "Data page.", icon=":material/check_circle:")
+    return cohort
 
 
 # --- the Data page's list ----------------------------------------------------------------------
