@@ -19,7 +19,6 @@ from core.backend import BACKENDS, BackendStatus, backend_status
 from core.errors import PathLensError
 from core.spark.lake import LakeDataset, LakeRegistry, describe_lake_parquet, is_lake_path
 from ui.data import get_store, remember
-from ui.shell import show_error
 from ui.urls import DATASET_KEY, DATASET_VIEW_KEYS, set_shared, url_value
 
 #: Widget key (and URL parameter) of the engine choice.
@@ -27,6 +26,8 @@ BACKEND_KEY = "data.backend"
 SOURCE_KEY = "data.lake_source"
 NAME_KEY = "data.lake_name"
 PICK_KEY = "data.lake_pick"
+# Bookkeeping only (the outcome of the last registration, shown once); not a view setting.
+_MESSAGE = "_data.lake_message"
 _LABELS = {"polars": "Polars (embedded, this server)", "spark": "Spark"}
 WHAT_WORKS = (
     "Pages compute with Polars on this server. A lake dataset given as a **Parquet path** is "
@@ -54,8 +55,9 @@ def _engine_control(status: BackendStatus) -> str:
     default = status.backend or "polars"
     chosen = st.radio(
         "Engine that reads lake datasets", list(BACKENDS), key=BACKEND_KEY,
-        index=list(BACKENDS).index(default), format_func=_LABELS.get, horizontal=True,
-        bind="query-params",
+        index=list(BACKENDS).index(default), horizontal=True, bind="query-params",
+        # no format_func: a bound radio keeps the shown label in the URL (data.backend=spark)
+        captions=["embedded, this server", "local[N], or Spark Connect when set"],
         help="Polars needs nothing more; Spark starts a JVM here (or connects to "
              "PATHLENS_SPARK_REMOTE) when a lake dataset is registered, and also reads catalog "
              "tables.",
@@ -78,40 +80,55 @@ def _describe(source: str, name: str | None, engine: str) -> LakeDataset:
 
 
 def _register_form(engine: str) -> None:
-    """The source box; on submit, describe the source with ``engine`` and keep it."""
+    """The source box; its button registers the source with ``engine`` (a callback, so the
+    sidebar's picker, drawn before this panel, already lists the new dataset)."""
+    if (message := st.session_state.pop(_MESSAGE, None)) is not None:
+        kind, text = message
+        (st.success if kind == "success" else st.error)(
+            text, icon=":material/check:" if kind == "success" else ":material/error:")
     with st.form("data.lake_form", clear_on_submit=False, border=False):
         hint = "a Parquet path (file, folder, glob, s3://...)"
         if engine == "spark":
             hint += " or a catalog table name"
-        source = st.text_input("Lake source", key=SOURCE_KEY, placeholder=hint,
-                               help="Canonical events: user_id, session_id, ts, event, "
-                                    "event_type (what core.load_events writes).")
-        name = st.text_input("Name in the picker (optional)", key=NAME_KEY)
-        submitted = st.form_submit_button("Register lake dataset", icon=":material/add:")
-    if not submitted:
+        st.text_input("Lake source", key=SOURCE_KEY, placeholder=hint,
+                      help="Canonical events: user_id, session_id, ts, event, event_type (what "
+                           "core.load_events writes).")
+        st.text_input("Name in the picker (optional)", key=NAME_KEY)
+        st.form_submit_button("Register lake dataset", icon=":material/add:",
+                              on_click=_register, args=(engine,))
+
+
+def _register(engine: str) -> None:
+    """Form callback: describe the source with ``engine``, keep it, list it in the picker."""
+    source = (st.session_state.get(SOURCE_KEY) or "").strip()
+    name = (st.session_state.get(NAME_KEY) or "").strip() or None
+    if refusal := _refusal(source, engine):
+        st.session_state[_MESSAGE] = ("error", refusal)
         return
-    source = (source or "").strip()
-    if not source:
-        st.error("Give a Parquet path or a table name to register.", icon=":material/error:")
+    try:
+        with st.spinner(f"Reading {source} with {_LABELS[engine]}…"):
+            record = LakeRegistry(get_store().root).add(_describe(source, name, engine))
+    except PathLensError as e:
+        st.session_state[_MESSAGE] = ("error", e.message)
         return
-    if engine == "polars" and not is_lake_path(source):
-        st.error(f"`{source}` is not an existing Parquet path. A catalog table name needs the "
-                 "Spark engine.", icon=":material/error:")
+    except Exception as e:  # noqa: BLE001 - Spark's own errors (JVM, Connect): said as such
+        st.session_state[_MESSAGE] = (
+            "error", f"Spark could not read `{source}`: {str(e).splitlines()[0][:300]}")
         return
-    with st.spinner(f"Reading {source} with {_LABELS[engine]}…"):
-        try:
-            record = LakeRegistry(get_store().root).add(
-                _describe(source, (name or "").strip() or None, engine))
-        except PathLensError as e:
-            show_error(e)
-            return
-        except Exception as e:  # noqa: BLE001 - Spark's own errors (JVM, Connect): said as such
-            st.error(f"Spark could not read `{source}`: {str(e).splitlines()[0][:300]}",
-                     icon=":material/error:")
-            return
     remember(record.id)
-    st.success(f"Registered **{record.label}**: {record.rows:,} events, {record.users:,} users. "
-               "Pick it below or in the sidebar.", icon=":material/check:")
+    st.session_state[_MESSAGE] = (
+        "success", f"Registered **{record.label}**: {record.rows:,} events, {record.users:,} "
+        "users. It is in the sidebar's dataset picker; or use it with the button below.")
+
+
+def _refusal(source: str, engine: str) -> str:
+    """Why ``source`` cannot be registered with ``engine`` before reading anything ("" if it can)."""
+    if not source:
+        return "Give a Parquet path or a table name to register."
+    if engine == "polars" and not is_lake_path(source):
+        return (f"`{source}` is not an existing Parquet path. A catalog table name needs the "
+                "Spark engine.")
+    return ""
 
 
 def lake_table(records: list[LakeDataset]) -> pl.DataFrame:
