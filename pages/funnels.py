@@ -22,11 +22,13 @@ from core.funnels.figures import (
 from ui.funnels import (
     UNITS,
     cached_funnel,
+    conversion_cohort_section,
     conversion_tile,
     default_steps,
     dropped_entities,
     names_by_type,
     paths_link,
+    save_dropoff_cohort,
 )
 from ui.overview import compare_control
 from ui.shell import download_csv, guarded, page_setup
@@ -63,7 +65,7 @@ with st.expander("Step conditions and exclusions"):
                             bind="query-params") for i, s in enumerate(steps)]
     exclude = st.multiselect("Exclude entities that do any of these between the first and last "
                              "step", events, key="funnel.exclude", bind="query-params")
-t = st.columns([2, 3, 3])
+t = st.columns([2, 3, 4])
 definition = t[0].segmented_control(
     "Trend of", ["attempts", "cohort"], default="attempts", key="funnel.trend",
     bind="query-params",
@@ -158,6 +160,7 @@ st.caption(f"{lost.height:,} reached step {k - 1} ({result.labels[k - 2]}) but n
            f"({result.labels[k - 1]}).")
 download_csv(lost, f"dropped_at_step_{k}.csv", key="funnel.dl_lost",
              label="Download them (CSV)")
+save_dropoff_cohort(ctx.view, result, k)
 # Same tab (a markdown link opens a new tab: a new session that takes seconds to start).
 _paths_href = paths_link(params, k)
 try:
@@ -165,3 +168,5 @@ try:
                  icon=":material/account_tree:", query_params=parse_qsl(_paths_href.split("?", 1)[1]))
 except StreamlitPageNotFoundError:  # the page runs on its own (no app navigation)
     st.markdown(f":material/account_tree: [What did they do next? Open Paths]({_paths_href})")
+
+conversion_cohort_section(ctx.view, result, noun)

@@ -24,7 +24,7 @@ from ui.tables import show_table
 ctx = page_setup("Overview", icon=":material/dashboard:")
 st.caption(f"Dataset: **{ctx.dataset_name}** · filters: "
            f"{', '.join(c.label() for c in ctx.filters.conditions) or 'none'}")
-c = st.columns([3, 2, 2, 3])
+c = st.columns([3, 2, 2])
 metric = c[0].segmented_control(
     "Trend", list(TREND_METRICS), default="sessions", key="overview.metric", bind="query-params",
 ) or "sessions"
@@ -36,7 +36,7 @@ currency_choice = c[2].selectbox(
     "Currency", ["auto", "none", *CURRENCIES], key="overview.currency", bind="query-params",
     help="auto: the export's currency column when it has one; none: plain numbers.")
 
-against = compare_control("overview.compare", container=c[3])
+against = compare_control("overview.compare")
 
 view = cached_overview(ctx.view, grain, against)
 m = view.metrics

@@ -8,7 +8,7 @@ functions run directly on the same windows of the bundled sample (90 days, 2026-
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import cache
 
 import polars as pl
@@ -16,8 +16,10 @@ import pytest
 from apptest import run_page
 
 from core import ParameterError, compute_funnel
+from core.cohorts.sources import funnel_conversion_members, funnel_dropoff_members
 from core.compare import add_earlier_conversion, align_earlier, comparison_window
-from core.funnels import FunnelParams, conversion_by_attempt
+from core.filters import FilterParams
+from core.funnels import FunnelParams, conversion_by_attempt, dropped_off
 from core.funnels.figures import conversion_over_time_figure
 from core.store import SAMPLE_ID, DatasetStore
 
@@ -231,3 +233,44 @@ def test_add_earlier_conversion_draws_what_align_earlier_gives():
     # a frame without the comparison columns is refused with their names
     with pytest.raises(ParameterError, match="previous_conversion"):
         add_earlier_conversion(conversion_over_time_figure(now), now, w, grain="week")
+
+
+# --- saving a funnel step's users as a cohort -------------------------------------------------
+
+
+def _saved(name: str):
+    store = DatasetStore()
+    cohort = next(c for c in store.cohorts(SAMPLE_ID) if c.name == name)
+    return cohort, store.cohort_members(SAMPLE_ID, cohort.id)
+
+
+def test_saved_drop_off_cohort_equals_the_core_members():
+    at = run_page("funnels", **RANGE, **{"funnel.drop_step": "3"})
+    at.text_input(key="funnel.cohort_dropoff.name").set_value("Left before checkout (test)")
+    at.button(key="funnel.cohort_dropoff.save").click().run()
+    assert not at.exception and at.success, [e.value for e in at.error]
+    cohort, members = _saved("Left before checkout (test)")
+    result = compute_funnel(_window_events(*NOW), STEPS, window=timedelta(days=1))
+    expected = funnel_dropoff_members(
+        result, 3, filters=FilterParams(date(2026, 7, 31), date(2026, 8, 29)))
+    assert members.to_list() == expected.members.to_list()
+    assert members.len() == dropped_off(result, 3).height > 0  # counted by user: one each
+    assert cohort.source == "funnel_dropoff" and cohort.definition == expected.definition
+    assert "dropped off after step 2 (add_to_cart), before step 3" in cohort.definition
+
+
+def test_saved_conversion_cohort_of_a_session_funnel_holds_the_users_of_those_sessions():
+    at = run_page("funnels", **{"funnel.count_by": "session_id", "funnel.reach_step": "3"})
+    at.text_input(key="funnel.cohort_conversion.name").set_value("Reached checkout (test)")
+    at.button(key="funnel.cohort_conversion.save").click().run()
+    assert not at.exception and at.success, [e.value for e in at.error]
+    cohort, members = _saved("Reached checkout (test)")
+    result = compute_funnel(sample(), STEPS, window=timedelta(days=1), count_by="session_id")
+    expected = funnel_conversion_members(result, 3, events=sample())
+    assert members.to_list() == expected.members.to_list()
+    assert cohort.source == "funnel_conversion" and cohort.definition == expected.definition
+    # fewer users than sessions that reached step 3: a user with two such sessions counts once
+    reached = result.steps["entities"][2]
+    assert 0 < members.len() < reached
+    assert any(f"{reached:,} sessions reached step 3 (begin_checkout)" in c.value
+               for c in at.caption)

@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 import polars as pl
 import streamlit as st
 
+from core.cohorts.model import COUNT_BY
+from core.cohorts.sources import CohortDraft, funnel_conversion_members, funnel_dropoff_members
 from core.compare import ComparisonWindow, align_earlier, comparison_window
 from core.fmt import fmt_count, fmt_pct, fmt_pp, grain_for_span
 from core.funnels import (
@@ -22,6 +24,7 @@ from core.funnels import (
 )
 from core.overview import DatasetInfo
 from core.schema import DEFAULT_FUNNEL
+from ui.cohorts import save_cohort_control
 from ui.data import base_events, filtered_events
 from ui.overview import comparison_note, current_range, undated_events
 from ui.urls import paths_link_query
@@ -182,3 +185,41 @@ def paths_link(params: FunnelParams, step: int) -> str:
 def dropped_entities(result: FunnelResult, step: int) -> pl.DataFrame:
     """Entities that reached step ``step - 1`` but not ``step`` (for the download)."""
     return dropped_off(result, step)
+
+
+def _funnel_events(view: DataView, result: FunnelResult) -> pl.DataFrame | None:
+    """The events a funnel counted by something other than users needs to find their users."""
+    return None if result.count_by == COUNT_BY else filtered_events(view)
+
+
+def save_dropoff_cohort(view: DataView, result: FunnelResult, step: int) -> None:
+    """The "save as cohort" form of the users who reached ``step - 1`` but not ``step``."""
+    def draft() -> CohortDraft:
+        return funnel_dropoff_members(result, step, events=_funnel_events(view, result),
+                                      filters=view.filters)
+
+    save_cohort_control(view, draft, source="funnel_dropoff", key="funnel.cohort_dropoff",
+                        label="Save their users as a cohort",
+                        name=f"Dropped off before {result.labels[step - 1]}")
+
+
+def conversion_cohort_section(view: DataView, result: FunnelResult, noun: str) -> None:
+    """Who reached a chosen step (the last by default: who converted), and the form that saves
+    their users as a cohort."""
+    n = result.n_steps
+    st.subheader("Who converted")
+    # plain step numbers: a bound selectbox puts the option label in the URL
+    step = st.selectbox("Reached step", list(range(2, n + 1)), index=n - 2,
+                        key="funnel.reach_step", bind="query-params",
+                        help="The last step: those who converted through the whole funnel.")
+    count = result.steps.row(step - 1, named=True)["entities"]
+    what = "converted through the whole funnel" if step == n else "reached it"
+    st.caption(f"{count:,} {noun} reached step {step} ({result.labels[step - 1]}): {what}.")
+
+    def draft() -> CohortDraft:
+        return funnel_conversion_members(result, step, events=_funnel_events(view, result),
+                                         filters=view.filters)
+
+    name = "Converted" if step == n else f"Reached {result.labels[step - 1]}"
+    save_cohort_control(view, draft, source="funnel_conversion", key="funnel.cohort_conversion",
+                        label="Save their users as a cohort", name=name)

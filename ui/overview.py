@@ -31,9 +31,9 @@ from ui.view import DataView
 CURRENCIES = ("EUR", "USD", "GBP", "JPY", "CNY", "RUB", "INR", "BRL", "CHF", "SEK", "PLN")
 #: The comparison choices (the value in the URL -> the control's label).
 COMPARE_CHOICES: Final[dict[str, str]] = {
-    "none": "Nothing",
+    "none": "None",
     "previous": "Previous period",
-    "year": "Same period a year earlier",
+    "year": "Same dates a year earlier",
 }
 _COMPARE_HELP = ("Previous period: the same number of days just before the period (the "
                  "sidebar's date range). A year earlier: the same dates one year before "
