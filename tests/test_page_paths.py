@@ -114,10 +114,15 @@ def test_funnel_link_restricts_to_the_drop_offs_and_can_be_cleared():
     assert not [w for w in at.selectbox if w.key == "paths.start"]  # the funnel decides
     assert top_paths(at)["Path"].str.startswith("view_item").all()
     assert int(metric(at, "Users with a path").replace(",", "")) == gone
+    # a node of these paths is not saved as a cohort (its users need the funnel): said so
+    assert not [w for w in at.selectbox if w.key == "paths.cohort_node"]
+    assert "save the drop-outs themselves on the Funnels page" in " ".join(
+        c.value for c in at.caption)
     at.button(key="paths.clear_funnel").click().run()
     assert not at.exception
     assert "paths.funnel" not in at.query_params
     assert "Sessions with a path" in [m.label for m in at.metric]
+    assert at.selectbox(key="paths.cohort_node").value == "0|1_page_view"  # the first node
 
 
 def test_invalid_url_values_never_crash():

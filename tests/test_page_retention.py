@@ -193,3 +193,32 @@ def test_one_cohort_and_no_complete_period_are_explained():
     heads = headlines(r, "All")
     assert [h.label for h in heads] == ["People in cohorts", "Came back in week 1"]
     assert heads[1].value == "–"
+
+
+def test_a_cell_of_a_breakdown_group_is_saved_with_that_group_only(sample):
+    # by device, group "mobile": the first cohort's period 0 is its mobile people only
+    from core.cohorts import retention_cell_members
+    from core.overview import dataset_info
+    from core.retention import RetentionParams
+    from ui.data import saved_cohorts
+    from ui.retention import default_period
+
+    store = DatasetStore()
+    at = run(**{"retention.by": "device", "retention.group": "mobile"})
+    try:
+        at.button(key="retention.cohort.save").click().run()
+        assert not at.exception and not at.error
+        (c,) = store.cohorts(SAMPLE_ID)
+        params = RetentionParams(period=default_period(dataset_info(sample)), periods=8,
+                                 breakdown="device")
+        result = params.compute(sample)
+        first = result.people.get_column("cohort").min()
+        expected = retention_cell_members(result, first, 0, group="mobile")
+        assert store.cohort_members(SAMPLE_ID, c.id).to_list() == expected.members.to_list()
+        assert "device = mobile" in c.definition
+        mobile = result.people.filter((pl.col("cohort") == first) & (pl.col("group") == "mobile"))
+        assert c.size == mobile.height < result.people.filter(pl.col("cohort") == first).height
+    finally:  # the other page tests open the sample without cohorts
+        for c in store.cohorts(SAMPLE_ID):
+            store.delete_cohort(SAMPLE_ID, c.id)
+        saved_cohorts.clear()

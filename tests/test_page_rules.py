@@ -163,6 +163,9 @@ def test_basket_file_source(shared_data):
     assert "basket lines" in " ".join(c.value for c in at.caption)
     assert len(together_table(at)) > 0
     assert at.query_params["rules.file"] == file_id
+    # a basket file names no users: no rule of it can be saved as a cohort, and the page says so
+    assert not [w for w in at.selectbox if w.key == "rules.cohort_antecedent"]
+    assert "cannot be saved as a cohort" in " ".join(c.value for c in at.caption)
 
 
 def test_unknown_basket_file_in_the_link_is_not_fatal():
