@@ -1,4 +1,5 @@
-"""Cart abandonment: which carts can still be recovered, their risk, why, and retraining."""
+"""Cart abandonment: which model fits this data, which carts can still be recovered, their
+risk, and why."""
 
 import polars as pl
 import streamlit as st
@@ -13,17 +14,15 @@ from core.cart.figures import (
     roc_figure,
     timeline_figure,
 )
-from core.cart.registry import describe_filters
 from ui.cart import (
-    BUNDLED,
-    BUNDLED_CHOICE,
     DEFAULT_WINDOW_DAYS,
-    RETRAINED_CHOICE,
-    cached_evaluation,
+    cached_choice,
     cached_explanation,
     cached_reasons,
     cached_status,
     carts_tables,
+    chosen_metrics,
+    chosen_model_key,
     explainable_carts,
     get_model,
     labelled,
@@ -32,32 +31,31 @@ from ui.cart import (
     reason_sentences,
     reasons_for_people,
     recovery_summary,
-    retrain_panel,
     retrained_model_key,
+    riskiest_cohort_control,
 )
+from ui.cart_choice import model_panel
 from ui.shell import download_csv, guarded, page_setup
 from ui.tables import show_table
 
 ctx = page_setup("Cart abandonment", icon=":material/remove_shopping_cart:")
-st.caption("At each add-to-cart, a sequence model (GRU) reads the visit so far and estimates "
-           "the risk that it ends without a purchase. Figures are measured on the latest 20 % "
-           "of carts, which no model was fitted on.")
+st.caption("At each add-to-cart, a sequence model reads the visit so far and estimates the "
+           "risk that it ends without a purchase. Before showing any risk, the page measures "
+           "the bundled model on the latest 20 % of this data's carts, which no model was "
+           "fitted on, and trains a model for this data when the bundled one is not good "
+           "enough here.")
 
-scope = describe_filters(ctx.filters, ctx.view.seg)
-own = retrained_model_key(ctx.view)
-choices = [BUNDLED_CHOICE, RETRAINED_CHOICE] if own else [BUNDLED_CHOICE]
-if st.query_params.get("cart.model") == RETRAINED_CHOICE and not own:
-    ctx.notice(f"The link asks for a model retrained on this data with the filters “{scope}”; "
-               "none is stored for them, so the bundled model is used.")
-choice = st.segmented_control("Model", choices, default=BUNDLED_CHOICE, required=True,
-                              key="cart.model", bind="query-params") or BUNDLED_CHOICE
-model_key = own if own and choice == RETRAINED_CHOICE else BUNDLED
-if own:
-    st.caption(f"“{RETRAINED_CHOICE}” was trained on this dataset with the filters “{scope}”.")
+trained_key = retrained_model_key(ctx.view)
+choice = guarded(lambda: cached_choice(ctx.view, trained_key))
+if choice is None:
+    st.stop()
+model_key = chosen_model_key(choice, trained_key)
+if choice.n_carts:
+    model_panel(ctx.view, choice, trained_key)
 model = guarded(lambda: get_model(ctx.view, model_key))
 if model is None:
     st.stop()
-with st.expander("The model card, in plain words"):
+with st.expander(f"The card of the {choice.name}, in plain words"):
     st.markdown(model.card.summary())
     card_table = labelled(pl.DataFrame(model.card.test_metrics))
     show_table(metrics_for_people(pl.DataFrame(model.card.test_metrics)), key="cart.card_table")
@@ -79,21 +77,22 @@ if status.height == 0:
             "the Data page.")
     st.stop()
 
-st.subheader("How well it predicts on this data")
-metrics = guarded(lambda: cached_evaluation(ctx.view, model_key))
-if metrics is not None and not metrics.ok:
+st.subheader(f"How well the {choice.name} predicts on this data")
+metrics = guarded(lambda: chosen_metrics(ctx.view, choice, model_key))
+if metrics is None and not choice.verified:
+    st.info("No held-out figures on this data: see “Model used on this data” above.")
+elif metrics is not None and not metrics.ok:
     st.info(f"No held-out figures: {metrics.reason}.")
 elif metrics is not None:
     if warning := chance_warning(metrics):
         st.warning(warning, icon=":material/warning:")
-        if model_key == BUNDLED:
-            retrain_panel(ctx.view, key="cart.retrain_chance")
-    show_table(metrics_for_people(metrics.table), key="cart.metrics_table")
-    download_csv(labelled(metrics.table), "held_out_metrics.csv", key="cart.dl_metrics")
     cols = st.columns(3)
     cols[0].plotly_chart(roc_figure(metrics), key="cart.roc")
     cols[1].plotly_chart(pr_figure(metrics), key="cart.pr")
     cols[2].plotly_chart(calibration_figure(metrics), key="cart.calibration")
+    with st.expander("Precision, recall and F1 at each model's threshold"):
+        show_table(metrics_for_people(metrics.table), key="cart.metrics_table")
+        download_csv(labelled(metrics.table), "held_out_metrics.csv", key="cart.dl_metrics")
 
 threshold = st.slider("Flag a cart as at risk from", 0.0, 1.0, round(model.threshold, 2),
                       step=0.01, key="cart.threshold", bind="query-params",
@@ -104,11 +103,16 @@ if metrics is not None and metrics.ok:
     left.plotly_chart(confusion_figure(metrics, threshold), key="cart.confusion")
     c = confusion_counts(metrics, threshold)
     right.markdown(
-        f"On the held-out carts, this threshold flags **{c['tp']:,}** carts that were indeed "
-        f"abandoned (worth {money(c['flagged_abandoned_value'], known)}) and **{c['fp']:,}** "
-        f"that were bought anyway; it misses **{c['fn']:,}** abandoned carts.")
+        f"On the {metrics.n_test_sessions:,} held-out carts, this threshold flags "
+        f"**{c['tp']:,}** add-to-carts that were indeed abandoned (worth "
+        f"{money(c['flagged_abandoned_value'], known)}) and **{c['fp']:,}** that were bought "
+        f"anyway; it misses **{c['fn']:,}** abandoned ones.")
 
-carts_tables(status, window=int(window))
+unverified = "" if choice.verified else (
+    "Unverified: these risks come from the bundled model, which could not be measured on this "
+    "data (see “Model used on this data” above).")
+carts_tables(status, window=int(window), note=unverified,
+             below_open=lambda: riskiest_cohort_control(ctx.view, status, threshold))
 
 st.subheader("Why is this cart at risk?")
 session = st.selectbox("Cart (the 300 riskiest carts not bought, open ones first)",
@@ -127,6 +131,3 @@ if session is not None:
             st.plotly_chart(timeline_figure(ex), key="cart.timeline")
             st.dataframe(ex, hide_index=True)
             download_csv(ex, f"cart_{session}.csv", key="cart.dl_explain")
-
-st.subheader("Retrain on this data")
-retrain_panel(ctx.view)

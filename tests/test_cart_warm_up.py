@@ -14,8 +14,8 @@ from core.store import SAMPLE_ID
 from tests.apptest import run_page
 from ui.view import DataView
 
-ENGINES = ("evaluate", "score_carts", "explain_reasons", "explain", "training_refusal",
-           "reason_context")
+ENGINES = ("choose_model", "evaluate", "score_carts", "explain_reasons", "explain",
+           "training_refusal", "reason_context")
 
 
 def test_a_first_visit_after_the_warm_up_computes_nothing(monkeypatch):
@@ -28,7 +28,8 @@ def test_a_first_visit_after_the_warm_up_computes_nothing(monkeypatch):
         monkeypatch.setattr(ui.cart, name, recomputed)
     at = run_page("cart")  # asserts that no exception is shown
     assert not at.error, [e.value for e in at.error]
-    assert [m.label for m in at.metric][:1] == ["Open carts (recoverable)"]
+    assert [m.label for m in at.metric][:2] == ["Model used", "ROC AUC on this data"]
+    assert "Open carts (recoverable)" in [m.label for m in at.metric]
     # ROC, precision-recall, calibration, confusion, the cart's reasons and its timeline
     assert len(at.get("plotly_chart")) == 6
 

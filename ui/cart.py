@@ -1,11 +1,16 @@
-"""Cached wrappers of the Cart abandonment page, and retraining a model on the page's data.
+"""Cached wrappers of the Cart abandonment page: which model it uses on the data, and what
+that model says about the carts.
 
-A model retrained from the page belongs to the dataset *and* the filters it was trained on
-(:mod:`core.cart.registry`: ``<store root>/<dataset>.model/<filters key>/``). It never
-replaces the bundled model and never becomes anyone's default: a page uses the bundled model
-unless its URL selects the retrained one (``cart.model=retrained on this data``), and only a
-visitor with the same dataset and filters can see it. Models are identified by a hashable
-key: ``"bundled"`` or ``"retrained:<mtime of its config>"`` (the mtime changes on retraining,
+The page decides honestly (issue 15): :func:`cached_choice` measures the bundled model on the
+view's latest carts (:func:`core.cart.choose.choose_model`, time split, both baselines), and,
+when a model was trained for the view's data (in the background, :mod:`ui.cart_choice`),
+that model on the same test carts; the page uses the better one (:func:`chosen_model_key`).
+
+A model trained from the page belongs to the dataset *and* the filters it was trained on
+(:mod:`core.cart.registry`: ``<store root>/<dataset>.model/<filters key>/``); it never
+replaces the bundled model's files, and only a visitor with the same dataset and filters has
+it measured and, when it is better there, used. Models are identified by a hashable key:
+``"bundled"`` or ``"retrained:<mtime of its config>"`` (the mtime changes on retraining,
 which invalidates every cached result computed with the old one).
 """
 
@@ -26,33 +31,23 @@ from core.cart import (
     load_bundled_model,
     revenue_at_risk,
     score_carts,
-    train_model,
     training_refusal,
 )
-from core.cart.card import ModelCard, model_label
+from core.cart.card import model_label
+from core.cart.choose import ModelChoice, choose_model
 from core.cart.model import CONFIG_FILE
 from core.cart.reasons import ReasonContext, explain_reasons, reason_context
-from core.cart.registry import (
-    describe_filters,
-    has_retrained_model,
-    load_retrained,
-    retrained_model_dir,
-    save_retrained,
-)
+from core.cart.registry import has_retrained_model, load_retrained, retrained_model_dir
+from core.cohorts.sources import riskiest_cart_members
 from core.errors import ModelError, PathLensError
 from core.fmt import PeopleTable
 from core.sessions import DEFAULT_SESSION_GAP
+from ui.cohorts import save_cohort_control
 from ui.data import filtered_events, get_store
-from ui.shell import download_csv, guarded
-from ui.tables import show_table
+from ui.shell import download_csv
 from ui.view import DataView
 
 BUNDLED = "bundled"
-#: Labels of the model picker (also the ``cart.model`` URL values).
-BUNDLED_CHOICE = "bundled model"
-RETRAINED_CHOICE = "retrained on this data"
-#: Seconds a retraining from the page may take before it stops with its best epoch so far.
-RETRAIN_TIME_LIMIT = 600.0
 #: The page's default recovery window, in days.
 DEFAULT_WINDOW_DAYS = 7
 
@@ -102,11 +97,36 @@ def cached_refusal(view: DataView) -> str:
     return training_refusal(filtered_events(view))
 
 
+@st.cache_resource(max_entries=4, show_spinner="Measuring the models on this data's latest "
+                                                "carts (and fitting both baselines)…")
+def cached_choice(view: DataView, trained_key: str | None) -> ModelChoice:
+    """Which model the page uses on the view's data (:func:`core.cart.choose.choose_model`,
+    nothing trained here): the bundled model measured on the latest carts, beside both
+    baselines and, with ``trained_key`` (:func:`retrained_model_key`), the model trained for
+    this view's data. A resource (read only): the choice holds the models themselves."""
+    trained = get_model(view, trained_key) if trained_key else None
+    return choose_model(filtered_events(view), bundled=bundled_model(), train=False,
+                        trained=trained)
+
+
+def chosen_model_key(choice: ModelChoice, trained_key: str | None) -> str:
+    """The model key of the choice's model (the other cached wrappers take it)."""
+    return trained_key if trained_key and choice.chosen == "dataset" else BUNDLED
+
+
 @st.cache_data(max_entries=8, show_spinner="Measuring the model on the latest carts "
                                             "(and fitting both baselines)…")
 def cached_evaluation(view: DataView, model_key: str) -> Metrics:
     """Held-out figures of the model and both baselines on the view's data."""
     return evaluate(get_model(view, model_key), filtered_events(view))
+
+
+def chosen_metrics(view: DataView, choice: ModelChoice, model_key: str) -> Metrics | None:
+    """Held-out figures of the chosen model with both baselines (curves, confusion): the
+    choice's own for the bundled model; measured on the same split for a trained one."""
+    if model_key == BUNDLED:
+        return choice.metrics
+    return cached_evaluation(view, model_key)
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every cart…")
@@ -155,45 +175,27 @@ def cached_reasons(view: DataView, model_key: str, session_id: str) -> pl.DataFr
 
 
 def warm_up(view: DataView) -> None:
-    """Fill the caches the page's default view reads (bundled model, default window, the
-    first cart it explains and its timeline, the retraining check), so that a first visit
-    finds them; run in
-    the background after a server's first page (:func:`ui.boot.warm_up_in_background`).
+    """Fill the caches the page's default view reads (the model choice with its held-out
+    figures, the chosen model's scores at the default window, the first cart it explains and
+    its timeline, the training check), so that a first visit finds them; run in the
+    background after a server's first page (:func:`ui.boot.warm_up_in_background`).
 
-    On the sample this is most of the Cart page's first visit (fitting both baselines for the
-    held-out figures: seconds). A dataset the page cannot use is left to the page, which says
-    why.
+    On the sample this is most of the Cart page's first visit (fitting both baselines and the
+    bootstrap intervals: seconds). It never starts a training (the page does, when it is
+    needed). A dataset the page cannot use is left to the page, which says why.
     """
     try:
-        status = cached_status(view, BUNDLED, DEFAULT_WINDOW_DAYS)
-        cached_evaluation(view, BUNDLED)
+        trained_key = retrained_model_key(view)
+        choice = cached_choice(view, trained_key)
+        model_key = chosen_model_key(choice, trained_key)
+        status = cached_status(view, model_key, DEFAULT_WINDOW_DAYS)
+        chosen_metrics(view, choice, model_key)
         for session in explainable_carts(status)[:1]:
-            cached_reasons(view, BUNDLED, session)
-            cached_explanation(view, BUNDLED, session)
+            cached_reasons(view, model_key, session)
+            cached_explanation(view, model_key, session)
         cached_refusal(view)
     except PathLensError:
         return
-
-
-def retrain(view: DataView, progress: Callable[[float, str], None]) -> tuple[ModelCard, Metrics]:
-    """Train a model on the filtered data, store it for this dataset and these filters only
-    (never over the bundled model), and measure the bundled model on the same split for
-    comparison (not cached: it writes the store).
-
-    Raises
-    ------
-    ParameterError
-        The data cannot be trained on (too few labelled carts...).
-    """
-    events = filtered_events(view)
-    model, card = train_model(events, seed=0, time_limit=RETRAIN_TIME_LIMIT, progress=progress)
-    scope = describe_filters(view.filters, view.seg)
-    card = ModelCard(**{**card.to_dict(), "name": view.dataset_id,
-                        "trained_on": f"this dataset with the filters “{scope}” "
-                                      f"({card.trained_on})"})
-    save_retrained(model, card, get_store(), view.dataset_id, view.filters, view.seg)
-    comparison = cached_evaluation(view, BUNDLED)
-    return card, comparison
 
 
 #: Display names of the metric columns (the CSV keeps the short names).
@@ -233,35 +235,6 @@ def reasons_for_people(reasons: pl.DataFrame) -> PeopleTable:
         "Risk": ("percent", reasons["risk"]),
         "Risk were it typical": ("percent", reasons["risk_reference"]),
     })
-
-
-def retrain_panel(view: DataView, *, key: str = "cart.retrain") -> None:
-    """The "Retrain on this data" button: refused with the reason when the data is too
-    small; otherwise trains with a progress bar, stores the model for this dataset and these
-    filters, and shows it against the baselines and the bundled model on the same split."""
-    reason = cached_refusal(view)
-    if reason:
-        st.info(f"Retraining is not possible here: {reason}.")
-    if not st.button("Retrain on this data", key=key, disabled=bool(reason),
-                     help="Trains a model on these carts (seeded, time split) and keeps it "
-                          "beside the bundled model, for this dataset and these filters only. "
-                          "Nobody's default changes: a link selects it with "
-                          f"cart.model={RETRAINED_CHOICE}."):
-        return
-    bar = st.progress(0.0, text="Starting…")
-    done = guarded(lambda: retrain(view, lambda f, msg: bar.progress(f, text=msg)))
-    if done is None:
-        return
-    card, bundled = done
-    rows = [{**r, "model": f"retrained: {model_label(r['model'])}"} for r in card.test_metrics]
-    if bundled.ok:
-        rows.append({**bundled.row("model"), "model": "bundled model"})
-    scope = describe_filters(view.filters, view.seg)
-    st.success(f"Stored beside the bundled model, for this dataset with the filters “{scope}” "
-               f"only; choose “{RETRAINED_CHOICE}” above to use it. The bundled model stays the "
-               "default for everyone.")
-    show_table(metrics_for_people(pl.DataFrame(rows)), key=f"{key}_table")
-    download_csv(pl.DataFrame(rows), "retrained_vs_bundled.csv", key=f"{key}_dl")
 
 
 def priced_values(status: pl.DataFrame) -> pl.DataFrame:
@@ -340,8 +313,11 @@ def recovery_summary(status: pl.DataFrame, *, threshold: float, window: int) -> 
     return known
 
 
-def carts_tables(status: pl.DataFrame, *, window: int) -> None:
-    """The open carts, riskiest first, and the abandoned-cart history (each with a CSV)."""
+def carts_tables(status: pl.DataFrame, *, window: int, note: str = "",
+                 below_open: Callable[[], None] | None = None) -> None:
+    """The open carts, riskiest first, and the abandoned-cart history (each with a CSV).
+    ``note`` is said above the open carts (e.g. that their risks are unverified);
+    ``below_open`` draws what belongs under the open carts' table (saving them as a cohort)."""
     columns = {
         "p_abandon": st.column_config.ProgressColumn("risk", min_value=0.0, max_value=1.0,
                                                      format="percent"),
@@ -358,14 +334,32 @@ def carts_tables(status: pl.DataFrame, *, window: int) -> None:
         "user_id": st.column_config.TextColumn("user")}
     shown = priced_values(status).drop("open", "purchased", "value_known")
     st.subheader("Open carts, riskiest first")
+    if note:
+        st.warning(note, icon=":material/help:")
     open_carts = shown.filter(pl.col("status") == "open").drop("status")
     st.dataframe(open_carts, hide_index=True, column_config=columns)
     download_csv(open_carts, "open_carts.csv", key="cart.dl_open")
+    if below_open is not None:
+        below_open()
     history = shown.filter(pl.col("status") == "history").drop("status")
     with st.expander(f"Abandoned-cart history: {history.height:,} carts idle for more than "
                      f"{window} days (no longer recoverable)"):
         st.dataframe(history, hide_index=True, column_config=columns)
         download_csv(history, "abandoned_cart_history.csv", key="cart.dl_history")
+
+
+def riskiest_cohort_control(view: DataView, status: pl.DataFrame, threshold: float) -> None:
+    """Save the users of the open carts flagged at risk (risk at least ``threshold``, the
+    riskiest first) as a cohort (:func:`core.cohorts.sources.riskiest_cart_members`)."""
+    flagged = int(((status["status"] == "open") & (status["p_abandon"] >= threshold)).sum())
+    if flagged == 0:
+        st.caption("No open cart is flagged at risk at this threshold: no cohort to save.")
+        return
+    save_cohort_control(
+        view, lambda: riskiest_cart_members(status, flagged, status="open",
+                                            filters=view.filters),
+        source="cart_risk", key="cart.cohort", name="Riskiest open carts",
+        label=f"Save the users of the {flagged:,} open carts flagged at risk as a cohort")
 
 
 def explainable_carts(status: pl.DataFrame, *, limit: int = 300) -> list[str]:
