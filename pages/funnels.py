@@ -153,8 +153,8 @@ if params.breakdown:
 
 st.subheader("Who dropped off")
 # plain step numbers: a bound selectbox puts the option label in the URL
-k = st.selectbox("Dropped off at step", list(range(2, result.n_steps + 1)),
-                 key="funnel.drop_step", bind="query-params")
+k = st.columns([1, 3])[0].selectbox("Dropped off at step", list(range(2, result.n_steps + 1)),
+                                   key="funnel.drop_step", bind="query-params")
 lost = dropped_entities(result, k)
 st.caption(f"{lost.height:,} reached step {k - 1} ({result.labels[k - 2]}) but not step {k} "
            f"({result.labels[k - 1]}).")

@@ -13,7 +13,8 @@ from functools import cache
 
 import polars as pl
 import pytest
-from apptest import run_page
+from apptest import ROOT, run_page
+from streamlit.testing.v1 import AppTest
 
 from core import ParameterError, compute_funnel
 from core.cohorts.sources import funnel_conversion_members, funnel_dropoff_members
@@ -161,6 +162,23 @@ def test_overview_compare_choice_lives_in_the_url():
     at = run_page("overview", **RANGE, **{"overview.compare": "lastweek"})
     assert at.segmented_control(key="overview.compare").value == "previous"
 
+
+
+@pytest.mark.parametrize(("page", "key"), [("overview", "overview.compare"),
+                                           ("funnels", "funnel.compare")])
+def test_an_unknown_compare_value_in_a_link_is_named_through_the_app(page, key):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.switch_page(f"pages/{page}.py")
+    at.query_params[key] = "lastweek"
+    at.run()
+    assert not at.exception, at.exception
+    assert f"`{key}=lastweek`" in " ".join(w.value for w in at.warning)
+    # a value equal to the default is used, not reported
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.switch_page(f"pages/{page}.py")
+    at.query_params[key] = "previous" if page == "overview" else "none"
+    at.run()
+    assert "could not be used" not in " ".join(w.value for w in at.warning)
 
 # --- Funnels ----------------------------------------------------------------------------------
 

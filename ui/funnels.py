@@ -209,9 +209,9 @@ def conversion_cohort_section(view: DataView, result: FunnelResult, noun: str) -
     n = result.n_steps
     st.subheader("Who converted")
     # plain step numbers: a bound selectbox puts the option label in the URL
-    step = st.selectbox("Reached step", list(range(2, n + 1)), index=n - 2,
-                        key="funnel.reach_step", bind="query-params",
-                        help="The last step: those who converted through the whole funnel.")
+    step = st.columns([1, 3])[0].selectbox(
+        "Reached step", list(range(2, n + 1)), index=n - 2, key="funnel.reach_step",
+        bind="query-params", help="The last step: those who converted through the whole funnel.")
     count = result.steps.row(step - 1, named=True)["entities"]
     what = "converted through the whole funnel" if step == n else "reached it"
     st.caption(f"{count:,} {noun} reached step {step} ({result.labels[step - 1]}): {what}.")
