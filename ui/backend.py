@@ -169,7 +169,9 @@ def _lake_list(records: list[LakeDataset]) -> None:
         return
     for r in records:
         remember(r.id)  # registered by the operator for everyone: every picker may list it
-    st.dataframe(lake_table(records), hide_index=True)
+    counts = st.column_config.NumberColumn(format="localized")  # 17,238, not 17238
+    st.dataframe(lake_table(records), hide_index=True,
+                 column_config={"events": counts, "users": counts})
     labels = {r.id: r.label for r in records}
     pick = st.selectbox("Lake dataset", list(labels), key=PICK_KEY, format_func=labels.get)
     c = st.columns(2)
