@@ -163,11 +163,16 @@ def cohort_manager(dataset_id: str, dataset_name: str) -> None:
     if not cohorts:
         st.caption(f"**{dataset_name}** has no saved cohorts yet. Save users from the Funnels, "
                    "Paths, Segments, Basket rules, Cart or Retention page.")
-        return
+    else:
+        _cohort_list(dataset_id, dataset_name, cohorts)
+    st.divider()
+
+
+def _cohort_list(dataset_id: str, dataset_name: str, cohorts: tuple[Cohort, ...]) -> None:
     st.caption(f"{len(cohorts)} cohort(s) of **{dataset_name}**. Pick them under Cohorts in the "
                "sidebar to filter or break down any page by them.")
     st.dataframe(cohorts_table(cohorts).drop("id"), hide_index=True,
-                 column_config={"users": st.column_config.NumberColumn(format="%d")})
+                 column_config={"users": st.column_config.NumberColumn(format="localized")})
     by_id = {c.id: c for c in cohorts}
     if st.session_state.get("data.cohort") not in by_id:
         st.session_state["data.cohort"] = cohorts[0].id
@@ -178,23 +183,30 @@ def cohort_manager(dataset_id: str, dataset_name: str) -> None:
 
 def _cohort_actions(dataset_id: str, cohort: Cohort) -> None:
     """Download, rename and delete one cohort."""
-    c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="bottom")
-    c1.download_button("Download CSV", data=lambda: cohort_csv(get_store(), dataset_id, cohort.id),
-                       file_name=f"cohort_{cohort.id[:8]}.csv", mime="text/csv",
-                       key="data.cohort_csv", icon=":material/download:", on_click="ignore")
     rename_key = f"data.cohort_rename.{cohort.id}"
     if rename_key not in st.session_state:
         st.session_state[rename_key] = cohort.name
-    c2.text_input("New name", key=rename_key, max_chars=80)
+    c1, c2, c3, c4 = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+    c1.text_input("New name", key=rename_key, max_chars=MAX_NAME_CHARS)
     # Callbacks run before the page, so the list above already shows the change; their
     # messages appear at the top of the page.
     c2.button("Rename", key="data.cohort_rename", icon=":material/edit:", on_click=_rename,
-              args=(dataset_id, cohort, rename_key))
-    with c3.popover("Delete", icon=":material/delete:"):
+              args=(dataset_id, cohort, rename_key), width="stretch")
+    c3.download_button("Download CSV", data=lambda: cohort_csv(get_store(), dataset_id, cohort.id),
+                       file_name=_csv_name(cohort), mime="text/csv",
+                       key="data.cohort_csv", icon=":material/download:", on_click="ignore",
+                       width="stretch", help="One user_id per line.")
+    with c4.popover("Delete", icon=":material/delete:", width="stretch"):
         st.markdown(f"Delete the cohort **{cohort.name}** ({cohort.size:,} users)? Pages that "
                     "use it stop doing so.")
         st.button("Delete for good", key="data.cohort_delete", type="primary", on_click=_delete,
                   args=(dataset_id, cohort.id, f"the cohort **{cohort.name}**"))
+
+
+def _csv_name(cohort: Cohort) -> str:
+    """``cohort_<name>.csv`` with only letters, digits, ``-`` and ``_`` (the id when none)."""
+    slug = re.sub(r"[^\w-]+", "_", cohort.name, flags=re.ASCII).strip("_")
+    return f"cohort_{slug or cohort.id[:8]}.csv"
 
 
 def _rename(dataset_id: str, cohort: Cohort, name_key: str) -> None:
