@@ -308,6 +308,7 @@ def test_a_deleted_or_renamed_cohort_changes_the_view(ds, events):
     assert not at.exception
     assert not [o for o in at.selectbox(key="retention.by").options if o.startswith("cohort · ")]
     assert COHORT_KEY not in at.query_params
+    assert any("no longer saved with this dataset" in w.value for w in at.warning)
 
 
 def test_the_cohorts_key_is_shared_and_belongs_to_the_dataset():

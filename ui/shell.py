@@ -163,8 +163,10 @@ def _cohort_control(page: str, dataset_id: str, notices: list[str]) -> tuple[tup
 
     seed_from_url(key, COHORT_KEY, parse, notices)
     held = st.session_state.get(key) or []
-    if any(cid not in by_id for cid in held):  # deleted or renamed away since it was picked
+    if any(cid not in by_id for cid in held):  # deleted, or another dataset chosen since
         st.session_state[key] = [cid for cid in held if cid in by_id]
+        notices.append("A cohort picked in the sidebar is no longer saved with this dataset "
+                       "(deleted, or another dataset was chosen); it no longer applies.")
     picked: list[str] = []
     if by_id:
         picked = st.sidebar.multiselect(
