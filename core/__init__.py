@@ -54,6 +54,10 @@ _EXPORTS: dict[str, str] = {
     "ComparisonWindow": "core.compare",
     "comparison_window": "core.compare",
     "align_earlier": "core.compare",
+    "counterpart_periods": "core.compare",
+    "add_earlier_conversion": "core.compare",
+    "year_earlier": "core.compare",
+    "data_span": "core.compare",
     # funnels
     "compute_funnel": "core.funnels",
     "FunnelResult": "core.funnels",
