@@ -314,3 +314,17 @@ def test_a_deleted_or_renamed_cohort_changes_the_view(ds, events):
 def test_the_cohorts_key_is_shared_and_belongs_to_the_dataset():
     # carried by the navigation links like `seg`, and cleared when another dataset is chosen
     assert COHORT_KEY in SHARED_KEYS and COHORT_KEY in DATASET_VIEW_KEYS
+
+
+@pytest.mark.parametrize("page, prefix", [
+    ("overview", "overview"), ("funnels", "funnels"), ("paths", "paths"),
+    ("retention", "retention"), ("segments", "segments"), ("rules", "basket_rules"),
+    ("cart", "cart_abandonment"),
+])
+def test_every_page_filters_by_a_cohort(ds, events, page, prefix):
+    members = events.get_column("user_id").unique().sort().head(2_000)
+    cid = _save_direct(ds, "First two thousand", members)
+    condition = f"cohort · First two thousand = {IN_COHORT}"
+    at = run_page(page, dataset=ds, timeout=300, **{COHORT_KEY: cid, "filter": condition})
+    assert at.sidebar.multiselect(key=f"{prefix}:filter").value == [condition]
+    assert not [e.value for e in at.error if "cohort" in e.value]
