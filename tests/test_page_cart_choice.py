@@ -5,6 +5,8 @@ trains a model for the data in the background when the bundled one is not good e
 from __future__ import annotations
 
 import functools
+import threading
+import time
 
 import polars as pl
 import pytest
@@ -19,9 +21,10 @@ from core.cart.choose import choose_model
 from core.cart.model import BUNDLED_DIR, WEIGHTS_FILE
 from core.cart.train import train_model
 from core.dev.cart_toy import toy_events
+from core.errors import ParameterError
 from core.store import SAMPLE_ID, DatasetStore
 from tests.apptest import ROOT, metric
-from ui.jobs import job_for, running_jobs
+from ui.jobs import job_for, running_jobs, start_job
 from ui.view import DataView
 
 PAGE = str(ROOT / "pages" / "cart.py")
@@ -149,3 +152,38 @@ def test_a_bundled_model_below_the_bar_starts_training_and_the_page_then_uses_th
     # the risks on the page are the trained model's: its threshold is the slider's default
     assert after.slider(key="cart.threshold").value == pytest.approx(round(stored.threshold, 2))
     assert not after.get("progress")
+
+
+def test_a_background_job_runs_once_per_key_and_reports_progress_and_errors():
+    gate = threading.Event()
+    calls = []
+
+    def slow(progress):
+        calls.append("slow")
+        progress(0.5, "half way")
+        gate.wait(30)
+
+    first = start_job(("test", "slow"), slow)
+    again = start_job(("test", "slow"), lambda progress: calls.append("again"))
+    assert again is first and job_for(("test", "slow")) is first  # joined, not restarted
+    for _ in range(100):  # the thread reports soon after it starts
+        if first.message == "half way":
+            break
+        time.sleep(0.05)
+    assert (first.fraction, first.message, first.done) == (0.5, "half way", False)
+    gate.set()
+    assert first.wait(30) and first.error == "" and calls == ["slow"]
+
+    def refused(progress):
+        raise ParameterError("`n` must be positive, got -1")
+
+    def broken(progress):
+        raise ZeroDivisionError("division by zero")
+
+    bad = start_job(("test", "refused"), refused)
+    assert bad.wait(30) and bad.error == "`n` must be positive, got -1"
+    worse = start_job(("test", "broken"), broken)
+    assert worse.wait(30) and "ZeroDivisionError: division by zero" in worse.error
+    # a finished key starts afresh
+    rerun = start_job(("test", "refused"), lambda progress: None)
+    assert rerun is not bad and rerun.wait(30) and rerun.error == ""
