@@ -1,6 +1,7 @@
 """Spark Connect for real (issue 17): a Spark Connect server runs in its own process, the
 backend reaches it through ``PATHLENS_SPARK_REMOTE=sc://localhost:PORT``, ships ``core`` to it
-as an artifact, and the funnels, paths and lake registration it computes equal Polars's.
+as an artifact, and the funnels, paths, features and segments, basket rules (MLlib FPGrowth),
+cart scores and lake registration it computes equal Polars's.
 
 The server is pyspark's own (``spark-submit --class ...SparkConnectServer``, ``local[2]``),
 started in a scratch directory with no ``PYTHONPATH``: its Python workers can import ``core``
@@ -32,9 +33,28 @@ if not ((_JAVA_HOME / "bin" / "java").exists() or shutil.which("java")):
 
 import pyspark  # noqa: E402
 
-from core import FunnelParams, PathsParams, generate_shop, load_events  # noqa: E402
+from core import (  # noqa: E402
+    FunnelParams,
+    ModelError,
+    PathsParams,
+    SegmentParams,
+    fit_segments,
+    generate_shop,
+    load_bundled_model,
+    load_events,
+    score_carts,
+    user_features,
+)
 from core.errors import ParameterError  # noqa: E402
-from core.spark import compute_funnel_spark, compute_paths_spark, register_lake_dataset  # noqa: E402
+from core.rules import RulesParams  # noqa: E402
+from core.spark import (  # noqa: E402
+    compute_funnel_spark,
+    compute_paths_spark,
+    fit_segments_spark,
+    mine_rules_spark,
+    register_lake_dataset,
+    score_carts_spark,
+)
 from core.spark.session import REMOTE_ENV, get_session, is_connect, stop_session  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,6 +198,39 @@ def test_paths_through_connect_equal_polars(spark, shop):
         assert_frame_equal(getattr(got, name), getattr(want, name), check_exact=False,
                            rel_tol=1e-9)  # fmt: skip
     assert (got.entities, dict(got.node_types)) == (want.entities, dict(want.node_types))
+
+
+def test_features_and_segments_through_connect_equal_polars(spark, shop):
+    folder, events = shop
+    feats, seg = fit_segments_spark(str(folder), SegmentParams(k=3, seed=3), spark=spark,
+                                    partitions=3)  # fmt: skip
+    ref = user_features(events)
+    assert_frame_equal(feats, ref)  # every feature of every user
+    assert_frame_equal(seg.labels, fit_segments(ref, k=3, seed=3).labels)
+
+
+def test_rules_through_connect_equal_mine_rules(spark, shop):
+    # MLlib FPGrowth through Connect's ML support
+    folder, events = shop
+    params = RulesParams(item="category", min_support=0.02, min_confidence=0.1)
+    got, ref = mine_rules_spark(str(folder), params, spark=spark), params.compute(events)
+    assert ref.rules.height > 0
+    assert_frame_equal(got.rules, ref.rules)
+    assert_frame_equal(got.itemsets, ref.itemsets)
+
+
+def test_cart_scores_through_connect_equal_polars(spark, shop):
+    # Connect has no broadcast: the model travels inside the task closure
+    folder, events = shop
+    try:
+        model = load_bundled_model()
+    except ModelError as e:
+        pytest.skip(f"the bundled cart model does not load: {e}")
+    got = score_carts_spark(str(folder), model, spark=spark, partitions=3)
+    ref = score_carts(model, events)
+    key = ["session_id", "user_id"]
+    assert got.height == ref.height > 0
+    assert_frame_equal(got.sort(key), ref.sort(key), check_exact=False, rel_tol=1e-6)
 
 
 def test_register_lake_dataset_through_connect(spark, shop):
