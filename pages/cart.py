@@ -4,7 +4,6 @@ risk, and why."""
 import polars as pl
 import streamlit as st
 
-from core.cart import chance_warning
 from core.cart.figures import (
     calibration_figure,
     confusion_counts,
@@ -84,8 +83,6 @@ if metrics is None and not choice.verified:
 elif metrics is not None and not metrics.ok:
     st.info(f"No held-out figures: {metrics.reason}.")
 elif metrics is not None:
-    if warning := chance_warning(metrics):
-        st.warning(warning, icon=":material/warning:")
     cols = st.columns(3)
     cols[0].plotly_chart(roc_figure(metrics), key="cart.roc")
     cols[1].plotly_chart(pr_figure(metrics), key="cart.pr")

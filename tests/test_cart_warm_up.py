@@ -28,7 +28,7 @@ def test_a_first_visit_after_the_warm_up_computes_nothing(monkeypatch):
         monkeypatch.setattr(ui.cart, name, recomputed)
     at = run_page("cart")  # asserts that no exception is shown
     assert not at.error, [e.value for e in at.error]
-    assert [m.label for m in at.metric][:2] == ["Model used", "ROC AUC on this data"]
+    assert [m.label for m in at.metric][:2] == ["ROC AUC on this data", "Brier score"]
     assert "Open carts (recoverable)" in [m.label for m in at.metric]
     # ROC, precision-recall, calibration, confusion, the cart's reasons and its timeline
     assert len(at.get("plotly_chart")) == 6

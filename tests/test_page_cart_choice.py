@@ -65,22 +65,21 @@ def test_the_panel_shows_the_figures_choose_model_gives_on_the_same_data():
     direct = choose_model(DatasetStore().scan(SAMPLE_ID).collect(), bundled=load_bundled_model(),
                           train=False)
     assert direct.verified and direct.chosen == "bundled"  # the sample: no training needed
-    assert metric(at, "Model used") == "Bundled model"
+    assert "In use: **bundled model**" in texts(at, "markdown")
     f = direct.figures()
     assert metric(at, "ROC AUC on this data") == f"{f['roc_auc']:.3f}"
     assert metric(at, "Brier score") == f"{f['brier']:.3f}"
     assert metric(at, "Test carts") == f"{direct.n_test_carts:,}"
-    shown = table(at, "95 % interval from")
+    shown = table(at, "95 % low")
     assert shown["Model"].to_list() == direct.candidates["name"].to_list()
-    for ours, theirs in (("ROC AUC", "roc_auc"), ("95 % interval from", "auc_low"),
-                         ("to", "auc_high"), ("Brier score", "brier")):
+    for ours, theirs in (("ROC AUC", "roc_auc"), ("95 % low", "auc_low"),
+                         ("95 % high", "auc_high"), ("Brier score", "brier")):
         assert shown[ours].to_list() == pytest.approx(direct.candidates[theirs].to_list())
     # the test carts and purchases beside every figure
     assert set(shown["Test carts"]) == {direct.n_test_carts}
-    assert set(shown["Test add-to-carts"]) == {direct.n_test_prefixes}
+    assert set(shown["Add-to-carts"]) == {direct.n_test_prefixes}
     assert set(shown["Bought"]) == {direct.n_test_purchases}
-    assert shown["Usable"].to_list() == ["used on this page"] + [
-        "no: a baseline scores only these test carts"] * 2
+    assert shown["Usable"].to_list() == ["in use", "no (baseline)", "no (baseline)"]
     cal = table(at, "Share actually abandoned")
     assert cal["Test add-to-carts"].to_list() == direct.calibration["n"].to_list()
     assert cal["Share actually abandoned"].to_list() == pytest.approx(
@@ -128,7 +127,7 @@ def test_a_bundled_model_below_the_bar_starts_training_and_the_page_then_uses_th
     ds = DatasetStore().put(events, name="a shop the bundled model does not know")
     view = DataView(ds)
     at = run(dataset=ds)
-    assert metric(at, "Model used") == "Bundled model"  # meanwhile, said so
+    assert "In use: **bundled model**" in texts(at, "markdown")  # meanwhile, said so
     assert "below 0.65" in texts(at, "markdown")
     job = job_for(ui.cart_choice.training_key(view))
     assert job is not None, "the page did not start a training"
@@ -144,8 +143,8 @@ def test_a_bundled_model_below_the_bar_starts_training_and_the_page_then_uses_th
     direct = choose_model(DatasetStore().scan(ds).collect(), bundled=_chance_model(),
                           train=False, trained=stored)
     assert direct.chosen == "dataset"  # planted drivers: it ranks better than a constant
-    assert metric(after, "Model used") == "Model trained on this data"
-    shown = table(after, "95 % interval from")
+    assert "In use: **model trained on this data**" in texts(after, "markdown")
+    shown = table(after, "95 % low")
     assert shown["Model"].to_list() == direct.candidates["name"].to_list()
     assert shown["ROC AUC"].to_list() == pytest.approx(direct.candidates["roc_auc"].to_list())
     assert "so a model was trained on this data" in texts(after, "markdown")

@@ -23,6 +23,7 @@ import streamlit as st
 
 from core.cart.card import ModelCard
 from core.cart.choose import MIN_AUC, ModelChoice, train_for_dataset
+from core.cart.evaluate import NEAR_CHANCE_AUC
 from core.cart.registry import describe_filters, save_retrained
 from core.fmt import PeopleTable
 from ui.cart import cached_refusal
@@ -75,19 +76,18 @@ def candidates_for_people(choice: ModelChoice) -> PeopleTable:
     """The measured candidates as the page shows them, with the test carts and purchases that
     every figure rests on."""
     c = choice.candidates
-    used = ["used on this page" if k == choice.chosen else
-            "yes" if u else "no: a baseline scores only these test carts"
+    used = ["in use" if k == choice.chosen else "yes" if u else "no (baseline)"
             for k, u in zip(c["key"], c["usable"], strict=True)]
     n = c.height
     return PeopleTable.build({
         "Model": ("text", c["name"]),
         "ROC AUC": ("decimal", c["roc_auc"]),
-        "95 % interval from": ("decimal", c["auc_low"]),
-        "to": ("decimal", c["auc_high"]),
+        "95 % low": ("decimal", c["auc_low"]),
+        "95 % high": ("decimal", c["auc_high"]),
         "Brier score": ("decimal", c["brier"]),
         "Usable": ("text", used),
         "Test carts": ("count", [choice.n_test_carts] * n),
-        "Test add-to-carts": ("count", [choice.n_test_prefixes] * n),
+        "Add-to-carts": ("count", [choice.n_test_prefixes] * n),
         "Bought": ("count", [choice.n_test_purchases] * n),
     })
 
@@ -106,21 +106,26 @@ def calibration_for_people(choice: ModelChoice) -> PeopleTable:
 
 def _headline(choice: ModelChoice) -> None:
     f = choice.figures()
-    m = st.columns(4)
-    m[0].metric("Model used", choice.name.capitalize())
-    m[1].metric("ROC AUC on this data", f"{f['roc_auc']:.3f}",
+    st.markdown(f"In use: **{choice.name}**")
+    m = st.columns(3)
+    m[0].metric("ROC AUC on this data", f"{f['roc_auc']:.3f}",
                 help=f"95 % interval {f['auc_low']:.3f}–{f['auc_high']:.3f} (bootstrap over "
                      f"the test carts). 0.5 ranks carts like a coin toss, 1 perfectly; below "
                      f"{MIN_AUC:.2f} the bundled model is not trusted here.")
-    m[2].metric("Brier score", f"{f['brier']:.3f}",
+    m[1].metric("Brier score", f"{f['brier']:.3f}",
                 help="Mean squared gap between the predicted risk and what happened (0 is "
                      "perfect); it also checks that the risks are honest percentages.")
-    m[3].metric("Test carts", f"{choice.n_test_carts:,}",
+    m[2].metric("Test carts", f"{choice.n_test_carts:,}",
                 help=f"The latest 20 % of this data's {choice.n_carts:,} labelled carts, which "
                      "no model was fitted on.")
     st.caption(f"Every figure is measured on the latest {choice.n_test_carts:,} carts of this "
                f"data ({choice.n_test_prefixes:,} add-to-carts, {choice.n_test_purchases:,} of "
-               "them bought), which no model was fitted on.")
+               "them bought), which no model was fitted on. Baselines are fitted on this data's "
+               "earlier carts to compare with; they score only these test carts.")
+    if f["roc_auc"] <= NEAR_CHANCE_AUC:
+        st.warning(f"The {choice.name} ranks this data's carts near chance (ROC AUC "
+                   f"{f['roc_auc']:.3f} on the latest {choice.n_test_carts:,} carts; 0.5 is a "
+                   "coin toss): treat its risks as rough guesses.", icon=":material/warning:")
 
 
 def model_panel(view: DataView, choice: ModelChoice, trained_key: str | None) -> None:
@@ -130,7 +135,7 @@ def model_panel(view: DataView, choice: ModelChoice, trained_key: str | None) ->
     st.subheader("Model used on this data")
     if not choice.verified:
         st.warning(f"**Unverified on this data.** {choice.reason} The risks on this page are "
-                   "the bundled model's, unverified here.", icon=":material/help:")
+                   "the bundled model's, not checked on this data.", icon=":material/help:")
         return
     _headline(choice)
     st.markdown(f"**Why:** {choice.reason}")
