@@ -245,6 +245,19 @@ def test_register_lake_dataset_through_connect(spark, shop):
     assert len(record.id) == 32
 
 
+def test_batch_cli_through_connect_writes_what_the_polars_backend_writes(spark, shop, tmp_path):
+    from core.batch import main, open_results
+
+    folder, _ = shop
+    for backend in ("polars", "spark"):  # spark: the session of PATHLENS_SPARK_REMOTE
+        assert main(["funnel", "--input", str(folder), "--backend", backend, "--out",
+                     str(tmp_path / backend), "--steps", "view_item,add_to_cart,purchase"]) == 0  # fmt: skip
+    (_, a), (manifest, b) = open_results(tmp_path / "polars"), open_results(tmp_path / "spark")
+    assert manifest["backend"] == "spark"
+    assert_frame_equal(a.steps, b.steps, check_exact=False, rel_tol=1e-9)
+    assert_frame_equal(a.entities.sort("user_id"), b.entities.sort("user_id"))
+
+
 def test_a_remote_url_that_is_not_spark_connect_is_refused(monkeypatch):
     monkeypatch.setenv(REMOTE_ENV, "http://cluster:15002")
     stop_session()
