@@ -145,7 +145,7 @@ def model_panel(view: DataView, choice: ModelChoice, trained_key: str | None) ->
         pl.lit(choice.n_test_prefixes).alias("n_test_add_to_carts"),
         pl.lit(choice.n_test_purchases).alias("n_test_bought")),
         "models_on_this_data.csv", key="cart.dl_candidates")
-    with st.expander(f"Calibration of the {choice.name} on the test carts"):
+    with st.expander(f"Calibration on the test carts ({choice.name})"):
         st.caption("A calibrated model's mean predicted risk matches the share of carts "
                    "actually abandoned in each band.")
         show_table(calibration_for_people(choice), key="cart.calibration_table")
