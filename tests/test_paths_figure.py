@@ -174,3 +174,20 @@ def test_tables_in_words_with_durations_and_no_empty_cells():
     into_drop = links.filter(pl.col("To") == "Drop-off")
     # no next step: null, shown as an en dash by the grid
     assert into_drop.height > 0 and into_drop["Mean time between"].null_count() == into_drop.height
+
+
+def test_long_comparison_titles_wrap_inside_their_half():
+    # a cohort breakdown's titles ran into each other across the middle of the chart
+    ev = _events()
+    left = compute_paths(ev.filter(ev["user_id"].is_in(["u1", "u2"])))
+    right = compute_paths(ev.filter(ev["user_id"].is_in(["u3", "u4"])))
+    long_left = "cohort · Searchers = in cohort (71,404 sessions)"
+    long_right = "cohort · Searchers = not in cohort (10,401 sessions)"
+    short = paths_comparison_figure(left, right, left_title="A (2)", right_title="B (2)")
+    fig = paths_comparison_figure(left, right, left_title=long_left, right_title=long_right)
+    for ann, title in zip(fig.layout.annotations[:2], (long_left, long_right), strict=True):
+        lines = [part.removeprefix("<b>").removesuffix("</b>") for part in ann.text.split("<br>")]
+        assert len(lines) == 2 and all(len(line) <= 44 for line in lines)
+        assert " ".join(lines) == title  # nothing cut
+        assert ann.yanchor == "bottom"
+    assert fig.layout.margin.t > short.layout.margin.t  # room for the second line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -23,6 +24,9 @@ TYPE_COLOURS: Final = {
     "purchase": "#2CA02C",
     "other": "#9D755D",
 }
+#: Characters per line of a side's title in a side-by-side comparison (each side has under half
+#: the width).
+_TITLE_CHARS: Final = 44
 SPECIAL_COLOURS: Final = {"other": "#C7C7C7", "drop_off": "#8C8C8C", "gap": "#DDDDDD"}
 
 
@@ -297,8 +301,13 @@ def paths_comparison_figure(
     annotations = []
     sides = ((left, left_title, left_value, (0.0, 0.48)),
              (right, right_title, right_value, (0.52, 1.0)))
+    lines = 1
     for res, title, value, dom in sides:
-        text = f"<b>{title}</b>"
+        # each side has under half the width: a long title ("cohort · Searchers = in cohort
+        # (71,404 sessions)") is wrapped, not run into the other side's
+        wrapped = textwrap.wrap(str(title), _TITLE_CHARS) or [""]
+        lines = max(lines, len(wrapped) + (1 if res.empty else 0))
+        text = "<br>".join(f"<b>{part}</b>" for part in wrapped)
         if value is not None:
             text = f"<span style='color:{color_for(value)}'>■</span> {text}"
         if res.empty:
@@ -308,7 +317,9 @@ def paths_comparison_figure(
         annotations.append(
             {
                 "x": (dom[0] + dom[1]) / 2,
-                "y": 1.06,
+                "y": 1.0,
+                "yshift": 8,
+                "yanchor": "bottom",
                 "xref": "paper",
                 "yref": "paper",
                 "text": text,
@@ -318,9 +329,9 @@ def paths_comparison_figure(
         )
     _add_legend(fig, [left, right])
     fig.update_layout(
-        height=height + 40,
+        height=height + 40 + 18 * (lines - 1),
         annotations=annotations,
-        margin={"l": 10, "r": 10, "t": 60, "b": 50},
+        margin={"l": 10, "r": 10, "t": 42 + 18 * lines, "b": 50},
         font={"size": 12},
     )
     return fig
