@@ -188,7 +188,7 @@ def test_the_app_never_imports_pyspark_unless_spark_is_chosen():
         "import core.store, core.spark.lake\n"
         "from tests.apptest import run_page\n"
         "at = run_page('data')\n"
-        "assert any(e.label.startswith('Engine: Polars') for e in at.expander)\n"
+        "assert any(e.label.startswith('Backend: Polars') for e in at.expander)\n"
         "assert 'pyspark' not in sys.modules, sorted(m for m in sys.modules if 'pyspark' in m)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

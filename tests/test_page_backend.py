@@ -54,7 +54,7 @@ def test_the_panel_says_polars_is_active_and_what_spark_would_need(monkeypatch, 
     monkeypatch.delenv("PATHLENS_BACKEND", raising=False)
     monkeypatch.setenv("PATHLENS_SPARK_REMOTE", "sc://cluster.example:15002")
     at = run_page("data")
-    assert any(e.label == "Engine: Polars (embedded, this server) · lake datasets"
+    assert any(e.label == "Backend: Polars (embedded, this server) · lake datasets"
                for e in at.expander)  # fmt: skip
     assert at.radio(key="data.backend").value == "polars"
     lines = " ".join(m.value for m in at.markdown)
@@ -69,7 +69,8 @@ def test_spark_from_the_environment_or_the_link(monkeypatch, registry):
     monkeypatch.setenv("PATHLENS_BACKEND", "spark")
     at = run_page("data")
     assert at.radio(key="data.backend").value == "spark"
-    assert any(e.label.startswith("Engine: Spark ·") for e in at.expander)
+    assert any(e.label == "Backend: Spark for lake datasets and batch runs · pages compute "
+               "with Polars" for e in at.expander)  # fmt: skip
     monkeypatch.delenv("PATHLENS_BACKEND")
     at = run_page("data", **{"data.backend": "spark"})  # chosen in a link
     assert at.radio(key="data.backend").value == "spark"

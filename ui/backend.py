@@ -188,7 +188,8 @@ def backend_panel() -> None:
     registry = LakeRegistry(get_store().root)
     chosen = st.session_state.get(BACKEND_KEY) or url_value(BACKEND_KEY)
     active = chosen if chosen in _LABELS else status.backend or "polars"
-    title = f"Engine: {_LABELS[active]} · lake datasets"
+    title = (f"Backend: {_LABELS[active]} · lake datasets" if active == "polars" else
+             "Backend: Spark for lake datasets and batch runs · pages compute with Polars")
     with st.expander(title, expanded=bool(registry.all()) or status.error is not None):
         for line in _status_lines(status):
             st.markdown(f"- {line}")
