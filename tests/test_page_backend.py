@@ -84,6 +84,9 @@ def test_spark_chosen_where_it_cannot_start_falls_back_to_polars(monkeypatch, re
     at = run_page("data", **{"data.backend": "spark"})
     assert any("Spark cannot start here: pyspark is not installed" in w.value
                for w in at.warning)  # fmt: skip
+    # the panel's title says what is in force, not what was asked for
+    assert any(e.label == "Backend: Polars (embedded, this server) · lake datasets"
+               for e in at.expander)  # fmt: skip
 
 
 def test_register_a_parquet_folder_then_use_it_on_every_page(registry, lake):
@@ -127,10 +130,16 @@ def test_a_lake_table_page_says_it_is_spark_batch_only(registry, lake):
     notices = " ".join(w.value for w in page.warning)
     assert "only Spark can read" in notices and "core.batch funnel" in notices
     assert page.sidebar.selectbox(key="overview:dataset").value == table.id
-    data = run_page("data")
-    assert data.dataframe[0].value["pages"].tolist() == ["none: Spark batch only"]
+    parquet = registry.add(describe_lake_parquet(str(folder), name="shop lake"))
+    data = run_page("data", dataset=parquet.id)  # the Parquet lake is the active dataset
+    table_row = data.dataframe[0].value.set_index("id").loc[table.id]
+    assert table_row["pages"] == "none: Spark batch only"
+    data.selectbox(key="data.lake_pick").set_value(table.id).run()
     data.button(key="data.lake_forget").click().run()
-    assert not data.exception and registry.all() == []
+    assert not data.exception, data.exception
+    assert [r.id for r in registry.all()] == [parquet.id]
+    # forgetting another lake dataset keeps the active one
+    assert data.sidebar.selectbox(key="data:dataset").value == parquet.id
 
 
 PAGES = ["overview", "funnels", "paths", "retention", "segments", "rules", "cart"]

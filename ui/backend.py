@@ -17,7 +17,13 @@ import streamlit as st
 
 from core.backend import BACKENDS, BackendStatus, backend_status
 from core.errors import PathLensError
-from core.spark.lake import LakeDataset, LakeRegistry, describe_lake_parquet, is_lake_path
+from core.spark.lake import (
+    LakeDataset,
+    LakeRegistry,
+    describe_lake_parquet,
+    is_lake_path,
+    register_lake_dataset,
+)
 from ui.data import get_store, remember
 from ui.urls import DATASET_KEY, DATASET_VIEW_KEYS, set_shared, url_value
 
@@ -72,9 +78,7 @@ def _engine_control(status: BackendStatus) -> str:
 
 
 def _describe(source: str, name: str | None, engine: str) -> LakeDataset:
-    if engine == "spark":
-        from core.spark.lake import register_lake_dataset
-
+    if engine == "spark":  # starts Spark here (pyspark is imported inside, on first use)
         return register_lake_dataset(source, name=name)
     return describe_lake_parquet(source, name=name)
 
@@ -113,7 +117,8 @@ def _register(engine: str) -> None:
         return
     except Exception as e:  # noqa: BLE001 - Spark's own errors (JVM, Connect): said as such
         st.session_state[_MESSAGE] = (
-            "error", f"Spark could not read `{source}`: {str(e).splitlines()[0][:300]}")
+            "error", f"{_LABELS[engine]} could not read `{source}`: "
+            f"{(str(e).splitlines() or [type(e).__name__])[0][:300]}")
         return
     remember(record.id)
     st.session_state[_MESSAGE] = (
@@ -160,7 +165,8 @@ def _forget(dataset_id: str) -> None:
         LakeRegistry(get_store().root).remove(dataset_id)
     except PathLensError:
         return  # a read-only store: the record stays, the table still lists it
-    set_shared(DATASET_KEY, None)
+    if url_value(DATASET_KEY) == dataset_id:  # it was the active dataset: back to the sample
+        set_shared(DATASET_KEY, None)
 
 
 def _lake_list(records: list[LakeDataset]) -> None:
@@ -188,6 +194,7 @@ def backend_panel() -> None:
     registry = LakeRegistry(get_store().root)
     chosen = st.session_state.get(BACKEND_KEY) or url_value(BACKEND_KEY)
     active = chosen if chosen in _LABELS else status.backend or "polars"
+    active = active if active == "polars" or status.spark_ready else "polars"
     title = (f"Backend: {_LABELS[active]} · lake datasets" if active == "polars" else
              "Backend: Spark for lake datasets and batch runs · pages compute with Polars")
     with st.expander(title, expanded=bool(registry.all()) or status.error is not None):
