@@ -311,6 +311,20 @@ def test_a_deleted_or_renamed_cohort_changes_the_view(ds, events):
     assert any("no longer saved with this dataset" in w.value for w in at.warning)
 
 
+def test_a_filter_on_a_renamed_cohort_is_removed_with_a_notice(ds, events):
+    members = events.get_column("user_id").unique().sort().head(30)
+    cid = _save_direct(ds, "Thirty", members)
+    condition = f"cohort · Thirty = {IN_COHORT}"
+    at = run_page("paths", dataset=ds, **{COHORT_KEY: cid, "filter": condition})
+    assert at.sidebar.multiselect(key="paths:filter").value == [condition]
+    DatasetStore().rename_cohort(ds, cid, "Thirty first")
+    saved_cohorts.clear()
+    at.run()
+    assert not at.exception
+    assert at.sidebar.multiselect(key="paths:filter").value == []
+    assert any("no longer exist" in w.value and condition in w.value for w in at.warning)
+
+
 def test_the_cohorts_key_is_shared_and_belongs_to_the_dataset():
     # carried by the navigation links like `seg`, and cleared when another dataset is chosen
     assert COHORT_KEY in SHARED_KEYS and COHORT_KEY in DATASET_VIEW_KEYS

@@ -236,7 +236,10 @@ def _filter_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[
 
     fkey = _wkey(page, FILTER_KEY)
     seed_from_url(fkey, FILTER_KEY, parse, notices)
-    if any(not exists(v) for v in st.session_state.get(fkey, [])):
+    gone = [v for v in st.session_state.get(fkey, []) if not exists(v)]
+    if gone:  # another dataset, or a cohort renamed or deleted: say which filters went
+        notices.append("Removed filter(s) that no longer exist in this data: "
+                       + ", ".join(f"`{g[:60]}`" for g in gone))
         st.session_state[fkey] = [v for v in st.session_state[fkey] if exists(v)]
     options += [v for v in st.session_state.get(fkey, []) if v not in options]
     picked = st.sidebar.multiselect(
