@@ -140,9 +140,13 @@ if not view.over_time.is_empty() and not view.over_time["complete"].all():
 right.plotly_chart(time_to_convert_figure(view.time_to_convert, title="Time to convert",
                                           entity=noun), key="funnel.ttc")
 with st.expander("Trend numbers"):
-    show_table(trend_people_table(view.over_time, interval=view.interval),
+    earlier_trend = view.earlier.trend if view.earlier is not None else None
+    show_table(trend_people_table(view.over_time, interval=view.interval, earlier=earlier_trend),
                key="funnel.trend_table")
-    download_csv(view.over_time, "funnel_trend.csv", key="funnel.dl_trend")
+    download_csv(view.over_time if earlier_trend is None else
+                 view.over_time.join(earlier_trend, on="period", how="left",
+                                     maintain_order="left"),
+                 "funnel_trend.csv", key="funnel.dl_trend")
 if params.breakdown:
     st.subheader(f"By {params.breakdown}: 95% intervals, each value against the rest")
     st.plotly_chart(breakdown_figure(view.breakdown, overall=last["conversion_from_first"]),

@@ -211,6 +211,24 @@ def test_funnel_conversion_against_the_previous_period_equals_compute_funnel():
             assert y == pytest.approx(100 * by_day[custom[0]])
 
 
+def test_funnel_trend_numbers_hold_the_earlier_period_beside_each_day():
+    at = run_page("funnels", **RANGE, **{"funnel.compare": "previous"})
+    table = next(df.value for df in at.dataframe if "Earlier conversion" in df.value.columns)
+    before = compute_funnel(_window_events(*PREVIOUS), STEPS, window=timedelta(days=1))
+    july = conversion_by_attempt(_window_events(*PREVIOUS), before.params, interval="day")
+    by_day = {d: (c, n) for d, c, n in zip(july["period"].dt.strftime("%Y-%m-%d").to_list(),
+                                           july["conversion"].to_list(),
+                                           july["entered"].to_list(), strict=True)}
+    rows = table.to_dict("records")
+    assert len(rows) == 30 and rows[0]["Period (UTC)"] == "2026-07-31"
+    for row in rows:  # each day of August beside the day 30 days earlier
+        day = date.fromisoformat(row["Period (UTC)"])
+        assert row["Earlier period (UTC)"] == (day - timedelta(days=30)).isoformat()
+        conversion, entered = by_day[row["Earlier period (UTC)"]]
+        assert row["Earlier conversion"] == pytest.approx(conversion)
+        assert row["Earlier entered"] == entered
+
+
 def test_funnel_compare_choice_lives_in_the_url_and_is_off_by_default():
     at = run_page("funnels", **RANGE)
     assert at.segmented_control(key="funnel.compare").value == "none"

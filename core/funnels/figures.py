@@ -368,11 +368,16 @@ def breakdown_people_table(table: pl.DataFrame, *, name: str = "Value") -> Peopl
     })
 
 
-def trend_people_table(frame: pl.DataFrame, *, interval: str = "day") -> PeopleTable:
+def trend_people_table(frame: pl.DataFrame, *, interval: str = "day",
+                       earlier: pl.DataFrame | None = None) -> PeopleTable:
     """A conversion trend for people: period (text), conversion and its 95% interval
-    (percent), counts, whether the conversion window has closed (text)."""
+    (percent), counts, whether the conversion window has closed (text).
+
+    With ``earlier`` (:func:`core.compare.align_earlier` of the earlier window's trend) each row
+    also shows the earlier period it is compared with, its conversion and counts (empty where
+    the data hold nothing comparable)."""
     fmt = "%Y-%m-%d %H:%M" if interval == "hour" else "%Y-%m-%d"
-    return PeopleTable.build({
+    columns = {
         "Period (UTC)": ("text", [p.strftime(fmt) for p in frame["period"].to_list()]),
         "Conversion": ("percent", frame["conversion"]),
         "95% interval from": ("percent", frame["ci_low"]),
@@ -380,7 +385,17 @@ def trend_people_table(frame: pl.DataFrame, *, interval: str = "day") -> PeopleT
         "Entered": ("count", frame["entered"]),
         "Converted": ("count", frame["converted"]),
         "Window closed": ("text", ["yes" if c else "not yet" for c in frame["complete"].to_list()]),
-    })
+    }
+    if earlier is not None:
+        e = frame.select("period").join(earlier, on="period", how="left", maintain_order="left")
+        columns |= {
+            "Earlier period (UTC)": ("text", [p.strftime(fmt) if p is not None else None
+                                              for p in e["previous_start"].to_list()]),
+            "Earlier conversion": ("percent", e["previous_conversion"]),
+            "Earlier entered": ("count", e["previous_entered"]),
+            "Earlier converted": ("count", e["previous_converted"]),
+        }
+    return PeopleTable.build(columns)
 
 
 __all__ = [
