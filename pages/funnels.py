@@ -8,7 +8,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from core.compare import add_earlier_conversion
 from core.filters import parse_condition
-from core.fmt import entity_noun, fmt_count
+from core.fmt import entity_noun
 from core.funnels import TREND_DEFINITIONS, FunnelParams, FunnelStep
 from core.funnels.figures import (
     breakdown_figure,
@@ -24,6 +24,7 @@ from ui.funnels import (
     cached_funnel,
     conversion_cohort_section,
     conversion_tile,
+    count_tile,
     default_steps,
     dropped_entities,
     names_by_type,
@@ -107,13 +108,19 @@ if result.is_empty:
 
 noun = entity_noun(count_by)
 m = st.columns(4)
-m[0].metric(f"Entered ({noun})", fmt_count(result.entered),
-            help=f"{noun.capitalize()} with a first step; counted by `{count_by}`.")
 last = result.steps.row(-1, named=True)
-m[1].metric(f"Converted ({noun})", fmt_count(last["entities"]))
-value, delta, help_ = conversion_tile(result, view.earlier, noun)
-m[2].metric("Conversion", value, delta, help=help_)
-m[3].metric("Excluded", fmt_count(result.n_excluded))
+tiles = (
+    (f"Entered ({noun})", count_tile(result, view.earlier, "entered",
+                                     f"{noun.capitalize()} with a first step; counted by "
+                                     f"`{count_by}`.")),
+    (f"Converted ({noun})", count_tile(result, view.earlier, "converted",
+                                       f"{noun.capitalize()} who reached the last step.")),
+    ("Conversion", conversion_tile(result, view.earlier, noun)),
+    ("Excluded", count_tile(result, view.earlier, "excluded",
+                            f"{noun.capitalize()} left out by an exclusion step.")),
+)
+for col, (label, (value, delta, help_)) in zip(m, tiles, strict=True):
+    col.metric(label, value, delta, help=help_)
 st.plotly_chart(funnel_figure(result, by_breakdown=params.breakdown is not None),
                 key="funnel.chart")
 show_table(steps_table(result), key="funnel.steps_table")

@@ -211,6 +211,23 @@ def test_funnel_conversion_against_the_previous_period_equals_compute_funnel():
             assert y == pytest.approx(100 * by_day[custom[0]])
 
 
+def test_funnel_count_tiles_against_the_previous_period_equal_compute_funnel():
+    at = run_page("funnels", **RANGE, **{"funnel.compare": "previous"})
+    now = compute_funnel(_window_events(*NOW), STEPS, window=timedelta(days=1))
+    before = compute_funnel(_window_events(*PREVIOUS), STEPS, window=timedelta(days=1))
+    short = "vs previous 30 days"
+    for label, a, b in (("Entered (users)", now.entered, before.entered),
+                        ("Converted (users)", now.steps["entities"][-1],
+                         before.steps["entities"][-1])):
+        t = tile(at, label)
+        assert t.body == f"{a:,}"
+        assert t.delta == expected_delta(label, a, b, short)
+        assert f"{b:,} in the earlier period, the previous 30 days (2026-07-01 – 2026-07-30)" in t.help
+    # no exclusion step: 0 excluded then and now, and no percentage of nothing
+    t = tile(at, "Excluded")
+    assert t.body == "0" and not t.delta and "No change in percent from 0" in t.help
+
+
 def test_funnel_trend_numbers_hold_the_earlier_period_beside_each_day():
     at = run_page("funnels", **RANGE, **{"funnel.compare": "previous"})
     table = next(df.value for df in at.dataframe if "Earlier conversion" in df.value.columns)

@@ -135,26 +135,56 @@ def _earlier_funnel(view: DataView, events: pl.DataFrame, params: FunnelParams, 
                          comparison_note(window, dated=dated))
 
 
+def _earlier_unusable(earlier: EarlierFunnel | None, text: str) -> str | None:
+    """The help of a tile that shows no change (``None`` when a change can be shown)."""
+    if earlier is None:
+        return text
+    if earlier.note:
+        return f"{text} {earlier.note}"
+    before = earlier.result
+    if before is None or before.entered == 0:
+        return (f"{text} No change: nobody entered the funnel in the earlier period, "
+                f"{earlier.window.label.removeprefix('vs ')}.")
+    return None
+
+
 def conversion_tile(result: FunnelResult, earlier: EarlierFunnel | None,
                     noun: str) -> tuple[str, str | None, str]:
     """The Conversion tile as ``(value, delta, help)``: the change in points against the
     earlier window when its data cover it and somebody entered there; else why not."""
     now = result.steps.row(-1, named=True)["conversion_from_first"]
     text = f"{noun.capitalize()} who reached the last step, of those who entered."
-    if earlier is None:
-        return fmt_pct(now), None, text
-    w = earlier.window
-    if earlier.note:
-        return fmt_pct(now), None, f"{text} {earlier.note}"
-    before = earlier.result
-    if before is None or before.entered == 0:
-        return fmt_pct(now), None, (f"{text} No change: nobody entered the funnel in the "
-                                    f"earlier period, {w.label.removeprefix('vs ')}.")
+    unusable = _earlier_unusable(earlier, text)
+    if unusable is not None:
+        return fmt_pct(now), None, unusable
+    w, before = earlier.window, earlier.result
     last = before.steps.row(-1, named=True)
     then = last["conversion_from_first"]
     return fmt_pct(now), f"{fmt_pp(now - then)} {w.short_label}", (
         f"{text} {fmt_pct(then)} in the earlier period, {w.label.removeprefix('vs ')} "
         f"({fmt_count(last['entities'])} of {fmt_count(before.entered)} {noun}).")
+
+
+def count_tile(result: FunnelResult, earlier: EarlierFunnel | None, what: str,
+               text: str) -> tuple[str, str | None, str]:
+    """A count tile (``what``: ``"entered"``, ``"converted"`` or ``"excluded"``) as ``(value,
+    delta, help)``: the change in percent against the earlier window, with the earlier count
+    in the help; no change when the earlier count is 0 (a percentage of nothing) or the
+    earlier window cannot be compared."""
+    def count(r: FunnelResult) -> int:
+        return {"entered": r.entered, "excluded": r.n_excluded,
+                "converted": r.steps.row(-1, named=True)["entities"]}[what]
+
+    now = count(result)
+    unusable = _earlier_unusable(earlier, text)
+    if unusable is not None:
+        return fmt_count(now), None, unusable
+    w, then = earlier.window, count(earlier.result)
+    earlier_text = f"{fmt_count(then)} in the earlier period, {w.label.removeprefix('vs ')}."
+    if then == 0:
+        return fmt_count(now), None, f"{text} {earlier_text} No change in percent from 0."
+    return (fmt_count(now), f"{fmt_pct(now / then - 1, signed=True)} {w.short_label}",
+            f"{text} {earlier_text}")
 
 
 def default_steps(info: DatasetInfo, names_by_type: dict[str, str]) -> list[str]:
