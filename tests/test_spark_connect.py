@@ -263,3 +263,17 @@ def test_a_remote_url_that_is_not_spark_connect_is_refused(monkeypatch):
     stop_session()
     with pytest.raises(ParameterError, match=r"PATHLENS_SPARK_REMOTE must be .*'sc://'"):
         get_session()
+
+
+def test_a_remote_url_where_nothing_listens_fails_at_once(monkeypatch):
+    # the Connect client alone would retry for minutes; the backend says what is wrong instead
+    port = _free_port()  # free: nothing listens there
+    monkeypatch.setenv(REMOTE_ENV, f"sc://localhost:{port}")
+    for proxy in ("grpc_proxy", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    stop_session()
+    with pytest.raises(ParameterError, match=rf"nothing answers at localhost:{port}"):
+        get_session()
+    monkeypatch.setenv(REMOTE_ENV, "sc://localhost:fifteen/;token=x")
+    with pytest.raises(ParameterError, match=r"the port 'fifteen' is not a number"):
+        get_session()

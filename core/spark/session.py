@@ -13,6 +13,7 @@ Settings the results depend on are fixed here: the session time zone is UTC (the
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 import zipfile
@@ -84,9 +85,30 @@ def _remote_session(url: str) -> Any:
         raise ParameterError(
             f"{REMOTE_ENV} must be a Spark Connect URL starting with 'sc://', got {url!r}"
         )
+    _check_reachable(url)
     spark = SparkSession.builder.remote(url).getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     return spark
+
+
+def _check_reachable(url: str, timeout_s: float = 5.0) -> None:
+    """Fail at once when nothing listens at the URL's host and port: the Connect client would
+    otherwise retry for minutes before saying so. Skipped behind a proxy (gRPC goes through it).
+    """
+    if any(os.environ.get(v) for v in ("grpc_proxy", "https_proxy", "HTTPS_PROXY")):
+        return
+    address = url[len("sc://"):].split("/", 1)[0]
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "15002")
+    if not port.isdigit():
+        raise ParameterError(f"{REMOTE_ENV} is {url!r}: the port {port!r} is not a number")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ParameterError(
+            f"{REMOTE_ENV} is {url!r} but nothing answers at {address or '(no host)'} ({e}); "
+            "start the Spark Connect server or correct the URL"
+        ) from e
 
 
 def get_session() -> Any:
@@ -100,8 +122,8 @@ def get_session() -> Any:
     Raises
     ------
     ParameterError
-        ``PATHLENS_SPARK_REMOTE`` is not an ``sc://`` URL or ``PATHLENS_SPARK_CORES`` is not a
-        positive integer.
+        ``PATHLENS_SPARK_REMOTE`` is not an ``sc://`` URL, nothing answers at its host and port,
+        or ``PATHLENS_SPARK_CORES`` is not a positive integer.
     """
     global _SESSION
     if _SESSION is None:
