@@ -33,7 +33,7 @@ from ui.cart import (
     retrained_model_key,
     riskiest_cohort_control,
 )
-from ui.cart_choice import model_panel
+from ui.cart_choice import forget_model_link, model_panel
 from ui.shell import download_csv, guarded, page_setup
 from ui.tables import show_table
 
@@ -43,6 +43,7 @@ st.caption("At each add-to-cart, a sequence model reads the visit so far and est
            "the bundled model on the latest 20 % of this data's carts, which no model was "
            "fitted on, and trains a model for this data when the bundled one is not good "
            "enough here.")
+forget_model_link(ctx)
 
 trained_key = retrained_model_key(ctx.view)
 choice = guarded(lambda: cached_choice(ctx.view, trained_key))

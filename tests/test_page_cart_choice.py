@@ -186,3 +186,11 @@ def test_a_background_job_runs_once_per_key_and_reports_progress_and_errors():
     # a finished key starts afresh
     rerun = start_job(("test", "refused"), lambda progress: None)
     assert rerun is not bad and rerun.wait(30) and rerun.error == ""
+
+
+def test_a_link_that_still_picks_a_model_is_told_the_page_chooses_now():
+    # links made before the page chose its model carried `cart.model`
+    at = run(**{"cart.model": "retrained"})
+    assert "cart.model" not in at.query_params
+    assert "`retrained` cart model" in texts(at, "warning")
+    assert "In use: **bundled model**" in texts(at, "markdown")  # measured best on the sample

@@ -29,9 +29,26 @@ from core.fmt import PeopleTable
 from ui.cart import cached_refusal
 from ui.data import filtered_events, get_store
 from ui.jobs import Job, Progress, job_for, start_job
-from ui.shell import download_csv
+from ui.shell import PageContext, download_csv
 from ui.tables import show_table
+from ui.urls import remove, url_value
 from ui.view import DataView
+
+#: The URL key of the former model picker (links made before the page chose the model itself).
+LEGACY_MODEL_KEY = "cart.model"
+
+
+def forget_model_link(ctx: PageContext) -> None:
+    """A link from before the page chose its model names one (``cart.model``): drop it from
+    the URL and say that the page now picks the model measured best on this data."""
+    old = url_value(LEGACY_MODEL_KEY)
+    if old is None:
+        return
+    remove(LEGACY_MODEL_KEY)
+    ctx.notice(f"The link asks for the `{old[:40]}` cart model. The page no longer takes that "
+               "choice: it measures the models on this data's latest carts and uses the best, "
+               "named below.")
+
 
 #: Seconds a training may take before it stops with its best epoch so far.
 TRAIN_TIME_LIMIT = 600.0
