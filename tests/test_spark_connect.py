@@ -245,6 +245,28 @@ def test_register_lake_dataset_through_connect(spark, shop):
     assert len(record.id) == 32
 
 
+def test_the_data_page_registers_a_lake_dataset_through_connect(spark, shop):
+    # the operator's path: Spark chosen on the Data page, PATHLENS_SPARK_REMOTE set (the
+    # fixture), the source typed in the panel; the page's session is this Connect session
+    from core.spark.lake import LakeRegistry
+    from core.store import DatasetStore
+    from tests.apptest import run_page
+
+    folder, events = shop
+    registry = LakeRegistry(DatasetStore().root)
+    try:
+        at = run_page("data", **{"data.backend": "spark"})
+        assert any(f"Spark Connect: `{os.environ[REMOTE_ENV]}`" in m.value for m in at.markdown)
+        at.text_input(key="data.lake_source").input(str(folder))
+        next(b for b in at.button if b.label == "Register lake dataset").click().run()
+        assert not at.exception, at.exception
+        [record] = registry.all()
+        assert record.report["engine"] == "spark" and record.rows == events.height
+        assert any(f"{events.height:,} events" in x.value for x in at.success)
+    finally:
+        registry.path.unlink(missing_ok=True)
+
+
 def test_batch_cli_through_connect_writes_what_the_polars_backend_writes(spark, shop, tmp_path):
     from core.batch import main, open_results
 
