@@ -1,5 +1,5 @@
-"""Cached wrappers and controls of the Overview page, and the period-comparison control that the
-Overview and Funnels pages share."""
+"""Cached wrappers and controls of the Overview page, and the period comparison the other pages
+share: the "Compare with" control, the earlier window's events and the tiles' changes."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Final
 import polars as pl
 import streamlit as st
 
-from core.compare import ComparisonWindow
+from core.compare import ComparisonWindow, comparison_window
 from core.filters import FilterParams
-from core.fmt import fmt_count, fmt_money, fmt_pct
+from core.fmt import fmt_count, fmt_money, fmt_pct, fmt_pp
 from core.overview import (
     OverviewMetrics,
     PeriodComparison,
@@ -112,6 +112,45 @@ def undated_events(view: DataView) -> pl.DataFrame:
     if filters.date_from is None and filters.date_to is None:
         return filtered_events(view)
     return filtered_events(view.with_filters(replace(filters, date_from=None, date_to=None)))
+
+
+@dataclass(frozen=True)
+class EarlierEvents:
+    """The earlier window a page compares its numbers with, and the view's events in it (its
+    property filters, segments and cohorts; only the dates shifted)."""
+
+    window: ComparisonWindow
+    events: pl.DataFrame
+    #: why no change is shown ("" when it is): see :func:`comparison_note`
+    note: str = ""
+
+
+def earlier_events(view: DataView, against: str) -> EarlierEvents | None:
+    """The events of the window before the view's period (the sidebar's date range, or the
+    first to the last event) that ``against`` (``"previous"`` or ``"year"``) names; ``None``
+    when the view holds no event (no period to compare)."""
+    first, last = filtered_events(view).select(
+        pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).row(0)
+    if first is None:
+        return None
+    start, end = current_range(view.filters, first, last)
+    undated = undated_events(view)
+    window = comparison_window(start, end, against=against,  # type: ignore[arg-type]
+                               events=undated)
+    dated = view.filters.date_from is not None or view.filters.date_to is not None
+    return EarlierEvents(window, undated.filter(window.earlier_filter()),
+                         comparison_note(window, dated=dated))
+
+
+def tile_change(now: float, before: float | None, window: ComparisonWindow, *,
+                rate: bool = False) -> str | None:
+    """A tile's delta: a rate's change in points, a count's in percent, then what it is
+    against (``"+4.2% vs previous 30 days"``); ``None`` when there is no earlier value (or a
+    count of zero, of which no percent change exists)."""
+    if before is None or (not rate and before == 0):
+        return None
+    change = fmt_pp(now - before) if rate else fmt_pct((now - before) / before, signed=True)
+    return f"{change} {window.short_label}"
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing overview…")
