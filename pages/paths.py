@@ -9,12 +9,16 @@ from core.paths import (
     paths_figure,
     top_paths_people_table,
 )
+from ui.overview import compare_control
 from ui.paths import (
     cached_drop_off_paths,
+    cached_earlier_paths,
     cached_paths,
+    comparison_caption,
     funnel_banner,
     funnel_link,
     node_cohort_control,
+    paths_tiles,
 )
 from ui.shell import download_csv, guarded, page_setup
 from ui.tables import show_table
@@ -59,13 +63,14 @@ with st.expander("Exclude and group nodes"):
     groupings = st.text_input("Groupings", key="paths.groupings", bind="query-params",
                               placeholder="/product/*; re:^search", help="Patterns separated by "
                               "';': * matches anything; re: starts a regular expression.")
-c = st.columns([1, 2])
+c = st.columns([2, 3, 3])
 columns = [p for p, v in info.properties.items() if 2 <= len(v) <= 50]
 by = c[0].selectbox("Break down by", columns, index=None, placeholder="(no breakdown)",
                     key="paths.by", bind="query-params")
 picked = c[1].multiselect("Show one value, or compare two", info.properties.get(by, ()),
                           max_selections=2, key="paths.values", bind="query-params",
                           disabled=by is None) if by else []
+against = compare_control("paths.compare", default="none", container=c[2])
 
 params = guarded(lambda: PathsParams(
     start=start, end=end, max_steps=depth,
@@ -103,14 +108,21 @@ if len(shown) == 1:
     if r.empty:
         st.info(r.reason)
         st.stop()
-    m = st.columns(3)
-    m[0].metric(f"{word.capitalize()} with a path", f"{r.entities:,}")
-    m[1].metric("Went on to purchase", f"{r.path_counts['purchased'].sum() / r.entities:.1%}",
-                help="At or after the start of their path, even beyond the steps shown.")
-    m[2].metric("Distinct paths", f"{r.path_counts.height:,}")
+    earlier = None
+    if against is not None:
+        earlier = guarded(lambda: cached_earlier_paths(
+            ctx.view, params, against, (by, picked[0]) if picked else None, link))
+    for col, (label, value, delta, help_) in zip(st.columns(3), paths_tiles(r, earlier),
+                                                  strict=True):
+        col.metric(label, value, delta, help=help_ or None)
+    if earlier is not None:
+        st.caption(comparison_caption(earlier))
     title = f"{by} = {picked[0]}" if picked else None
     st.plotly_chart(paths_figure(r, title=title), key="paths.chart")
 else:
+    if against is not None:
+        st.caption("Two values side by side have no tiles: pick one value to compare it with "
+                   "the earlier period.")
     titles = [f"{by} = {v} ({r.entities:,} {word})" for v, r in zip(picked, shown, strict=True)]
     st.plotly_chart(paths_comparison_figure(shown[0], shown[1], left_title=titles[0],
                                             right_title=titles[1], left_value=picked[0],

@@ -9,11 +9,14 @@ from core.retention import (
     retention_curves_figure,
     retention_heatmap,
 )
+from ui.overview import compare_control
 from ui.retention import (
     MODE_OPTIONS,
+    cached_earlier_retention,
     cached_retention,
     cell_cohort_control,
     cells_people_table,
+    comparison_caption,
     default_period,
     empty_reason,
     groups_people_table,
@@ -59,6 +62,8 @@ by = c[3].selectbox("Break down by", columns, index=None, placeholder="(no break
                     key="retention.by", bind="query-params",
                     help="The value on each person's first start event.")
 
+against = compare_control("retention.compare", default="none", container=st.columns([2, 3])[0])
+
 params = guarded(lambda: RetentionParams(
     start=step_from(start, start_where, names), returning=step_from(back, back_where, names),
     period=period, periods=int(periods), mode=MODE_OPTIONS[mode], breakdown=by))
@@ -78,10 +83,14 @@ if by:
     show_table(groups_people_table(result), key="retention.groups_table")
 for note in notes(result, group):
     st.info(note, icon=":material/info:")
-heads = headlines(result, group)
+earlier = (guarded(lambda: cached_earlier_retention(ctx.view, params, against))
+           if against is not None else None)
+heads = headlines(result, group, earlier)
 for col, h in zip(st.columns(len(heads)), heads, strict=True):
-    col.metric(h.label, h.value)
+    col.metric(h.label, h.value, h.delta, help=h.help)
     col.caption(h.sentence)
+if earlier is not None:
+    st.caption(comparison_caption(earlier))
 pooled = pooling_note(result, group)
 if pooled:
     st.caption(pooled)

@@ -14,8 +14,9 @@ import streamlit as st
 
 from core.cohorts import CohortDraft, path_node_members
 from core.cohorts.model import MAX_DEFINITION_CHARS
+from core.compare import ComparisonWindow
 from core.errors import ParameterError
-from core.fmt import fmt_duration
+from core.fmt import fmt_count, fmt_duration, fmt_pct
 from core.funnels import FunnelParams
 from core.paths import (
     FunnelDropOff,
@@ -27,6 +28,7 @@ from core.paths import (
 from core.paths.result import display_name
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
+from ui.overview import earlier_events, tile_change
 from ui.urls import DROPPED_AT_KEY, FUNNEL_KEY, read_funnel_link, remove
 from ui.view import DataView
 
@@ -40,7 +42,10 @@ class FunnelLink:
 
 
 def _events(view: DataView, breakdown: tuple[str, str] | None, count_by: str):
-    events = filtered_events(view)
+    return _of_breakdown(filtered_events(view), breakdown, count_by)
+
+
+def _of_breakdown(events, breakdown: tuple[str, str] | None, count_by: str):
     if breakdown is not None:
         column, value = breakdown
         events = filter_breakdown(events, column=column, value=value, count_by=count_by)
@@ -70,6 +75,91 @@ def cached_drop_off_paths(
     return paths_after_drop_off(
         events, funnel=funnel, dropped_at=link.dropped_at, params=params
     )
+
+
+@dataclass(frozen=True)
+class EarlierPaths:
+    """The same paths over the earlier window they are compared with.
+
+    ``result`` is ``None`` when no change can be shown (``note`` says why: the data do not
+    cover the earlier window, or no date range was picked) or the data hold no event there."""
+
+    window: ComparisonWindow
+    result: PathsResult | None
+    note: str = ""
+
+
+@st.cache_resource(max_entries=16, show_spinner="Computing the earlier period's paths…")
+def cached_earlier_paths(
+    view: DataView,
+    params: PathsParams,
+    against: str,
+    breakdown: tuple[str, str] | None = None,
+    link: FunnelLink | None = None,
+) -> EarlierPaths | None:
+    """The paths of :func:`cached_paths` (of :func:`cached_drop_off_paths` with ``link``) on
+    the view's events of the earlier window ``against`` (``"previous"`` or ``"year"``): same
+    settings, filters, cohorts, segments and breakdown value, only the dates shifted. ``None``
+    when the view holds no event."""
+    found = earlier_events(view, against)
+    if found is None:
+        return None
+    if found.note or found.events.is_empty():
+        return EarlierPaths(found.window, None, found.note)
+    if link is None:
+        result = params.compute(_of_breakdown(found.events, breakdown, params.count_by))
+    else:
+        funnel = FunnelParams.from_query(link.funnel_query)
+        result, _ = paths_after_drop_off(
+            _of_breakdown(found.events, breakdown, funnel.count_by), funnel=funnel,
+            dropped_at=link.dropped_at, params=params)
+    return EarlierPaths(found.window, result, found.note)
+
+
+def _path_numbers(result: PathsResult) -> tuple[int, float | None, int]:
+    """Entities with a path, the share that went on to purchase, distinct paths."""
+    if result.empty:
+        return 0, None, 0
+    bought = result.path_counts["purchased"].sum() / result.entities
+    return result.entities, bought, result.path_counts.height
+
+
+def paths_tiles(result: PathsResult,
+                earlier: EarlierPaths | None) -> list[tuple[str, str, str | None, str]]:
+    """The tiles of one result as ``(label, value, delta, help)``; with ``earlier``, each
+    delta is the change against the same paths of the earlier window and the help ends with
+    the earlier value and its dates, or with why no change is shown."""
+    word = result.params.entity_word
+    now = _path_numbers(result)
+    tiles = [(f"{word.capitalize()} with a path", fmt_count(now[0]), ""),
+             ("Went on to purchase", fmt_pct(now[1]),
+              "At or after the start of their path, even beyond the steps shown."),
+             ("Distinct paths", fmt_count(now[2]), "")]
+    if earlier is None:
+        return [(label, value, None, text) for label, value, text in tiles]
+    w = earlier.window
+    when = w.label.removeprefix("vs ")
+    if earlier.note:
+        return [(label, value, None, f"{text} {earlier.note}".strip())
+                for label, value, text in tiles]
+    before = (_path_numbers(earlier.result) if earlier.result is not None
+              else (0, None, 0))
+    if before[0] == 0:
+        why = f"No change: no {word} had a path in the earlier period, {when}."
+        return [(label, value, None, f"{text} {why}".strip()) for label, value, text in tiles]
+    shown = (fmt_count(before[0]), fmt_pct(before[1]), fmt_count(before[2]))
+    return [(label, value, tile_change(n, b, w, rate=i == 1),
+             f"{text} {b_text} in the earlier period, {when}.".strip())
+            for i, ((label, value, text), n, b, b_text)
+            in enumerate(zip(tiles, now, before, shown, strict=True))]
+
+
+def comparison_caption(earlier: EarlierPaths) -> str:
+    """What the tiles' changes are against, or why there are none."""
+    if earlier.note:
+        return earlier.note
+    return (f"Changes {earlier.window.label}: the same paths (settings, filters and "
+            "breakdown value) on that period's events.")
 
 
 def _clear_funnel_link() -> None:

@@ -9,13 +9,14 @@ helpers below only pick and word numbers the result already holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import polars as pl
 import streamlit as st
 
 from core.cohorts import CohortDraft, retention_cell_members
+from core.compare import ComparisonWindow
 from core.filters import parse_condition
 from core.fmt import MISSING, PeopleTable, fmt_count, fmt_pct
 from core.funnels import FunnelStep
@@ -23,6 +24,7 @@ from core.overview import DatasetInfo
 from core.retention import RetentionParams, RetentionResult
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
+from ui.overview import earlier_events, tile_change
 from ui.view import DataView
 
 #: The Mode control's options (plain words: a bound control writes them in the URL) and the
@@ -131,35 +133,113 @@ def pooling_note(result: RetentionResult, group: str) -> str | None:
 
 @dataclass(frozen=True)
 class Headline:
-    """One headline figure: the metric's label and value, and the sentence that explains it."""
+    """One headline figure: the metric's label and value, and the sentence that explains it.
+
+    ``period`` is the period whose pooled retention it shows (``None``: the people in cohorts;
+    ``number`` its value, ``None`` when not known yet); with a comparison, ``delta`` is the
+    change against the earlier window and ``help`` its earlier value or why there is none."""
 
     label: str
     value: str
     sentence: str
+    period: int | None = None
+    number: float | None = None
+    delta: str | None = None
+    help: str | None = None
 
 
-def headlines(result: RetentionResult, group: str) -> list[Headline]:
+@dataclass(frozen=True)
+class EarlierRetention:
+    """The same retention over cohorts that started in the earlier window, their returns
+    counted up to its end (as the current cohorts' are up to the end of the current period).
+
+    ``result`` is ``None`` when no change can be shown (``note`` says why) or the data hold
+    no event there."""
+
+    window: ComparisonWindow
+    result: RetentionResult | None
+    note: str = ""
+
+
+@st.cache_resource(max_entries=16, show_spinner="Computing the earlier period's retention…")
+def cached_earlier_retention(view: DataView, params: RetentionParams,
+                             against: str) -> EarlierRetention | None:
+    """:func:`cached_retention` on the view's events of the earlier window ``against``
+    (``"previous"`` or ``"year"``): same settings, filters, cohorts and segments, only the
+    dates shifted. ``None`` when the view holds no event."""
+    found = earlier_events(view, against)
+    if found is None:
+        return None
+    if found.note or found.events.is_empty():
+        return EarlierRetention(found.window, None, found.note)
+    return EarlierRetention(found.window, params.compute(found.events), found.note)
+
+
+def headlines(result: RetentionResult, group: str,
+              earlier: EarlierRetention | None = None) -> list[Headline]:
     """People in cohorts, then the pooled retention of period 1 and of the last period with a
-    complete cohort, each with its 95% interval and the people it is over."""
+    complete cohort, each with its 95% interval and the people it is over; with ``earlier``,
+    each against the same figure of the earlier window (:func:`against_earlier`)."""
     people = result.people.filter(pl.col("group") == group).height
     out = [Headline("People in cohorts", fmt_count(people),
                     f"{people:,} people did the start event ({result.params.label('start')}) "
-                    "and form the cohorts.")]
+                    "and form the cohorts.", None, people)]
     mean = result.mean.filter((pl.col("group") == group) & (pl.col("period") >= 1))
     if mean.is_empty():
         label = f"Came back in {period_name(result, 1)}"
-        out.append(Headline(label, MISSING, f"{label}: not known yet (no complete cohort)."))
+        out.append(Headline(label, MISSING, f"{label}: not known yet (no complete cohort).", 1))
+    else:
+        rows = mean.sort("period").rows(named=True)
+        picked = [r for r in rows if r["period"] == 1][:1]
+        if rows[-1]["period"] != 1:
+            picked.append(rows[-1])
+        for r in picked:
+            label = f"Came back in {period_name(result, r['period'])}"
+            sentence = (f"{label}: {fmt_pct(r['rate'])} ({100 * r['ci_low']:.1f}–"
+                        f"{fmt_pct(r['ci_high'])}) of {r['people']:,} people in complete "
+                        "cohorts")
+            out.append(Headline(label, fmt_pct(r["rate"]), sentence, r["period"], r["rate"]))
+    if earlier is None:
         return out
-    rows = mean.sort("period").rows(named=True)
-    picked = [r for r in rows if r["period"] == 1][:1]
-    if rows[-1]["period"] != 1:
-        picked.append(rows[-1])
-    for r in picked:
-        label = f"Came back in {period_name(result, r['period'])}"
-        sentence = (f"{label}: {fmt_pct(r['rate'])} ({100 * r['ci_low']:.1f}–"
-                    f"{fmt_pct(r['ci_high'])}) of {r['people']:,} people in complete cohorts")
-        out.append(Headline(label, fmt_pct(r["rate"]), sentence))
-    return out
+    return [against_earlier(h, earlier, group) for h in out]
+
+
+def against_earlier(head: Headline, earlier: EarlierRetention, group: str) -> Headline:
+    """``head`` with its change against the same figure of the earlier window (same group),
+    and the earlier value and dates in its help; or, in its help, why there is no change."""
+    w = earlier.window
+    when = w.label.removeprefix("vs ")
+    if earlier.note:
+        return replace(head, help=earlier.note)
+    before = earlier.result
+    people = (before.people.filter(pl.col("group") == group).height
+              if before is not None else 0)
+    if people == 0:
+        who = "no one" if group == "All" else f"no one of {group}"
+        return replace(head, help=f"No change: {who} did the start event in the earlier "
+                                  f"period, {when}.")
+    if head.period is None:
+        return replace(head, delta=tile_change(head.number, people, w),  # type: ignore[arg-type]
+                       help=f"{people:,} people in the earlier period, {when}.")
+    row = before.mean.filter((pl.col("group") == group)  # type: ignore[union-attr]
+                             & (pl.col("period") == head.period))
+    name = period_name(before, head.period)  # type: ignore[arg-type]
+    if row.is_empty():
+        return replace(head, help=f"No change: no cohort of the earlier period, {when}, has "
+                                  f"a complete {name}.")
+    r = row.row(0, named=True)
+    delta = tile_change(head.number, r["rate"], w, rate=True) if head.number is not None else None
+    return replace(head, delta=delta, help=(
+        f"{fmt_pct(r['rate'])} of {r['people']:,} people in complete cohorts in the earlier "
+        f"period, {when}."))
+
+
+def comparison_caption(earlier: EarlierRetention) -> str:
+    """What the headline changes are against, or why there are none."""
+    if earlier.note:
+        return earlier.note
+    return (f"Changes {earlier.window.label}: cohorts that started in that period, their "
+            "returns counted up to its end, as the cohorts above are up to the end of theirs.")
 
 
 def cells_people_table(result: RetentionResult, group: str) -> PeopleTable:
@@ -198,8 +278,12 @@ def groups_people_table(result: RetentionResult) -> PeopleTable:
 
 __all__ = [
     "MODE_OPTIONS",
+    "EarlierRetention",
     "Headline",
+    "against_earlier",
+    "cached_earlier_retention",
     "cached_retention",
+    "comparison_caption",
     "cells_people_table",
     "default_period",
     "empty_reason",
