@@ -63,7 +63,7 @@ with st.expander("Exclude and group nodes"):
     groupings = st.text_input("Groupings", key="paths.groupings", bind="query-params",
                               placeholder="/product/*; re:^search", help="Patterns separated by "
                               "';': * matches anything; re: starts a regular expression.")
-c = st.columns([2, 3, 3])
+c = st.columns([2, 2, 4])
 columns = [p for p, v in info.properties.items() if 2 <= len(v) <= 50]
 by = c[0].selectbox("Break down by", columns, index=None, placeholder="(no breakdown)",
                     key="paths.by", bind="query-params")

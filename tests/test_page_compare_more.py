@@ -152,7 +152,7 @@ def test_retention_tiles_against_the_previous_30_days_equal_compute_retention():
         assert t.delta == pp_change(rate, rate_before)
         assert t.help == (f"{100 * rate_before:.1f}% of {over:,} people in complete cohorts "
                           f"in the earlier period, {EARLIER}.")
-    assert any(c.value.startswith(f"Changes vs {EARLIER}: cohorts that started in that period")
+    assert any(c.value.startswith(f"Changes vs {EARLIER}: the cohorts that started in that period")
                for c in at.caption)
 
 

@@ -238,8 +238,9 @@ def comparison_caption(earlier: EarlierRetention) -> str:
     """What the headline changes are against, or why there are none."""
     if earlier.note:
         return earlier.note
-    return (f"Changes {earlier.window.label}: cohorts that started in that period, their "
-            "returns counted up to its end, as the cohorts above are up to the end of theirs.")
+    return (f"Changes {earlier.window.label}: the cohorts that started in that period, their "
+            "returns counted up to its end, just as the cohorts above are counted up to the end "
+            "of the date range.")
 
 
 def cells_people_table(result: RetentionResult, group: str) -> PeopleTable:
