@@ -7,14 +7,15 @@ Every change the tiles show is checked against the core functions (``compute_pat
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cache
 
 import polars as pl
 import pytest
 from apptest import run_page
 
-from core.paths import compute_paths, filter_breakdown
+from core.funnels import FunnelParams
+from core.paths import compute_paths, filter_breakdown, paths_after_drop_off
 from core.retention import compute_retention
 from core.store import SAMPLE_ID, DatasetStore
 
@@ -84,6 +85,21 @@ def test_paths_tiles_against_the_previous_30_days_equal_compute_paths(breakdown)
     assert purchase.help.endswith(f"{100 * bbought:.1f}% in the earlier period, {EARLIER}.")
     assert tile(at, "Distinct paths").delta == pct_change(distinct, bdistinct)
     assert any(c.value.startswith(f"Changes vs {EARLIER}") for c in at.caption)
+
+
+def test_paths_after_a_funnel_drop_off_compare_the_drop_outs_of_each_window():
+    funnel = FunnelParams(steps=("view_item", "add_to_cart", "purchase"),
+                          window=timedelta(days=1))
+    at = run_page("paths", **RANGE, **{"paths.compare": "previous",
+                                       "paths.funnel": funnel.to_query(),
+                                       "paths.dropped_at": "2"})
+    now, before = (paths_after_drop_off(window(*w), funnel=funnel, dropped_at=2)[0]
+                   for w in (NOW, PREVIOUS))
+    t = tile(at, "Users with a path")  # the funnel counts users
+    assert t.delta == pct_change(now.entities, before.entities)
+    assert t.help == f"{before.entities:,} in the earlier period, {EARLIER}."
+    assert tile(at, "Distinct paths").delta == pct_change(now.path_counts.height,
+                                                          before.path_counts.height)
 
 
 def test_paths_compare_is_off_by_default_and_its_choice_lives_in_the_url():
