@@ -309,3 +309,35 @@ def test_a_damaged_registry_lists_nothing_and_breaks_nothing(tmp_path):
     assert LakeRegistry(store.root).all() == []
     assert not store.exists("a" * 32)
     assert [m.id for m in store.list()] == []  # the registry file is not taken for a dataset
+
+
+def test_lake_sources_a_visitor_may_register_by_hand(tmp_path):
+    from core.spark.lake import lake_roots, lake_source_refusal
+
+    roots = lake_roots({"PATHLENS_LAKE_ROOTS": f" s3://shop/events/ , {tmp_path}/lake,catalog:shop."})
+    assert roots == ("s3://shop/events/", f"{tmp_path}/lake", "catalog:shop.")
+    assert lake_roots({}) == () and lake_roots({"PATHLENS_LAKE_ROOTS": " , "}) == ()
+    store = tmp_path / "store"
+    for folder in ("lake", "other", "lakeside"):  # a path that does not exist names a table
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.parquet").write_bytes(b"")
+
+    def ok(source: str) -> bool:
+        return lake_source_refusal(source, roots, store_root=store) == ""
+
+    assert ok("s3://shop/events/2026/part-0.parquet") and ok("S3://shop/events")
+    assert not ok("s3://shop/eventsX/a.parquet")  # a prefix of the name is not the folder
+    assert not ok("s3://shop/events/../secrets/a.parquet")
+    assert not ok("gs://shop/events/a.parquet")
+    assert ok(f"{tmp_path}/lake/a.parquet") and ok(f"{tmp_path}/lake/*.parquet")
+    assert not ok(f"{tmp_path}/lake/../other/a.parquet")
+    assert not ok(f"{tmp_path}/lakeside/a.parquet")
+    assert ok("shop.events") and not ok("hr.salaries")
+    assert "off on this server" in lake_source_refusal("s3://shop/events/a", (), store_root=store)
+    assert "does not exist on this server" in lake_source_refusal(
+        f"{tmp_path}/lake/missing.parquet", roots, store_root=store)
+    # the store is never a lake, even under an allowed folder
+    store.mkdir()
+    (store / "abc.parquet").write_bytes(b"")
+    assert "inside the dataset store" in lake_source_refusal(
+        f"{store}/abc.parquet", (str(tmp_path),), store_root=store)

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from apptest import metric, run_page
 
-from core.spark.lake import LakeRegistry, describe_lake_parquet
+from core.spark.lake import LAKE_ROOTS_ENV, LakeRegistry, describe_lake_parquet
 from core.store import DatasetStore
 from tests.builders import make_events
 
@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def registry():
-    """The test store's lake registry, emptied after each test (the store is process-wide)."""
+def registry(monkeypatch, tmp_path):
+    """The test store's lake registry, emptied after each test (the store is process-wide);
+    the operator allows registering files under the test's folder and every catalog table."""
+    monkeypatch.setenv(LAKE_ROOTS_ENV, f"{tmp_path},catalog:")
     reg = LakeRegistry(DatasetStore().root)
     yield reg
     reg.path.unlink(missing_ok=True)
@@ -163,3 +165,32 @@ def test_every_page_opens_a_parquet_lake_dataset(registry, tmp_path):
             steps = at.multiselect(key="funnel.steps").value
             ref = compute_funnel(events, steps, window=timedelta(days=1))  # the page's default
             assert metric(at, "Entered (users)") == f"{ref.steps['entities'][0]:,}"
+
+
+def test_registering_is_off_unless_the_operator_allows_it(monkeypatch, registry, lake):
+    # a shared server: a visitor must not read whatever path the server can
+    folder, _ = lake
+    monkeypatch.delenv(LAKE_ROOTS_ENV)
+    at = run_page("data")
+    assert not [b for b in at.button if b.label == "Register lake dataset"]
+    assert any(LAKE_ROOTS_ENV in i.value and "off on this server" in i.value for i in at.info)
+    assert registry.all() == []
+
+
+def test_only_sources_under_the_operators_roots_register(monkeypatch, registry, lake, tmp_path):
+    folder, _ = lake
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    make_events({"u9": [("view_item", "00:00")]}).write_parquet(outside / "x.parquet")
+    monkeypatch.setenv(LAKE_ROOTS_ENV, str(folder))
+    at = _submit(run_page("data"), str(outside / "x.parquet"))
+    assert any("outside the lake sources this server allows" in e.value for e in at.error)
+    at = _submit(at, f"{folder}/../../{tmp_path.name}-outside/x.parquet")  # `..` resolved
+    assert any("outside the lake sources" in e.value for e in at.error)
+    store = DatasetStore().root
+    monkeypatch.setenv(LAKE_ROOTS_ENV, f"{folder},{store.parent}")
+    at = _submit(at, str(store / "*.parquet"))  # other visitors' uploads
+    assert any("inside the dataset store" in e.value for e in at.error)
+    assert registry.all() == []
+    at = _submit(at, str(folder), "allowed")
+    assert [r.name for r in registry.all()] == ["allowed"]

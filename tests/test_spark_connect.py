@@ -245,14 +245,15 @@ def test_register_lake_dataset_through_connect(spark, shop):
     assert len(record.id) == 32
 
 
-def test_the_data_page_registers_a_lake_dataset_through_connect(spark, shop):
+def test_the_data_page_registers_a_lake_dataset_through_connect(spark, shop, monkeypatch):
     # the operator's path: Spark chosen on the Data page, PATHLENS_SPARK_REMOTE set (the
     # fixture), the source typed in the panel; the page's session is this Connect session
-    from core.spark.lake import LakeRegistry
+    from core.spark.lake import LAKE_ROOTS_ENV, LakeRegistry
     from core.store import DatasetStore
     from tests.apptest import run_page
 
     folder, events = shop
+    monkeypatch.setenv(LAKE_ROOTS_ENV, str(folder))  # the operator allows the shop's folder
     registry = LakeRegistry(DatasetStore().root)
     try:
         at = run_page("data", **{"data.backend": "spark"})

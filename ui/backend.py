@@ -22,6 +22,8 @@ from core.spark.lake import (
     LakeRegistry,
     describe_lake_parquet,
     is_lake_path,
+    lake_roots,
+    lake_source_refusal,
     register_lake_dataset,
 )
 from ui.data import get_store, remember
@@ -133,7 +135,7 @@ def _refusal(source: str, engine: str) -> str:
     if engine == "polars" and not is_lake_path(source):
         return (f"`{source}` is not an existing Parquet path. A catalog table name needs the "
                 "Spark engine.")
-    return ""
+    return lake_source_refusal(source, lake_roots(), store_root=get_store().root)
 
 
 def lake_table(records: list[LakeDataset]) -> pl.DataFrame:
@@ -161,6 +163,8 @@ def _use(dataset_id: str) -> None:
 
 def _forget(dataset_id: str) -> None:
     """Button callback: drop a lake dataset from the registry (its files stay in the lake)."""
+    if not lake_roots():  # registering is off: so is forgetting
+        return
     try:
         LakeRegistry(get_store().root).remove(dataset_id)
     except PathLensError:
@@ -169,7 +173,7 @@ def _forget(dataset_id: str) -> None:
         set_shared(DATASET_KEY, None)
 
 
-def _lake_list(records: list[LakeDataset]) -> None:
+def _lake_list(records: list[LakeDataset], *, editable: bool) -> None:
     if not records:
         st.caption("No lake dataset registered yet.")
         return
@@ -183,9 +187,10 @@ def _lake_list(records: list[LakeDataset]) -> None:
     c = st.columns(2)
     c[0].button("Use it on every page", key="data.lake_use", on_click=_use, args=(pick,),
                 icon=":material/check:")
-    c[1].button("Forget it", key="data.lake_forget", on_click=_forget, args=(pick,),
-                icon=":material/delete:", help="Removes the registration only; the lake's "
-                "files are never touched.")
+    if editable:  # forgetting is registering's undo: the same permission
+        c[1].button("Forget it", key="data.lake_forget", on_click=_forget, args=(pick,),
+                    icon=":material/delete:", help="Removes the registration only; the lake's "
+                    "files are never touched.")
 
 
 def backend_panel() -> None:
@@ -202,5 +207,10 @@ def backend_panel() -> None:
             st.markdown(f"- {line}")
         engine = _engine_control(status)
         st.caption(WHAT_WORKS)
-        _register_form(engine)
-        _lake_list(registry.all())  # read after the form: a dataset just registered is listed
+        editable = bool(lake_roots())  # the operator's choice: a shared server reads no
+        if editable:                   # path a visitor names unless it allows it
+            _register_form(engine)
+        else:
+            st.info(lake_source_refusal("", (), store_root=get_store().root),
+                    icon=":material/lock:")
+        _lake_list(registry.all(), editable=editable)  # after the form: lists one just added

@@ -29,6 +29,8 @@ _EXPORTS = {
     "score_carts_spark": "core.spark.scoring",
     "register_lake_dataset": "core.spark.lake",
     "LakeDataset": "core.spark.lake",
+    "lake_roots": "core.spark.lake",
+    "lake_source_refusal": "core.spark.lake",
 }
 
 __all__ = sorted(_EXPORTS)

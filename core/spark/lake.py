@@ -27,9 +27,11 @@ import glob
 import hashlib
 import json
 import os
+import posixpath
 import tempfile
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,10 @@ __all__ = [
     "LakeDataset",
     "LakeRegistry",
     "describe_lake_parquet",
+    "LAKE_ROOTS_ENV",
     "is_lake_path",
+    "lake_roots",
+    "lake_source_refusal",
     "register_lake_dataset",
     "scan_lake",
 ]
@@ -115,6 +120,91 @@ def is_lake_path(source: str) -> bool:
     """True when ``source`` names files (a URL, an existing path or a glob), False for a
     catalog table name; the rule of :func:`core.spark.runner.read_events`."""
     return "://" in source or os.path.exists(source) or any(ch in source for ch in "*?[")
+
+
+#: Environment variable naming what a dashboard visitor may register as a lake dataset.
+LAKE_ROOTS_ENV = "PATHLENS_LAKE_ROOTS"
+_CATALOG = "catalog:"
+
+
+def lake_roots(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The lake sources the operator lets dashboard visitors register (``PATHLENS_LAKE_ROOTS``).
+
+    Entries are separated by commas: a local folder (``/data/lake``), a URL prefix
+    (``s3://shop-events/``) or ``catalog:<prefix>`` for catalog tables whose names start with
+    the prefix (``catalog:`` alone: every table). Unset or empty: none (registering from the
+    dashboard is off; :func:`register_lake_dataset` from Python is not affected).
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment to read (``os.environ`` by default).
+
+    Returns
+    -------
+    tuple of str
+    """
+    raw = (os.environ if environ is None else environ).get(LAKE_ROOTS_ENV, "")
+    return tuple(e.strip() for e in raw.split(",") if e.strip())
+
+
+def _url_within(source: str, root: str) -> bool:
+    scheme, _, rest = source.partition("://")
+    r_scheme, _, r_rest = root.partition("://")
+    if scheme.lower() != r_scheme.lower() or ".." in rest.split("/"):
+        return False
+    path, base = posixpath.normpath("/" + rest), posixpath.normpath("/" + r_rest)
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def _path_within(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
+def lake_source_refusal(source: str, roots: Sequence[str], *, store_root: str | Path) -> str:
+    """Why a dashboard visitor may not register ``source`` (``""`` when they may).
+
+    A shared server must not let a visitor read whatever the server can: a source must lie
+    under one of the operator's ``roots`` (:func:`lake_roots`; symbolic links and ``..`` are
+    resolved first) and never in the dataset store (its Parquet files are other visitors'
+    uploads).
+
+    Parameters
+    ----------
+    source : str
+        A Parquet path (file, folder, glob, URL) or a catalog table name.
+    roots : sequence of str
+        The allowed sources (:func:`lake_roots`).
+    store_root : str or Path
+        The dataset store's folder.
+
+    Returns
+    -------
+    str
+        The refusal in words, or ``""``.
+    """
+    if not roots:
+        return ("Registering lake datasets is off on this server. Its operator allows it by "
+                f"setting {LAKE_ROOTS_ENV} to the folders, URL prefixes (s3://...) or "
+                "`catalog:` table prefixes that visitors may read.")
+    allowed = ", ".join(f"`{r}`" for r in roots)
+    if not is_lake_path(source):
+        if any(r.startswith(_CATALOG) and source.startswith(r[len(_CATALOG):]) for r in roots):
+            return ""
+        if "/" in source or os.sep in source:
+            return (f"`{source}` does not exist on this server (and is not a catalog table "
+                    f"this server allows: {allowed}).")
+        return f"The table `{source}` is not among the lake sources this server allows ({allowed})."
+    if "://" in source:
+        ok = any(_url_within(source, r) for r in roots if "://" in r)
+    else:  # a glob is judged by the files it matches too ("/srv/*/x" may reach the store)
+        reals = [os.path.realpath(p) for p in (source, *glob.glob(source, recursive=True))]
+        store = os.path.realpath(store_root)
+        if any(_path_within(real, store) for real in reals):
+            return f"`{source}` is inside the dataset store, which holds visitors' uploads."
+        folders = [os.path.realpath(r) for r in roots if "://" not in r and not r.startswith(_CATALOG)]
+        ok = all(any(_path_within(real, f) for f in folders) for real in reals)
+    return "" if ok else f"`{source}` is outside the lake sources this server allows ({allowed})."
 
 
 def _file_listing(frame: Any) -> list[str]:
