@@ -194,3 +194,11 @@ def test_only_sources_under_the_operators_roots_register(monkeypatch, registry, 
     assert registry.all() == []
     at = _submit(at, str(folder), "allowed")
     assert [r.name for r in registry.all()] == ["allowed"]
+
+
+def test_a_registered_lake_dataset_is_in_every_sessions_picker(registry, lake):
+    # registered by the operator's rules for everyone: a new visitor, no link, sees it
+    folder, _ = lake
+    registry.add(describe_lake_parquet(str(folder), name="shared lake"))
+    at = run_page("funnels")
+    assert "Lake · shared lake (6 events)" in at.sidebar.selectbox(key="funnels:dataset").options

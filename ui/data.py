@@ -23,6 +23,7 @@ from core.errors import PathLensError
 from core.filters import apply_filters
 from core.overview import DatasetInfo, dataset_info
 from core.segments import SegmentParams, segment_labels
+from core.spark.lake import LakeRegistry
 from core.store import SAMPLE_ID, DatasetStore
 from ui.view import DataView
 
@@ -120,10 +121,13 @@ def _label(dataset_id: str) -> str:
 
 
 def dataset_names() -> dict[str, str]:
-    """id -> display name of the datasets this session may pick: the sample, then those it
-    uploaded or opened by link that are still stored (never the whole store)."""
+    """id -> display name of the datasets this session may pick: the sample, the lake datasets
+    registered on this server (the operator allows their sources, ``PATHLENS_LAKE_ROOTS``),
+    then those it uploaded or opened by link that are still stored (never the whole store)."""
     store = get_store()
     names = {SAMPLE_ID: "Bundled sample shop"}
+    for lake in LakeRegistry(store.root).all():
+        names[lake.id] = _label(lake.id)
     for ds in remembered():
         if ds != SAMPLE_ID and store.exists(ds):
             names[ds] = _label(ds)
