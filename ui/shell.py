@@ -199,10 +199,10 @@ def _date_controls(page: str, info: DatasetInfo, notices: list[str]) -> tuple[da
         v = st.session_state.get(key)
         if v is not None and lo and hi and not lo <= v <= hi:  # another dataset's date
             st.session_state[key] = None
-    c1, c2 = st.sidebar.columns(2)
-    start = c1.date_input("From", value=None, min_value=lo, max_value=hi, key=_wkey(page, FROM_KEY),
+    # one row each: side by side, the clear button left room for "2026," of the date
+    start = st.sidebar.date_input("From", value=None, min_value=lo, max_value=hi, key=_wkey(page, FROM_KEY),
                           help="First day (UTC) to include; empty = all.")
-    end = c2.date_input("To", value=None, min_value=lo, max_value=hi, key=_wkey(page, TO_KEY),
+    end = st.sidebar.date_input("To", value=None, min_value=lo, max_value=hi, key=_wkey(page, TO_KEY),
                         help="Last day (UTC) to include; empty = all.")
     publish(FROM_KEY, [start.isoformat()] if start else [])
     publish(TO_KEY, [end.isoformat()] if end else [])
