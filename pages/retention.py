@@ -97,7 +97,8 @@ if pooled:
 
 st.plotly_chart(retention_heatmap(result, group=group), key="retention.heatmap")
 end = result.data_end.strftime("%Y-%m-%d %H:%M") if result.data_end else "–"
-st.caption(f"\\* the {period} had not ended when the data ends ({end} UTC): the share may still "
+until = ("the date range ends" if ctx.filters.date_to is not None else "the data end")
+st.caption(f"\\* the {period} had not ended when {until} ({end} UTC): the share may still "
            "rise. Hover a cell for its counts.")
 st.plotly_chart(retention_curves_figure(result, group=group), key="retention.curves")
 st.caption("Thin lines: one cohort each (open markers: period not over). Thick line: all "
