@@ -29,6 +29,7 @@ from core.segments.features import (
     FeatureReport,
     default_columns,
     feature_availability,
+    feature_label,
     user_features_partition,
 )
 from core.segments.names import segment_names
@@ -163,8 +164,8 @@ def _clustering_columns(frame: pl.DataFrame, params: SegmentParams) -> tuple[lis
     for c in numeric_features(frame.schema):
         if c not in cols:
             share = frame[c].null_count() / max(frame.height, 1)
-            notes.append(f"feature {c!r} was left out by default: {share:.0%} of users have "
-                         "no value for it (name it in `columns` to use it)")
+            notes.append(f"{feature_label(c)} (`{c}`) was left out by default: {share:.0%} of "
+                         "users have no value for it. Choose it among the features to use it.")
     return cols, notes
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from core.segments.features import FEATURE_SPECS
+from core.segments.features import FEATURE_SPECS, feature_label
 
 
 def _skewness(x: np.ndarray) -> float:
@@ -71,8 +71,9 @@ def prepare(
         rows.append({"feature": name, "log": use_log, "log_scale": scale,
                      "impute_value": impute, "imputed": n_missing, "mean": mean, "std": std})
         if n_missing:
-            notes.append(f"feature {name!r}: {n_missing:,} users ({n_missing / n:.0%}) have no "
-                         f"value; they count as average ({impute:.3g}) for it")
+            notes.append(f"{feature_label(name)} (`{name}`): {n_missing:,} users "
+                         f"({n_missing / n:.0%}) have no value; they count as the average user "
+                         f"({impute:.3g}) for it")
     z = np.column_stack(blocks) if blocks else np.empty((n, 0))
     return z, kept, rows, notes
 
