@@ -9,7 +9,9 @@ how it runs on Databricks, EMR and Kubernetes (Spark Connect).
 
 Modules: ``session`` (the session, shipping ``core``), ``runner`` (partition and merge),
 ``funnels``, ``paths``, ``segments`` (features, K-means), ``rules`` (MLlib FPGrowth),
-``scoring`` (cart model), ``lake`` (registering a lake table as a dataset).
+``scoring`` (cart model), ``retention``, ``overview`` (the Overview page's numbers),
+``views`` (a dashboard view: the sidebar's filters, cohorts and segments applied in every
+partition; the sidebar's summary), ``lake`` (registering a lake table as a dataset).
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ _EXPORTS = {
     "fit_segments_spark": "core.spark.segments",
     "mine_rules_spark": "core.spark.rules",
     "score_carts_spark": "core.spark.scoring",
+    "compute_retention_spark": "core.spark.retention",
+    "overview_spark": "core.spark.overview",
+    "SparkOverview": "core.spark.overview",
+    "view_events": "core.spark.views",
+    "dataset_info_spark": "core.spark.views",
     "register_lake_dataset": "core.spark.lake",
     "LakeDataset": "core.spark.lake",
     "lake_roots": "core.spark.lake",

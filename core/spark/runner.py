@@ -56,11 +56,33 @@ class EventSource:
     schema : dict of str to pl.DataType or None
         The Polars dtypes of the source (read from the Parquet footer when the driver can see
         the file); partitions are cast back to them. ``None``: cast to the canonical schema.
+    prepare : callable or None
+        Applied to every partition (and to :func:`empty_partition`) before the analysis.
+    needs : frozenset of str
+        Source columns ``prepare`` reads.
     """
 
-    def __init__(self, frame: Any, schema: Mapping[str, pl.DataType] | None) -> None:
+    def __init__(
+        self,
+        frame: Any,
+        schema: Mapping[str, pl.DataType] | None,
+        *,
+        prepare: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+        needs: Iterable[str] = (),
+    ) -> None:
         self.frame = frame
         self.schema = dict(schema) if schema is not None else None
+        self.prepare = prepare
+        self.needs = frozenset(needs)
+
+    def with_prepare(
+        self, prepare: Callable[[pl.DataFrame], pl.DataFrame], *, needs: Iterable[str] = ()
+    ) -> EventSource:
+        """The same events, each partition passed through ``prepare`` before an analysis sees
+        it (row-wise work: the sidebar's filters, cohort columns). ``prepare`` must be
+        picklable, keep whole users together and keep the row order; ``needs`` are the source
+        columns it reads (they travel through the shuffle whatever the analysis reads)."""
+        return EventSource(self.frame, self.schema, prepare=prepare, needs=needs)
 
     def columns(self) -> list[str]:
         """The event columns (without the order columns)."""
@@ -69,7 +91,7 @@ class EventSource:
 
 def read_events(spark: Any, source: Any) -> EventSource:
     """An :class:`EventSource` from a Parquet path (file, folder, glob), a table name or a
-    Spark DataFrame.
+    Spark DataFrame (an :class:`EventSource` is returned as it is).
 
     Raises
     ------
@@ -78,6 +100,8 @@ def read_events(spark: Any, source: Any) -> EventSource:
     """
     from pyspark.sql import functions as F  # lazy: only the Spark backend imports pyspark
 
+    if isinstance(source, EventSource):
+        return source
     if not isinstance(source, (str, os.PathLike)):
         frame = source.select("*", F.monotonically_increasing_id().alias(ROW_COL))
         return EventSource(frame, None)
@@ -153,12 +177,18 @@ def _encode(name: str, table: pl.DataFrame, part: str) -> Iterator[Any]:
 def _partition_runner(
     fn: Callable[[pl.DataFrame], Mapping[str, pl.DataFrame]],
     schema: Mapping[str, pl.DataType] | None,
+    prepare: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> Callable[[Iterator[Any]], Iterator[Any]]:
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         held = [b for b in batches if b.num_rows]
         if not held:
             return
-        out = fn(_to_polars(held, schema))
+        frame = _to_polars(held, schema)
+        if prepare is not None:
+            frame = prepare(frame)
+            if frame.is_empty():  # a partition the filters empty: as one without rows
+                return
+        out = fn(frame)
         part = uuid.uuid4().hex
         for name, table in out.items():
             yield from _encode(name, table, part)
@@ -210,10 +240,11 @@ def map_partitions(
         )
     frame = source.frame
     if columns is not None:
-        keep = [c for c in source.columns() if c in set(columns) | {key}]
+        keep = [c for c in source.columns() if c in set(columns) | {key} | source.needs]
         frame = frame.select(*keep, ROW_COL)
     shuffled = frame.repartition(partitions, key)
-    arrow = shuffled.mapInArrow(_partition_runner(fn, source.schema), RESULT_SCHEMA).toArrow()
+    runner = _partition_runner(fn, source.schema, source.prepare)
+    arrow = shuffled.mapInArrow(runner, RESULT_SCHEMA).toArrow()
     parts: dict[str, dict[str, list[tuple[int, bytes]]]] = {}
     for part, name, chunk, payload in zip(
         arrow.column("part").to_pylist(),
@@ -235,11 +266,14 @@ def map_partitions(
 
 
 def empty_partition(source: EventSource) -> pl.DataFrame:
-    """A zero-row Polars frame with the source's columns (for a source without rows)."""
+    """A zero-row Polars frame with the source's columns, after its ``prepare`` (for a source
+    without rows, and for checking an analysis's columns before it runs)."""
     from core import conform
 
     if source.schema is not None:
-        return pl.DataFrame(schema=source.schema)
-    out = conform(pl.DataFrame(schema={c: pl.String for c in source.columns()}))
-    assert isinstance(out, pl.DataFrame)
-    return out
+        out = pl.DataFrame(schema=source.schema)
+    else:
+        conformed = conform(pl.DataFrame(schema={c: pl.String for c in source.columns()}))
+        assert isinstance(conformed, pl.DataFrame)
+        out = conformed
+    return source.prepare(out) if source.prepare is not None else out

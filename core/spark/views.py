@@ -1,0 +1,196 @@
+"""A dashboard view of a lake dataset on Spark: its events under the sidebar's filters, and the
+summary the sidebar's controls are built from.
+
+:func:`view_events` is the Spark form of what the dashboard computes with Polars for a view
+(``ui.data.filtered_events``): the dataset, the ``segment`` property of the shared segmentation
+and one ``"cohort · <name>"`` property per chosen cohort, then the date range and the property
+conditions (:func:`core.filters.apply_filters`). Every step is row-wise or a join on
+``user_id``, so it runs inside each partition of the runner (:mod:`core.spark.runner`), before
+the analysis: the segment labels and the cohort members travel to the workers as small tables
+inside the partition function (a few bytes per user), and no filtered copy of the events is
+ever written or brought back.
+
+:func:`dataset_info_spark` is :func:`core.overview.dataset_info` on Spark: each partition sends
+back its counts (rows, users, the latest and first event, event names, event types and, per
+property column, the counts of its values, or only the fact that it has more than
+``max_values`` of them), and the driver adds them up. Users never span partitions (hashed by
+``user_id``), so the user count is the sum of the partitions' counts; a column with more than
+``max_values`` distinct values in one partition has more in the whole table, so it lists none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+import polars as pl
+
+from core.cohorts import with_cohort_columns
+from core.filters import FilterParams, apply_filters
+from core.overview import DatasetInfo
+from core.schema import EVENT_TYPES, property_columns
+from core.spark.runner import (
+    DEFAULT_PARTITIONS,
+    EventSource,
+    empty_partition,
+    map_partitions,
+    read_events,
+)
+
+__all__ = ["view_events", "dataset_info_spark"]
+
+
+def _prepare(
+    frame: pl.DataFrame,
+    *,
+    filters: FilterParams,
+    cohorts: Mapping[str, pl.Series],
+    labels: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """One partition as the dashboard sees it: segments, cohorts, then the filters (the order
+    of ``ui.data.base_events`` + ``apply_filters``: a filter may test a cohort or a segment)."""
+    lf = frame.lazy()
+    if labels is not None:
+        lf = lf.join(labels.lazy(), on="user_id", how="left", maintain_order="left")
+    if cohorts:
+        lf = with_cohort_columns(lf, cohorts)
+    out = apply_filters(lf, filters).collect()
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+def view_events(
+    source: Any,
+    *,
+    filters: FilterParams | None = None,
+    cohorts: Mapping[str, pl.Series] | None = None,
+    labels: pl.DataFrame | None = None,
+    spark: Any = None,
+) -> EventSource:
+    """The events of ``source`` as a dashboard view sees them, for the ``*_spark`` functions.
+
+    Parameters
+    ----------
+    source : str, pyspark.sql.DataFrame or EventSource
+        Parquet path, catalog table name or Spark DataFrame of canonical events.
+    filters : FilterParams, optional
+        The sidebar's date range and property conditions (applied in every partition).
+    cohorts : mapping of str to pl.Series, optional
+        Cohort name -> members (``user_id`` values): a ``"cohort · <name>"`` property each.
+    labels : pl.DataFrame, optional
+        ``user_id, segment`` of the shared segmentation (:func:`core.segments.segment_labels`
+        on the whole dataset): a ``segment`` property.
+    spark : SparkSession, optional
+        Default: :func:`core.spark.session.get_session`.
+
+    Returns
+    -------
+    EventSource
+        Pass it as the ``source`` of :func:`compute_funnel_spark`, :func:`compute_paths_spark`,
+        :func:`overview_spark`, :func:`compute_retention_spark` and the others: their results
+        equal those of the core functions on ``apply_filters(events + columns, filters)``.
+
+    Raises
+    ------
+    ParameterError
+        A condition names a column that is not in the data (when the analysis runs).
+    DatasetNotFound
+        ``source`` does not exist.
+    """
+    from core.spark.session import get_session
+
+    events = read_events(spark or get_session(), source)
+    filters = filters or FilterParams()
+    if filters.is_empty and not cohorts and labels is None:
+        return events
+    needs = {c.column for c in filters.conditions} | {"user_id"}
+    if filters.date_from is not None or filters.date_to is not None:
+        needs.add("ts")
+    prepare = partial(_prepare, filters=filters, cohorts=dict(cohorts or {}), labels=labels)
+    return events.with_prepare(prepare, needs=needs)
+
+
+def _value_counts(frame: pl.DataFrame, columns: list[str], max_values: int) -> pl.DataFrame:
+    """``column, value, n`` of each column with at most ``max_values`` distinct values here;
+    a column with more gets one row with a null value (it lists none in the whole table)."""
+    pieces = []
+    for c in columns:
+        counts = (frame.select(pl.col(c).cast(pl.String).alias("value")).drop_nulls()
+                  .group_by("value").agg(n=pl.len()))
+        if counts.height > max_values:
+            counts = pl.DataFrame({"value": [None], "n": [0]},
+                                  schema={"value": pl.String, "n": pl.UInt32})
+        pieces.append(counts.select(pl.lit(c).alias("column"), "value",
+                                    pl.col("n").cast(pl.Int64)))
+    schema = {"column": pl.String, "value": pl.String, "n": pl.Int64}
+    return pl.concat(pieces) if pieces else pl.DataFrame(schema=schema)
+
+
+def _info_partition(frame: pl.DataFrame, *, columns: list[str],
+                    max_values: int) -> dict[str, pl.DataFrame]:
+    head = frame.select(
+        rows=pl.len().cast(pl.Int64), users=pl.col("user_id").n_unique().cast(pl.Int64),
+        first=pl.col("ts").min(), last=pl.col("ts").max(),
+    )
+    names = frame.group_by("event").agg(n=pl.len().cast(pl.Int64)).drop_nulls("event")
+    types = frame.select(pl.col("event_type").drop_nulls().unique())
+    return {"head": head, "names": names, "types": types,
+            "values": _value_counts(frame, columns, max_values)}
+
+
+def _merged_values(parts: list[dict[str, pl.DataFrame]], columns: list[str],
+                   max_values: int) -> dict[str, tuple[str, ...]]:
+    values = pl.concat([p["values"] for p in parts])
+    too_many = set(values.filter(pl.col("value").is_null())["column"].to_list())
+    ranked = (values.drop_nulls("value").group_by("column", "value").agg(pl.col("n").sum())
+              .sort(["column", "n", "value"], descending=[False, True, False])
+              .group_by("column", maintain_order=True).agg(pl.col("value")))
+    listed = dict(zip(ranked["column"].to_list(), ranked["value"].to_list(), strict=True))
+    return {c: () if c in too_many or len(listed.get(c, [])) > max_values
+            else tuple(listed.get(c, ())) for c in columns}
+
+
+def dataset_info_spark(
+    source: Any, *, max_values: int = 50, spark: Any = None, partitions: int = DEFAULT_PARTITIONS
+) -> DatasetInfo:
+    """:func:`core.overview.dataset_info` of the events of ``source``, computed on Spark.
+
+    Parameters
+    ----------
+    source : str, pyspark.sql.DataFrame or EventSource
+        Canonical events (a :func:`view_events` source summarises the view).
+    max_values : int, default 50
+        Columns with more distinct values list none.
+    spark : SparkSession, optional
+    partitions : int, default 8
+        Hash partitions by ``user_id``.
+
+    Returns
+    -------
+    DatasetInfo
+        Equal to ``dataset_info(events, max_values=max_values)``.
+    """
+    from core.spark.session import get_session
+
+    events = read_events(spark or get_session(), source)
+    schema = pl.Schema(empty_partition(events).schema)
+    candidates = [c for c in ("category", "brand", *property_columns(schema)) if c in schema]
+    numeric = [c for c in ("price", "quantity", *candidates)
+               if c in schema and schema[c].is_numeric()]
+    parts = map_partitions(events, partial(_info_partition, columns=candidates,
+                                           max_values=max_values), key="user_id",
+                           partitions=partitions)
+    if not parts:
+        return DatasetInfo(0, 0, None, None, (), (), {c: () for c in candidates}, tuple(numeric))
+    head = pl.concat([p["head"] for p in parts])
+    names = (pl.concat([p["names"] for p in parts]).group_by("event").agg(pl.col("n").sum())
+             .sort(["n", "event"], descending=[True, False]))
+    present = set(pl.concat([p["types"] for p in parts])["event_type"].to_list())
+    return DatasetInfo(
+        rows=int(head["rows"].sum()), users=int(head["users"].sum()),
+        first=head["first"].min(), last=head["last"].max(),  # type: ignore[arg-type]
+        event_names=tuple(names["event"].to_list()),
+        event_types=tuple(t for t in EVENT_TYPES if t in present),
+        properties=_merged_values(parts, candidates, max_values), numeric=tuple(numeric),
+    )
