@@ -72,7 +72,8 @@ def test_a_bundled_model_at_chance_is_measured_and_replaced_by_a_trained_one():
     c = float(bundled.calibrate(np.array([0.4]))[0])
     assert b["brier"] == pytest.approx(float(np.mean((c - y) ** 2)), abs=1e-9)
     assert choice.n_test_prefixes == len(y)
-    assert choice.n_test_purchases == int((y == 0).sum())
+    test_rows = prefixes.filter(pl.Series(test))
+    assert choice.n_test_purchases == test_rows.filter(~pl.col("abandoned"))["session_id"].n_unique()
     assert choice.n_test_carts == round(0.2 * prefixes["session_id"].n_unique())
     # a model was trained on the data (planted drivers: it ranks better than chance) and used
     assert choice.trained_card is not None

@@ -77,8 +77,8 @@ def test_the_panel_shows_the_figures_choose_model_gives_on_the_same_data():
         assert shown[ours].to_list() == pytest.approx(direct.candidates[theirs].to_list())
     # the test carts and purchases beside every figure
     assert set(shown["Test carts"]) == {direct.n_test_carts}
-    assert set(shown["Add-to-carts"]) == {direct.n_test_prefixes}
-    assert set(shown["Bought"]) == {direct.n_test_purchases}
+    assert set(shown["Add-to-carts scored"]) == {direct.n_test_prefixes}
+    assert set(shown["Of them bought"]) == {direct.n_test_purchases}
     assert shown["Usable"].to_list() == ["in use", "no (baseline)", "no (baseline)"]
     cal = table(at, "Share actually abandoned")
     assert cal["Test add-to-carts"].to_list() == direct.calibration["n"].to_list()

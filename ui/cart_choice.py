@@ -104,8 +104,8 @@ def candidates_for_people(choice: ModelChoice) -> PeopleTable:
         "Brier score": ("decimal", c["brier"]),
         "Usable": ("text", used),
         "Test carts": ("count", [choice.n_test_carts] * n),
-        "Add-to-carts": ("count", [choice.n_test_prefixes] * n),
-        "Bought": ("count", [choice.n_test_purchases] * n),
+        "Of them bought": ("count", [choice.n_test_purchases] * n),
+        "Add-to-carts scored": ("count", [choice.n_test_prefixes] * n),
     })
 
 
@@ -136,8 +136,8 @@ def _headline(choice: ModelChoice) -> None:
                 help=f"The latest 20 % of this data's {choice.n_carts:,} labelled carts, which "
                      "no model was fitted on.")
     st.caption(f"Every figure is measured on the latest {choice.n_test_carts:,} carts of this "
-               f"data ({choice.n_test_prefixes:,} add-to-carts, {choice.n_test_purchases:,} of "
-               "them bought), which no model was fitted on. Baselines are fitted on this data's "
+               f"data ({choice.n_test_purchases:,} of them bought; each of their "
+               f"{choice.n_test_prefixes:,} add-to-carts scored), which no model was fitted on. Baselines are fitted on this data's "
                "earlier carts to compare with; they score only these test carts.")
     if f["roc_auc"] <= NEAR_CHANCE_AUC:
         st.warning(f"The {choice.name} ranks this data's carts near chance (ROC AUC "

@@ -80,7 +80,8 @@ class ModelChoice:
     n_carts : int
         Labelled cart sessions of the data.
     n_test_carts, n_test_prefixes, n_test_purchases : int
-        Test cart sessions, their prefixes (one per ``add_to_cart``) and the purchased ones.
+        Test cart sessions, their prefixes (one per ``add_to_cart``, each scored) and the test
+        cart sessions that ended with a purchase.
     metrics : Metrics or None
         The bundled model's evaluation (with the baselines and every test prediction).
     trained_card : ModelCard or None
@@ -242,7 +243,13 @@ def _decide(rows: list[dict], pred: pl.DataFrame, metrics: Metrics,
         candidates=pl.DataFrame(rows, schema=_CANDIDATE_SCHEMA),
         calibration=reliability(y, pred[column].to_numpy()),
         n_carts=n_carts, n_test_carts=metrics.n_test_sessions, n_test_prefixes=pred.height,
-        n_test_purchases=int((~pred["abandoned"]).sum()), metrics=metrics, trained_card=card)
+        n_test_purchases=_bought_sessions(pred), metrics=metrics, trained_card=card)
+
+
+def _bought_sessions(pred: pl.DataFrame) -> int:
+    """Test cart sessions that ended with a purchase (each of their add-to-carts is labelled
+    bought)."""
+    return int(pred.filter(~pl.col("abandoned"))["session_id"].n_unique())
 
 
 def _check_settings(min_carts: int, min_auc: float) -> None:
@@ -296,9 +303,9 @@ def _reason(rows: list[dict], best: dict, recommended: bool, train: bool, min_au
         return (f"{r['name']} ROC AUC {r['roc_auc']:.3f} (95 % interval {r['auc_low']:.2f}-"
                 f"{r['auc_high']:.2f}), Brier {r['brier']:.3f}")
 
-    n_buy = int((~pred["abandoned"]).sum())
     text = (f"Measured on the latest {metrics.n_test_sessions:,} cart sessions of this data "
-            f"({pred.height:,} add-to-carts, {n_buy:,} of them bought): {fig('bundled')}; "
+            f"({_bought_sessions(pred):,} of them ended with a purchase; {pred.height:,} "
+            f"add-to-carts scored): {fig('bundled')}; "
             f"{fig('logreg')}; {fig('hgb')}.")
     b = by["bundled"]
     why = (f"below {min_auc:.2f}" if b["roc_auc"] < min_auc else "beaten by a baseline")
