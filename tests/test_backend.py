@@ -292,7 +292,7 @@ def test_a_lake_table_or_a_vanished_path_says_why_pages_cannot_open_it(lake, tmp
     registry = LakeRegistry(store.root)
     registry.add(record)
     registry.add(table)
-    assert store.meta(table.id).name == "Lake table · analytics.events (Spark batch only)"
+    assert store.meta(table.id).name == "Lake table · analytics.events (Spark only)"
     with pytest.raises(DatasetNotFound, match=r"only Spark can read.*core\.batch funnel"):
         store.scan(table.id)
     shutil.rmtree(folder)

@@ -64,15 +64,15 @@ def test_the_panel_says_polars_is_active_and_what_spark_would_need(monkeypatch, 
     assert "Spark Connect: `sc://cluster.example:15002`" in lines
     captions = " ".join(c.value for c in at.caption)
     assert "No lake dataset registered yet." in captions
-    assert "No page runs its analysis on Spark." in captions  # what works, said plainly
+    assert "not offered on Spark: comparisons with an earlier period" in captions  # said plainly
 
 
 def test_spark_from_the_environment_or_the_link(monkeypatch, registry):
     monkeypatch.setenv("PATHLENS_BACKEND", "spark")
     at = run_page("data")
     assert at.radio(key="data.backend").value == "spark"
-    assert any(e.label == "Backend: Spark for lake datasets and batch runs · pages compute "
-               "with Polars" for e in at.expander)  # fmt: skip
+    assert any(e.label == "Backend: Spark · pages compute on Spark for lake datasets"
+               for e in at.expander)
     monkeypatch.delenv("PATHLENS_BACKEND")
     at = run_page("data", **{"data.backend": "spark"})  # chosen in a link
     assert at.radio(key="data.backend").value == "spark"
@@ -135,7 +135,7 @@ def test_a_lake_table_page_says_it_is_spark_batch_only(registry, lake):
     parquet = registry.add(describe_lake_parquet(str(folder), name="shop lake"))
     data = run_page("data", dataset=parquet.id)  # the Parquet lake is the active dataset
     table_row = data.dataframe[0].value.set_index("id").loc[table.id]
-    assert table_row["pages"] == "none: Spark batch only"
+    assert table_row["pages"] == "none with Polars: choose Spark"
     data.selectbox(key="data.lake_pick").set_value(table.id).run()
     data.button(key="data.lake_forget").click().run()
     assert not data.exception, data.exception

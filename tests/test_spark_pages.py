@@ -43,15 +43,18 @@ from core import (  # noqa: E402
 from core.cohorts import with_cohort_columns  # noqa: E402
 from core.filters import Condition, FilterParams, apply_filters  # noqa: E402
 from core.overview import dataset_info, event_mix  # noqa: E402
+from core.rules import RulesParams  # noqa: E402
 from core.spark import (  # noqa: E402
     compute_funnel_spark,
     compute_paths_spark,
     compute_retention_spark,
     dataset_info_spark,
+    mine_rules_spark,
     overview_spark,
     view_events,
 )
 from core.spark.session import get_session, stop_session  # noqa: E402
+from core.spark.views import view_frame  # noqa: E402
 
 DAY = timedelta(days=1)
 #: The sidebar of every comparison: days 3 to 15 of the shop's 20, mobile events only.
@@ -148,3 +151,102 @@ def test_dataset_info_equals_polars(spark, shop):
     assert got == dataset_info(events)
     assert got.properties["device"] == ("mobile", "desktop", "tablet")  # most frequent first
     assert got.properties["product_name"] == ()  # more than 50 products: free text
+
+
+def test_rules_of_a_filtered_view_equal_polars(spark, shop):
+    path, events = shop
+    frame = view_frame(view_events(str(path), filters=FILTERS, spark=spark), partitions=3)
+    params = RulesParams(item="category", min_support=0.005, min_confidence=0.1)
+    got, ref = mine_rules_spark(frame, params, spark=spark), params.compute(_filtered(events))
+    assert ref.rules.height > 0
+    assert_frame_equal(got.rules, ref.rules)
+    assert got.notes.baskets == ref.notes.baskets
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+#: The sidebar of the page comparisons, as a link sets it.
+SIDEBAR = {"from": "2026-06-03", "to": "2026-06-15", "where": "device:eq:mobile"}
+
+
+@pytest.fixture(scope="module")
+def datasets(spark, shop):
+    """The shop three ways: an ordinary stored dataset (Polars), a registered Parquet lake
+    dataset, and a registered catalog table (a Spark view no Polars code can read)."""
+    from core.spark.lake import LakeRegistry, describe_lake_parquet
+    from core.store import DatasetStore
+
+    path, events = shop
+    store = DatasetStore()
+    stored = store.put(events, name="shop")
+    registry = LakeRegistry(store.root)
+    parquet = registry.add(describe_lake_parquet(str(path), name="shop lake"))
+    spark.read.parquet(str(path)).createOrReplaceTempView("lake_shop_events")
+    table = registry.add(dataclasses.replace(parquet, id="c" * 32, name="lake_shop_events",
+                                             source="lake_shop_events", kind="table"))
+    yield {"polars": stored, "parquet": parquet.id, "table": table.id}
+    registry.path.unlink(missing_ok=True)
+
+
+def _numbers(at) -> list[tuple[str, str]]:
+    """The page's tiles: label and shown value (not the change, which Spark does not show)."""
+    return [(m.label, m.value) for m in at.metric]
+
+
+def _open(page: str, dataset: str, **params):
+    from apptest import run_page
+
+    at = run_page(page, dataset=dataset, **SIDEBAR, **params)
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _on_spark(at) -> bool:
+    return any(c.value.startswith("Computed on a local Spark") for c in at.caption)
+
+
+@pytest.mark.parametrize("page", ["overview", "funnels", "paths", "retention"])
+def test_pages_on_a_lake_table_show_the_polars_numbers(monkeypatch, datasets, page):
+    """A catalog table only Spark can read shows the numbers Polars shows for the same data
+    (same date range, same property filter), and says that it ran on Spark."""
+    want = _open(page, datasets["polars"])
+    assert not _on_spark(want)
+    monkeypatch.setenv("PATHLENS_BACKEND", "spark")
+    got = _open(page, datasets["table"])
+    assert _on_spark(got)
+    assert _numbers(got) == _numbers(want) and len(_numbers(want)) >= 3
+
+
+def test_funnel_steps_of_a_parquet_lake_on_spark(monkeypatch, datasets):
+    """The Funnels page's step table for a Parquet lake dataset on Spark, with a breakdown."""
+    want = _open("funnels", datasets["polars"], **{"funnel.breakdown": "channel"})
+    monkeypatch.setenv("PATHLENS_BACKEND", "spark")
+    got = _open("funnels", datasets["parquet"], **{"funnel.breakdown": "channel"})
+    assert _on_spark(got)
+    shown, expected = got.dataframe[0].value, want.dataframe[0].value  # pandas, as shown
+    assert shown.equals(expected) and len(expected) >= 3
+    assert _numbers(got) == _numbers(want)
+
+
+def test_a_lake_table_with_polars_says_to_choose_spark(monkeypatch, datasets):
+    monkeypatch.setenv("PATHLENS_BACKEND", "polars")
+    from apptest import run_page
+
+    at = run_page("overview", dataset=datasets["table"])
+    notices = " ".join(w.value for w in at.warning)
+    assert "only Spark can read" in notices and "Spark engine" in notices
+    assert not _on_spark(at)
+
+
+def test_features_and_shared_segments_of_a_filtered_view_equal_polars(spark, shop):
+    from core.segments import SegmentParams, segment_events, user_features
+    from core.spark import user_features_spark
+    from core.spark.views import segment_events_spark
+
+    path, events = shop
+    source = view_events(str(path), filters=FILTERS, spark=spark)
+    assert_frame_equal(user_features_spark(source, spark=spark, partitions=3),
+                       user_features(_filtered(events)))
+    params = SegmentParams(k=3, seed=1)
+    got = segment_events_spark(str(path), params, spark=spark, partitions=3)
+    assert_frame_equal(got.labels, segment_events(events, params).labels)

@@ -5,9 +5,9 @@ Nothing here imports pyspark: the status comes from :func:`core.backend.backend_
 Spark starts (a JVM, or a Spark Connect session when ``PATHLENS_SPARK_REMOTE`` is set) only
 when the operator registers a lake dataset with the Spark engine chosen.
 
-What a lake dataset can do is said on the panel, not implied: pages compute with Polars on this
-server, so a Parquet path is scanned in place and works on every page, while a catalog table
-(readable by Spark only) is listed but its analyses run with ``python -m core.batch``.
+What a lake dataset can do is said on the panel, not implied: with the Spark engine the
+pages compute on Spark (:mod:`ui.engine`), with Polars a Parquet path is scanned in place on
+this server and a catalog table (readable by Spark only) cannot be opened.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from core.spark.lake import (
     register_lake_dataset,
 )
 from ui.data import get_store, remember
+from ui.engine import ENGINE_KEY, remember_choice
 from ui.urls import DATASET_KEY, DATASET_VIEW_KEYS, set_shared, url_value
 
 #: Widget key (and URL parameter) of the engine choice.
-BACKEND_KEY = "data.backend"
+BACKEND_KEY = ENGINE_KEY
 SOURCE_KEY = "data.lake_source"
 NAME_KEY = "data.lake_name"
 PICK_KEY = "data.lake_pick"
@@ -38,12 +39,16 @@ PICK_KEY = "data.lake_pick"
 _MESSAGE = "_data.lake_message"
 _LABELS = {"polars": "Polars (embedded, this server)", "spark": "Spark"}
 WHAT_WORKS = (
-    "Pages compute with Polars on this server. A lake dataset given as a **Parquet path** is "
-    "scanned in place (nothing is copied into the store) and every page works on it; the events "
-    "left after the sidebar filters must fit in this server's memory. A **catalog table** only "
-    "Spark can read: it is listed in the picker, but a page that opens it says so and shows the "
-    "sample; analyse it with `python -m core.batch funnel --input TABLE --backend spark --out "
-    "DIR` (or paths, features, segments, rules, score). No page runs its analysis on Spark."
+    "With the **Spark** engine, the pages open a lake dataset (a Parquet path or a catalog "
+    "table) on Spark: Overview, Funnels, Paths, Retention and Segments compute there, with the "
+    "sidebar's date range, property filters, cohorts and segments applied on the workers, and "
+    "only their results come back (cached like any other dataset's). What needs the events on "
+    "this server is not offered on Spark: comparisons with an earlier period, counting funnel "
+    "attempts, the paths after a funnel drop-off; Basket rules and Cart abandonment read a "
+    "Parquet lake dataset with Polars here and do not open a catalog table (use `python -m "
+    "core.batch rules|score --backend spark`). With **Polars**, a Parquet path is scanned in "
+    "place on this server (the events left after the filters must fit in its memory) and a "
+    "catalog table cannot be opened (a page says so and shows the sample)."
 )
 
 
@@ -138,8 +143,18 @@ def _refusal(source: str, engine: str) -> str:
     return lake_source_refusal(source, lake_roots(), store_root=get_store().root)
 
 
-def lake_table(records: list[LakeDataset]) -> pl.DataFrame:
-    """One row per lake dataset: what it is and what works on it."""
+def _pages(record: LakeDataset, engine: str) -> str:
+    """Which pages work on a lake dataset with ``engine``, and where they compute."""
+    if engine == "spark":
+        return ("Overview, Funnels, Paths, Retention, Segments on Spark"
+                + ("; Rules, Cart with Polars here" if record.kind == "parquet" else ""))
+    if record.kind == "parquet":
+        return "all (Polars on this server)"
+    return "none with Polars: choose Spark"
+
+
+def lake_table(records: list[LakeDataset], engine: str = "polars") -> pl.DataFrame:
+    """One row per lake dataset: what it is and what works on it with ``engine``."""
     return pl.DataFrame({
         "name": [r.name for r in records],
         "source": [r.source for r in records],
@@ -147,8 +162,7 @@ def lake_table(records: list[LakeDataset]) -> pl.DataFrame:
         "events": [r.rows for r in records],
         "users": [r.users for r in records],
         "read with": [r.report.get("engine", "spark") for r in records],
-        "pages": ["all (Polars on this server)" if r.kind == "parquet"
-                  else "none: Spark batch only" for r in records],
+        "pages": [_pages(r, engine) for r in records],
         "id": [r.id for r in records],
     }, schema_overrides={"events": pl.Int64, "users": pl.Int64})  # fmt: skip
 
@@ -173,14 +187,14 @@ def _forget(dataset_id: str) -> None:
         set_shared(DATASET_KEY, None)
 
 
-def _lake_list(records: list[LakeDataset], *, editable: bool) -> None:
+def _lake_list(records: list[LakeDataset], *, editable: bool, engine: str) -> None:
     if not records:
         st.caption("No lake dataset registered yet.")
         return
     for r in records:
         remember(r.id)  # registered by the operator for everyone: every picker may list it
     counts = st.column_config.NumberColumn(format="localized")  # 17,238, not 17238
-    st.dataframe(lake_table(records), hide_index=True,
+    st.dataframe(lake_table(records, engine), hide_index=True,
                  column_config={"events": counts, "users": counts})
     labels = {r.id: r.label for r in records}
     pick = st.selectbox("Lake dataset", list(labels), key=PICK_KEY, format_func=labels.get)
@@ -201,11 +215,12 @@ def backend_panel() -> None:
     active = chosen if chosen in _LABELS else status.backend or "polars"
     active = active if active == "polars" or status.spark_ready else "polars"
     title = (f"Backend: {_LABELS[active]} · lake datasets" if active == "polars" else
-             "Backend: Spark for lake datasets and batch runs · pages compute with Polars")
+             "Backend: Spark · pages compute on Spark for lake datasets")
     with st.expander(title, expanded=bool(registry.all()) or status.error is not None):
         for line in _status_lines(status):
             st.markdown(f"- {line}")
         engine = _engine_control(status)
+        remember_choice(engine)  # the session's other pages compute with it
         st.caption(WHAT_WORKS)
         editable = bool(lake_roots())  # the operator's choice: a shared server reads no
         if editable:                   # path a visitor names unless it allows it
@@ -213,4 +228,4 @@ def backend_panel() -> None:
         else:
             st.info(lake_source_refusal("", (), store_root=get_store().root),
                     icon=":material/lock:")
-        _lake_list(registry.all(), editable=editable)  # after the form: lists one just added
+        _lake_list(registry.all(), editable=editable, engine=engine)  # after the form: lists one just added

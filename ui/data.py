@@ -81,11 +81,20 @@ def filtered_events(view: DataView) -> pl.DataFrame:
 
 def cached_dataset_info(view: DataView) -> DatasetInfo:
     """Control-building summary of the view's whole (unfiltered) dataset."""
-    return _dataset_info(view.unfiltered())
+    from ui.engine import runs_on_spark  # lazy: ui.engine imports this module
+
+    # the engine is part of the key: a catalog table opens on Spark only (Polars raises)
+    return _dataset_info(view.unfiltered(), runs_on_spark(view))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _dataset_info(view: DataView) -> DatasetInfo:
+def _dataset_info(view: DataView, on_spark: bool = False) -> DatasetInfo:
+    from ui.engine import spark_events  # lazy: ui.engine imports this module
+
+    if on_spark:  # a lake dataset with Spark chosen: small aggregates on Spark
+        from core.spark import dataset_info_spark  # lazy: pyspark only when Spark is chosen
+
+        return dataset_info_spark(spark_events(view))
     return dataset_info(base_events(view))
 
 

@@ -26,6 +26,7 @@ from core.overview import DatasetInfo
 from core.schema import DEFAULT_FUNNEL
 from ui.cohorts import save_cohort_control
 from ui.data import base_events, filtered_events
+from ui.engine import runs_on_spark, spark_events
 from ui.overview import comparison_note, current_range, undated_events
 from ui.urls import paths_link_query
 from ui.view import DataView
@@ -80,7 +81,10 @@ def cached_funnel(view: DataView, params: FunnelParams, interval: str,
                   definition: str = "attempts", against: str | None = None) -> FunnelView:
     """The funnel of the view's events, its trend (``interval``: a grain or ``"auto"``;
     ``definition``: attempts or cohort), time to convert and breakdown; with ``against``
-    (``"previous"`` or ``"year"``), the same funnel and trend over the earlier window."""
+    (``"previous"`` or ``"year"``), the same funnel and trend over the earlier window.
+    On Spark (:func:`ui.engine.runs_on_spark`): :func:`_spark_funnel`."""
+    if runs_on_spark(view):
+        return _spark_funnel(view, params, interval)
     events = filtered_events(view)
     result = params.compute(events)
     if result.is_empty or result.n_steps < 2:
@@ -106,6 +110,25 @@ def cached_funnel(view: DataView, params: FunnelParams, interval: str,
         trend_note=note,
         earlier=earlier,
     )
+
+
+def _spark_funnel(view: DataView, params: FunnelParams, interval: str) -> FunnelView:
+    """The funnel of a lake dataset on Spark, with what its result alone gives: the trend by
+    cohort (counting attempts needs the events), time to convert and the breakdown; no
+    earlier window."""
+    from core.spark import compute_funnel_spark  # lazy: pyspark only when Spark is chosen
+
+    result = compute_funnel_spark(spark_events(view), params)
+    if result.is_empty or result.n_steps < 2:
+        empty = pl.DataFrame()
+        return FunnelView(result, empty, empty, empty)
+    interval = trend_interval(result) if interval == "auto" else interval
+    return FunnelView(
+        result=result, over_time=conversion_over_time(result, interval=interval),
+        time_to_convert=time_to_convert(result), breakdown=breakdown_table(result),
+        definition="cohort", interval=interval,
+        trend_note="On Spark the trend counts each entity once, in the period of its first "
+                   "entry (cohort): counting every attempt needs the events on this server.")
 
 
 def _trend(events: pl.DataFrame, params: FunnelParams, interval: str, definition: str,
@@ -199,10 +222,15 @@ def names_by_type(view: DataView) -> dict[str, str]:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _names_by_type(view: DataView) -> dict[str, str]:
+    if runs_on_spark(view):
+        from core.spark import overview_spark  # lazy: pyspark only when Spark is chosen
+
+        counts = overview_spark(spark_events(view)).mix.rename({"count": "n"}).lazy()
+    else:
+        counts = base_events(view).group_by("event_type", "event").agg(n=pl.len())
     top = (
-        base_events(view).group_by("event_type", "event").agg(n=pl.len())
-        .sort(["n", "event"], descending=[True, False]).group_by("event_type", maintain_order=True)
-        .first().collect()
+        counts.sort(["n", "event"], descending=[True, False])
+        .group_by("event_type", maintain_order=True).first().collect()
     )
     return dict(zip(top["event_type"].to_list(), top["event"].to_list(), strict=True))
 

@@ -24,6 +24,7 @@ from core.overview import (
     overview_metrics,
 )
 from ui.data import filtered_events
+from ui.engine import runs_on_spark, spark_events
 from ui.urls import publish, seed_from_url
 from ui.view import DataView
 
@@ -157,7 +158,10 @@ def tile_change(now: float, before: float | None, window: ComparisonWindow, *,
 def cached_overview(view: DataView, grain: str = "auto",
                     against: str | None = "previous") -> OverviewView:
     """Headline numbers (against the earlier period ``against``: ``"previous"``, ``"year"`` or
-    ``None``), the activity trend (with the earlier period's series) and the event mix."""
+    ``None``), the activity trend (with the earlier period's series) and the event mix. On
+    Spark (:func:`ui.engine.runs_on_spark`): :func:`_spark_overview`, without a comparison."""
+    if runs_on_spark(view):
+        return _spark_overview(view, grain)
     events = filtered_events(view)
     filters = view.filters
     metrics = overview_metrics(events)
@@ -176,6 +180,25 @@ def cached_overview(view: DataView, grain: str = "auto",
     dated = filters.date_from is not None or filters.date_to is not None
     return OverviewView(metrics, comparison, trend, event_mix(events), currency, found,
                         start, end, dated)
+
+
+def _spark_overview(view: DataView, grain: str) -> OverviewView:
+    """The Overview of a lake dataset on Spark (:func:`core.spark.overview_spark`): the
+    numbers of :func:`cached_overview` without ``against`` (no earlier period on Spark)."""
+    from core.spark import overview_spark  # lazy: pyspark only when Spark is chosen
+
+    filters = view.filters
+    start = (datetime.combine(filters.date_from, time.min, tzinfo=timezone.utc)
+             if filters.date_from else None)
+    end = (datetime.combine(filters.date_to, time.min, tzinfo=timezone.utc) + timedelta(days=1)
+           if filters.date_to else None)
+    found = overview_spark(spark_events(view), grain=grain, start=start, end=end)
+    m = found.metrics
+    if m.events == 0:
+        return OverviewView(m, None, pl.DataFrame(), pl.DataFrame(), found.currency, found.found)
+    start, end = current_range(filters, m.first, m.last)  # type: ignore[arg-type]
+    return OverviewView(m, None, found.trend, found.mix, found.currency, found.found, start, end,
+                        filters.date_from is not None or filters.date_to is not None)
 
 
 def overview_tiles(view: OverviewView, currency: str | None) -> list[tuple[str, str, str | None, str]]:

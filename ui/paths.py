@@ -8,6 +8,7 @@ is frozen and its Polars frames are immutable); the keys are hashable primitives
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import polars as pl
 import streamlit as st
@@ -28,6 +29,7 @@ from core.paths import (
 from core.paths.result import display_name
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
+from ui.engine import runs_on_spark, spark_events
 from ui.overview import earlier_events, tile_change
 from ui.urls import DROPPED_AT_KEY, FUNNEL_KEY, read_funnel_link, remove
 from ui.view import DataView
@@ -58,7 +60,17 @@ def cached_paths(
     params: PathsParams,
     breakdown: tuple[str, str] | None = None,
 ) -> PathsResult:
-    """Paths of the view's events (of one breakdown value when given)."""
+    """Paths of the view's events (of one breakdown value when given); on Spark for a lake
+    dataset (:func:`ui.engine.runs_on_spark`)."""
+    if runs_on_spark(view):
+        from core.spark import compute_paths_spark, then  # lazy: pyspark only on Spark
+
+        source = spark_events(view)
+        if breakdown is not None:
+            source = then(source, partial(filter_breakdown, column=breakdown[0],
+                                          value=breakdown[1], count_by=params.count_by),
+                          needs={breakdown[0], params.count_by})
+        return compute_paths_spark(source, params)
     return params.compute(_events(view, breakdown, params.count_by))
 
 
@@ -70,6 +82,11 @@ def cached_drop_off_paths(
     breakdown: tuple[str, str] | None = None,
 ) -> tuple[PathsResult, FunnelDropOff]:
     """Paths of the entities that dropped off at the linked funnel step."""
+    if runs_on_spark(view):
+        raise ParameterError(
+            "The paths after a funnel drop-off are not computed on Spark yet: clear the funnel "
+            "link to see all paths of this lake dataset on Spark, or choose the Polars engine "
+            "on the Data page (a Parquet lake dataset is then read on this server).")
     funnel = FunnelParams.from_query(link.funnel_query)
     events = _events(view, breakdown, funnel.count_by)
     return paths_after_drop_off(
@@ -100,7 +117,9 @@ def cached_earlier_paths(
     """The paths of :func:`cached_paths` (of :func:`cached_drop_off_paths` with ``link``) on
     the view's events of the earlier window ``against`` (``"previous"`` or ``"year"``): same
     settings, filters, cohorts, segments and breakdown value, only the dates shifted. ``None``
-    when the view holds no event."""
+    when the view holds no event, or runs on Spark (no comparison there)."""
+    if runs_on_spark(view):
+        return None
     found = earlier_events(view, against)
     if found is None:
         return None

@@ -24,6 +24,7 @@ from core.overview import DatasetInfo
 from core.retention import RetentionParams, RetentionResult
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
+from ui.engine import runs_on_spark, spark_events
 from ui.overview import earlier_events, tile_change
 from ui.view import DataView
 
@@ -69,7 +70,12 @@ def step_from(event: str | None, where: str, names: Sequence[str]) -> FunnelStep
 
 @st.cache_resource(max_entries=16, show_spinner="Computing retention…")
 def cached_retention(view: DataView, params: RetentionParams) -> RetentionResult:
-    """The retention table of the view's events under ``params``."""
+    """The retention table of the view's events under ``params``; on Spark for a lake dataset
+    (:func:`ui.engine.runs_on_spark`)."""
+    if runs_on_spark(view):
+        from core.spark import compute_retention_spark  # lazy: pyspark only on Spark
+
+        return compute_retention_spark(spark_events(view), params)
     return params.compute(filtered_events(view))
 
 
@@ -166,7 +172,10 @@ def cached_earlier_retention(view: DataView, params: RetentionParams,
                              against: str) -> EarlierRetention | None:
     """:func:`cached_retention` on the view's events of the earlier window ``against``
     (``"previous"`` or ``"year"``): same settings, filters, cohorts and segments, only the
-    dates shifted. ``None`` when the view holds no event."""
+    dates shifted. ``None`` when the view holds no event, or runs on Spark (no comparison
+    there)."""
+    if runs_on_spark(view):
+        return None
     found = earlier_events(view, against)
     if found is None:
         return None

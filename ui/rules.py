@@ -34,6 +34,7 @@ from core.rules import (
 from core.store import BASKETS_DIR
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events, get_store, remember, remembered
+from ui.engine import runs_on_spark, spark_events
 from ui.jobs import cancel_check
 from ui.urls import BASKET_FILE_KEY, url_value
 from ui.view import DataView
@@ -171,7 +172,13 @@ def cached_rules(view: DataView, params: RuleParams) -> RuleSet:
 
     Mining is bounded (``params.max_itemsets``, the default time limit) and stops when the
     page's session closes or reruns (:func:`ui.jobs.cancel_check`); errors are not cached.
+    On Spark for a lake dataset (:func:`ui.engine.runs_on_spark`): MLlib FP-growth on the
+    view's events (:func:`core.spark.mine_rules_spark`), bounded by ``params.max_itemsets``.
     """
+    if runs_on_spark(view):
+        from core.spark import mine_rules_spark, view_frame  # lazy: pyspark only on Spark
+
+        return mine_rules_spark(view_frame(spark_events(view)), params)
     return mine_rules_with(filtered_events(view), params, should_stop=cancel_check())
 
 

@@ -20,6 +20,7 @@ from core.segments import (
     user_features_partition,
 )
 from ui.data import filtered_events
+from ui.engine import runs_on_spark, spark_events
 from ui.urls import FEATURES_KEY, publish_features, read_features
 from ui.view import DataView
 
@@ -29,7 +30,14 @@ _PUBLISHED = "segments._features_in_url"
 
 @st.cache_resource(max_entries=8, show_spinner="Computing user features…")
 def cached_features(view: DataView) -> tuple[pl.DataFrame, FeatureReport]:
-    """Per-user features of the view's events and the report of the features left out."""
+    """Per-user features of the view's events and the report of the features left out; on
+    Spark for a lake dataset (:func:`ui.engine.runs_on_spark`; K-means stays here, on the
+    one-row-per-user table)."""
+    if runs_on_spark(view):
+        from core.spark import feature_report_spark, user_features_spark  # lazy: pyspark
+
+        source = spark_events(view)
+        return user_features_spark(source), feature_report_spark(source)
     events = filtered_events(view)
     report = feature_availability(events)
     return user_features_partition(events, report=report), report

@@ -34,6 +34,7 @@ from ui.data import (
     remember,
     saved_cohorts,
 )
+from ui.engine import show_where_it_runs
 from ui.links import copy_link  # the box lives with the other link code
 from ui.urls import (
     COHORT_KEY,
@@ -332,6 +333,7 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     st.title(f"{icon} {title}" if icon and icon.startswith(":material/") else title)
     for n in notices:
         st.warning(n, icon=":material/warning:")
+    show_where_it_runs(whole)
     copy_link()
     return PageContext(view=whole.with_filters(filters), dataset_name=name, info=info,
                        notices=notices, unusable_id=unusable)

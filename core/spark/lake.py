@@ -11,14 +11,14 @@ answers ``exists``/``meta``/``scan`` for their ids, so they appear in the datase
 
 What a page can do with one (said on the Data page, and in ``docs/scale-out.md``):
 
-* a **Parquet path** (file, folder, glob, ``s3://...``) is scanned lazily by Polars on the
-  dashboard's server (:func:`scan_lake`): every page works on it, results cached like any
-  other dataset, as long as the events left after the sidebar filters fit in its memory;
-* a **catalog table** (a name) only Spark can read: it is listed, and a page that opens it says
-  so and shows the sample; its analyses run with ``python -m core.batch --backend spark``.
-
-No page computes on Spark: the Spark backend runs the analyses of ``core`` in batch
-(:mod:`core.batch`, :mod:`core.spark`).
+* with the **Spark engine** (``PATHLENS_BACKEND=spark`` or the Data page's choice), a Parquet
+  path or a catalog table is read by Spark and the pages' analyses run there (``ui.engine``,
+  :func:`core.spark.views.view_events`): only their results come back to the dashboard;
+* with the **Polars engine**, a **Parquet path** (file, folder, glob, ``s3://...``) is scanned
+  lazily by Polars on the dashboard's server (:func:`scan_lake`): every page works on it,
+  results cached like any other dataset, as long as the events left after the sidebar filters
+  fit in its memory; a **catalog table** (a name) only Spark can read: a page that opens it
+  says so and shows the sample.
 """
 
 from __future__ import annotations
@@ -98,9 +98,10 @@ class LakeDataset:
 
     @property
     def label(self) -> str:
-        """The picker's name: says it is a lake dataset and, for a table, that it is batch-only."""
+        """The picker's name: says it is a lake dataset and, for a table, that only Spark reads
+        it."""
         if self.kind == "table":
-            return f"Lake table · {self.name} (Spark batch only)"
+            return f"Lake table · {self.name} (Spark only)"
         return f"Lake · {self.name}"
 
     def meta(self) -> dict[str, Any]:
@@ -414,9 +415,11 @@ def scan_lake(dataset: LakeDataset) -> pl.LazyFrame:
     if dataset.kind == "table":
         raise DatasetNotFound(
             f"the lake dataset {dataset.name!r} is the catalog table `{dataset.source}`, which "
-            "only Spark can read; the dashboard's pages compute with Polars on this server. "
-            f"Analyse it with `python -m core.batch funnel --input {dataset.source} "
-            "--backend spark --out DIR` (or paths, features, segments, rules, score)."
+            "only Spark can read: with the Spark engine (the Data page, or "
+            "PATHLENS_BACKEND=spark) the pages compute on Spark, but what needs its events on "
+            "this server (Cart abandonment, comparisons, drill-downs) cannot open it. Analyse "
+            f"it with `python -m core.batch funnel --input {dataset.source} --backend spark "
+            "--out DIR` (or paths, features, segments, rules, score)."
         )
     if "://" not in dataset.source and not _polars_files(dataset.source):
         raise DatasetNotFound(

@@ -20,6 +20,7 @@ property column, the counts of its values, or only the fact that it has more tha
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -30,15 +31,19 @@ from core.cohorts import with_cohort_columns
 from core.filters import FilterParams, apply_filters
 from core.overview import DatasetInfo
 from core.schema import EVENT_TYPES, property_columns
+from core.segments import Segmentation, SegmentParams, fit, user_features_partition
+from core.segments.engine import _left_out_note
 from core.spark.runner import (
     DEFAULT_PARTITIONS,
     EventSource,
+    _to_polars,
     empty_partition,
     map_partitions,
     read_events,
 )
+from core.spark.segments import _features_partition, _report
 
-__all__ = ["view_events", "dataset_info_spark"]
+__all__ = ["view_events", "view_frame", "dataset_info_spark", "segment_events_spark", "then"]
 
 
 def _prepare(
@@ -109,6 +114,41 @@ def view_events(
         needs.add("ts")
     prepare = partial(_prepare, filters=filters, cohorts=dict(cohorts or {}), labels=labels)
     return events.with_prepare(prepare, needs=needs)
+
+
+def _emit(batches: Any, *, schema: Any, prepare: Any, arrow_schema: Any) -> Any:
+    held = [b for b in batches if b.num_rows]
+    if not held:
+        return
+    frame = _to_polars(held, schema)
+    if prepare is not None:
+        frame = prepare(frame)
+    yield from frame.to_arrow().cast(arrow_schema).to_batches()
+
+
+def view_frame(source: EventSource, *, partitions: int = DEFAULT_PARTITIONS) -> Any:
+    """The events of a :func:`view_events` source as a Spark DataFrame (lazy: nothing runs
+    until it is read), for the Spark functions that read a DataFrame rather than partitions
+    (:func:`core.spark.mine_rules_spark`). Rows keep their users together, not their order.
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema  # lazy: pyspark
+
+    spark_schema = from_arrow_schema(empty_partition(source).to_arrow().schema)
+    emit = partial(_emit, schema=source.schema, prepare=source.prepare,
+                   arrow_schema=to_arrow_schema(spark_schema, timezone="UTC"))
+    return source.frame.repartition(partitions, "user_id").mapInArrow(emit, spark_schema)
+
+
+def _chain(frame: pl.DataFrame, *, first: Any, second: Any) -> pl.DataFrame:
+    return second(first(frame) if first is not None else frame)
+
+
+def then(source: EventSource, step: Any, *, needs: Any = ()) -> EventSource:
+    """``source`` with one more per-partition step after its own (a picklable
+    ``pl.DataFrame -> pl.DataFrame`` that keeps whole users: e.g. the Paths page's
+    ``filter_breakdown``); ``needs``: the source columns the step reads."""
+    return source.with_prepare(partial(_chain, first=source.prepare, second=step),
+                               needs=source.needs | set(needs))
 
 
 def _value_counts(frame: pl.DataFrame, columns: list[str], max_values: int) -> pl.DataFrame:
@@ -194,3 +234,28 @@ def dataset_info_spark(
         event_types=tuple(t for t in EVENT_TYPES if t in present),
         properties=_merged_values(parts, candidates, max_values), numeric=tuple(numeric),
     )
+
+
+def segment_events_spark(
+    source: Any, params: SegmentParams | None = None, *, spark: Any = None,
+    partitions: int = DEFAULT_PARTITIONS,
+) -> Segmentation:
+    """:func:`core.segments.segment_events` of the events of ``source``: the feature report
+    and the user features on Spark (:mod:`core.spark.segments`), K-means on the driver.
+
+    Features ``params.columns`` names that the data cannot support are left out with a note,
+    as on one machine, so ``result.labels`` are the labels of ``segment_events(events,
+    params)`` (the same feature table, seed and function).
+    """
+    from core.spark.session import get_session
+
+    events = read_events(spark or get_session(), source)
+    report = _report(events, None, partitions)
+    params, dropped = (params or SegmentParams()).restricted_to(report.available)
+    parts = map_partitions(events, partial(_features_partition, report=report), key="user_id",
+                           partitions=partitions)
+    features = (pl.concat([p["features"] for p in parts]).sort("user_id") if parts
+                else user_features_partition(empty_partition(events), report=report))
+    seg = fit(features, params)
+    notes = [_left_out_note(name, report) for name in dropped]
+    return dataclasses.replace(seg, notes=(*notes, *seg.notes)) if notes else seg

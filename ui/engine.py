@@ -1,0 +1,126 @@
+"""Where a page's analysis runs: Polars on this server, or Spark for a lake dataset (issue 17).
+
+One rule, in one place: a view runs on Spark when its dataset is a **lake dataset** (a Parquet
+path or a catalog table registered on the Data page, :mod:`core.spark.lake`) and the **engine
+is Spark** (the Data page's choice ``data.backend``, else ``PATHLENS_BACKEND``) and Spark can
+start here (pyspark, and Java or a Spark Connect URL). Everything else computes with Polars
+as before. The cached wrappers of ``ui/`` ask :func:`runs_on_spark` first and call the
+``*_spark`` function of :mod:`core.spark` with :func:`spark_events` as the source, keyed by the
+same ``(view, params)``: the results are the same numbers (``tests/test_spark_parity.py``,
+``tests/test_spark_pages.py``), so one cache entry serves both engines.
+
+pyspark is imported only when a view runs on Spark (inside :mod:`core.spark`'s functions);
+importing this module imports nothing of it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+import streamlit as st
+
+from core.backend import BACKEND_ENV, backend_status
+from core.spark.lake import LakeDataset
+from core.spark.session import REMOTE_ENV
+from ui.data import cohort_members_cached, get_store
+from ui.urls import url_value
+from ui.view import DataView
+
+#: The Data page's engine radio (its widget key and URL parameter).
+ENGINE_KEY = "data.backend"
+# Bookkeeping only (the engine the Data page chose, kept when the radio is not on the page).
+_CHOICE = "_engine.choice"
+
+
+def remember_choice(engine: str) -> None:
+    """Keep the Data page's engine for the session's other pages (their scripts do not draw
+    the radio, so its widget state is gone there)."""
+    st.session_state[_CHOICE] = engine
+
+
+def chosen_engine() -> str:
+    """``"spark"`` or ``"polars"``: the Data page's choice in this session (or the link's
+    ``data.backend``), else ``PATHLENS_BACKEND``; Polars when Spark cannot start here."""
+    try:
+        choice = (st.session_state.get(ENGINE_KEY) or st.session_state.get(_CHOICE)
+                  or url_value(ENGINE_KEY))
+    except Exception:  # noqa: BLE001 - no session (a background thread): the environment
+        choice = None
+    status = backend_status()
+    engine = choice if choice in ("polars", "spark") else (status.backend or "polars")
+    return engine if engine == "polars" or status.spark_ready else "polars"
+
+
+def lake_dataset(view: DataView) -> LakeDataset | None:
+    """The lake dataset the view looks at (``None`` for an ordinary dataset or the sample)."""
+    return get_store().lake(view.dataset_id)
+
+
+def runs_on_spark(view: DataView) -> bool:
+    """True when the view's analyses run on Spark: a lake dataset, and Spark is the engine."""
+    return lake_dataset(view) is not None and chosen_engine() == "spark"
+
+
+@st.cache_resource(max_entries=4, show_spinner="Segmenting the lake dataset's users on Spark…")
+def spark_segment_labels(dataset_id: str, segments) -> pl.DataFrame:
+    """``user_id, segment`` of the whole lake dataset under the shared segmentation, computed
+    on Spark (:func:`core.spark.segment_events_spark`): the labels the Polars backend gives."""
+    from core.spark import segment_events_spark  # lazy: pyspark only when Spark is chosen
+
+    lake = get_store().lake(dataset_id)
+    assert lake is not None
+    seg = segment_events_spark(lake.source, segments)
+    return seg.labels.select("user_id", pl.col("name").alias("segment"))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def spark_events(view: DataView):
+    """The view's events on Spark (:func:`core.spark.view_events`): the lake table read in
+    place, with the segment labels and the chosen cohorts' members sent to the workers, the
+    sidebar's filters applied in every partition."""
+    from core.spark import view_events  # lazy: pyspark only when Spark is chosen
+
+    lake = lake_dataset(view)
+    assert lake is not None, "spark_events needs a lake dataset (runs_on_spark)"
+    labels = (spark_segment_labels(view.dataset_id, view.segments)
+              if view.segments is not None else None)
+    cohorts = {name: cohort_members_cached(view.dataset_id, cid) for cid, name in view.cohorts}
+    return view_events(lake.source, filters=view.filters, cohorts=cohorts, labels=labels)
+
+
+def where_it_runs(view: DataView) -> str | None:
+    """The page's line saying where its numbers are computed (``None``: Polars, as always)."""
+    lake = lake_dataset(view)
+    if lake is None:
+        return None
+    if not runs_on_spark(view):
+        return (f"Lake dataset `{lake.source}`, read with Polars on this server (the engine is "
+                "Polars): the events left after the filters are loaded into its memory.")
+    remote = os.environ.get(REMOTE_ENV, "").strip()
+    where = "Spark Connect" if remote else "a local Spark (`local[N]`)"
+    why = ("chosen on the Data page" if st.session_state.get(_CHOICE) == "spark"
+           else f"`{BACKEND_ENV}`")
+    return (f"Computed on {where} ({why}) from the lake table `{lake.source}`: the filters, "
+            "cohorts and segments are applied on the workers and only the results come back. "
+            "Comparisons with an earlier period and drill-downs into single people need the "
+            "events here and are not offered on Spark.")
+
+
+def show_where_it_runs(view: DataView) -> None:
+    """Say on the page where its numbers are computed, when it is not plain Polars."""
+    if (text := where_it_runs(view)) is not None:
+        st.caption(text)
+
+
+__all__ = [
+    "ENGINE_KEY",
+    "chosen_engine",
+    "lake_dataset",
+    "remember_choice",
+    "runs_on_spark",
+    "show_where_it_runs",
+    "spark_events",
+    "spark_segment_labels",
+    "where_it_runs",
+]
