@@ -20,7 +20,7 @@ import os
 import polars as pl
 import streamlit as st
 
-from core.backend import BACKEND_ENV, backend_status
+from core.backend import backend_status
 from core.spark.lake import LakeDataset
 from core.spark.session import REMOTE_ENV
 from ui.data import cohort_members_cached, get_store
@@ -89,27 +89,44 @@ def spark_events(view: DataView):
     return view_events(lake.source, filters=view.filters, cohorts=cohorts, labels=labels)
 
 
-def where_it_runs(view: DataView) -> str | None:
-    """The page's line saying where its numbers are computed (``None``: Polars, as always)."""
+#: Per page: what it does not compute on Spark (the events would have to be on this server).
+_HERE_ONLY = {
+    "Overview": "The comparison with an earlier period is not offered on Spark.",
+    "Funnels": "The trend counts each entity once, by cohort (counting every attempt), and the "
+               "comparison with an earlier period is not offered on Spark.",
+    "Paths": "The paths after a funnel drop-off and the comparison with an earlier period are "
+             "not offered on Spark.",
+    "Retention": "The comparison with an earlier period is not offered on Spark.",
+    "Segments": "User features are computed on Spark; K-means runs here, on the "
+                "one-row-per-user table.",
+    "Basket rules": "Frequent itemsets are mined with MLlib FP-growth; the itemset cap applies, "
+                    "the time limit does not.",
+}
+
+
+def where_it_runs(view: DataView, page: str = "") -> str | None:
+    """The page's line saying where its numbers are computed (``None``: Polars on an ordinary
+    dataset, as always; the Data page, whose panel says it)."""
     lake = lake_dataset(view)
-    if lake is None:
+    if lake is None or page == "Data":
         return None
     if not runs_on_spark(view):
         return (f"Lake dataset `{lake.source}`, read with Polars on this server (the engine is "
                 "Polars): the events left after the filters are loaded into its memory.")
-    remote = os.environ.get(REMOTE_ENV, "").strip()
-    where = "Spark Connect" if remote else "a local Spark (`local[N]`)"
-    why = ("chosen on the Data page" if st.session_state.get(_CHOICE) == "spark"
-           else f"`{BACKEND_ENV}`")
-    return (f"Computed on {where} ({why}) from the lake table `{lake.source}`: the filters, "
+    if page not in _HERE_ONLY:  # Cart abandonment: the model scores with Polars here
+        return (f"The engine is Spark, but this page computes with Polars on this server: it "
+                f"reads the lake files of `{lake.source}` here (a catalog table cannot be "
+                "opened).")
+    where = "Spark Connect" if os.environ.get(REMOTE_ENV, "").strip() else "a local Spark"
+    return (f"Computed on {where} (the engine is Spark) from the lake table `{lake.source}`: the filters, "
             "cohorts and segments are applied on the workers and only the results come back. "
-            "Comparisons with an earlier period and drill-downs into single people need the "
-            "events here and are not offered on Spark.")
+            + _HERE_ONLY[page])
 
 
-def show_where_it_runs(view: DataView) -> None:
-    """Say on the page where its numbers are computed, when it is not plain Polars."""
-    if (text := where_it_runs(view)) is not None:
+def show_where_it_runs(view: DataView, page: str = "") -> None:
+    """Say on ``page`` (its title) where its numbers are computed, when it is not plain
+    Polars."""
+    if (text := where_it_runs(view, page)) is not None:
         st.caption(text)
 
 

@@ -333,7 +333,7 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     st.title(f"{icon} {title}" if icon and icon.startswith(":material/") else title)
     for n in notices:
         st.warning(n, icon=":material/warning:")
-    show_where_it_runs(whole)
+    show_where_it_runs(whole, title)
     copy_link()
     return PageContext(view=whole.with_filters(filters), dataset_name=name, info=info,
                        notices=notices, unusable_id=unusable)
