@@ -291,13 +291,26 @@ def test_add_earlier_conversion_draws_what_align_earlier_gives():
 # --- saving a funnel step's users as a cohort -------------------------------------------------
 
 
+@pytest.fixture
+def sample_cohorts():
+    """Cohorts saved on the sample here are deleted after the test (the other page tests open
+    the sample without cohorts)."""
+    from ui.data import saved_cohorts
+
+    yield
+    store = DatasetStore()
+    for c in store.cohorts(SAMPLE_ID):
+        store.delete_cohort(SAMPLE_ID, c.id)
+    saved_cohorts.clear()
+
+
 def _saved(name: str):
     store = DatasetStore()
     cohort = next(c for c in store.cohorts(SAMPLE_ID) if c.name == name)
     return cohort, store.cohort_members(SAMPLE_ID, cohort.id)
 
 
-def test_saved_drop_off_cohort_equals_the_core_members():
+def test_saved_drop_off_cohort_equals_the_core_members(sample_cohorts):
     at = run_page("funnels", **RANGE, **{"funnel.drop_step": "3"})
     at.text_input(key="funnel.cohort_dropoff.name").set_value("Left before checkout (test)")
     at.button(key="funnel.cohort_dropoff.save").click().run()
@@ -312,7 +325,8 @@ def test_saved_drop_off_cohort_equals_the_core_members():
     assert "dropped off after step 2 (add_to_cart), before step 3" in cohort.definition
 
 
-def test_saved_conversion_cohort_of_a_session_funnel_holds_the_users_of_those_sessions():
+def test_saved_conversion_cohort_of_a_session_funnel_holds_the_users_of_those_sessions(
+        sample_cohorts):
     at = run_page("funnels", **{"funnel.count_by": "session_id", "funnel.reach_step": "3"})
     at.text_input(key="funnel.cohort_conversion.name").set_value("Reached checkout (test)")
     at.button(key="funnel.cohort_conversion.save").click().run()

@@ -13,7 +13,9 @@ completely, the others wait for it (once per process).
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import logging
 import threading
 from pathlib import Path
 
@@ -85,6 +87,18 @@ BACKGROUND_IMPORTS = ("scipy.stats", "ui.funnels", "ui.paths", "ui.segments", "u
 
 _warm_lock = threading.Lock()
 _warm_thread: threading.Thread | None = None
+#: Set at interpreter exit: the warm-up stops at its next step.
+_warm_stop = threading.Event()
+
+
+def _finish_warm_up() -> None:
+    """At exit, let the warm-up reach the end of its step: a daemon thread killed while it
+    imports torch or compiles with numba aborts the process ("terminate called without an
+    active exception"), which turned finished test runs and server stops into crashes."""
+    _warm_stop.set()
+    logging.raiseExceptions = False  # its log lines may meet streams already closed at exit
+    if _warm_thread is not None:
+        _warm_thread.join(timeout=120)
 
 
 def _warm_up() -> None:
@@ -93,8 +107,10 @@ def _warm_up() -> None:
 
     compile_funnel_kernels()  # numba: loaded from its disk cache, compiled on a fresh install
     for name in BACKGROUND_IMPORTS:
+        if _warm_stop.is_set():
+            return
         importlib.import_module(name)
-    if runtime.exists():  # a server, not a test's AppTest: fill the sample's slowest caches
+    if runtime.exists() and not _warm_stop.is_set():  # a server: fill the sample's slowest caches
         from core.store import SAMPLE_ID  # lazy: as above
         from ui.view import DataView  # lazy: as above
 
@@ -130,5 +146,6 @@ def warm_up_in_background() -> threading.Thread:
         if _warm_thread is None:
             _warm_thread = threading.Thread(target=_warm_up, name="pathlens-warm-up",
                                             daemon=True)
+            atexit.register(_finish_warm_up)
             _warm_thread.start()
         return _warm_thread

@@ -154,6 +154,10 @@ def stop_session() -> None:
     """Stop the session this module created (tests and the batch CLI call it at exit)."""
     global _SESSION
     if _SESSION is not None:
+        connect = is_connect(_SESSION)
         _SHIPPED.discard(id(_SESSION))
         _SESSION.stop()
         _SESSION = None
+        if connect:  # pyspark leaves its process-wide Connect switch on after a remote
+            # session stops: a later local session would then look for a Connect URL
+            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
