@@ -118,7 +118,8 @@ def where_it_runs(view: DataView, page: str = "") -> str | None:
                 f"reads the lake files of `{lake.source}` here (a catalog table cannot be "
                 "opened).")
     where = "Spark Connect" if os.environ.get(REMOTE_ENV, "").strip() else "a local Spark"
-    return (f"Computed on {where} (the engine is Spark) from the lake table `{lake.source}`: the filters, "
+    return (f"Computed on {where} (the engine is Spark) from the lake dataset `{lake.source}`: "
+            "the filters, "
             "cohorts and segments are applied on the workers and only the results come back. "
             + _HERE_ONLY[page])
 
