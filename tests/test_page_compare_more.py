@@ -205,3 +205,22 @@ def test_retention_group_of_a_breakdown_is_compared_with_the_same_group():
     people, people_before = (r.people.filter(pl.col("group") == "desktop").height
                              for r in (now, before))
     assert tile(at, "People in cohorts").delta == pct_change(people, people_before)
+
+
+def test_retention_pooled_other_group_says_its_values_are_chosen_per_period():
+    # 40 brands: the smaller ones pool into "Other", chosen in each window on its own
+    at = run_page("retention", **RANGE, **{"retention.compare": "previous",
+                                           "retention.start": "view_item",
+                                           "retention.by": "brand", "retention.group": "Other"})
+    assert not at.exception
+    now, before = (compute_retention(window(*w), period="week", breakdown="brand",
+                                     start="view_item") for w in (NOW, PREVIOUS))
+    people, people_before = (r.people.filter(pl.col("group") == "Other").height
+                             for r in (now, before))
+    t = tile(at, "People in cohorts")
+    assert t.delta == pct_change(people, people_before)
+    assert "pools the breakdown values outside the largest groups of each period" in t.help
+    desktop = run_page("retention", **RANGE, **{"retention.compare": "previous",
+                                                "retention.by": "device",
+                                                "retention.group": "desktop"})
+    assert "pools the breakdown values" not in tile(desktop, "People in cohorts").help

@@ -21,7 +21,7 @@ from core.filters import parse_condition
 from core.fmt import MISSING, PeopleTable, fmt_count, fmt_pct
 from core.funnels import FunnelStep
 from core.overview import DatasetInfo
-from core.retention import RetentionParams, RetentionResult
+from core.retention import OTHER, RetentionParams, RetentionResult
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
 from ui.engine import runs_on_spark, spark_events
@@ -213,9 +213,21 @@ def headlines(result: RetentionResult, group: str,
     return [against_earlier(h, earlier, group) for h in out]
 
 
+#: Said beside a change of the pooled group: its members are chosen per period.
+OTHER_NOTE = (f" \"{OTHER}\" pools the breakdown values outside the largest groups of each "
+              "period, so its values may differ between the two periods.")
+
+
 def against_earlier(head: Headline, earlier: EarlierRetention, group: str) -> Headline:
     """``head`` with its change against the same figure of the earlier window (same group),
     and the earlier value and dates in its help; or, in its help, why there is no change."""
+    out = _against_earlier(head, earlier, group)
+    if group == OTHER and out.delta is not None:
+        return replace(out, help=(out.help or "") + OTHER_NOTE)
+    return out
+
+
+def _against_earlier(head: Headline, earlier: EarlierRetention, group: str) -> Headline:
     w = earlier.window
     when = w.label.removeprefix("vs ")
     if earlier.note:

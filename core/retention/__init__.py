@@ -5,6 +5,7 @@
 """
 
 from core.retention.engine import (
+    OTHER,
     RetentionResult,
     compute_retention,
     merge_retention,
@@ -16,6 +17,7 @@ from core.retention.figures import retention_curves_figure, retention_heatmap
 from core.retention.params import MAX_PERIODS, MODES, PERIODS, RetentionParams
 
 __all__ = [
+    "OTHER",
     "MAX_PERIODS",
     "MODES",
     "PERIODS",
