@@ -205,7 +205,7 @@ def _on_spark(at) -> bool:
     return any(c.value.startswith("Computed on a local Spark") for c in at.caption)
 
 
-@pytest.mark.parametrize("page", ["overview", "funnels", "paths", "retention"])
+@pytest.mark.parametrize("page", ["overview", "funnels", "paths", "retention", "segments", "rules"])
 def test_pages_on_a_lake_table_show_the_polars_numbers(monkeypatch, datasets, page):
     """A catalog table only Spark can read shows the numbers Polars shows for the same data
     (same date range, same property filter), and says that it ran on Spark."""
@@ -250,3 +250,32 @@ def test_features_and_shared_segments_of_a_filtered_view_equal_polars(spark, sho
     params = SegmentParams(k=3, seed=1)
     got = segment_events_spark(str(path), params, spark=spark, partitions=3)
     assert_frame_equal(got.labels, segment_events(events, params).labels)
+
+
+def test_the_panel_says_what_runs_where_per_engine(datasets):
+    from core.spark.lake import LakeRegistry
+    from core.store import DatasetStore
+    from ui.backend import lake_table
+
+    records = sorted(LakeRegistry(DatasetStore().root).all(), key=lambda r: r.kind)
+    assert [r.kind for r in records] == ["parquet", "table"]
+    assert lake_table(records, "spark")["pages"].to_list() == [
+        "Overview, Funnels, Paths, Retention, Segments, Rules on Spark; Cart with Polars here",
+        "Overview, Funnels, Paths, Retention, Segments, Rules on Spark",
+    ]
+    assert lake_table(records, "polars")["pages"].to_list() == [
+        "all (Polars on this server)", "none with Polars: choose Spark"]
+
+
+def test_the_app_imports_no_pyspark_with_polars():
+    """Every ui module and page wrapper imports without pyspark (it is imported when a view
+    runs on Spark, inside core.spark's functions)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ui.engine, ui.data, ui.shell, ui.funnels, ui.paths, ui.overview, "
+            "ui.retention, ui.segments, ui.rules, ui.cart, ui.backend; "
+            "assert 'pyspark' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

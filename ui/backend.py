@@ -40,13 +40,13 @@ _MESSAGE = "_data.lake_message"
 _LABELS = {"polars": "Polars (embedded, this server)", "spark": "Spark"}
 WHAT_WORKS = (
     "With the **Spark** engine, the pages open a lake dataset (a Parquet path or a catalog "
-    "table) on Spark: Overview, Funnels, Paths, Retention and Segments compute there, with the "
-    "sidebar's date range, property filters, cohorts and segments applied on the workers, and "
-    "only their results come back (cached like any other dataset's). What needs the events on "
-    "this server is not offered on Spark: comparisons with an earlier period, counting funnel "
-    "attempts, the paths after a funnel drop-off; Basket rules and Cart abandonment read a "
-    "Parquet lake dataset with Polars here and do not open a catalog table (use `python -m "
-    "core.batch rules|score --backend spark`). With **Polars**, a Parquet path is scanned in "
+    "table) on Spark: Overview, Funnels, Paths, Retention, Segments and Basket rules compute "
+    "there, with the sidebar's date range, property filters, cohorts and segments applied on "
+    "the workers, and only their results come back (cached like any other dataset's). What "
+    "needs the events on this server is not offered on Spark: comparisons with an earlier "
+    "period, counting funnel attempts, the paths after a funnel drop-off. Cart abandonment "
+    "reads a Parquet lake dataset with Polars here and cannot open a catalog table (use "
+    "`python -m core.batch score --backend spark`). With **Polars**, a Parquet path is scanned in "
     "place on this server (the events left after the filters must fit in its memory) and a "
     "catalog table cannot be opened (a page says so and shows the sample)."
 )
@@ -146,8 +146,8 @@ def _refusal(source: str, engine: str) -> str:
 def _pages(record: LakeDataset, engine: str) -> str:
     """Which pages work on a lake dataset with ``engine``, and where they compute."""
     if engine == "spark":
-        return ("Overview, Funnels, Paths, Retention, Segments on Spark"
-                + ("; Rules, Cart with Polars here" if record.kind == "parquet" else ""))
+        return ("Overview, Funnels, Paths, Retention, Segments, Rules on Spark"
+                + ("; Cart with Polars here" if record.kind == "parquet" else ""))
     if record.kind == "parquet":
         return "all (Polars on this server)"
     return "none with Polars: choose Spark"
