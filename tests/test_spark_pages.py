@@ -279,3 +279,23 @@ def test_the_app_imports_no_pyspark_with_polars():
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_bad_condition_is_the_polars_error_and_a_workers_error_keeps_its_type(spark, shop):
+    """A filter on a column the data lack: the same ParameterError as Polars, before any job;
+    a typed error raised on a worker reaches the driver as itself, not as Spark's traceback."""
+    from functools import partial
+
+    from core.errors import ParameterError
+    from core.spark.runner import read_events
+
+    path, events = shop
+    bad = FilterParams(conditions=(Condition("colour", "eq", "red"),))
+    with pytest.raises(ParameterError) as polars_error:
+        _filtered(events, bad)
+    with pytest.raises(ParameterError) as spark_error:
+        view_events(str(path), filters=bad, spark=spark)
+    assert spark_error.value.message == polars_error.value.message
+    unchecked = read_events(spark, str(path)).with_prepare(partial(apply_filters, params=bad))
+    with pytest.raises(ParameterError, match="condition column 'colour' is not in the data"):
+        compute_paths_spark(unchecked, PathsParams(), spark=spark, partitions=2)

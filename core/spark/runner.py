@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -244,7 +245,10 @@ def map_partitions(
         frame = frame.select(*keep, ROW_COL)
     shuffled = frame.repartition(partitions, key)
     runner = _partition_runner(fn, source.schema, source.prepare)
-    arrow = shuffled.mapInArrow(runner, RESULT_SCHEMA).toArrow()
+    try:
+        arrow = shuffled.mapInArrow(runner, RESULT_SCHEMA).toArrow()
+    except Exception as exc:  # noqa: BLE001 - a worker's typed error, raised here as itself
+        raise _worker_error(exc) from exc
     parts: dict[str, dict[str, list[tuple[int, bytes]]]] = {}
     for part, name, chunk, payload in zip(
         arrow.column("part").to_pylist(),
@@ -263,6 +267,24 @@ def map_partitions(
             }
         )
     return out
+
+
+_WORKER_ERROR = re.compile(r"core\.errors\.(\w+): (.+)")
+
+
+def _worker_error(exc: Exception) -> Exception:
+    """The :class:`~core.errors.PathLensError` a worker raised (a filter on a column the data
+    lack, a bad setting), rebuilt from Spark's error text so callers catch it as on one
+    machine; any other failure unchanged."""
+    from core import errors
+
+    found = _WORKER_ERROR.findall(str(exc))
+    if found:
+        name, message = found[-1]
+        cls = getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, errors.PathLensError):
+            return cls(message.strip())
+    return exc
 
 
 def empty_partition(source: EventSource) -> pl.DataFrame:

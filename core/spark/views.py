@@ -99,7 +99,8 @@ def view_events(
     Raises
     ------
     ParameterError
-        A condition names a column that is not in the data (when the analysis runs).
+        A condition names a column that is not in the data, or a cohort's column name is
+        already a column.
     DatasetNotFound
         ``source`` does not exist.
     """
@@ -113,6 +114,7 @@ def view_events(
     if filters.date_from is not None or filters.date_to is not None:
         needs.add("ts")
     prepare = partial(_prepare, filters=filters, cohorts=dict(cohorts or {}), labels=labels)
+    prepare(empty_partition(events))  # a bad condition fails here, as with Polars, not on a worker
     return events.with_prepare(prepare, needs=needs)
 
 
