@@ -15,6 +15,7 @@ from fixtures_loader import write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import core.loader.engine as engine_mod
 import core.loader.order as order_mod
 import core.loader.sessions as sessions_mod
 from core import load_events
@@ -47,6 +48,8 @@ def _paths(monkeypatch, compiled: bool) -> None:
     threshold = 0 if compiled else 10**12
     monkeypatch.setattr(order_mod, "COMPILED_FROM", threshold)
     monkeypatch.setattr(sessions_mod, "COMPILED_FROM", threshold)
+    # a "large file" to the pass too: it hashes users and sessions for the compiled checks
+    monkeypatch.setattr(engine_mod, "_WARM_FROM_BYTES", threshold)
 
 
 def _csv(tmp_path, lines: list[str], header: str = "user_id,ts,event,product_id"):

@@ -259,27 +259,40 @@ def stray_bounds(ts: pl.Series) -> tuple[datetime, datetime] | None:
         return None
     k = max(1, math.ceil(n / 1000))
     epoch = t.dt.epoch("us")
-    lo = epoch.bottom_k(k + 1).max()
-    hi = epoch.top_k(k + 1).min()
+    if epoch.is_sorted():  # exports in time order: the order statistics are where they lie
+        lo, hi = epoch[k], epoch[n - 1 - k]
+    else:
+        lo = epoch.bottom_k(k + 1).max()
+        hi = epoch.top_k(k + 1).min()
     start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(lo))  # type: ignore[arg-type]
     end = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(hi))  # type: ignore[arg-type]
     return start, end
 
 
-def _stray(holder: list[pl.DataFrame], report: LoadReport, *, drop: bool) -> pl.DataFrame:
-    """Flag (and with ``drop``, remove) events months outside the bulk of the data."""
+def _stray(
+    holder: list[pl.DataFrame], report: LoadReport, *, drop: bool, unique: pl.Series | None
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    """Flag (and with ``drop``, remove) events months outside the bulk of the data.
+
+    ``unique``: the rows that are no exact duplicate (None: all), whose times alone count.
+    Returns the frame and the rows still to drop as duplicates (None once they are dropped
+    here, with the strays).
+    """
     frame = holder.pop()
-    bounds = stray_bounds(frame["ts"])
+    ts = frame["ts"]
+    bounds = stray_bounds(ts if unique is None else ts.filter(unique))
     if bounds is None:
-        return frame
+        return frame, unique
     report.bulk_start, report.bulk_end = bounds
     lo, hi = bounds[0] - STRAY_MARGIN, bounds[1] + STRAY_MARGIN
     stray = frame.select((pl.col("ts") < lo) | (pl.col("ts") > hi)).to_series()
+    if unique is not None:
+        stray = stray & unique
     n_stray = int(stray.sum())
     report.stray_rows = n_stray
     if not n_stray:
-        return frame
-    before = int((frame["ts"] < lo).sum())
+        return frame, unique
+    before = int((stray & (ts < lo)).sum())
     after = n_stray - before
     side = " and ".join(
         part
@@ -293,7 +306,7 @@ def _stray(holder: list[pl.DataFrame], report: LoadReport, *, drop: bool) -> pl.
     shown = ", ".join(
         f"{r} ({t:%Y-%m-%d %H:%M})"
         for r, t in zip(
-            frame[ROW_COLUMN].gather(idx).to_list(), frame["ts"].gather(idx).to_list(), strict=True
+            frame[ROW_COLUMN].gather(idx).to_list(), ts.gather(idx).to_list(), strict=True
         )
     )
     more = " ..." if n_stray > len(idx) else ""
@@ -307,12 +320,12 @@ def _stray(holder: list[pl.DataFrame], report: LoadReport, *, drop: bool) -> pl.
         report.warnings.append(f"Dropped {what}.")
         holder.append(frame)
         del frame
-        return _filter_columns(holder, ~stray)
+        return _filter_columns(holder, ~stray if unique is None else unique & ~stray), None
     report.warnings.append(
         f"{what}. They stretch every time axis; drop them with drop_stray=True "
         "('Drop stray timestamps' on the Data page)."
     )
-    return frame
+    return frame, unique
 
 
 def _examples(

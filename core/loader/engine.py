@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
+import numpy as np
 import polars as pl
 
 from core.errors import ParameterError
@@ -26,20 +28,23 @@ from core.formats import FORMAT_LABELS, UNKNOWN, canonical_event_type, detect_fo
 from core.io import ROW_COLUMN, RawSource, Source, collect_raw, open_source, scan_raw
 from core.loader.accounting import _EXAMPLES, _stray, account_rows
 from core.loader.mapping import Layout, resolve_layout
-from core.loader.order import COMPILED_FROM, _drop_duplicates, _filter_columns, _repeated_rows
-from core.loader.plan import ReadPlan, option_notes, plan_reading, widen_text_plan
+from core.loader.order import COMPILED_FROM, _duplicates, _filter_columns, _repeated_rows
+from core.loader.plan import (
+    ReadPlan,
+    _event_type_expr,
+    option_notes,
+    plan_reading,
+    widen_text_plan,
+)
 from core.loader.properties import _ID_LIKE, _tighten_columns
 from core.loader.report import DROP_REASONS, DUPLICATE, STRAY_TS, LoadReport, LoadResult
-from core.loader.sessions import _sessions
-from core.schema import conform, empty_events
+from core.loader.sessions import _session_check_inputs, _sessions
+from core.schema import CANONICAL_SCHEMA, empty_events
 
 if TYPE_CHECKING:
     from core.loader.params import LoadParams
 
 Progress = Callable[[str, float], None]
-
-#: Up to this many e-commerce event names, ``event_type`` is a chain of comparisons.
-_EQUALITY_CHAIN = 8
 
 
 def run(source: Source, params: LoadParams, progress: Progress | None = None) -> LoadResult:
@@ -65,6 +70,8 @@ def run(source: Source, params: LoadParams, progress: Progress | None = None) ->
     plan, raw = plan_reading(raw, layout)
     report.notes.extend(option_notes(plan))
     warming = _warm_compiled(raw)
+    if warming is not None:
+        plan = replace(plan, compiled=True)
     df, raw, plan = _read(raw, plan)
     if warming is not None:
         warming.join()
@@ -176,25 +183,42 @@ def _finish(
     holder = parsed
     holder.append(_usable(holder, keep))
     del keep
-    frame, counts[DUPLICATE] = _deduplicate(holder, plan, report)
-    holder.append(frame)
-    del frame
-    frame = _stray(holder, report, drop=params.drop_stray)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # sessions that may be shared are looked for while duplicates are (two cores); rows
+        # dropped later only narrow the exact check (core.loader.sessions._shared_sessions)
+        inputs = _session_check_inputs(holder[0], plan)
+        candidates = None if inputs is None else pool.submit(_mixed_sessions, *inputs)
+        del inputs
+        # duplicates are sliced out last: a frame of thousands of slices makes every later
+        # step slow, and they change no session, event type or property type
+        unique, counts[DUPLICATE] = _deduplicate(holder[0], plan, report)
+        mixed = None if candidates is None else candidates.result()
+    frame, unique = _stray(holder, report, drop=params.drop_stray, unique=unique)
     counts[STRAY_TS] = report.stray_rows if params.drop_stray else 0
     report.rows_dropped = {r: counts.get(r, 0) for r in DROP_REASONS}
-    _order_line_note(frame, plan, report)
+    _order_line_note(frame, plan, report, unique)
     step("sessions", 0.85)
-    frame = _sessions(frame, plan, report, params.session_gap)
-    frame = _event_types(frame, report)
-    return _typed_properties(frame, plan)
+    frame = _sessions(frame, plan, report, params.session_gap, mixed=mixed, unique=unique)
+    frame = _event_types(frame, plan, report)
+    holder.append(_typed_properties(frame, plan))
+    del frame
+    return holder.pop() if unique is None else _filter_columns(holder, unique)
+
+
+def _mixed_sessions(hs: np.ndarray, hu: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    from core.loader.kernels import mixed_sessions  # lazy: numba, large tables only
+
+    return mixed_sessions(hs, hu, valid)
+
+
+#: Bookkeeping columns of the pass kept after the drop accounting.
+_CARRIED: Final = (ROW_COLUMN, "__session", "__hu", "__hs")
 
 
 def _usable(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
     """The rows to ``keep``, without the pass's bookkeeping columns, in file order."""
     df = holder.pop()
-    frame = df.drop(
-        [c for c in df.columns if c.startswith("__") and c not in (ROW_COLUMN, "__session")]
-    )
+    frame = df.drop([c for c in df.columns if c.startswith("__") and c not in _CARRIED])
     del df
     holder.append(frame)
     del frame
@@ -204,12 +228,11 @@ def _usable(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
 
 
 def _deduplicate(
-    holder: list[pl.DataFrame], plan: ReadPlan, report: LoadReport
-) -> tuple[pl.DataFrame, int]:
-    """Drop exact duplicates (the first row of the file wins) and count them; a till export
-    without quantities keeps its repeated lines as further units."""
+    frame: pl.DataFrame, plan: ReadPlan, report: LoadReport
+) -> tuple[pl.Series | None, int]:
+    """Which rows are no exact duplicate (None: all; the first row of the file wins), and how
+    many are; a till export without quantities keeps its repeated lines as further units."""
     if plan.fmt is not None and plan.fmt.keep_repeats:
-        frame = holder.pop()
         n_repeats = _repeated_rows(frame)
         if n_repeats:
             report.notes.append(
@@ -217,8 +240,8 @@ def _deduplicate(
                 "units of the same item (a till export without quantities writes one line per "
                 "unit)."
             )
-        return frame, 0
-    frame, dup_rows = _drop_duplicates(holder)
+        return None, 0
+    unique, dup_rows = _duplicates(frame)
     if dup_rows.len():
         first = dup_rows.sort().head(_EXAMPLES).to_list()
         more = " ..." if dup_rows.len() > len(first) else ""
@@ -226,14 +249,18 @@ def _deduplicate(
             f"Dropped {dup_rows.len():,} rows that repeat an earlier row exactly, first at "
             f"data row{'s' if len(first) > 1 else ''} {', '.join(map(str, first))}{more}."
         )
-    return frame, dup_rows.len()
+    return unique, dup_rows.len()
 
 
-def _order_line_note(frame: pl.DataFrame, plan: ReadPlan, report: LoadReport) -> None:
-    """For order-line exports (no event column): every row a purchase, returns refunds."""
+def _order_line_note(
+    frame: pl.DataFrame, plan: ReadPlan, report: LoadReport, unique: pl.Series | None
+) -> None:
+    """For order-line exports (no event column): every row a purchase, returns refunds
+    (``unique``: the rows that are no duplicate)."""
     if "event" in plan.used or "event_constant" in plan.options:
         return
-    n_ref = int((frame["event"] == "refund").sum())
+    refund = frame["event"] == "refund"
+    n_ref = int((refund if unique is None else refund & unique).sum())
     report.notes.append(
         "Order-line export: every row became a 'purchase' event"
         + (
@@ -246,20 +273,26 @@ def _order_line_note(frame: pl.DataFrame, plan: ReadPlan, report: LoadReport) ->
     )
 
 
-def _event_types(frame: pl.DataFrame, report: LoadReport) -> pl.DataFrame:
-    """The ``event_type`` column; event names that are no e-commerce step are noted."""
-    names = frame["event"].unique().drop_nulls().to_list()
-    lookup = {name: canonical_event_type(name) for name in names}
-    event = pl.col("event")
-    steps = {k: v for k, v in lookup.items() if v != "other"}
-    if len(steps) <= _EQUALITY_CHAIN:  # a few names: comparisons beat a hash lookup per row
-        kind: pl.Expr = pl.lit("other", dtype=pl.String)
-        for name, step in steps.items():
-            kind = pl.when(event == name).then(pl.lit(step, dtype=pl.String)).otherwise(kind)
-    else:
-        kind = event.replace_strict(lookup, default="other", return_dtype=pl.String)
-    frame = frame.with_columns(kind.alias("event_type"))
-    other = sorted(k for k, v in lookup.items() if v == "other")
+def _event_types(frame: pl.DataFrame, plan: ReadPlan, report: LoadReport) -> pl.DataFrame:
+    """The ``event_type`` column, typed during the pass for the names of the first rows
+    (:meth:`~core.loader.plan.ReadPlan.event_names`) and here for the others; event names
+    that are no e-commerce step are noted."""
+    others = "other" in plan.event_names().values()
+    if frame["event_type"].null_count():  # names the first rows did not show
+        unseen = frame.filter(pl.col("event_type").is_null())["event"].unique().drop_nulls()
+        lookup = {name: canonical_event_type(name) for name in unseen.to_list()}
+        others = True
+        frame = frame.with_columns(
+            pl.coalesce(
+                "event_type", _event_type_expr(pl.col("event"), lookup), pl.lit("other")
+            ).alias("event_type")
+        )
+    if not others:  # every name is a step: nothing to scan for
+        return frame
+    other_rows = frame.select(
+        pl.col("event").filter(pl.col("event_type") == "other").unique().alias("names")
+    )
+    other = sorted(other_rows["names"].drop_nulls().to_list())
     if other:
         shown = ", ".join(repr(o) for o in other[:10]) + (" ..." if len(other) > 10 else "")
         report.notes.append(
@@ -272,11 +305,22 @@ def _event_types(frame: pl.DataFrame, report: LoadReport) -> pl.DataFrame:
 def _typed_properties(frame: pl.DataFrame, plan: ReadPlan) -> pl.DataFrame:
     """The canonical table: row numbers dropped, text properties typed where every value is a
     number or a boolean (ids stay text)."""
-    frame = frame.drop(ROW_COLUMN)
+    frame = frame.drop(ROW_COLUMN, "__hu", "__hs", strict=False)
     text_props = [
         plan.renamed[c]
         for c in plan.extras
         if frame[plan.renamed[c]].dtype == pl.String and not _ID_LIKE.search(c)
     ]
     frame = frame.with_columns(_tighten_columns(frame, text_props))
-    return conform(frame)  # type: ignore[return-value]
+    # conform()'s columns and dtypes; its check of event_type is not needed, as every value
+    # is a canonical_event_type() (tests compare with conform)
+    names = frame.columns
+    return frame.select(
+        *(
+            pl.col(c).cast(dtype, strict=False)
+            if c in names
+            else pl.lit(None, dtype=dtype).alias(c)
+            for c, dtype in CANONICAL_SCHEMA.items()
+        ),
+        *(c for c in names if c not in CANONICAL_SCHEMA),
+    )

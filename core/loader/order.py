@@ -157,29 +157,26 @@ def _packed_sort_order(frame: pl.DataFrame) -> pl.Series:
     return keys.select(pl.arg_sort_by("rank", "t", maintain_order=True)).to_series()
 
 
-def _drop_duplicates(holder: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
-    """Drop rows equal to an earlier row in every column read; returns their row numbers.
+def _duplicates(frame: pl.DataFrame) -> tuple[pl.Series | None, pl.Series]:
+    """The rows to keep (None: all) and the row numbers of those equal to an earlier row in
+    every column read.
 
-    The frame (taken out of ``holder``) is in file order. An exact duplicate repeats its
-    row's (user, time) pair, so only the rows whose pair repeats (:func:`_repeated_pairs`)
-    are compared in full; the first row of the file wins.
+    ``frame`` is in file order. An exact duplicate repeats its row's (user, time) pair, so
+    only the rows whose pair repeats (:func:`_repeated_pairs`) are compared in full; the
+    first row of the file wins.
     """
-    frame = holder.pop()
+    none = pl.Series(ROW_COLUMN, [], dtype=pl.UInt32)
     candidates = _repeated_pairs(frame)
     if not bool(candidates.any()):
-        return frame, pl.Series(ROW_COLUMN, [], dtype=pl.UInt32)
+        return None, none
     idx = candidates.arg_true()
     sub = frame[idx]  # still in file order
     data = [c for c in sub.columns if c != ROW_COLUMN]
     later = ~sub.select(pl.struct(data).is_first_distinct()).to_series()
     if not bool(later.any()):
-        return frame, pl.Series(ROW_COLUMN, [], dtype=pl.UInt32)
+        return None, none
     keep = pl.repeat(True, frame.height, eager=True).scatter(idx.filter(later), False)
-    dropped = sub[ROW_COLUMN].filter(later)
-    del sub
-    holder.append(frame)
-    del frame
-    return _filter_columns(holder, keep), dropped
+    return keep, sub[ROW_COLUMN].filter(later)
 
 
 def _repeated_pairs(frame: pl.DataFrame) -> pl.Series:
@@ -196,8 +193,8 @@ def _repeated_pairs(frame: pl.DataFrame) -> pl.Series:
 
     t = frame["ts"].dt.epoch("us").rechunk()
     order = None if t.is_sorted() else t.arg_sort().cast(pl.Int64).to_numpy()
-    hu = frame["user_id"].hash().to_numpy()
-    return pl.Series("repeated", repeated_pairs(t.to_numpy(), hu, order))
+    hu = frame["__hu"] if "__hu" in frame.columns else frame["user_id"].hash()  # the pass's
+    return pl.Series("repeated", repeated_pairs(t.to_numpy(), hu.to_numpy(), order))
 
 
 def _repeated_rows(frame: pl.DataFrame) -> int:

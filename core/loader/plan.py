@@ -8,6 +8,7 @@ from typing import Final
 
 import polars as pl
 
+from core.formats import canonical_event_type
 from core.io import ROW_COLUMN, RawSource, collect_raw
 from core.loader.mapping import USER_NULLS, Layout
 from core.loader.times import TimestampPlan, _sample, _text_plan, plan_timestamps
@@ -28,6 +29,9 @@ class ReadPlan(Layout):
 
     ts: TimestampPlan
     head: pl.DataFrame
+    #: A large file: the pass hashes users (``__hu``) and sessions (``__hs``) for the
+    #: compiled checks after it.
+    compiled: bool = False
 
     @classmethod
     def of(cls, layout: Layout, *, ts: TimestampPlan, head: pl.DataFrame) -> ReadPlan:
@@ -119,11 +123,7 @@ class ReadPlan(Layout):
         about as much as reading the file, so it is done only where the first rows need it.
         """
         used, head = self.used, self.head
-        sources = dict.fromkeys([*used.values(), *self.user_fb, *self.event_fb])
-        schema = lf.collect_schema()
-        lf = lf.with_columns(
-            _text(pl.col(c)) for c in sources if schema[c] == pl.String and _padded(head[c])
-        )
+        lf = self._cleaned(lf)
         ts, ts_present = self.ts_expr()
         exprs: list[pl.Expr] = [
             pl.col(ROW_COLUMN),
@@ -162,7 +162,55 @@ class ReadPlan(Layout):
                 sid = pl.when(~sid.is_in(list(self.fmt.session_null))).then(sid)
             exprs.append(sid.alias("__session"))
         exprs += [pl.col(c).alias(self.renamed[c]) for c in self.extras]
-        return lf.select(exprs)
+        return lf.select(exprs).with_columns(self._derived())
+
+    def _derived(self) -> list[pl.Expr]:
+        """Columns of the pass computed from its canonical ones: ``event_type`` for the names
+        of the first rows, and on large files the hashes the compiled checks read (computed
+        here, where every core is busy anyway)."""
+        derived = [_event_type_expr(pl.col("event"), self.event_names()).alias("event_type")]
+        if self.compiled:
+            derived.append(pl.col("user_id").hash().alias("__hu"))
+            if "session_id" in self.used:
+                derived.append(pl.col("__session").hash().alias("__hs"))
+        return derived
+
+    def _cleaned(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        """Text sources stripped, blank -> null, where their first rows show padding."""
+        sources = dict.fromkeys([*self.used.values(), *self.user_fb, *self.event_fb])
+        schema = lf.collect_schema()
+        return lf.with_columns(
+            _text(pl.col(c)) for c in sources if schema[c] == pl.String and _padded(self.head[c])
+        )
+
+    def event_names(self) -> dict[str, str]:
+        """The event names of the first rows, each with its canonical event type: the names
+        :func:`_event_type_expr` types during the pass (others are typed after it)."""
+        names = (
+            self._cleaned(self.head.lazy())
+            .select(self.event_expr().alias("event"))
+            .drop_nulls()
+            .unique(maintain_order=True)
+            .head(_HINTED_NAMES)
+            .collect()["event"]
+        )
+        return {name: canonical_event_type(name) for name in names.to_list()}
+
+
+#: Up to this many event names of the first rows are typed during the pass.
+_HINTED_NAMES: Final = 200
+#: Up to this many names, ``event_type`` is a chain of comparisons (beats a hash lookup).
+_EQUALITY_CHAIN: Final = 8
+
+
+def _event_type_expr(event: pl.Expr, lookup: dict[str, str]) -> pl.Expr:
+    """The canonical event type of each name in ``lookup``; null for other names."""
+    if len(lookup) > _EQUALITY_CHAIN:
+        return event.replace_strict(lookup, default=None, return_dtype=pl.String)
+    kind: pl.Expr = pl.lit(None, dtype=pl.String)
+    for name, step in reversed(lookup.items()):
+        kind = pl.when(event == name).then(pl.lit(step, dtype=pl.String)).otherwise(kind)
+    return kind
 
 
 def plan_reading(raw: RawSource, layout: Layout) -> tuple[ReadPlan, RawSource]:

@@ -20,11 +20,21 @@ from core.loader.report import LoadReport
 
 
 def _sessions(
-    frame: pl.DataFrame, plan: ReadPlan, report: LoadReport, gap: timedelta
+    frame: pl.DataFrame,
+    plan: ReadPlan,
+    report: LoadReport,
+    gap: timedelta,
+    *,
+    mixed: np.ndarray | None = None,
+    unique: pl.Series | None = None,
 ) -> pl.DataFrame:
     """Session ids, unique across users; inactivity-gap sessions where the export has none.
 
     ``frame`` may be in any row order (the loader's is the file's); its order is kept.
+    ``mixed``: the session hashes seen with several user hashes, when they were looked for
+    already (:func:`_session_check_inputs`) on these rows or more. ``unique``: the rows that
+    are no exact duplicate, when duplicates are still in ``frame`` (they change no session,
+    but are not counted).
     """
     used, fmt = plan.used, plan.fmt
     minutes = f"{gap.total_seconds() / 60:g}-minute"
@@ -42,7 +52,7 @@ def _sessions(
             "they were prefixed with the user id."
         )
     else:
-        shared = _shared_sessions(frame)
+        shared = _shared_sessions(frame, mixed)
         if shared.len():
             frame = frame.with_columns(
                 pl.when(sess.is_in(shared.implode()))
@@ -55,7 +65,9 @@ def _sessions(
                 f"users (e.g. {shared[0]!r}); those were made unique by prefixing the user id."
             )
     missing = frame["__session"].null_count()
-    if missing:
+    if missing and unique is not None:
+        missing = int((frame["__session"].is_null() & unique).sum())
+    if frame["__session"].null_count():
         frame = frame.with_columns(pl.coalesce(sess, _gap_sessions(frame, gap)).alias("__session"))
         report.notes.append(
             f"{missing:,} events without a session id were given sessions "
@@ -64,22 +76,47 @@ def _sessions(
     return frame.rename({"__session": "session_id"})
 
 
-def _shared_sessions(frame: pl.DataFrame) -> pl.Series:
+def _session_check_inputs(
+    frame: pl.DataFrame, plan: ReadPlan
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """What the compiled check for shared session ids reads
+    (:func:`core.loader.kernels.mixed_sessions`: session hashes, user hashes, which rows have
+    a session), for a large table whose pass hashed them and whose session ids are meant to be
+    global; None otherwise."""
+    scope = plan.fmt.session_scope if plan.fmt is not None else "global"
+    if (
+        "session_id" not in plan.used
+        or scope == "per_user"
+        or frame.height < COMPILED_FROM
+        or "__hs" not in frame.columns
+    ):
+        return None
+    sessions = frame["__session"]
+    valid = sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
+    return frame["__hs"].to_numpy(), frame["__hu"].to_numpy(), valid
+
+
+def _shared_sessions(frame: pl.DataFrame, mixed: np.ndarray | None = None) -> pl.Series:
     """Session ids used by more than one user, in order of first appearance.
 
     On large tables (:data:`COMPILED_FROM`) one pass over the hashes of sessions and users
-    (:func:`core.loader.kernels.mixed_sessions`) names the few sessions that may be shared,
-    and only their rows are grouped; smaller tables are grouped whole.
+    (:func:`core.loader.kernels.mixed_sessions`; or ``mixed``, its answer on these rows or
+    more) names the few sessions that may be shared, and only their rows are grouped;
+    smaller tables are grouped whole.
     """
     user, sess = pl.col("user_id"), pl.col("__session")
     rows = frame.lazy().filter(sess.is_not_null())
-    if frame.height >= COMPILED_FROM:
-        from core.loader.kernels import mixed_sessions  # lazy: numba, large tables only
+    if mixed is not None or frame.height >= COMPILED_FROM:
+        sessions = frame["__session"]
+        hs = frame["__hs"] if "__hs" in frame.columns else sessions.hash()
+        if mixed is None:
+            from core.loader.kernels import mixed_sessions  # lazy: numba, large tables only
 
-        sessions, users = frame["__session"], frame["user_id"]
-        hs = sessions.hash().rechunk()
-        valid = sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
-        mixed = mixed_sessions(hs.to_numpy(), users.hash().to_numpy(), valid)
+            hu = frame["__hu"] if "__hu" in frame.columns else frame["user_id"].hash()
+            valid = (
+                sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
+            )
+            mixed = mixed_sessions(hs.to_numpy(), hu.to_numpy(), valid)
         if len(mixed) == 0:
             return pl.Series("__session", [], dtype=pl.String)
         maybe = hs.is_in(pl.Series(mixed).implode())
