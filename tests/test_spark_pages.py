@@ -35,6 +35,7 @@ from core import (  # noqa: E402
     PathsParams,
     RetentionParams,
     activity_trend,
+    compare_periods,
     detect_currency,
     generate_shop,
     load_events,
@@ -131,6 +132,27 @@ def test_overview_equals_polars(spark, shop, grain):
     assert_frame_equal(got.mix, event_mix(ref), check_exact=False, rel_tol=1e-9)
     assert (got.currency, got.found) == detect_currency(ref)
 
+@pytest.mark.parametrize("against", ["previous", "year"])
+def test_overview_against_an_earlier_period_equals_polars(spark, shop, against):
+    path, events = shop
+    undated_filters = FilterParams(conditions=FILTERS.conditions)
+    start, end = datetime(2026, 6, 10, tzinfo=UTC), datetime(2026, 6, 16, tzinfo=UTC)
+    dated = FilterParams(date(2026, 6, 10), date(2026, 6, 15), FILTERS.conditions)
+    got = overview_spark(view_events(str(path), filters=dated, spark=spark), grain="day",
+                         start=start, end=end, against=against,
+                         earlier_events=view_events(str(path), filters=undated_filters,
+                                                    spark=spark), spark=spark, partitions=3)
+    undated = _filtered(events, undated_filters)
+    want = activity_trend(_filtered(events, dated), grain="day", start=start, end=end,
+                          against=against, earlier_events=undated)
+    assert_frame_equal(got.trend, want, check_exact=False, rel_tol=1e-9)
+    cmp = compare_periods(undated, start=start, end=end, against=against)
+    _same_metrics(got.comparison.current, cmp.current)
+    _same_metrics(got.comparison.previous, cmp.previous)
+    assert got.comparison.window == cmp.window
+    assert (got.comparison.previous.events > 0) == (against == "previous")  # no data a year back
+
+
 @pytest.mark.parametrize("params", [
     RetentionParams(period="day", periods=7),
     RetentionParams(start="purchase", returning="view_item", period="week", periods=3,
@@ -166,7 +188,7 @@ def test_rules_of_a_filtered_view_equal_polars(spark, shop):
 # --- the pages ---------------------------------------------------------------------------------
 
 #: The sidebar of the page comparisons, as a link sets it.
-SIDEBAR = {"from": "2026-06-03", "to": "2026-06-15", "where": "device:eq:mobile"}
+SIDEBAR = {"from": "2026-06-12", "to": "2026-06-18", "where": "device:eq:mobile"}
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +210,9 @@ def datasets(spark, shop):
     registry.path.unlink(missing_ok=True)
 
 
-def _numbers(at) -> list[tuple[str, str]]:
-    """The page's tiles: label and shown value (not the change, which Spark does not show)."""
-    return [(m.label, m.value) for m in at.metric]
+def _numbers(at) -> list[tuple[str, str, str]]:
+    """The page's tiles: label, shown value and change against the earlier period."""
+    return [(m.label, m.value, m.delta) for m in at.metric]
 
 
 def _open(page: str, dataset: str, **params):
@@ -205,16 +227,24 @@ def _on_spark(at) -> bool:
     return any(c.value.startswith("Computed on a local Spark") for c in at.caption)
 
 
+#: Each page's comparison with the previous period (the Overview compares by default).
+COMPARE = {"funnels": {"funnel.compare": "previous"}, "paths": {"paths.compare": "previous"},
+           "retention": {"retention.compare": "previous"}}
+
+
 @pytest.mark.parametrize("page", ["overview", "funnels", "paths", "retention", "segments", "rules"])
 def test_pages_on_a_lake_table_show_the_polars_numbers(monkeypatch, datasets, page):
     """A catalog table only Spark can read shows the numbers Polars shows for the same data
-    (same date range, same property filter), and says that it ran on Spark."""
-    want = _open(page, datasets["polars"])
+    (same date range, same property filter, the same changes against the previous period),
+    and says that it ran on Spark."""
+    want = _open(page, datasets["polars"], **COMPARE.get(page, {}))
     assert not _on_spark(want)
     monkeypatch.setenv("PATHLENS_BACKEND", "spark")
-    got = _open(page, datasets["table"])
+    got = _open(page, datasets["table"], **COMPARE.get(page, {}))
     assert _on_spark(got)
     assert _numbers(got) == _numbers(want) and len(_numbers(want)) >= 3
+    if page in ("overview", "funnels", "paths"):  # a change is shown (retention's: too few days)
+        assert any(delta for _, _, delta in _numbers(got))
 
 
 def test_funnel_steps_of_a_parquet_lake_on_spark(monkeypatch, datasets):

@@ -16,11 +16,14 @@ importing this module imports nothing of it.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
 from core.backend import backend_status
+from core.compare import ComparisonWindow, comparison_window
 from core.spark.lake import LakeDataset
 from core.spark.session import REMOTE_ENV
 from ui.data import cohort_members_cached, get_store
@@ -89,14 +92,51 @@ def spark_events(view: DataView):
     return view_events(lake.source, filters=view.filters, cohorts=cohorts, labels=labels)
 
 
+@dataclass(frozen=True)
+class SparkEarlier:
+    """The earlier window a view on Spark is compared with (``ui.overview.earlier_events`` on
+    Spark): the window, why no change is shown (``""`` when one is), whether the data hold no
+    event in it, and the view without its date range (where the earlier events come from)."""
+
+    window: ComparisonWindow
+    note: str
+    empty: bool
+    undated: DataView
+
+    def events(self, grain: str | None = None) -> Any:
+        """The earlier window's events on Spark (whole periods of ``grain`` when given)."""
+        from core.spark import within  # lazy: pyspark only when Spark is chosen
+
+        return within(spark_events(self.undated), self.window.earlier_filter(grain=grain))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Finding the earlier period on Spark…")
+def spark_earlier(view: DataView, against: str) -> SparkEarlier | None:
+    """The earlier window of a view on Spark (``"previous"`` or ``"year"``); ``None`` when the
+    view holds no event. Three small passes: the view's first and last event, the undated
+    view's (how far the data cover the earlier window), and whether the window holds any."""
+    from core.spark import span_spark  # lazy: pyspark only when Spark is chosen
+    from ui.overview import comparison_note, current_range  # lazy: it imports this module
+
+    first, last = span_spark(spark_events(view))
+    if first is None:
+        return None
+    start, end = current_range(view.filters, first, last)
+    undated = view.with_filters(replace(view.filters, date_from=None, date_to=None))
+    window = comparison_window(start, end, against=against,  # type: ignore[arg-type]
+                               span=span_spark(spark_events(undated)))
+    dated = view.filters.date_from is not None or view.filters.date_to is not None
+    found = SparkEarlier(window, comparison_note(window, dated=dated), False, undated)
+    return replace(found, empty=span_spark(found.events())[0] is None)
+
+
 #: Per page: what it does not compute on Spark (the events would have to be on this server).
 _HERE_ONLY = {
-    "Overview": "The comparison with an earlier period is not offered on Spark.",
-    "Funnels": "The trend counts each entity once, by cohort (counting every attempt), and the "
-               "comparison with an earlier period is not offered on Spark.",
-    "Paths": "The paths after a funnel drop-off and the comparison with an earlier period are "
-             "not offered on Spark.",
-    "Retention": "The comparison with an earlier period is not offered on Spark.",
+    "Overview": "",
+    "Funnels": "The trend counts each entity once, by cohort: counting every attempt is not "
+               "offered on Spark.",
+    "Paths": "The paths after a funnel drop-off are not offered on Spark.",
+    "Retention": "",
     "Segments": "User features are computed on Spark; K-means runs here, on the "
                 "one-row-per-user table.",
     "Basket rules": "Frequent itemsets are mined with MLlib FP-growth; the itemset cap applies, "
@@ -119,9 +159,8 @@ def where_it_runs(view: DataView, page: str = "") -> str | None:
                 "opened).")
     where = "Spark Connect" if os.environ.get(REMOTE_ENV, "").strip() else "a local Spark"
     return (f"Computed on {where} (the engine is Spark) from the lake dataset `{lake.source}`: "
-            "the filters, "
-            "cohorts and segments are applied on the workers and only the results come back. "
-            + _HERE_ONLY[page])
+            "the filters, cohorts and segments are applied on the workers and only the results "
+            "come back. " + _HERE_ONLY[page]).strip()
 
 
 def show_where_it_runs(view: DataView, page: str = "") -> None:
@@ -133,6 +172,8 @@ def show_where_it_runs(view: DataView, page: str = "") -> None:
 
 __all__ = [
     "ENGINE_KEY",
+    "SparkEarlier",
+    "spark_earlier",
     "chosen_engine",
     "lake_dataset",
     "remember_choice",

@@ -26,7 +26,7 @@ from core.overview import DatasetInfo
 from core.schema import DEFAULT_FUNNEL
 from ui.cohorts import save_cohort_control
 from ui.data import base_events, filtered_events
-from ui.engine import runs_on_spark, spark_events
+from ui.engine import runs_on_spark, spark_earlier, spark_events
 from ui.overview import comparison_note, current_range, undated_events
 from ui.urls import paths_link_query
 from ui.view import DataView
@@ -84,7 +84,7 @@ def cached_funnel(view: DataView, params: FunnelParams, interval: str,
     (``"previous"`` or ``"year"``), the same funnel and trend over the earlier window.
     On Spark (:func:`ui.engine.runs_on_spark`): :func:`_spark_funnel`."""
     if runs_on_spark(view):
-        return _spark_funnel(view, params, interval)
+        return _spark_funnel(view, params, interval, against)
     events = filtered_events(view)
     result = params.compute(events)
     if result.is_empty or result.n_steps < 2:
@@ -112,10 +112,11 @@ def cached_funnel(view: DataView, params: FunnelParams, interval: str,
     )
 
 
-def _spark_funnel(view: DataView, params: FunnelParams, interval: str) -> FunnelView:
+def _spark_funnel(view: DataView, params: FunnelParams, interval: str,
+                  against: str | None) -> FunnelView:
     """The funnel of a lake dataset on Spark, with what its result alone gives: the trend by
-    cohort (counting attempts needs the events), time to convert and the breakdown; no
-    earlier window."""
+    cohort (counting attempts needs the events), time to convert, the breakdown and, with
+    ``against``, the same over the earlier window (:func:`ui.engine.spark_earlier`)."""
     from core.spark import compute_funnel_spark  # lazy: pyspark only when Spark is chosen
 
     result = compute_funnel_spark(spark_events(view), params)
@@ -123,10 +124,17 @@ def _spark_funnel(view: DataView, params: FunnelParams, interval: str) -> Funnel
         empty = pl.DataFrame()
         return FunnelView(result, empty, empty, empty)
     interval = trend_interval(result) if interval == "auto" else interval
+    earlier = None
+    if against is not None and (found := spark_earlier(view, against)) is not None:
+        before = None if found.empty else compute_funnel_spark(found.events(), params)
+        trend = conversion_over_time(compute_funnel_spark(found.events(interval), params),
+                                     interval=interval)
+        earlier = EarlierFunnel(found.window, before,
+                                align_earlier(trend, found.window, grain=interval), found.note)
     return FunnelView(
         result=result, over_time=conversion_over_time(result, interval=interval),
         time_to_convert=time_to_convert(result), breakdown=breakdown_table(result),
-        definition="cohort", interval=interval,
+        definition="cohort", interval=interval, earlier=earlier,
         trend_note="On Spark the trend counts each entity once, in the period of its first "
                    "entry (cohort): counting every attempt needs the events on this server.")
 

@@ -161,7 +161,7 @@ def cached_overview(view: DataView, grain: str = "auto",
     ``None``), the activity trend (with the earlier period's series) and the event mix. On
     Spark (:func:`ui.engine.runs_on_spark`): :func:`_spark_overview`, without a comparison."""
     if runs_on_spark(view):
-        return _spark_overview(view, grain)
+        return _spark_overview(view, grain, against)
     events = filtered_events(view)
     filters = view.filters
     metrics = overview_metrics(events)
@@ -182,9 +182,10 @@ def cached_overview(view: DataView, grain: str = "auto",
                         start, end, dated)
 
 
-def _spark_overview(view: DataView, grain: str) -> OverviewView:
-    """The Overview of a lake dataset on Spark (:func:`core.spark.overview_spark`): the
-    numbers of :func:`cached_overview` without ``against`` (no earlier period on Spark)."""
+def _spark_overview(view: DataView, grain: str, against: str | None) -> OverviewView:
+    """The Overview of a lake dataset on Spark (:func:`core.spark.overview_spark`): the same
+    numbers as :func:`cached_overview`, the earlier period's from the view's events without
+    its date range."""
     from core.spark import overview_spark  # lazy: pyspark only when Spark is chosen
 
     filters = view.filters
@@ -192,13 +193,16 @@ def _spark_overview(view: DataView, grain: str) -> OverviewView:
              if filters.date_from else None)
     end = (datetime.combine(filters.date_to, time.min, tzinfo=timezone.utc) + timedelta(days=1)
            if filters.date_to else None)
-    found = overview_spark(spark_events(view), grain=grain, start=start, end=end)
+    undated = view.with_filters(replace(filters, date_from=None, date_to=None))
+    found = overview_spark(spark_events(view), grain=grain, start=start, end=end,
+                           against=against,  # type: ignore[arg-type]
+                           earlier_events=spark_events(undated) if against else None)
     m = found.metrics
     if m.events == 0:
         return OverviewView(m, None, pl.DataFrame(), pl.DataFrame(), found.currency, found.found)
     start, end = current_range(filters, m.first, m.last)  # type: ignore[arg-type]
-    return OverviewView(m, None, found.trend, found.mix, found.currency, found.found, start, end,
-                        filters.date_from is not None or filters.date_to is not None)
+    return OverviewView(m, found.comparison, found.trend, found.mix, found.currency, found.found,
+                        start, end, filters.date_from is not None or filters.date_to is not None)
 
 
 def overview_tiles(view: OverviewView, currency: str | None) -> list[tuple[str, str, str | None, str]]:

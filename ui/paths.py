@@ -29,7 +29,7 @@ from core.paths import (
 from core.paths.result import display_name
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
-from ui.engine import runs_on_spark, spark_events
+from ui.engine import runs_on_spark, spark_earlier, spark_events
 from ui.overview import earlier_events, tile_change
 from ui.urls import DROPPED_AT_KEY, FUNNEL_KEY, read_funnel_link, remove
 from ui.view import DataView
@@ -63,15 +63,20 @@ def cached_paths(
     """Paths of the view's events (of one breakdown value when given); on Spark for a lake
     dataset (:func:`ui.engine.runs_on_spark`)."""
     if runs_on_spark(view):
-        from core.spark import compute_paths_spark, then  # lazy: pyspark only on Spark
-
-        source = spark_events(view)
-        if breakdown is not None:
-            source = then(source, partial(filter_breakdown, column=breakdown[0],
-                                          value=breakdown[1], count_by=params.count_by),
-                          needs={breakdown[0], params.count_by})
-        return compute_paths_spark(source, params)
+        return _spark_paths(spark_events(view), params, breakdown)
     return params.compute(_events(view, breakdown, params.count_by))
+
+
+def _spark_paths(source, params: PathsParams, breakdown: tuple[str, str] | None) -> PathsResult:
+    """:func:`core.spark.compute_paths_spark` of a view's events on Spark (of one breakdown
+    value's entities when given, kept in every partition)."""
+    from core.spark import compute_paths_spark, then  # lazy: pyspark only on Spark
+
+    if breakdown is not None:
+        source = then(source, partial(filter_breakdown, column=breakdown[0], value=breakdown[1],
+                                      count_by=params.count_by),
+                      needs={breakdown[0], params.count_by})
+    return compute_paths_spark(source, params)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Computing the funnel and the paths…")
@@ -117,9 +122,14 @@ def cached_earlier_paths(
     """The paths of :func:`cached_paths` (of :func:`cached_drop_off_paths` with ``link``) on
     the view's events of the earlier window ``against`` (``"previous"`` or ``"year"``): same
     settings, filters, cohorts, segments and breakdown value, only the dates shifted. ``None``
-    when the view holds no event, or runs on Spark (no comparison there)."""
-    if runs_on_spark(view):
-        return None
+    when the view holds no event (or, on Spark, follows a funnel drop-off)."""
+    if runs_on_spark(view):  # the paths after a drop-off are not on Spark (see above)
+        if link is not None or (spark := spark_earlier(view, against)) is None:
+            return None
+        if spark.note or spark.empty:
+            return EarlierPaths(spark.window, None, spark.note)
+        return EarlierPaths(spark.window, _spark_paths(spark.events(), params, breakdown),
+                            spark.note)
     found = earlier_events(view, against)
     if found is None:
         return None

@@ -24,7 +24,7 @@ from core.overview import DatasetInfo
 from core.retention import OTHER, RetentionParams, RetentionResult
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
-from ui.engine import runs_on_spark, spark_events
+from ui.engine import runs_on_spark, spark_earlier, spark_events
 from ui.overview import earlier_events, tile_change
 from ui.view import DataView
 
@@ -172,10 +172,17 @@ def cached_earlier_retention(view: DataView, params: RetentionParams,
                              against: str) -> EarlierRetention | None:
     """:func:`cached_retention` on the view's events of the earlier window ``against``
     (``"previous"`` or ``"year"``): same settings, filters, cohorts and segments, only the
-    dates shifted. ``None`` when the view holds no event, or runs on Spark (no comparison
-    there)."""
+    dates shifted (on Spark: :func:`ui.engine.spark_earlier`). ``None`` when the view holds
+    no event."""
     if runs_on_spark(view):
-        return None
+        from core.spark import compute_retention_spark  # lazy: pyspark only on Spark
+
+        if (spark := spark_earlier(view, against)) is None:
+            return None
+        if spark.note or spark.empty:
+            return EarlierRetention(spark.window, None, spark.note)
+        return EarlierRetention(spark.window, compute_retention_spark(spark.events(), params),
+                                spark.note)
     found = earlier_events(view, against)
     if found is None:
         return None

@@ -37,6 +37,8 @@ _EXPORTS = {
     "segment_events_spark": "core.spark.views",
     "view_frame": "core.spark.views",
     "then": "core.spark.views",
+    "within": "core.spark.views",
+    "span_spark": "core.spark.views",
     "register_lake_dataset": "core.spark.lake",
     "LakeDataset": "core.spark.lake",
     "lake_roots": "core.spark.lake",

@@ -21,10 +21,19 @@ from typing import Any
 
 import polars as pl
 
+from core.compare import Against, ComparisonWindow, align_earlier, comparison_window
+from core.errors import ParameterError
 from core.fmt import GRAINS, grain_for_span
-from core.overview import OverviewMetrics, detect_currency, event_mix, overview_metrics
+from core.overview import (
+    TREND_METRICS,
+    OverviewMetrics,
+    PeriodComparison,
+    detect_currency,
+    event_mix,
+    overview_metrics,
+)
 from core.overview.metrics import _order_key, _revenue_expr
-from core.overview.trend import _TRUNCATE, _complete_first, _trend_aggs
+from core.overview.trend import _TICK, _TRUNCATE, _complete_first, _trend_aggs
 from core.schema import EVENT_TYPES
 from core.spark.runner import DEFAULT_PARTITIONS, empty_partition, map_partitions, read_events
 
@@ -33,7 +42,7 @@ __all__ = ["SparkOverview", "overview_spark"]
 
 @dataclass(frozen=True)
 class SparkOverview:
-    """What the Overview page shows, computed on Spark (no comparison with an earlier period).
+    """What the Overview page shows, computed on Spark.
 
     Attributes
     ----------
@@ -44,6 +53,8 @@ class SparkOverview:
         As :func:`core.event_mix`.
     currency, found
         As :func:`core.detect_currency`.
+    comparison : PeriodComparison or None
+        With ``against``: as :func:`core.compare_periods` over the trend's window.
     """
 
     metrics: OverviewMetrics
@@ -51,6 +62,7 @@ class SparkOverview:
     mix: pl.DataFrame
     currency: str | None
     found: tuple[str, ...]
+    comparison: PeriodComparison | None = None
 
 
 def _sums(frame: pl.DataFrame) -> pl.DataFrame:
@@ -114,10 +126,9 @@ def _metrics(sums: pl.DataFrame) -> OverviewMetrics:
     )
 
 
-def _trend(tables: list[pl.DataFrame], metrics: OverviewMetrics, grain: str,
-           start: datetime | None, end: datetime | None) -> pl.DataFrame:
-    """:func:`core.activity_trend`'s table from the partitions' counts (no comparison)."""
-    out = pl.concat(tables).group_by("period").agg(pl.exclude("period").sum()).sort("period")
+def _with_complete(out: pl.DataFrame, metrics: OverviewMetrics, grain: str,
+                   start: datetime | None, end: datetime | None) -> pl.DataFrame:
+    """:func:`core.activity_trend`'s ``complete`` column (and column order) on the counts."""
     length = GRAINS[grain]
     slack = length / 24
     covered_from = start if start is not None else metrics.first
@@ -127,6 +138,57 @@ def _trend(tables: list[pl.DataFrame], metrics: OverviewMetrics, grain: str,
     complete = (pl.col("period") + length <= pl.lit(covered_to)) & (
         pl.col("period") >= pl.lit(covered_from) - slack)
     return _complete_first(out.with_columns(complete.alias("complete")))
+
+
+def _compared(now: pl.DataFrame, before: pl.DataFrame, window: ComparisonWindow,
+              grain: str) -> pl.DataFrame:
+    """Per period of ``window``: the current counts and the earlier period's ones (the join of
+    ``core.overview.trend._compared``, from counts instead of events)."""
+    aligned = align_earlier(before, window, grain=grain)
+    covered = pl.col("previous_covered")
+    # an earlier period the data cover but without events counts zero; an uncovered one: null
+    previous = aligned.select(
+        "period", "previous_start",
+        *(pl.when(covered).then(pl.col(f"previous_{m}").fill_null(0)).alias(f"previous_{m}")
+          for m in TREND_METRICS),
+        "previous_complete",
+    )
+    counts = [c for c in now.columns if c != "period"]
+    return (previous.select("period").join(now, on="period", how="left")
+            .with_columns(pl.col(c).fill_null(0) for c in counts)
+            .join(previous, on="period", how="left").sort("period"))
+
+
+def _counts(source: Any, grain: str, partitions: int) -> tuple[pl.DataFrame, OverviewMetrics]:
+    """The per-period counts at ``grain`` and the headline numbers of ``source``."""
+    parts = map_partitions(source, partial(_overview_partition), key="user_id",
+                           partitions=partitions)
+    if not parts:
+        empty = empty_partition(source)
+        counts = empty.group_by(pl.col("ts").dt.truncate(_TRUNCATE[grain]).alias("period")).agg(
+            **_trend_aggs())
+        return counts, overview_metrics(empty)
+    counts = pl.concat([p[grain] for p in parts]).group_by("period").agg(
+        pl.exclude("period").sum()).sort("period")
+    return counts, _metrics(pl.concat([p["sums"] for p in parts]))
+
+
+def _against(events: Any, earlier: Any, metrics: OverviewMetrics, now: pl.DataFrame, *,
+             grain: str, start: datetime | None, end: datetime | None, against: Against,
+             partitions: int) -> tuple[pl.DataFrame, PeriodComparison]:
+    """The trend's counts with the earlier window's, and the tiles' comparison."""
+    from core.spark.views import span_spark, within
+
+    earlier = earlier if earlier is not None else events
+    lo = start if start is not None else metrics.first
+    hi = end if end is not None else metrics.last + _TICK  # type: ignore[operator]
+    window = comparison_window(lo, hi, against=against, span=span_spark(earlier))  # type: ignore[arg-type]
+    before, _ = _counts(within(earlier, window.earlier_filter(grain=grain)), grain, partitions)
+    _, previous = _counts(within(earlier, window.earlier_filter()), grain, partitions)
+    comparison = PeriodComparison(current=metrics, previous=previous, start=lo, end=hi,
+                                  previous_start=window.earlier_start, window=window)
+    # every event of the view lies in the window [lo, hi): its counts are the current ones
+    return _compared(now, before, window, grain), comparison
 
 
 def _mix(tables: list[pl.DataFrame]) -> pl.DataFrame:
@@ -154,6 +216,8 @@ def overview_spark(
     grain: str = "auto",
     start: datetime | None = None,
     end: datetime | None = None,
+    against: Against | None = None,
+    earlier_events: Any = None,
     spark: Any = None,
     partitions: int = DEFAULT_PARTITIONS,
 ) -> SparkOverview:
@@ -163,8 +227,11 @@ def overview_spark(
     ----------
     source : str, pyspark.sql.DataFrame or EventSource
         Canonical events (a :func:`core.spark.views.view_events` source for a filtered view).
-    grain, start, end
+    grain, start, end, against
         As in :func:`core.activity_trend`.
+    earlier_events : str, pyspark.sql.DataFrame or EventSource, optional
+        As in :func:`core.activity_trend`: the events with the property filters but not the
+        date range (default ``source``).
     spark : SparkSession, optional
     partitions : int, default 8
         Hash partitions by ``user_id``.
@@ -173,20 +240,22 @@ def overview_spark(
     -------
     SparkOverview
         ``metrics`` equal to ``overview_metrics(events)``, ``trend`` to ``activity_trend(events,
-        grain=grain, start=start, end=end)``, ``mix`` to ``event_mix(events)``, ``currency`` and
-        ``found`` to ``detect_currency(events)``.
+        grain=grain, start=start, end=end, against=against, earlier_events=...)``, ``mix`` to
+        ``event_mix(events)``, ``currency`` and ``found`` to ``detect_currency(events)``; with
+        ``against``, ``comparison`` to ``compare_periods(earlier_events, start=..., end=...,
+        against=against)`` over the trend's window.
 
     Raises
     ------
     ParameterError
-        ``grain`` is not ``"auto"`` or one of hour, day, week.
+        ``grain`` is not ``"auto"`` or one of hour, day, week; ``against`` is not a choice.
     """
-    from core.errors import ParameterError
     from core.spark.session import get_session
 
     if grain != "auto" and grain not in GRAINS:
         raise ParameterError(f"`grain` must be 'auto' or one of {list(GRAINS)}, got {grain!r}")
-    events = read_events(spark or get_session(), source)
+    spark = spark or get_session()
+    events = read_events(spark, source)
     parts = map_partitions(events, partial(_overview_partition), key="user_id",
                            partitions=partitions)
     if not parts:
@@ -196,5 +265,13 @@ def overview_spark(
     metrics = _metrics(pl.concat([p["sums"] for p in parts]))
     if grain == "auto":
         grain = grain_for_span(metrics.last - metrics.first if metrics.first else None)
-    return SparkOverview(metrics, _trend([p[grain] for p in parts], metrics, grain, start, end),
-                         _mix([p["mix"] for p in parts]), *_currency(parts))
+    counts = pl.concat([p[grain] for p in parts]).group_by("period").agg(
+        pl.exclude("period").sum()).sort("period")
+    comparison = None
+    if against is not None:
+        earlier = read_events(spark, earlier_events) if earlier_events is not None else None
+        counts, comparison = _against(events, earlier, metrics, counts, grain=grain,
+                                      start=start, end=end, against=against,
+                                      partitions=partitions)
+    return SparkOverview(metrics, _with_complete(counts, metrics, grain, start, end),
+                         _mix([p["mix"] for p in parts]), *_currency(parts), comparison)

@@ -43,7 +43,15 @@ from core.spark.runner import (
 )
 from core.spark.segments import _features_partition, _report
 
-__all__ = ["view_events", "view_frame", "dataset_info_spark", "segment_events_spark", "then"]
+__all__ = [
+    "dataset_info_spark",
+    "segment_events_spark",
+    "span_spark",
+    "then",
+    "view_events",
+    "view_frame",
+    "within",
+]
 
 
 def _prepare(
@@ -151,6 +159,36 @@ def then(source: EventSource, step: Any, *, needs: Any = ()) -> EventSource:
     ``filter_breakdown``); ``needs``: the source columns the step reads."""
     return source.with_prepare(partial(_chain, first=source.prepare, second=step),
                                needs=source.needs | set(needs))
+
+
+def _keep(frame: pl.DataFrame, *, expr: pl.Expr) -> pl.DataFrame:
+    return frame.filter(expr)
+
+
+def within(source: EventSource, expr: pl.Expr) -> EventSource:
+    """The events of ``source`` that ``expr`` keeps (a row-wise Polars predicate on ``ts``,
+    such as :meth:`core.compare.ComparisonWindow.earlier_filter`), applied in every
+    partition."""
+    return then(source, partial(_keep, expr=expr), needs={"ts"})
+
+
+def _span_partition(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {"span": frame.select(first=pl.col("ts").min(), last=pl.col("ts").max())}
+
+
+def span_spark(source: Any, *, spark: Any = None, partitions: int = DEFAULT_PARTITIONS
+               ) -> tuple[Any, Any]:
+    """The first and last ``ts`` of the events of ``source`` (``(None, None)`` without any):
+    :func:`core.compare.data_span` on Spark, for comparison windows."""
+    from core.spark.session import get_session
+
+    events = read_events(spark or get_session(), source)
+    parts = map_partitions(events, _span_partition, key="user_id", partitions=partitions,
+                           columns={"ts"})
+    if not parts:
+        return None, None
+    spans = pl.concat([p["span"] for p in parts])
+    return spans["first"].min(), spans["last"].max()
 
 
 def _value_counts(frame: pl.DataFrame, columns: list[str], max_values: int) -> pl.DataFrame:
