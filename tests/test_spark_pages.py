@@ -101,6 +101,27 @@ def test_view_filters_funnel_and_paths_equal_polars(spark, shop):
     assert_frame_equal(got_p.edges, want_p.edges, check_exact=False, rel_tol=1e-9)
     assert got_p.entities == want_p.entities
 
+@pytest.mark.parametrize("count_by", ["session_id", "user_id"])
+def test_paths_after_a_funnel_drop_off_equal_polars(spark, shop, count_by):
+    from core.paths import paths_after_drop_off
+    from core.spark import paths_after_drop_off_spark
+
+    path, events = shop
+    funnel = FunnelParams(steps=["view_item", "add_to_cart", "purchase"], window=DAY,
+                          count_by=count_by)
+    params = PathsParams(max_steps=4)
+    got, got_info = paths_after_drop_off_spark(view_events(str(path), filters=FILTERS,
+                                                           spark=spark),
+                                               funnel=funnel, dropped_at=3, params=params,
+                                               spark=spark, partitions=3)
+    want, want_info = paths_after_drop_off(_filtered(events), funnel=funnel, dropped_at=3,
+                                           params=params)
+    assert got_info == want_info and want_info.entities > 0
+    assert_frame_equal(got.edges, want.edges, check_exact=False, rel_tol=1e-9)
+    assert_frame_equal(got.top_paths, want.top_paths, check_exact=False, rel_tol=1e-9)
+    assert (got.entities, got.reason) == (want.entities, want.reason)
+
+
 def test_cohort_column_on_spark_equals_polars(spark, shop):
     path, events = shop
     members = events["user_id"].unique().sort().head(100)
@@ -329,3 +350,19 @@ def test_a_bad_condition_is_the_polars_error_and_a_workers_error_keeps_its_type(
     unchecked = read_events(spark, str(path)).with_prepare(partial(apply_filters, params=bad))
     with pytest.raises(ParameterError, match="condition column 'colour' is not in the data"):
         compute_paths_spark(unchecked, PathsParams(), spark=spark, partitions=2)
+
+
+def test_paths_page_after_a_funnel_drop_off_on_spark(monkeypatch, datasets):
+    """The Funnels page's link to the paths of its drop-outs opens on Spark with the numbers
+    (and the banner) Polars shows."""
+    from ui.urls import paths_link_query
+
+    funnel = FunnelParams(steps=["view_item", "add_to_cart", "purchase"], window=DAY)
+    link = dict(paths_link_query(funnel, 3))
+    want = _open("paths", datasets["polars"], **link)
+    monkeypatch.setenv("PATHLENS_BACKEND", "spark")
+    got = _open("paths", datasets["table"], **link)
+    assert _on_spark(got)
+    assert _numbers(got) == _numbers(want) and len(_numbers(want)) >= 3
+    banner = [m.value for m in want.markdown if "dropped off" in m.value or "reached" in m.value]
+    assert banner and banner == [m.value for m in got.markdown if m.value in banner]

@@ -135,7 +135,7 @@ _HERE_ONLY = {
     "Overview": "",
     "Funnels": "The trend counts each entity once, by cohort: counting every attempt is not "
                "offered on Spark.",
-    "Paths": "The paths after a funnel drop-off are not offered on Spark.",
+    "Paths": "",
     "Retention": "",
     "Segments": "User features are computed on Spark; K-means runs here, on the "
                 "one-row-per-user table.",

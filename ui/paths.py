@@ -67,6 +67,20 @@ def cached_paths(
     return params.compute(_events(view, breakdown, params.count_by))
 
 
+def _spark_drop_off_paths(source, link: FunnelLink, params: PathsParams,
+                          breakdown: tuple[str, str] | None) -> tuple[PathsResult, FunnelDropOff]:
+    """The paths after the linked drop-off of a view's events on Spark."""
+    from core.spark import paths_after_drop_off_spark, then  # lazy: pyspark only on Spark
+
+    funnel = FunnelParams.from_query(link.funnel_query)
+    if breakdown is not None:
+        source = then(source, partial(filter_breakdown, column=breakdown[0], value=breakdown[1],
+                                      count_by=funnel.count_by),
+                      needs={breakdown[0], funnel.count_by})
+    return paths_after_drop_off_spark(source, funnel=funnel, dropped_at=link.dropped_at,
+                                      params=params)
+
+
 def _spark_paths(source, params: PathsParams, breakdown: tuple[str, str] | None) -> PathsResult:
     """:func:`core.spark.compute_paths_spark` of a view's events on Spark (of one breakdown
     value's entities when given, kept in every partition)."""
@@ -86,12 +100,10 @@ def cached_drop_off_paths(
     params: PathsParams,
     breakdown: tuple[str, str] | None = None,
 ) -> tuple[PathsResult, FunnelDropOff]:
-    """Paths of the entities that dropped off at the linked funnel step."""
+    """Paths of the entities that dropped off at the linked funnel step (on Spark for a lake
+    dataset, :func:`core.spark.paths_after_drop_off_spark`)."""
     if runs_on_spark(view):
-        raise ParameterError(
-            "The paths after a funnel drop-off are not computed on Spark yet: clear the funnel "
-            "link to see all paths of this lake dataset on Spark, or choose the Polars engine "
-            "on the Data page (a Parquet lake dataset is then read on this server).")
+        return _spark_drop_off_paths(spark_events(view), link, params, breakdown)
     funnel = FunnelParams.from_query(link.funnel_query)
     events = _events(view, breakdown, funnel.count_by)
     return paths_after_drop_off(
@@ -122,14 +134,15 @@ def cached_earlier_paths(
     """The paths of :func:`cached_paths` (of :func:`cached_drop_off_paths` with ``link``) on
     the view's events of the earlier window ``against`` (``"previous"`` or ``"year"``): same
     settings, filters, cohorts, segments and breakdown value, only the dates shifted. ``None``
-    when the view holds no event (or, on Spark, follows a funnel drop-off)."""
-    if runs_on_spark(view):  # the paths after a drop-off are not on Spark (see above)
-        if link is not None or (spark := spark_earlier(view, against)) is None:
+    when the view holds no event."""
+    if runs_on_spark(view):
+        if (spark := spark_earlier(view, against)) is None:
             return None
         if spark.note or spark.empty:
             return EarlierPaths(spark.window, None, spark.note)
-        return EarlierPaths(spark.window, _spark_paths(spark.events(), params, breakdown),
-                            spark.note)
+        result = (_spark_paths(spark.events(), params, breakdown) if link is None else
+                  _spark_drop_off_paths(spark.events(), link, params, breakdown)[0])
+        return EarlierPaths(spark.window, result, spark.note)
     found = earlier_events(view, against)
     if found is None:
         return None

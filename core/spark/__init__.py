@@ -30,6 +30,7 @@ _EXPORTS = {
     "mine_rules_spark": "core.spark.rules",
     "score_carts_spark": "core.spark.scoring",
     "compute_retention_spark": "core.spark.retention",
+    "paths_after_drop_off_spark": "core.spark.dropoff",
     "overview_spark": "core.spark.overview",
     "SparkOverview": "core.spark.overview",
     "view_events": "core.spark.views",
