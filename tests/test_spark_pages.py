@@ -122,6 +122,20 @@ def test_paths_after_a_funnel_drop_off_equal_polars(spark, shop, count_by):
     assert (got.entities, got.reason) == (want.entities, want.reason)
 
 
+@pytest.mark.parametrize("interval", ["day", "week"])
+def test_funnel_trend_by_attempt_equals_polars(spark, shop, interval):
+    from core.funnels import conversion_by_attempt
+    from core.spark import conversion_by_attempt_spark
+
+    path, events = shop
+    funnel = FunnelParams(steps=["view_item", "add_to_cart", "purchase"], window=DAY)
+    got = conversion_by_attempt_spark(view_events(str(path), filters=FILTERS, spark=spark),
+                                      funnel, interval=interval, spark=spark, partitions=3)
+    want = conversion_by_attempt(_filtered(events), funnel, interval=interval)
+    assert want.height > 1 and want["entered"].sum() > want["converted"].sum() > 0
+    assert_frame_equal(got, want, check_exact=False, rel_tol=1e-9)
+
+
 def test_cohort_column_on_spark_equals_polars(spark, shop):
     path, events = shop
     members = events["user_id"].unique().sort().head(100)
@@ -269,13 +283,16 @@ def test_pages_on_a_lake_table_show_the_polars_numbers(monkeypatch, datasets, pa
 
 
 def test_funnel_steps_of_a_parquet_lake_on_spark(monkeypatch, datasets):
-    """The Funnels page's step table for a Parquet lake dataset on Spark, with a breakdown."""
-    want = _open("funnels", datasets["polars"], **{"funnel.breakdown": "channel"})
+    """Every table of the Funnels page (steps, breakdown, the trend by attempt...) for a Parquet
+    lake dataset on Spark, with a breakdown and the previous period."""
+    settings = {"funnel.breakdown": "channel", "funnel.compare": "previous"}
+    want = _open("funnels", datasets["polars"], **settings)
     monkeypatch.setenv("PATHLENS_BACKEND", "spark")
-    got = _open("funnels", datasets["parquet"], **{"funnel.breakdown": "channel"})
+    got = _open("funnels", datasets["parquet"], **settings)
     assert _on_spark(got)
-    shown, expected = got.dataframe[0].value, want.dataframe[0].value  # pandas, as shown
-    assert shown.equals(expected) and len(expected) >= 3
+    assert len(got.dataframe) == len(want.dataframe) >= 3  # steps, breakdown, trend...
+    for shown, expected in zip(got.dataframe, want.dataframe, strict=True):
+        assert shown.value.equals(expected.value)  # pandas, as shown
     assert _numbers(got) == _numbers(want)
 
 

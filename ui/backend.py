@@ -41,14 +41,14 @@ _LABELS = {"polars": "Polars (embedded, this server)", "spark": "Spark"}
 WHAT_WORKS = (
     "With the **Spark** engine, the pages open a lake dataset (a Parquet path or a catalog "
     "table) on Spark: Overview, Funnels, Paths, Retention, Segments and Basket rules compute "
-    "there, with the sidebar's date range, property filters, cohorts and segments applied on "
-    "the workers, and only their results come back (cached like any other dataset's), "
-    "comparisons with an earlier period and the paths after a funnel drop-off included. Not "
-    "offered on Spark: counting every funnel attempt in the trend. Cart abandonment "
-    "reads a Parquet lake dataset with Polars here and cannot open a catalog table (use "
-    "`python -m core.batch score --backend spark`). With **Polars**, a Parquet path is scanned in "
-    "place on this server (the events left after the filters must fit in its memory) and a "
-    "catalog table cannot be opened (a page says so and shows the sample)."
+    "there, comparisons with an earlier period included, with the sidebar's date range, "
+    "property filters, cohorts and segments applied on the workers; only their results come "
+    "back (cached like any other dataset's). Cart abandonment is not on Spark: it reads a "
+    "Parquet lake dataset with Polars here and cannot open a catalog table (use `python -m "
+    "core.batch score --backend spark`); saving some cohorts (a path node, a retention cell, "
+    "a session funnel's users) reads the events here too. With **Polars**, a Parquet path is "
+    "scanned in place on this server (the events left after the filters must fit in its "
+    "memory) and a catalog table cannot be opened (a page says so and shows the sample)."
 )
 
 

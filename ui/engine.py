@@ -133,8 +133,7 @@ def spark_earlier(view: DataView, against: str) -> SparkEarlier | None:
 #: Per page: what it does not compute on Spark (the events would have to be on this server).
 _HERE_ONLY = {
     "Overview": "",
-    "Funnels": "The trend counts each entity once, by cohort: counting every attempt is not "
-               "offered on Spark.",
+    "Funnels": "",
     "Paths": "",
     "Retention": "",
     "Segments": "User features are computed on Spark; K-means runs here, on the "

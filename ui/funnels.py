@@ -84,7 +84,7 @@ def cached_funnel(view: DataView, params: FunnelParams, interval: str,
     (``"previous"`` or ``"year"``), the same funnel and trend over the earlier window.
     On Spark (:func:`ui.engine.runs_on_spark`): :func:`_spark_funnel`."""
     if runs_on_spark(view):
-        return _spark_funnel(view, params, interval, against)
+        return _spark_funnel(view, params, interval, definition, against)
     events = filtered_events(view)
     result = params.compute(events)
     if result.is_empty or result.n_steps < 2:
@@ -112,31 +112,46 @@ def cached_funnel(view: DataView, params: FunnelParams, interval: str,
     )
 
 
-def _spark_funnel(view: DataView, params: FunnelParams, interval: str,
+def _spark_funnel(view: DataView, params: FunnelParams, interval: str, definition: str,
                   against: str | None) -> FunnelView:
-    """The funnel of a lake dataset on Spark, with what its result alone gives: the trend by
-    cohort (counting attempts needs the events), time to convert, the breakdown and, with
-    ``against``, the same over the earlier window (:func:`ui.engine.spark_earlier`)."""
+    """:func:`cached_funnel` of a lake dataset on Spark: the funnel, its trend (by attempt,
+    :func:`core.spark.conversion_by_attempt_spark`, or by cohort, from the result), time to
+    convert, the breakdown and, with ``against``, the same over the earlier window
+    (:func:`ui.engine.spark_earlier`)."""
     from core.spark import compute_funnel_spark  # lazy: pyspark only when Spark is chosen
 
-    result = compute_funnel_spark(spark_events(view), params)
+    source = spark_events(view)
+    result = compute_funnel_spark(source, params)
     if result.is_empty or result.n_steps < 2:
         empty = pl.DataFrame()
         return FunnelView(result, empty, empty, empty)
     interval = trend_interval(result) if interval == "auto" else interval
+    note = ""
+    if definition == "attempts" and params.order == "unordered":
+        definition = "cohort"
+        note = ("An unordered funnel has no step 1 to enter by, so its trend counts each "
+                "entity once, in the period of its first entry (cohort).")
     earlier = None
     if against is not None and (found := spark_earlier(view, against)) is not None:
         before = None if found.empty else compute_funnel_spark(found.events(), params)
-        trend = conversion_over_time(compute_funnel_spark(found.events(interval), params),
-                                     interval=interval)
+        trend = _spark_trend(found.events(interval), params, interval, definition)
         earlier = EarlierFunnel(found.window, before,
                                 align_earlier(trend, found.window, grain=interval), found.note)
     return FunnelView(
-        result=result, over_time=conversion_over_time(result, interval=interval),
+        result=result, over_time=_spark_trend(source, params, interval, definition, result),
         time_to_convert=time_to_convert(result), breakdown=breakdown_table(result),
-        definition="cohort", interval=interval, earlier=earlier,
-        trend_note="On Spark the trend counts each entity once, in the period of its first "
-                   "entry (cohort): counting every attempt needs the events on this server.")
+        definition=definition, interval=interval, trend_note=note, earlier=earlier)
+
+
+def _spark_trend(source, params: FunnelParams, interval: str, definition: str,
+                 result: FunnelResult | None = None) -> pl.DataFrame:
+    """:func:`_trend` on Spark."""
+    from core.spark import compute_funnel_spark, conversion_by_attempt_spark  # lazy: pyspark
+
+    if definition == "attempts":
+        return conversion_by_attempt_spark(source, params, interval=interval)
+    return conversion_over_time(result if result is not None else
+                                compute_funnel_spark(source, params), interval=interval)
 
 
 def _trend(events: pl.DataFrame, params: FunnelParams, interval: str, definition: str,

@@ -31,6 +31,7 @@ _EXPORTS = {
     "score_carts_spark": "core.spark.scoring",
     "compute_retention_spark": "core.spark.retention",
     "paths_after_drop_off_spark": "core.spark.dropoff",
+    "conversion_by_attempt_spark": "core.spark.trends",
     "overview_spark": "core.spark.overview",
     "SparkOverview": "core.spark.overview",
     "view_events": "core.spark.views",
