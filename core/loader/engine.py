@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
@@ -38,7 +38,7 @@ from core.loader.plan import (
 )
 from core.loader.properties import _ID_LIKE, _tighten_columns
 from core.loader.report import DROP_REASONS, DUPLICATE, STRAY_TS, LoadReport, LoadResult
-from core.loader.sessions import _session_check_inputs, _sessions
+from core.loader.sessions import _global_sessions, _sessions
 from core.schema import CANONICAL_SCHEMA, empty_events
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def run(source: Source, params: LoadParams, progress: Progress | None = None) ->
     step = progress or _silent
     step("reading", 0.0)
     raw = open_source(source, max_expanded_bytes=params.max_expanded_bytes)
+    warming = _warm_compiled(raw)  # from here on: the planning below leaves a core idle
     columns = scan_raw(raw).collect_schema().names()
     fmt_name = detect_format(columns)
     mapping = params.overrides
@@ -69,9 +70,6 @@ def run(source: Source, params: LoadParams, progress: Progress | None = None) ->
     report = _start_report(raw.name, fmt_name, layout, mapping)
     plan, raw = plan_reading(raw, layout)
     report.notes.extend(option_notes(plan))
-    warming = _warm_compiled(raw)
-    if warming is not None:
-        plan = replace(plan, compiled=True)
     df, raw, plan = _read(raw, plan)
     if warming is not None:
         warming.join()
@@ -184,15 +182,15 @@ def _finish(
     holder.append(_usable(holder, keep))
     del keep
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # sessions that may be shared are looked for while duplicates are (two cores); rows
-        # dropped later only narrow the exact check (core.loader.sessions._shared_sessions)
-        inputs = _session_check_inputs(holder[0], plan)
-        candidates = None if inputs is None else pool.submit(_mixed_sessions, *inputs)
-        del inputs
+        # on a large table, sessions that may be shared are looked for while duplicates are
+        # (two cores); rows dropped later only narrow the exact check (_shared_sessions)
+        hu = _user_hashes(holder[0])
+        checking = _start_session_check(pool, holder[0], plan, hu)
         # duplicates are sliced out last: a frame of thousands of slices makes every later
         # step slow, and they change no session, event type or property type
-        unique, counts[DUPLICATE] = _deduplicate(holder[0], plan, report)
-        mixed = None if candidates is None else candidates.result()
+        unique, counts[DUPLICATE] = _deduplicate(holder[0], plan, report, hu)
+        del hu
+        mixed = None if checking is None else checking.result()
     frame, unique = _stray(holder, report, drop=params.drop_stray, unique=unique)
     counts[STRAY_TS] = report.stray_rows if params.drop_stray else 0
     report.rows_dropped = {r: counts.get(r, 0) for r in DROP_REASONS}
@@ -205,14 +203,33 @@ def _finish(
     return holder.pop() if unique is None else _filter_columns(holder, unique)
 
 
-def _mixed_sessions(hs: np.ndarray, hu: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def _user_hashes(frame: pl.DataFrame) -> np.ndarray | None:
+    """The users' 64-bit hashes, which both compiled checks read (large tables only)."""
+    if frame.height < COMPILED_FROM:
+        return None
+    return frame["user_id"].hash().to_numpy()
+
+
+def _start_session_check(
+    pool: ThreadPoolExecutor, frame: pl.DataFrame, plan: ReadPlan, hu: np.ndarray | None
+) -> Future[np.ndarray] | None:
+    """The compiled look for session ids with several users, started in ``pool``, when the
+    table is large and its session ids are meant to be global."""
+    if hu is None or not _global_sessions(plan):
+        return None
+    sessions = frame["__session"]
+    return pool.submit(_mixed_sessions, sessions, hu)
+
+
+def _mixed_sessions(sessions: pl.Series, hu: np.ndarray) -> np.ndarray:
     from core.loader.kernels import mixed_sessions  # lazy: numba, large tables only
 
-    return mixed_sessions(hs, hu, valid)
+    valid = sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
+    return mixed_sessions(sessions.hash().to_numpy(), hu, valid)
 
 
 #: Bookkeeping columns of the pass kept after the drop accounting.
-_CARRIED: Final = (ROW_COLUMN, "__session", "__hu", "__hs")
+_CARRIED: Final = (ROW_COLUMN, "__session")
 
 
 def _usable(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
@@ -228,10 +245,11 @@ def _usable(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
 
 
 def _deduplicate(
-    frame: pl.DataFrame, plan: ReadPlan, report: LoadReport
+    frame: pl.DataFrame, plan: ReadPlan, report: LoadReport, hu: np.ndarray | None
 ) -> tuple[pl.Series | None, int]:
     """Which rows are no exact duplicate (None: all; the first row of the file wins), and how
-    many are; a till export without quantities keeps its repeated lines as further units."""
+    many are; a till export without quantities keeps its repeated lines as further units.
+    ``hu``: the users' hashes, on large tables."""
     if plan.fmt is not None and plan.fmt.keep_repeats:
         n_repeats = _repeated_rows(frame)
         if n_repeats:
@@ -241,7 +259,7 @@ def _deduplicate(
                 "unit)."
             )
         return None, 0
-    unique, dup_rows = _duplicates(frame)
+    unique, dup_rows = _duplicates(frame, hu)
     if dup_rows.len():
         first = dup_rows.sort().head(_EXAMPLES).to_list()
         more = " ..." if dup_rows.len() > len(first) else ""
@@ -305,7 +323,7 @@ def _event_types(frame: pl.DataFrame, plan: ReadPlan, report: LoadReport) -> pl.
 def _typed_properties(frame: pl.DataFrame, plan: ReadPlan) -> pl.DataFrame:
     """The canonical table: row numbers dropped, text properties typed where every value is a
     number or a boolean (ids stay text)."""
-    frame = frame.drop(ROW_COLUMN, "__hu", "__hs", strict=False)
+    frame = frame.drop(ROW_COLUMN)
     text_props = [
         plan.renamed[c]
         for c in plan.extras

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import Final
 
+import numpy as np
 import polars as pl
 
 from core.io import ROW_COLUMN
@@ -157,20 +158,22 @@ def _packed_sort_order(frame: pl.DataFrame) -> pl.Series:
     return keys.select(pl.arg_sort_by("rank", "t", maintain_order=True)).to_series()
 
 
-def _duplicates(frame: pl.DataFrame) -> tuple[pl.Series | None, pl.Series]:
+def _duplicates(
+    frame: pl.DataFrame, hu: np.ndarray | None = None
+) -> tuple[pl.Series | None, pl.Series]:
     """The rows to keep (None: all) and the row numbers of those equal to an earlier row in
     every column read.
 
     ``frame`` is in file order. An exact duplicate repeats its row's (user, time) pair, so
     only the rows whose pair repeats (:func:`_repeated_pairs`) are compared in full; the
-    first row of the file wins.
+    first row of the file wins. ``hu``: the users' hashes, when they are at hand.
     """
     none = pl.Series(ROW_COLUMN, [], dtype=pl.UInt32)
-    candidates = _repeated_pairs(frame)
+    candidates = _repeated_pairs(frame, hu)
     if not bool(candidates.any()):
         return None, none
     idx = candidates.arg_true()
-    sub = frame[idx]  # still in file order
+    sub = frame.lazy().filter(candidates).collect()  # frame[idx], faster from many chunks
     data = [c for c in sub.columns if c != ROW_COLUMN]
     later = ~sub.select(pl.struct(data).is_first_distinct()).to_series()
     if not bool(later.any()):
@@ -179,7 +182,7 @@ def _duplicates(frame: pl.DataFrame) -> tuple[pl.Series | None, pl.Series]:
     return keep, sub[ROW_COLUMN].filter(later)
 
 
-def _repeated_pairs(frame: pl.DataFrame) -> pl.Series:
+def _repeated_pairs(frame: pl.DataFrame, hu: np.ndarray | None = None) -> pl.Series:
     """Whether each row's (``user_id``, ``ts``) pair occurs in another row too (a superset:
     on large tables the users are compared by a 64-bit hash).
 
@@ -193,8 +196,9 @@ def _repeated_pairs(frame: pl.DataFrame) -> pl.Series:
 
     t = frame["ts"].dt.epoch("us").rechunk()
     order = None if t.is_sorted() else t.arg_sort().cast(pl.Int64).to_numpy()
-    hu = frame["__hu"] if "__hu" in frame.columns else frame["user_id"].hash()  # the pass's
-    return pl.Series("repeated", repeated_pairs(t.to_numpy(), hu.to_numpy(), order))
+    if hu is None:
+        hu = frame["user_id"].hash().to_numpy()
+    return pl.Series("repeated", repeated_pairs(t.to_numpy(), hu, order))
 
 
 def _repeated_rows(frame: pl.DataFrame) -> int:

@@ -29,9 +29,6 @@ class ReadPlan(Layout):
 
     ts: TimestampPlan
     head: pl.DataFrame
-    #: A large file: the pass hashes users (``__hu``) and sessions (``__hs``) for the
-    #: compiled checks after it.
-    compiled: bool = False
 
     @classmethod
     def of(cls, layout: Layout, *, ts: TimestampPlan, head: pl.DataFrame) -> ReadPlan:
@@ -162,18 +159,9 @@ class ReadPlan(Layout):
                 sid = pl.when(~sid.is_in(list(self.fmt.session_null))).then(sid)
             exprs.append(sid.alias("__session"))
         exprs += [pl.col(c).alias(self.renamed[c]) for c in self.extras]
-        return lf.select(exprs).with_columns(self._derived())
-
-    def _derived(self) -> list[pl.Expr]:
-        """Columns of the pass computed from its canonical ones: ``event_type`` for the names
-        of the first rows, and on large files the hashes the compiled checks read (computed
-        here, where every core is busy anyway)."""
-        derived = [_event_type_expr(pl.col("event"), self.event_names()).alias("event_type")]
-        if self.compiled:
-            derived.append(pl.col("user_id").hash().alias("__hu"))
-            if "session_id" in self.used:
-                derived.append(pl.col("__session").hash().alias("__hs"))
-        return derived
+        # event types for the names of the first rows, computed while the file is read
+        event_type = _event_type_expr(pl.col("event"), self.event_names())
+        return lf.select(exprs).with_columns(event_type.alias("event_type"))
 
     def _cleaned(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         """Text sources stripped, blank -> null, where their first rows show padding."""

@@ -32,7 +32,7 @@ def _sessions(
 
     ``frame`` may be in any row order (the loader's is the file's); its order is kept.
     ``mixed``: the session hashes seen with several user hashes, when they were looked for
-    already (:func:`_session_check_inputs`) on these rows or more. ``unique``: the rows that
+    already (:func:`core.loader.kernels.mixed_sessions`) on these rows or more. ``unique``: the rows that
     are no exact duplicate, when duplicates are still in ``frame`` (they change no session,
     but are not counted).
     """
@@ -76,24 +76,10 @@ def _sessions(
     return frame.rename({"__session": "session_id"})
 
 
-def _session_check_inputs(
-    frame: pl.DataFrame, plan: ReadPlan
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """What the compiled check for shared session ids reads
-    (:func:`core.loader.kernels.mixed_sessions`: session hashes, user hashes, which rows have
-    a session), for a large table whose pass hashed them and whose session ids are meant to be
-    global; None otherwise."""
+def _global_sessions(plan: ReadPlan) -> bool:
+    """Whether the export has session ids meant to be unique across users."""
     scope = plan.fmt.session_scope if plan.fmt is not None else "global"
-    if (
-        "session_id" not in plan.used
-        or scope == "per_user"
-        or frame.height < COMPILED_FROM
-        or "__hs" not in frame.columns
-    ):
-        return None
-    sessions = frame["__session"]
-    valid = sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
-    return frame["__hs"].to_numpy(), frame["__hu"].to_numpy(), valid
+    return "session_id" in plan.used and scope != "per_user"
 
 
 def _shared_sessions(frame: pl.DataFrame, mixed: np.ndarray | None = None) -> pl.Series:
@@ -108,17 +94,17 @@ def _shared_sessions(frame: pl.DataFrame, mixed: np.ndarray | None = None) -> pl
     rows = frame.lazy().filter(sess.is_not_null())
     if mixed is not None or frame.height >= COMPILED_FROM:
         sessions = frame["__session"]
-        hs = frame["__hs"] if "__hs" in frame.columns else sessions.hash()
         if mixed is None:
             from core.loader.kernels import mixed_sessions  # lazy: numba, large tables only
 
-            hu = frame["__hu"] if "__hu" in frame.columns else frame["user_id"].hash()
             valid = (
                 sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
             )
-            mixed = mixed_sessions(hs.to_numpy(), hu.to_numpy(), valid)
+            hu = frame["user_id"].hash().to_numpy()
+            mixed = mixed_sessions(sessions.hash().to_numpy(), hu, valid)
         if len(mixed) == 0:
             return pl.Series("__session", [], dtype=pl.String)
+        hs = sessions.hash()
         maybe = hs.is_in(pl.Series(mixed).implode())
         rows = frame.lazy().filter(maybe & sess.is_not_null())
     shared = (
