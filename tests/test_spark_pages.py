@@ -136,6 +136,34 @@ def test_funnel_trend_by_attempt_equals_polars(spark, shop, interval):
     assert_frame_equal(got, want, check_exact=False, rel_tol=1e-9)
 
 
+def test_cohort_members_found_on_spark_equal_polars(spark, shop):
+    """A path node's users (sessions -> users) and a rule's buyers, found per partition."""
+    from core.cohorts.sources import antecedent_members, path_node_members
+    from core.spark import members_spark
+
+    path, events = shop
+    source = view_events(str(path), filters=FILTERS, spark=spark)
+    ref = _filtered(events)
+    paths = PathsParams(max_steps=4).compute(ref)
+    node = paths.nodes.sort("value", descending=True)["key"][1]
+
+    def at_node(ev):
+        return path_node_members(paths, ev, node, filters=FILTERS)
+
+    got, want = members_spark(source, at_node, spark=spark, partitions=3), at_node(ref)
+    assert got.definition == want.definition and want.members.len() > 10
+    assert got.members.equals(want.members)
+    rules = RulesParams(item="category", min_support=0.005, min_confidence=0.1)
+    items = list(rules.compute(ref).rules["antecedents"][0])
+
+    def buyers(ev):
+        return antecedent_members(ev, items, params=rules, filters=FILTERS)
+
+    got, want = members_spark(source, buyers, spark=spark, partitions=3), buyers(ref)
+    assert got.definition == want.definition and want.members.len() > 0
+    assert got.members.equals(want.members)
+
+
 def test_cohort_column_on_spark_equals_polars(spark, shop):
     path, events = shop
     members = events["user_id"].unique().sort().head(100)
@@ -383,3 +411,27 @@ def test_paths_page_after_a_funnel_drop_off_on_spark(monkeypatch, datasets):
     assert _numbers(got) == _numbers(want) and len(_numbers(want)) >= 3
     banner = [m.value for m in want.markdown if "dropped off" in m.value or "reached" in m.value]
     assert banner and banner == [m.value for m in got.markdown if m.value in banner]
+
+
+def test_a_path_node_saved_as_a_cohort_on_spark_holds_the_polars_users(monkeypatch, datasets):
+    """Saving the users of a Sankey node of a Parquet lake dataset (found on Spark, per
+    partition; the store checks them against its user ids) stores the users the same page
+    stores with Polars."""
+    from core.store import DatasetStore
+
+    store = DatasetStore()
+
+    def saved(dataset: str) -> pl.Series:
+        at = _open("paths", dataset)
+        at.text_input(key="paths.cohort.name").set_value("node (spark test)")
+        at.button(key="paths.cohort.save").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        cohort = next(c for c in store.cohorts(dataset) if c.name == "node (spark test)")
+        members = store.cohort_members(dataset, cohort.id)
+        store.delete_cohort(dataset, cohort.id)
+        return members
+
+    want = saved(datasets["polars"])
+    monkeypatch.setenv("PATHLENS_BACKEND", "spark")
+    got = saved(datasets["parquet"])
+    assert want.len() > 10 and got.sort().equals(want.sort())

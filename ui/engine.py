@@ -16,6 +16,7 @@ importing this module imports nothing of it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,10 +24,11 @@ import polars as pl
 import streamlit as st
 
 from core.backend import backend_status
+from core.cohorts import CohortDraft
 from core.compare import ComparisonWindow, comparison_window
 from core.spark.lake import LakeDataset
 from core.spark.session import REMOTE_ENV
-from ui.data import cohort_members_cached, get_store
+from ui.data import cohort_members_cached, filtered_events, get_store
 from ui.urls import url_value
 from ui.view import DataView
 
@@ -130,6 +132,17 @@ def spark_earlier(view: DataView, against: str) -> SparkEarlier | None:
     return replace(found, empty=span_spark(found.events())[0] is None)
 
 
+def view_members(view: DataView, draft: Callable[[pl.DataFrame], CohortDraft]) -> CohortDraft:
+    """``draft`` (a :mod:`core.cohorts.sources` function of the view's events) on the view's
+    events: per partition on Spark (:func:`core.spark.members_spark`) for a view that runs
+    there, else on the filtered table here."""
+    if runs_on_spark(view):
+        from core.spark import members_spark  # lazy: pyspark only when Spark is chosen
+
+        return members_spark(spark_events(view), draft)
+    return draft(filtered_events(view))
+
+
 #: Per page: what it does not compute on Spark (the events would have to be on this server).
 _HERE_ONLY = {
     "Overview": "",
@@ -180,5 +193,6 @@ __all__ = [
     "show_where_it_runs",
     "spark_events",
     "spark_segment_labels",
+    "view_members",
     "where_it_runs",
 ]

@@ -26,7 +26,7 @@ from core.overview import DatasetInfo
 from core.schema import DEFAULT_FUNNEL
 from ui.cohorts import save_cohort_control
 from ui.data import base_events, filtered_events
-from ui.engine import runs_on_spark, spark_earlier, spark_events
+from ui.engine import runs_on_spark, spark_earlier, spark_events, view_members
 from ui.overview import comparison_note, current_range, undated_events
 from ui.urls import paths_link_query
 from ui.view import DataView
@@ -268,16 +268,20 @@ def dropped_entities(result: FunnelResult, step: int) -> pl.DataFrame:
     return dropped_off(result, step)
 
 
-def _funnel_events(view: DataView, result: FunnelResult) -> pl.DataFrame | None:
-    """The events a funnel counted by something other than users needs to find their users."""
-    return None if result.count_by == COUNT_BY else filtered_events(view)
+def _funnel_members(view: DataView, result: FunnelResult, find) -> CohortDraft:
+    """``find(events)`` of a funnel's users: without events for a funnel of users, else with
+    the view's events, which give the users of its sessions or orders (per partition on
+    Spark: :func:`ui.engine.view_members`)."""
+    return find(None) if result.count_by == COUNT_BY else view_members(view, find)
 
 
 def save_dropoff_cohort(view: DataView, result: FunnelResult, step: int) -> None:
     """The "save as cohort" form of the users who reached ``step - 1`` but not ``step``."""
+    filters = view.filters
+
     def draft() -> CohortDraft:
-        return funnel_dropoff_members(result, step, events=_funnel_events(view, result),
-                                      filters=view.filters)
+        return _funnel_members(view, result, lambda events: funnel_dropoff_members(
+            result, step, events=events, filters=filters))
 
     save_cohort_control(view, draft, source="funnel_dropoff", key="funnel.cohort_dropoff",
                         label="Save their users as a cohort",
@@ -297,9 +301,11 @@ def conversion_cohort_section(view: DataView, result: FunnelResult, noun: str) -
     what = "converted through the whole funnel" if step == n else "reached it"
     st.caption(f"{count:,} {noun} reached step {step} ({result.labels[step - 1]}): {what}.")
 
+    filters = view.filters
+
     def draft() -> CohortDraft:
-        return funnel_conversion_members(result, step, events=_funnel_events(view, result),
-                                         filters=view.filters)
+        return _funnel_members(view, result, lambda events: funnel_conversion_members(
+            result, step, events=events, filters=filters))
 
     name = "Converted" if step == n else f"Reached {result.labels[step - 1]}"
     save_cohort_control(view, draft, source="funnel_conversion", key="funnel.cohort_conversion",

@@ -29,7 +29,7 @@ from core.paths import (
 from core.paths.result import display_name
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
-from ui.engine import runs_on_spark, spark_earlier, spark_events
+from ui.engine import runs_on_spark, spark_earlier, spark_events, view_members
 from ui.overview import earlier_events, tile_change
 from ui.urls import DROPPED_AT_KEY, FUNNEL_KEY, read_funnel_link, remove
 from ui.view import DataView
@@ -303,10 +303,12 @@ def node_cohort_control(view: DataView, results: list[PathsResult], *, by: str |
     value = values[int(i)] if values else None
     name = result.nodes.filter(pl.col("key") == node).get_column("name").item()
 
+    filters, count_by = view.filters, result.params.count_by
+
     def draft() -> CohortDraft:
         breakdown = (by, value) if by is not None and value is not None else None
-        events = _events(view, breakdown, result.params.count_by)
-        found = path_node_members(result, events, node, filters=view.filters)
+        found = view_members(view, lambda events: path_node_members(
+            result, _of_breakdown(events, breakdown, count_by), node, filters=filters))
         if breakdown is None:
             return found
         return CohortDraft(found.members, f"{found.definition} · {by} = {value}"[:MAX_DEFINITION_CHARS])

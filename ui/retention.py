@@ -24,7 +24,7 @@ from core.overview import DatasetInfo
 from core.retention import OTHER, RetentionParams, RetentionResult
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events
-from ui.engine import runs_on_spark, spark_earlier, spark_events
+from ui.engine import runs_on_spark, spark_earlier, spark_events, view_members
 from ui.overview import earlier_events, tile_change
 from ui.view import DataView
 
@@ -353,9 +353,15 @@ def cell_cohort_control(view: DataView, result: RetentionResult, group: str) -> 
                         "back in it (as in the table).")
     by_group = group if p.breakdown is not None else None
 
+    filters = view.filters
+
     def draft() -> CohortDraft:
-        return retention_cell_members(result, chosen, period, group=by_group,
-                                      events=filtered_events(view), filters=view.filters)
+        def find(events):
+            return retention_cell_members(result, chosen, period, group=by_group, events=events,
+                                          filters=filters)
+        # people are users: the table names them; else the events give the users (on Spark
+        # per partition, ui.engine.view_members)
+        return find(None) if p.count_by == "user_id" else view_members(view, find)
 
     name = f"{p.period.capitalize()} of {_cohort_label(chosen, p.period)}"
     if period:

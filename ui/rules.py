@@ -34,7 +34,7 @@ from core.rules import (
 from core.store import BASKETS_DIR
 from ui.cohorts import save_cohort_control
 from ui.data import filtered_events, get_store, remember, remembered
-from ui.engine import runs_on_spark, spark_events
+from ui.engine import runs_on_spark, spark_events, view_members
 from ui.jobs import cancel_check
 from ui.urls import BASKET_FILE_KEY, url_value
 from ui.view import DataView
@@ -222,9 +222,11 @@ def antecedent_cohort_control(view: DataView, rs: RuleSet, sort: str) -> None:
         help="The users with at least one basket holding every one of these items.")
     items = options[text][0]
 
+    params, filters = rs.params, view.filters
+
     def draft() -> CohortDraft:
-        return antecedent_members(filtered_events(view), items, params=rs.params,
-                                  filters=view.filters)
+        return view_members(view, lambda events: antecedent_members(
+            events, items, params=params, filters=filters))
 
     with right:
         save_cohort_control(view, draft, source="rules_antecedent", key="rules.cohort",

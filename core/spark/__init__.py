@@ -40,6 +40,7 @@ _EXPORTS = {
     "view_frame": "core.spark.views",
     "then": "core.spark.views",
     "within": "core.spark.views",
+    "members_spark": "core.spark.views",
     "span_spark": "core.spark.views",
     "register_lake_dataset": "core.spark.lake",
     "LakeDataset": "core.spark.lake",

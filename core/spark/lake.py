@@ -417,7 +417,7 @@ def scan_lake(dataset: LakeDataset) -> pl.LazyFrame:
             f"the lake dataset {dataset.name!r} is the catalog table `{dataset.source}`, which "
             "only Spark can read: with the Spark engine (the Data page, or "
             "PATHLENS_BACKEND=spark) the pages compute on Spark, but what needs its events on "
-            "this server (Cart abandonment, saving some cohorts) cannot open it. Analyse "
+            "this server (Cart abandonment, saving cohorts) cannot open it. Analyse "
             f"it with `python -m core.batch funnel --input {dataset.source} --backend spark "
             "--out DIR` (or paths, features, segments, rules, score)."
         )

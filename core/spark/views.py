@@ -21,13 +21,13 @@ property column, the counts of its values, or only the fact that it has more tha
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
 import polars as pl
 
-from core.cohorts import with_cohort_columns
+from core.cohorts import CohortDraft, with_cohort_columns
 from core.filters import FilterParams, apply_filters
 from core.overview import DatasetInfo
 from core.schema import EVENT_TYPES, property_columns
@@ -45,6 +45,7 @@ from core.spark.segments import _features_partition, _report
 
 __all__ = [
     "dataset_info_spark",
+    "members_spark",
     "segment_events_spark",
     "span_spark",
     "then",
@@ -189,6 +190,38 @@ def span_spark(source: Any, *, spark: Any = None, partitions: int = DEFAULT_PART
         return None, None
     spans = pl.concat([p["span"] for p in parts])
     return spans["first"].min(), spans["last"].max()
+
+
+def _members_partition(frame: pl.DataFrame, *, draft: Callable[[pl.DataFrame], CohortDraft]
+                       ) -> dict[str, pl.DataFrame]:
+    return {"members": draft(frame).members.to_frame()}
+
+
+def members_spark(source: Any, draft: Callable[[pl.DataFrame], CohortDraft], *,
+                  spark: Any = None, partitions: int = DEFAULT_PARTITIONS) -> CohortDraft:
+    """The users ``draft(events)`` finds (a :mod:`core.cohorts.sources` function: a path
+    node's, a retention cell's, a funnel step's by session, a rule's buyers), found on Spark.
+
+    ``draft`` is run on every partition (hashed by ``user_id``) and its members are united:
+    right for every such function, as each finds a user from that user's own events (and the
+    page's result, which ``draft`` carries to the workers). It runs once on no events first,
+    on the driver: its errors are raised before any job, and its definition is the cohort's.
+
+    Returns
+    -------
+    CohortDraft
+        Equal to ``draft(events)``: the members sorted, without duplicates.
+    """
+    from core.spark.session import get_session
+
+    events = read_events(spark or get_session(), source)
+    nobody = draft(empty_partition(events))
+    parts = map_partitions(events, partial(_members_partition, draft=draft), key="user_id",
+                           partitions=partitions)
+    if not parts:
+        return nobody
+    found = pl.concat([p["members"] for p in parts]).to_series()
+    return CohortDraft(found.unique().sort().rename(nobody.members.name), nobody.definition)
 
 
 def _value_counts(frame: pl.DataFrame, columns: list[str], max_values: int) -> pl.DataFrame:
