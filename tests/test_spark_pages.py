@@ -435,3 +435,23 @@ def test_a_path_node_saved_as_a_cohort_on_spark_holds_the_polars_users(monkeypat
     monkeypatch.setenv("PATHLENS_BACKEND", "spark")
     got = saved(datasets["parquet"])
     assert want.len() > 10 and got.sort().equals(want.sort())
+
+
+def test_funnel_by_shared_segments_on_spark_equals_polars(monkeypatch, datasets):
+    """The shared segmentation (the ``seg`` link setting) on Spark: fitted on the whole lake
+    table (features on Spark, K-means here), its labels sent to the workers; a funnel broken
+    down by segment shows Polars's table."""
+    from core.segments import SegmentParams
+    from ui.urls import SEG_KEY, encode_seg
+
+    settings = {SEG_KEY: encode_seg(SegmentParams(k=3, seed=1)), "funnel.breakdown": "segment"}
+    want = _open("funnels", datasets["polars"], **settings)
+    monkeypatch.setenv("PATHLENS_BACKEND", "spark")
+    got = _open("funnels", datasets["table"], **settings)
+    assert _on_spark(got)
+    assert _numbers(got) == _numbers(want)
+    assert len(got.dataframe) == len(want.dataframe) >= 2
+    for shown, expected in zip(got.dataframe, want.dataframe, strict=True):
+        assert shown.value.equals(expected.value)
+    by_segment = next(d.value for d in got.dataframe if "segment" in d.value.columns)
+    assert len(by_segment) >= 2  # the breakdown by segment is shown, one row per segment
