@@ -271,6 +271,10 @@ def datasets(spark, shop):
                                              source="lake_shop_events", kind="table"))
     yield {"polars": stored, "parquet": parquet.id, "table": table.id}
     registry.path.unlink(missing_ok=True)
+    from ui.engine import spark_earlier, spark_events, spark_segment_labels
+
+    for cached in (spark_events, spark_segment_labels, spark_earlier):
+        cached.clear()  # they hold DataFrames of this module's session, which stops next
 
 
 def _numbers(at) -> list[tuple[str, str, str]]:
