@@ -459,3 +459,17 @@ def test_funnel_by_shared_segments_on_spark_equals_polars(monkeypatch, datasets)
         assert shown.value.equals(expected.value)
     by_segment = next(d.value for d in got.dataframe if "segment" in d.value.columns)
     assert len(by_segment) >= 2  # the breakdown by segment is shown, one row per segment
+
+
+def test_cart_abandonment_is_not_on_spark_and_says_so(monkeypatch, datasets):
+    """The one page that does not compute on Spark says so: a Parquet lake is read with
+    Polars here, a catalog table is refused with the reason."""
+    from apptest import run_page
+
+    monkeypatch.setenv("PATHLENS_BACKEND", "spark")
+    table = run_page("cart", dataset=datasets["table"])
+    assert any("this page computes with Polars" in c.value for c in table.caption)
+    assert [e.value for e in table.error if "only Spark can read" in e.value]
+    parquet = run_page("cart", dataset=datasets["parquet"])
+    assert any("this page computes with Polars" in c.value for c in parquet.caption)
+    assert not parquet.error and parquet.metric  # the model's figures, from the lake files
