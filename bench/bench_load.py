@@ -20,6 +20,10 @@ Run (queued behind other heavy jobs)::
 
     flock /tmp/pathlens-heavy.lock python bench/bench_load.py --events 1000000 10000000
 
+Where the time goes (one fresh process per run, wall seconds of each loader step; printed only)::
+
+    flock /tmp/pathlens-heavy.lock python bench/bench_load.py --events 10000000 --phases
+
 Wide files (issue 19: "10,000 columns take 12-24 s to load")::
 
     python bench/bench_load.py --wide 10000
@@ -144,6 +148,52 @@ print(json.dumps({{"wall_s": wall, "peak_mib": peak / 1024, "idle_mib": idle / 1
 """
 
 
+PHASES = r"""
+import sys, time
+sys.path.insert(0, {root!r})
+import core.loader.engine as E
+spent = {{}}
+def timed(name):
+    f = getattr(E, name)
+    def run(*a, **k):
+        t = time.perf_counter()
+        try:
+            return f(*a, **k)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+    setattr(E, name, run)
+for name in {names!r}:
+    timed(name)
+from core.loader import load_events
+t = time.perf_counter()
+load_events(sys.argv[1])
+total = time.perf_counter() - t
+print("  ".join(f"{{k}} {{v:.2f}}" for k, v in spent.items()) + f"  total {{total:.2f}}")
+"""
+#: The loader's steps timed by ``--phases`` (wall seconds each, in one fresh process).
+PHASE_NAMES = (
+    "plan_reading",
+    "_read",
+    "account_rows",
+    "_user_hashes",
+    "_deduplicate",
+    "_stray",
+    "_sessions",
+    "_event_types",
+    "_typed_properties",
+    "_filter_columns",
+)
+
+
+def phases(path: Path) -> str:
+    """One ``load_events`` of ``path`` in a fresh process, with the wall time of each step."""
+    code = PHASES.format(root=str(ROOT), names=PHASE_NAMES)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
 def generate_wide(path: Path, columns: int) -> None:
     """A 2-row CSV with ``columns`` columns: user, time, event and property columns."""
     n = columns - 3
@@ -197,8 +247,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--wide", type=int, metavar="COLUMNS", help="time a 2-row CSV this wide")
+    ap.add_argument(
+        "--phases", action="store_true", help="print each loader step's time (one run per size)"
+    )
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.phases:
+        for n in args.events:
+            path = OUT / f"rees46_like_{n}.csv"
+            if not path.exists():
+                generate(path, n)
+            for _ in range(args.repeat):
+                print(f"{n:,} events: {phases(path)}", flush=True)
+        return
     if args.wide:
         path = OUT / f"wide_{args.wide}.csv"
         generate_wide(path, args.wide)

@@ -48,8 +48,10 @@ def _paths(monkeypatch, compiled: bool) -> None:
     threshold = 0 if compiled else 10**12
     monkeypatch.setattr(order_mod, "COMPILED_FROM", threshold)
     monkeypatch.setattr(sessions_mod, "COMPILED_FROM", threshold)
-    # a "large file" to the pass too: it hashes users and sessions for the compiled checks
+    # a "large file" to the pipeline too: numba loaded while it is read, shared sessions
+    # looked for in a thread
     monkeypatch.setattr(engine_mod, "_WARM_FROM_BYTES", threshold)
+    monkeypatch.setattr(engine_mod, "COMPILED_FROM", threshold)
 
 
 def _csv(tmp_path, lines: list[str], header: str = "user_id,ts,event,product_id"):

@@ -1,10 +1,11 @@
 """Issue 14: the loader's paths for large files give the answer of its paths for small ones.
 
-On a large file the pass hashes users and sessions, shared session ids are looked for while
-duplicates are, and exact duplicates are sliced out last; event types are given during the pass
-to the names of the first rows and after it to the others. Every such shortcut is compared here,
-on random files with duplicates, stray events, shared and missing session ids, names the first
-rows do not show and order lines, with the plain path (``events`` and the whole report).
+On a large file shared session ids are looked for (in a thread, on all rows read) while rows
+are accounted for and duplicates found, and exact duplicates are sliced out last; event types
+are given during the pass to the names of the first rows and after it to the others. Every such
+shortcut is compared here, on random files with duplicates, stray events, shared and missing
+session ids, names the first rows do not show and order lines, with the plain path (``events``
+and the whole report).
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def _write(tmp_path, spec) -> str:
 
 
 def _large_file_paths(monkeypatch) -> None:
-    """Every file a large one: hashes in the pass, compiled checks, one name typed in it."""
+    """Every file a large one: numba loaded while it is read, the compiled checks (shared
+    sessions looked for in a thread), one event name typed during the pass."""
     monkeypatch.setattr(engine_mod, "_WARM_FROM_BYTES", 0)
+    monkeypatch.setattr(engine_mod, "COMPILED_FROM", 0)
     monkeypatch.setattr(order_mod, "COMPILED_FROM", 0)
     monkeypatch.setattr(sessions_mod, "COMPILED_FROM", 0)
     monkeypatch.setattr(plan_mod, "_HINTED_NAMES", 1)

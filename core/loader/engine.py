@@ -177,19 +177,18 @@ def _finish(
 
     ``parsed`` holds the only reference to the parsed table; it is emptied.
     """
-    keep, counts = account_rows(parsed[0], raw, plan, report)
-    holder = parsed
-    holder.append(_usable(holder, keep))
-    del keep
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # on a large table, sessions that may be shared are looked for while duplicates are
-        # (two cores); rows dropped later only narrow the exact check (_shared_sessions)
-        hu = _user_hashes(holder[0])
-        checking = _start_session_check(pool, holder[0], plan, hu)
+        # on a large table, sessions that may be shared are looked for (on all rows read)
+        # while rows are accounted for and duplicates found: two cores; the rows dropped
+        # meanwhile only narrow the exact check (core.loader.sessions._shared_sessions)
+        checking = _start_session_check(pool, parsed[0], plan)
+        keep, counts = account_rows(parsed[0], raw, plan, report)
+        holder = parsed
+        holder.append(_usable(holder, keep))
+        del keep
         # duplicates are sliced out last: a frame of thousands of slices makes every later
         # step slow, and they change no session, event type or property type
-        unique, counts[DUPLICATE] = _deduplicate(holder[0], plan, report, hu)
-        del hu
+        unique, counts[DUPLICATE] = _deduplicate(holder[0], plan, report)
         mixed = None if checking is None else checking.result()
     frame, unique = _stray(holder, report, drop=params.drop_stray, unique=unique)
     counts[STRAY_TS] = report.stray_rows if params.drop_stray else 0
@@ -203,29 +202,22 @@ def _finish(
     return holder.pop() if unique is None else _filter_columns(holder, unique)
 
 
-def _user_hashes(frame: pl.DataFrame) -> np.ndarray | None:
-    """The users' 64-bit hashes, which both compiled checks read (large tables only)."""
-    if frame.height < COMPILED_FROM:
-        return None
-    return frame["user_id"].hash().to_numpy()
-
-
 def _start_session_check(
-    pool: ThreadPoolExecutor, frame: pl.DataFrame, plan: ReadPlan, hu: np.ndarray | None
+    pool: ThreadPoolExecutor, frame: pl.DataFrame, plan: ReadPlan
 ) -> Future[np.ndarray] | None:
-    """The compiled look for session ids with several users, started in ``pool``, when the
-    table is large and its session ids are meant to be global."""
-    if hu is None or not _global_sessions(plan):
+    """The compiled look for session ids with several users
+    (:func:`core.loader.kernels.mixed_sessions`), started in ``pool``, when the table is
+    large and its session ids are meant to be global."""
+    if frame.height < COMPILED_FROM or not _global_sessions(plan):
         return None
-    sessions = frame["__session"]
-    return pool.submit(_mixed_sessions, sessions, hu)
+    return pool.submit(_mixed_sessions, frame["__session"], frame["user_id"])
 
 
-def _mixed_sessions(sessions: pl.Series, hu: np.ndarray) -> np.ndarray:
+def _mixed_sessions(sessions: pl.Series, users: pl.Series) -> np.ndarray:
     from core.loader.kernels import mixed_sessions  # lazy: numba, large tables only
 
     valid = sessions.is_not_null().to_numpy() if sessions.null_count() else np.empty(0, bool)
-    return mixed_sessions(sessions.hash().to_numpy(), hu, valid)
+    return mixed_sessions(sessions.hash().to_numpy(), users.hash().to_numpy(), valid)
 
 
 #: Bookkeeping columns of the pass kept after the drop accounting.
@@ -245,11 +237,10 @@ def _usable(holder: list[pl.DataFrame], keep: pl.Series) -> pl.DataFrame:
 
 
 def _deduplicate(
-    frame: pl.DataFrame, plan: ReadPlan, report: LoadReport, hu: np.ndarray | None
+    frame: pl.DataFrame, plan: ReadPlan, report: LoadReport
 ) -> tuple[pl.Series | None, int]:
     """Which rows are no exact duplicate (None: all; the first row of the file wins), and how
-    many are; a till export without quantities keeps its repeated lines as further units.
-    ``hu``: the users' hashes, on large tables."""
+    many are; a till export without quantities keeps its repeated lines as further units."""
     if plan.fmt is not None and plan.fmt.keep_repeats:
         n_repeats = _repeated_rows(frame)
         if n_repeats:
@@ -259,7 +250,7 @@ def _deduplicate(
                 "unit)."
             )
         return None, 0
-    unique, dup_rows = _duplicates(frame, hu)
+    unique, dup_rows = _duplicates(frame)
     if dup_rows.len():
         first = dup_rows.sort().head(_EXAMPLES).to_list()
         more = " ..." if dup_rows.len() > len(first) else ""

@@ -108,7 +108,8 @@ def mixed_sessions(hs: np.ndarray, hu: np.ndarray, valid: np.ndarray) -> np.ndar
         uint64, each hash once.
     """
     n = len(hs)
-    bits = int(np.clip(np.log2(max(n, 1) / 2048), 1, 12))
+    # partitions of ~32k rows: few enough write streams for the scatter, tables in cache
+    bits = int(np.clip(np.log2(max(n, 1) / 32768), 1, 14))
     starts, ps, pu = _scatter(_read_only(hs), _read_only(hu), _read_only(valid), bits)
     return _mixed_in_partitions(starts, ps, pu)
 

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import Final
 
-import numpy as np
 import polars as pl
 
 from core.io import ROW_COLUMN
@@ -158,18 +157,16 @@ def _packed_sort_order(frame: pl.DataFrame) -> pl.Series:
     return keys.select(pl.arg_sort_by("rank", "t", maintain_order=True)).to_series()
 
 
-def _duplicates(
-    frame: pl.DataFrame, hu: np.ndarray | None = None
-) -> tuple[pl.Series | None, pl.Series]:
+def _duplicates(frame: pl.DataFrame) -> tuple[pl.Series | None, pl.Series]:
     """The rows to keep (None: all) and the row numbers of those equal to an earlier row in
     every column read.
 
     ``frame`` is in file order. An exact duplicate repeats its row's (user, time) pair, so
     only the rows whose pair repeats (:func:`_repeated_pairs`) are compared in full; the
-    first row of the file wins. ``hu``: the users' hashes, when they are at hand.
+    first row of the file wins.
     """
     none = pl.Series(ROW_COLUMN, [], dtype=pl.UInt32)
-    candidates = _repeated_pairs(frame, hu)
+    candidates = _repeated_pairs(frame)
     if not bool(candidates.any()):
         return None, none
     idx = candidates.arg_true()
@@ -182,7 +179,7 @@ def _duplicates(
     return keep, sub[ROW_COLUMN].filter(later)
 
 
-def _repeated_pairs(frame: pl.DataFrame, hu: np.ndarray | None = None) -> pl.Series:
+def _repeated_pairs(frame: pl.DataFrame) -> pl.Series:
     """Whether each row's (``user_id``, ``ts``) pair occurs in another row too (a superset:
     on large tables the users are compared by a 64-bit hash).
 
@@ -196,8 +193,7 @@ def _repeated_pairs(frame: pl.DataFrame, hu: np.ndarray | None = None) -> pl.Ser
 
     t = frame["ts"].dt.epoch("us").rechunk()
     order = None if t.is_sorted() else t.arg_sort().cast(pl.Int64).to_numpy()
-    if hu is None:
-        hu = frame["user_id"].hash().to_numpy()
+    hu = frame["user_id"].hash().to_numpy()
     return pl.Series("repeated", repeated_pairs(t.to_numpy(), hu, order))
 
 
