@@ -170,12 +170,14 @@ load_events(sys.argv[1])
 total = time.perf_counter() - t
 print("  ".join(f"{{k}} {{v:.2f}}" for k, v in spent.items()) + f"  total {{total:.2f}}")
 """
-#: The loader's steps timed by ``--phases`` (wall seconds each, in one fresh process).
+#: The loader's steps timed by ``--phases`` (wall seconds each, in one fresh process):
+#: ``_finish`` is everything after the pass, the others are parts of it (the shared-session
+#: look runs in a thread meanwhile, so the parts may add up to less).
 PHASE_NAMES = (
     "plan_reading",
     "_read",
+    "_finish",
     "account_rows",
-    "_user_hashes",
     "_deduplicate",
     "_stray",
     "_sessions",
