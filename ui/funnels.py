@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.cohorts.model import COUNT_BY
 from core.cohorts.sources import CohortDraft, funnel_conversion_members, funnel_dropoff_members
-from core.compare import ComparisonWindow, align_earlier, comparison_window
+from core.compare import ComparisonWindow, align_earlier
 from core.fmt import fmt_count, fmt_pct, fmt_pp, grain_for_span
 from core.funnels import (
     FunnelParams,
@@ -27,7 +27,7 @@ from core.schema import DEFAULT_FUNNEL
 from ui.cohorts import save_cohort_control
 from ui.data import base_events, filtered_events
 from ui.engine import runs_on_spark, spark_earlier, spark_events, view_members
-from ui.overview import comparison_note, current_range, undated_events
+from ui.overview import earlier_events, tile_change
 from ui.urls import paths_link_query
 from ui.view import DataView
 
@@ -99,7 +99,7 @@ def cached_funnel(view: DataView, params: FunnelParams, interval: str,
                 "entity once, in the period of its first entry (cohort).")
     earlier = None
     if against is not None:
-        earlier = _earlier_funnel(view, events, params, interval, definition, against)
+        earlier = _earlier_funnel(view, params, interval, definition, against)
     return FunnelView(
         result=result,
         over_time=_trend(events, params, interval, definition, result),
@@ -163,22 +163,19 @@ def _trend(events: pl.DataFrame, params: FunnelParams, interval: str, definition
                                 interval=interval)
 
 
-def _earlier_funnel(view: DataView, events: pl.DataFrame, params: FunnelParams, interval: str,
-                    definition: str, against: str) -> EarlierFunnel:
+def _earlier_funnel(view: DataView, params: FunnelParams, interval: str, definition: str,
+                    against: str) -> EarlierFunnel | None:
     """The funnel and its trend over the window before the view's period (the sidebar's date
-    range, or the first to the last event)."""
-    first, last = events.select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).row(0)
-    start, end = current_range(view.filters, first, last)
-    undated = undated_events(view)
-    window = comparison_window(start, end, against=against,  # type: ignore[arg-type]
-                               events=undated)
-    before = undated.filter(window.earlier_filter())
-    result = params.compute(before) if before.height else None
-    trend = _trend(undated.filter(window.earlier_filter(grain=interval)), params, interval,
-                   definition)
-    dated = view.filters.date_from is not None or view.filters.date_to is not None
+    range, or the first to the last event); ``None`` when the view holds no event."""
+    found = earlier_events(view, against)
+    if found is None or found.undated is None:
+        return None
+    window = found.window
+    result = params.compute(found.events) if found.events.height else None
+    trend = _trend(found.undated.filter(window.earlier_filter(grain=interval)), params,
+                   interval, definition)
     return EarlierFunnel(window, result, align_earlier(trend, window, grain=interval),
-                         comparison_note(window, dated=dated))
+                         found.note)
 
 
 def _earlier_unusable(earlier: EarlierFunnel | None, text: str) -> str | None:
@@ -229,8 +226,7 @@ def count_tile(result: FunnelResult, earlier: EarlierFunnel | None, what: str,
     earlier_text = f"{fmt_count(then)} in the earlier period, {w.label.removeprefix('vs ')}."
     if then == 0:
         return fmt_count(now), None, f"{text} {earlier_text} No change in percent from 0."
-    return (fmt_count(now), f"{fmt_pct(now / then - 1, signed=True)} {w.short_label}",
-            f"{text} {earlier_text}")
+    return fmt_count(now), tile_change(now, then, w), f"{text} {earlier_text}"
 
 
 def default_steps(info: DatasetInfo, names_by_type: dict[str, str]) -> list[str]:

@@ -124,6 +124,9 @@ class EarlierEvents:
     events: pl.DataFrame
     #: why no change is shown ("" when it is): see :func:`comparison_note`
     note: str = ""
+    #: the view's events at every date (:func:`undated_events`): a trend's earlier periods
+    #: may reach past the window (``window.earlier_filter(grain=...)``)
+    undated: pl.DataFrame | None = None
 
 
 def earlier_events(view: DataView, against: str) -> EarlierEvents | None:
@@ -140,7 +143,7 @@ def earlier_events(view: DataView, against: str) -> EarlierEvents | None:
                                events=undated)
     dated = view.filters.date_from is not None or view.filters.date_to is not None
     return EarlierEvents(window, undated.filter(window.earlier_filter()),
-                         comparison_note(window, dated=dated))
+                         comparison_note(window, dated=dated), undated)
 
 
 def tile_change(now: float, before: float | None, window: ComparisonWindow, *,
