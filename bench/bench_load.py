@@ -207,7 +207,12 @@ def generate_wide(path: Path, columns: int) -> None:
     path.write_text("\n".join(",".join(r) for r in (names, first, second)) + "\n")
 
 
+#: The 1-minute load average seen before each measurement (other jobs share the machine).
+LOADS: list[float] = []
+
+
 def measure(what: str, path: Path) -> dict:
+    LOADS.append(os.getloadavg()[0])
     code = CHILD.format(root=str(ROOT))
     out = subprocess.run(
         [sys.executable, "-c", code, what, str(path)], check=True, capture_output=True, text=True
@@ -230,7 +235,8 @@ def interleaved(path: Path, repeat: int) -> tuple[dict, dict]:
         for what, acc in runs.items():
             acc.append(measure(what, path))
             print(
-                f"  {what:12s} {acc[-1]['wall_s']:6.2f} s  {acc[-1]['peak_mib']:7,.0f} MiB",
+                f"  {what:12s} {acc[-1]['wall_s']:6.2f} s  {acc[-1]['peak_mib']:7,.0f} MiB"
+                f"  (load average {LOADS[-1]:.1f})",
                 flush=True,
             )
     return tuple(  # type: ignore[return-value]
@@ -299,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     table = header + "\n" + "\n".join(lines)
     print(table)
+    print(f"1-minute load average before the runs: {min(LOADS):.1f} to {max(LOADS):.1f}")
     if not args.no_write:
         cpu = f"{os.cpu_count()} CPU, {platform.processor() or platform.machine()}"
         import polars as pl
@@ -312,7 +319,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--repeat {args.repeat}` on {cpu}, Python {platform.python_version()}, "
             f"polars {pl.__version__}; {args.repeat} rounds, `read_csv` and `load_events` "
             "alternating, each run in its own process (peak RSS is that process's VmHWM, "
-            "the largest over the runs); ratios of medians.\n\n" + table + "\n" + notes
+            "the largest over the runs); ratios of medians; 1-minute load average before the "
+            f"runs {min(LOADS):.1f} to {max(LOADS):.1f}.\n\n" + table + "\n" + notes
         )
         print(f"wrote {RESULTS}")
 
