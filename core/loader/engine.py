@@ -2,11 +2,15 @@
 checks that need the whole table.
 
 :func:`run` reads the file once, lazily, with every column parsed on the way
-(:meth:`~core.loader.plan.ReadPlan.build`; a first look at its first rows decides how); then
-the unusable rows are dropped and counted (:mod:`core.loader.accounting`), exact duplicates
-removed (:mod:`core.loader.order`), sessions built where missing (:mod:`core.loader.sessions`),
-event types named and text properties typed. The rows stay in file order: nothing here needs
-them sorted, and the store sorts a dataset once when it is saved (issue 14).
+(:meth:`~core.loader.plan.ReadPlan.build`; a first look at its first rows decides how, and
+names the event types of the names it shows); then the unusable rows are dropped and counted
+(:mod:`core.loader.accounting`), exact duplicates found (:mod:`core.loader.order`), stray
+events flagged, sessions built where missing (:mod:`core.loader.sessions`), the other event
+names typed and text properties typed; the duplicates are sliced out last (issue 14: a table of
+thousands of slices slows every step after it, and duplicates change no session or type). On
+a large table the compiled look for shared session ids runs in a thread meanwhile. The rows
+stay in file order: nothing here needs them sorted, and the store sorts a dataset once when it
+is saved.
 
 Memory: the parsed table is handed from step to step in a one-element list, its only
 reference, so each step frees the columns it replaces (the peak stays about one table).
