@@ -179,6 +179,7 @@ def test_copy_box_link_reopens_the_same_numbers_in_a_fresh_browser(server, brows
     page.goto(f"{server}/funnels")
     wait_for_app(page)
     page.get_by_text("Entered (users)").wait_for(timeout=180_000)
+    page.locator('[data-testid="stMetric"]').filter(has_text="Excluded").wait_for(timeout=60_000)
     default = _metric_values(page)
     window = page.locator('[data-testid="stNumberInput"]').filter(has_text="Window")
     window.locator("input").fill("3")
@@ -190,6 +191,7 @@ def test_copy_box_link_reopens_the_same_numbers_in_a_fresh_browser(server, brows
     wait_for_app(page)
     page.wait_for_function("() => location.search.includes('funnel.order=strict')")
     wait_for_app(page)
+    page.locator('[data-testid="stMetric"]').filter(has_text="Excluded").wait_for(timeout=60_000)
     before = _metric_values(page)
     assert before != default, "a strict funnel converts fewer users"
     link = _copy_box_text(page)
@@ -202,6 +204,9 @@ def test_copy_box_link_reopens_the_same_numbers_in_a_fresh_browser(server, brows
     other.goto(link)  # the box's text, not the address bar
     wait_for_app(other)
     other.get_by_text("Entered (users)").wait_for(timeout=180_000)
+    # the four tiles arrive one by one: read them once the last one is drawn
+    other.locator('[data-testid="stMetric"]').filter(has_text="Excluded").wait_for(timeout=60_000)
+    wait_for_app(other)
     after = _metric_values(other)
     assert_no_exception(other)
     fresh.close()
