@@ -9,8 +9,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-# Tests never touch a developer's real dataset store: one fresh store per test session.
-os.environ["PATHLENS_DATA_DIR"] = tempfile.mkdtemp(prefix="pathlens-test-store-")
+# Tests never touch a developer's real dataset store: one fresh store per test session. Once:
+# this module imported again under another name (`tests.conftest`) made a second store while
+# the app's cached store kept the first, so later tests' datasets were "not on this server".
+if not os.environ.get("_PATHLENS_TEST_STORE_SET"):
+    os.environ["PATHLENS_DATA_DIR"] = tempfile.mkdtemp(prefix="pathlens-test-store-")
+    os.environ["_PATHLENS_TEST_STORE_SET"] = "1"
 os.environ.pop("PATHLENS_PASSWORD", None)
 
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -21,6 +21,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+#: the real exports (not `from tests.conftest import ...`: importing conftest again made a
+#: second test store mid-suite)
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -r requirements-spark.txt)")
 _JAVA = Path(os.environ.get("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64")) / "bin" / "java"
 if not (_JAVA.exists() or shutil.which("java")):
@@ -247,7 +250,6 @@ def test_batch_cli_spark_equals_polars(spark, shop, tmp_path):
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    from tests.conftest import SHARED_DATA
 
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
@@ -273,7 +275,6 @@ def test_real_funnel_paths_features(spark, real, name):
 
 
 def test_real_rules_orders_and_baskets(spark, real, tmp_path):
-    from tests.conftest import SHARED_DATA
 
     path, events = real["retail"]
     params = RulesParams(min_support=0.01, min_confidence=0.3)
