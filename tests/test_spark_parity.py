@@ -31,6 +31,7 @@ if not (_JAVA.exists() or shutil.which("java")):
 
 from core import (  # noqa: E402
     FunnelParams,
+    FunnelStep,
     ModelError,
     PathsParams,
     SegmentParams,
@@ -54,6 +55,7 @@ from core.spark import (  # noqa: E402
     score_carts_spark,
     user_features_spark,
 )
+from core.spark.funnels import funnel_columns, step_rows_only  # noqa: E402
 from core.spark.runner import map_partitions, read_events  # noqa: E402
 from core.spark.session import get_session, stop_session  # noqa: E402
 from tests.builders import make_events  # noqa: E402
@@ -112,10 +114,16 @@ FUNNELS = [
     FunnelParams(steps=["add_to_cart", "view_item", "purchase"], window=DAY, order="unordered"),
     FunnelParams(steps=["view_item", "purchase"], window=DAY, count_by="session_id",
                  exclusions=[("remove_from_cart", 1, 2)]),
+    # step 1 rare (most users never do it), a condition, a breakdown read on step 1
+    FunnelParams(steps=[FunnelStep("purchase"), FunnelStep("view_item", where=("device:eq:mobile",))],
+                 window=timedelta(days=7), breakdown="device"),
+    FunnelParams(steps=[("add_to_cart", "add_to_wishlist"), "purchase"], window=DAY,
+                 order="unordered", exclusions=[("remove_from_cart", 1, 2)], breakdown="country"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("params", FUNNELS, ids=["ordered", "strict-bd", "unordered", "session"])
+@pytest.mark.parametrize("params", FUNNELS, ids=["ordered", "strict-bd", "unordered", "session",
+                                                 "rare-step1-where-bd", "unordered-excl-bd"])  # fmt: skip
 def test_funnel_equals_polars(spark, shop, params):
     path, events = shop
     _same_funnel(compute_funnel_spark(str(path), params, spark=spark, partitions=5),
@@ -182,6 +190,32 @@ def test_scores_equal_polars(spark, shop):
     assert got.height == ref.height > 0
     assert_frame_equal(got.sort(key), ref.sort(key), check_exact=False, rel_tol=1e-6)
     assert got["p_abandon"].is_sorted(descending=True)
+
+
+def test_step_rows_only_shuffles_fewer_rows_for_the_same_funnel(spark, shop, tmp_path):
+    # The rows a non-strict funnel sends through the shuffle: its step and excluded events plus
+    # one stand-in per entity. Polars on exactly those rows gives the funnel of the whole data:
+    # the entities that never did step 1, the latest event (a non-step one here) included.
+    path, events = shop
+    late = events.tail(1).with_columns(pl.lit("page_view").alias("event"),
+                                       pl.lit("u_only_views").alias("user_id"),
+                                       (pl.col("ts") + timedelta(days=30)).alias("ts"))  # fmt: skip
+    events = pl.concat([events, late])
+    file = tmp_path / "with_late.parquet"
+    events.write_parquet(file)
+    for params in FUNNELS[:1] + FUNNELS[3:]:
+        cols = [c for c in funnel_columns(params) | {params.count_by} if c in events.columns]
+        src = read_events(spark, str(file)).frame.select(*cols, "_pathlens_row")
+        reduced = pl.from_arrow(step_rows_only(src, params=params).toArrow())
+        assert isinstance(reduced, pl.DataFrame)
+        reduced = reduced.sort("_pathlens_row").drop("_pathlens_row")
+        assert reduced.height < 0.8 * events.height
+        ref = params.compute(events)
+        _same_funnel(params.compute(reduced.cast({c: events.schema[c] for c in reduced.columns})), ref)
+        assert ref.data_end == late["ts"].item()
+        assert ref.entities.filter(pl.col(params.count_by) == "u_only_views").height == (
+            params.count_by == "user_id")
+        _same_funnel(compute_funnel_spark(str(file), params, spark=spark, partitions=3), ref)
 
 
 def test_equal_timestamps_keep_the_input_order(spark, tmp_path):

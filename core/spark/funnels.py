@@ -17,7 +17,13 @@ from typing import Any
 import polars as pl
 
 from core import FunnelParams, FunnelResult, merge_funnel_results
-from core.spark.runner import DEFAULT_PARTITIONS, empty_partition, map_partitions, read_events
+from core.spark.runner import (
+    DEFAULT_PARTITIONS,
+    ROW_COL,
+    empty_partition,
+    map_partitions,
+    read_events,
+)
 
 __all__ = ["compute_funnel_spark", "funnel_columns"]
 
@@ -29,6 +35,37 @@ def funnel_columns(params: FunnelParams) -> set[str]:
     cols = {"ts", "event", params.count_by}
     cols |= {c.column for s in steps for c in s.where}
     return cols | ({params.breakdown} if params.breakdown else set())
+
+
+def _step_names(params: FunnelParams) -> list[str]:
+    """Every event name a step or an exclusion matches."""
+    steps = [*params.steps, *(x[0] for x in params.exclusions)]
+    return sorted({name for step in steps for name in step.events})
+
+
+def step_rows_only(frame: Any, *, params: FunnelParams) -> Any:
+    """The rows a non-strict funnel reads, before the shuffle: those whose event a step or an
+    exclusion names (their conditions are tested in the partition), plus one stand-in row per
+    entity for its other rows (its latest time, no event), so the entities that never did
+    step 1 and the data's latest event stay as they are. Strict funnels need every row (any
+    event breaks a strict attempt), so :func:`compute_funnel_spark` does not call this."""
+    from pyspark.sql import functions as F  # lazy: only the Spark backend imports pyspark
+
+    match = F.coalesce(F.col("event").isin(_step_names(params)), F.lit(False))
+    key = params.count_by
+    latest = frame.filter(~match).groupBy(key).agg(F.max("ts").alias("ts"))
+    types = dict(frame.dtypes)
+    stand_in = latest.select(
+        *[
+            F.col(c)
+            if c in (key, "ts")
+            else F.lit(1 << 62).cast("long").alias(c)
+            if c == ROW_COL
+            else F.lit(None).cast(types[c]).alias(c)
+            for c in frame.columns
+        ]
+    )
+    return frame.filter(match).unionByName(stand_in)
 
 
 def _funnel_partition(frame: pl.DataFrame, *, params: FunnelParams) -> dict[str, pl.DataFrame]:
@@ -88,12 +125,19 @@ def compute_funnel_spark(
     spark = spark or get_session()
     events = read_events(spark, source)
     params.check_schema(pl.Schema(empty_partition(events).schema))
+    # fewer rows through the shuffle where the answer cannot change: a non-strict funnel reads
+    # only its step and excluded events (filters in ``prepare`` may read any row: not then)
+    reduce = None
+    if params.order != "strict" and events.prepare is None and params.steps:
+        if dict(events.frame.dtypes).get("event") == "string":
+            reduce = partial(step_rows_only, params=params)
     parts = map_partitions(
         events,
         partial(_funnel_partition, params=params),
         key=params.count_by,
         partitions=partitions,
         columns=funnel_columns(params),
+        reduce=reduce,
     )
     if not parts:
         return params.compute(empty_partition(events))

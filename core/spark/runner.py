@@ -204,6 +204,7 @@ def map_partitions(
     key: str = "user_id",
     partitions: int = DEFAULT_PARTITIONS,
     columns: Iterable[str] | None = None,
+    reduce: Callable[[Any], Any] | None = None,
 ) -> list[dict[str, pl.DataFrame]]:
     """Run ``fn`` on every hash partition of ``source`` by ``key``; its tables, per partition.
 
@@ -222,6 +223,10 @@ def map_partitions(
     columns : iterable of str, optional
         The only columns ``fn`` reads (those absent from the source are ignored); default all.
         Fewer columns, smaller shuffle.
+    reduce : callable, optional
+        ``pyspark DataFrame -> pyspark DataFrame`` applied to the selected rows (with
+        :data:`ROW_COL`) before the shuffle: it may drop rows ``fn`` does not need or stand in
+        for them, to shuffle less; it must keep the columns.
 
     Returns
     -------
@@ -243,6 +248,8 @@ def map_partitions(
     if columns is not None:
         keep = [c for c in source.columns() if c in set(columns) | {key} | source.needs]
         frame = frame.select(*keep, ROW_COL)
+    if reduce is not None:
+        frame = reduce(frame)
     shuffled = frame.repartition(partitions, key)
     runner = _partition_runner(fn, source.schema, source.prepare)
     try:
