@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -110,36 +111,39 @@ def _timed(fn):
     return time.perf_counter() - t, out
 
 
-def run(file: Path, partitions: int, engines: list[str]) -> list[tuple[str, str, float, str]]:
+def _once(file: Path, partitions: int, engines: list[str], workloads: list[str], ref: dict):
+    """One timed run of every engine and workload, in that order; ``ref`` keeps Polars's
+    results for the checks. Returns [(workload, engine, seconds, note)]."""
     from core import FunnelParams, PathsParams
     from core.spark import compute_funnel_spark, compute_paths_spark, get_session
 
     fp = FunnelParams(steps=list(STEPS), window=WINDOW)
     pp = PathsParams()
     rows = []
-    ref_f = ref_p = None
     if "polars" in engines:
-        s, ref_f = _timed(lambda: fp.compute(pl.scan_parquet(file)))
-        rows.append(("funnel", "polars", s, f"furthest {_furthest(ref_f)}"))
-        s, ref_p = _timed(lambda: pp.compute(pl.scan_parquet(file)))
-        rows.append(
-            ("paths", "polars", s, f"{ref_p.entities:,} sessions, {ref_p.edges.height} edges")
-        )
+        if "funnel" in workloads:
+            s, ref["funnel"] = _timed(lambda: fp.compute(pl.scan_parquet(file)))
+            rows.append(("funnel", "polars", s, f"furthest {_furthest(ref['funnel'])}"))
+        if "paths" in workloads:
+            s, q = _timed(lambda: pp.compute(pl.scan_parquet(file)))
+            ref["paths"] = q
+            rows.append(("paths", "polars", s, f"{q.entities:,} sessions, {q.edges.height} edges"))
     spark = get_session()
-    if "spark" in engines:
+    if "spark" in engines and "funnel" in workloads:
         s, r = _timed(lambda: compute_funnel_spark(str(file), fp, partitions=partitions))
-        if ref_f is not None and _furthest(r) != _furthest(ref_f):
+        if "funnel" in ref and _furthest(r) != _furthest(ref["funnel"]):
             raise SystemExit(
-                f"spark funnel differs from polars: {_furthest(r)} vs {_furthest(ref_f)}"
+                f"spark funnel differs from polars: {_furthest(r)} vs {_furthest(ref['funnel'])}"
             )
-        rows.append(("funnel", "spark", s, f"furthest {_furthest(r)}"))
+        rows.append(("funnel", "spark", s, f"furthest {dict(sorted(_furthest(r).items()))}"))
+    if "spark" in engines and "paths" in workloads:
         s, q = _timed(lambda: compute_paths_spark(str(file), pp, partitions=partitions))
-        if ref_p is not None and not q.edges.select("source", "target", "value").equals(
-            ref_p.edges.select("source", "target", "value")
+        if "paths" in ref and not q.edges.select("source", "target", "value").equals(
+            ref["paths"].edges.select("source", "target", "value")
         ):
             raise SystemExit("spark paths differ from polars")
         rows.append(("paths", "spark", s, f"{q.entities:,} sessions, {q.edges.height} edges"))
-    if "narwhals_spark" in engines:
+    if "narwhals_spark" in engines and "funnel" in workloads:
         from pyspark.sql import functions as F
 
         sdf = spark.read.parquet(str(file)).withColumn("t_us", F.unix_micros("ts"))
@@ -148,6 +152,25 @@ def run(file: Path, partitions: int, engines: list[str]) -> list[tuple[str, str,
             ("funnel", "narwhals_spark", s, f"first-attempt furthest {dict(sorted(c.items()))}")
         )
     return rows
+
+
+def run(
+    file: Path,
+    partitions: int,
+    engines: list[str],
+    workloads: tuple[str, ...] = ("funnel", "paths"),
+    repeat: int = 1,
+) -> list[tuple[str, str, float, str]]:
+    """``repeat`` interleaved runs (every engine once per round); per workload and engine the
+    median seconds, with every run's figure in the note when ``repeat > 1``."""
+    ref: dict = {}
+    rounds = [_once(file, partitions, engines, list(workloads), ref) for _ in range(repeat)]
+    out = []
+    for i, (w, e, _, note) in enumerate(rounds[-1]):
+        times = [r[i][2] for r in rounds]
+        runs = f"; runs {', '.join(f'{t:.1f}' for t in times)} s" if repeat > 1 else ""
+        out.append((w, e, statistics.median(times), note + runs))
+    return out
 
 
 def record(file: Path, n_events: int, n_users: int, partitions: int, rows) -> None:
@@ -161,7 +184,7 @@ def record(file: Path, n_events: int, n_users: int, partitions: int, rows) -> No
         f"{os.cpu_count()} CPUs (shared with other work: figures are indicative); "
         f"polars {pl.__version__}, pyspark {pyspark.__version__}.",
         "",
-        "| workload | engine | seconds | vs polars | result |",
+        "| workload | engine | seconds (median) | vs polars | result |",
         "|---|---|---:|---:|---|",
     ]
     base = {w: s for w, e, s, _ in rows if e == "polars"}
@@ -179,6 +202,8 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=None, help="default events / 25")
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--engines", default="polars,spark,narwhals_spark")
+    ap.add_argument("--workloads", default="funnel,paths")
+    ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds; medians recorded")
     ap.add_argument("--no-record", action="store_true")
     a = ap.parse_args()
     users = a.users or max(1000, a.events // 25)
@@ -194,7 +219,7 @@ def main() -> None:
     # the narwhals funnel runs as written on Polars too
     narwhals_funnel(pl.scan_parquet(warm).with_columns(pl.col("ts").dt.epoch("us").alias("t_us")))
     file = data_file(a.events, users)
-    rows = run(file, a.partitions, engines)
+    rows = run(file, a.partitions, engines, tuple(a.workloads.split(",")), a.repeat)
     for row in rows:
         print(*row, sep=" | ")
     if not a.no_record:

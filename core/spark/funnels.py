@@ -43,19 +43,29 @@ def _step_names(params: FunnelParams) -> list[str]:
     return sorted({name for step in steps for name in step.events})
 
 
-def step_rows_only(frame: Any, *, params: FunnelParams) -> Any:
-    """The rows a non-strict funnel reads, before the shuffle: those whose event a step or an
-    exclusion names (their conditions are tested in the partition), plus one stand-in row per
-    entity for its other rows (its latest time, no event), so the entities that never did
-    step 1 and the data's latest event stay as they are. Strict funnels need every row (any
-    event breaks a strict attempt), so :func:`compute_funnel_spark` does not call this."""
+def step_rows_only(frame: Any, *, params: FunnelParams) -> tuple[Any, Any]:
+    """The rows a non-strict funnel reads, before the shuffle, in two parts.
+
+    ``steps``: the rows whose event a step or an exclusion names (their conditions are tested
+    in the partition); they go through the hash shuffle. ``stand_ins``: one row (its latest
+    time, no event) per entity without any such row with a time, so the entities that never
+    did step 1 are counted as on one machine; they need no shuffle, since no entity is in
+    both parts. The data's latest event may be a row of neither: :func:`compute_funnel_spark`
+    asks for it apart. Strict funnels need every row (any event breaks a strict attempt), so
+    it does not call this.
+    """
     from pyspark.sql import functions as F  # lazy: only the Spark backend imports pyspark
 
     match = F.coalesce(F.col("event").isin(_step_names(params)), F.lit(False))
     key = params.count_by
-    latest = frame.filter(~match).groupBy(key).agg(F.max("ts").alias("ts"))
+    timed = match & F.col("ts").isNotNull()
+    zero = (
+        frame.groupBy(key)
+        .agg(F.max("ts").alias("ts"), F.max(timed.cast("int")).alias("_has"))
+        .filter(F.col("_has") == 0)
+    )
     types = dict(frame.dtypes)
-    stand_in = latest.select(
+    stand_ins = zero.select(
         *[
             F.col(c)
             if c in (key, "ts")
@@ -65,7 +75,16 @@ def step_rows_only(frame: Any, *, params: FunnelParams) -> Any:
             for c in frame.columns
         ]
     )
-    return frame.filter(match).unionByName(stand_in)
+    # an entity whose step rows all lack a time is a stand-in; its untimed rows are dropped in
+    # the partition as on one machine
+    return frame.filter(match), stand_ins
+
+
+def _latest(frame: Any, key: str) -> datetime | None:
+    """The latest ``ts`` of the rows with an entity (the funnel's ``data_end``)."""
+    from pyspark.sql import functions as F
+
+    return frame.filter(F.col(key).isNotNull()).agg(F.max("ts")).collect()[0][0]
 
 
 def _funnel_partition(frame: pl.DataFrame, *, params: FunnelParams) -> dict[str, pl.DataFrame]:
@@ -127,18 +146,24 @@ def compute_funnel_spark(
     params.check_schema(pl.Schema(empty_partition(events).schema))
     # fewer rows through the shuffle where the answer cannot change: a non-strict funnel reads
     # only its step and excluded events (filters in ``prepare`` may read any row: not then)
-    reduce = None
+    split = None
     if params.order != "strict" and events.prepare is None and params.steps:
         if dict(events.frame.dtypes).get("event") == "string":
-            reduce = partial(step_rows_only, params=params)
+            split = partial(step_rows_only, params=params)
     parts = map_partitions(
         events,
         partial(_funnel_partition, params=params),
         key=params.count_by,
         partitions=partitions,
         columns=funnel_columns(params),
-        reduce=reduce,
+        split=split,
     )
+    if parts and split is not None:
+        latest = _latest(events.frame, params.count_by)
+        if latest is not None:
+            end = pl.lit(latest).cast(pl.Datetime("us", "UTC")).alias("data_end")
+            facts = parts[0]["facts"].with_columns(end)
+            parts[0] = {**parts[0], "facts": facts}
     if not parts:
         return params.compute(empty_partition(events))
     return merge_funnel_results([_rebuild(t, params) for t in parts])

@@ -204,7 +204,7 @@ def map_partitions(
     key: str = "user_id",
     partitions: int = DEFAULT_PARTITIONS,
     columns: Iterable[str] | None = None,
-    reduce: Callable[[Any], Any] | None = None,
+    split: Callable[[Any], tuple[Any, Any]] | None = None,
 ) -> list[dict[str, pl.DataFrame]]:
     """Run ``fn`` on every hash partition of ``source`` by ``key``; its tables, per partition.
 
@@ -223,10 +223,12 @@ def map_partitions(
     columns : iterable of str, optional
         The only columns ``fn`` reads (those absent from the source are ignored); default all.
         Fewer columns, smaller shuffle.
-    reduce : callable, optional
-        ``pyspark DataFrame -> pyspark DataFrame`` applied to the selected rows (with
-        :data:`ROW_COL`) before the shuffle: it may drop rows ``fn`` does not need or stand in
-        for them, to shuffle less; it must keep the columns.
+    split : callable, optional
+        ``pyspark DataFrame -> (shuffled, extra)``, applied to the selected rows (with
+        :data:`ROW_COL`) before the shuffle, to shuffle less: ``shuffled`` (the rows ``fn``
+        reads) is hash-partitioned by ``key``; ``extra`` (rows standing in for the others,
+        the same columns) is appended as partitions of its own without a shuffle, so it must
+        hold whole entities that ``shuffled`` does not hold.
 
     Returns
     -------
@@ -248,9 +250,11 @@ def map_partitions(
     if columns is not None:
         keep = [c for c in source.columns() if c in set(columns) | {key} | source.needs]
         frame = frame.select(*keep, ROW_COL)
-    if reduce is not None:
-        frame = reduce(frame)
-    shuffled = frame.repartition(partitions, key)
+    if split is not None:
+        kept, extra = split(frame)
+        shuffled = kept.repartition(partitions, key).unionByName(extra)
+    else:
+        shuffled = frame.repartition(partitions, key)
     runner = _partition_runner(fn, source.schema, source.prepare)
     try:
         arrow = shuffled.mapInArrow(runner, RESULT_SCHEMA).toArrow()
