@@ -439,6 +439,29 @@ def test_a_path_node_saved_as_a_cohort_on_spark_holds_the_polars_users(monkeypat
     monkeypatch.setenv("PATHLENS_BACKEND", "spark")
     got = saved(datasets["parquet"])
     assert want.len() > 10 and got.sort().equals(want.sort())
+    # a catalog table: the store checks the users on Spark (no Polars code reads the table)
+    got = saved(datasets["table"])
+    assert got.sort().equals(want.sort())
+
+
+def test_a_cohort_of_a_catalog_table_holds_only_its_users(spark, datasets):
+    """The store's check of a catalog table's cohort, on Spark: users not in the table are
+    refused and counted, as for a stored dataset."""
+    from core.errors import ParameterError
+    from core.store import DatasetStore
+
+    store = DatasetStore()
+    users = store.scan(datasets["polars"]).select("user_id").unique().collect()["user_id"]
+    for dataset in (datasets["polars"], datasets["table"]):
+        with pytest.raises(ParameterError, match="2 of 5 users are not in this dataset"):
+            store.save_cohort(dataset, "mixed", pl.concat([users.head(3), pl.Series(["x1", "x2"])]),
+                              definition="test", source="segment")  # fmt: skip
+    cohort = store.save_cohort(datasets["table"], "three", users.head(3), definition="test",
+                               source="segment")  # fmt: skip
+    try:
+        assert store.cohort_members(datasets["table"], cohort.id).sort().equals(users.head(3).sort())
+    finally:
+        store.delete_cohort(datasets["table"], cohort.id)
 
 
 def test_funnel_by_shared_segments_on_spark_equals_polars(monkeypatch, datasets):

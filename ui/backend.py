@@ -45,9 +45,8 @@ WHAT_WORKS = (
     "property filters, cohorts and segments applied on the workers; only their results come "
     "back (cached like any other dataset's). Cart abandonment is not on Spark: it reads a "
     "Parquet lake dataset with Polars here and cannot open a catalog table (use `python -m "
-    "core.batch score --backend spark`). A cohort's users are found on Spark, but the store "
-    "checks them against the dataset's user ids here: cohorts can be saved on a Parquet lake "
-    "dataset, not on a catalog table. With **Polars**, a Parquet path is "
+    "core.batch score --backend spark`). Cohorts are found and checked against the dataset's "
+    "users on Spark too, for a Parquet lake dataset and a catalog table alike. With **Polars**, a Parquet path is "
     "scanned in place on this server (the events left after the filters must fit in its "
     "memory) and a catalog table cannot be opened (a page says so and shows the sample)."
 )

@@ -280,8 +280,6 @@ class CohortStore:
             raise ParameterError(
                 f"cohort `members` must be a polars Series of user ids, got {type(members).__name__}"
             )
-        lf = self.scan(dataset_id)
-        dtype = lf.collect_schema()[COUNT_BY]
         if members.len() == 0:
             raise ParameterError(
                 "cohort `members` is empty: a cohort needs at least one user (the selection "
@@ -292,9 +290,8 @@ class CohortStore:
                 f"cohort `members` holds {nulls:,} empty (null) values out of {members.len():,}; "
                 "a cohort is a list of users")
         given = members.unique()
+        known, dtype = self._known_users(dataset_id, given)
         cast = given.cast(dtype, strict=False).rename(COUNT_BY)
-        known = (lf.select(COUNT_BY).filter(pl.col(COUNT_BY).is_in(cast.drop_nulls().implode()))
-                 .unique().collect().get_column(COUNT_BY))
         if known.len() < given.len():
             unknown = given.filter(~cast.is_in(known.implode()).fill_null(False))
             examples = ", ".join(repr(v) for v in unknown.sort().head(_EXAMPLES).to_list())
@@ -303,6 +300,24 @@ class CohortStore:
                 f"(e.g. {examples}); a cohort holds users of its own dataset only — was it "
                 "made from another dataset?")
         return known.sort()
+
+    def _known_users(self: DatasetStore, dataset_id: str,
+                     given: pl.Series) -> tuple[pl.Series, pl.DataType]:
+        """The distinct ``given`` values that are users of the dataset, and its user dtype. A
+        catalog table of the lake is asked on Spark (no Polars code reads it)."""
+        dataset_id = self._check(dataset_id)
+        lake = None if self.parquet_path(dataset_id).is_file() else self.lake(dataset_id)
+        if lake is not None and lake.kind == "table":
+            from core.spark.lake import table_users  # lazy: pyspark, for a catalog table only
+
+            known = table_users(lake, given).rename(COUNT_BY)
+            return known, known.dtype
+        lf = self.scan(dataset_id)
+        dtype = lf.collect_schema()[COUNT_BY]
+        cast = given.cast(dtype, strict=False).rename(COUNT_BY)
+        known = (lf.select(COUNT_BY).filter(pl.col(COUNT_BY).is_in(cast.drop_nulls().implode()))
+                 .unique().collect().get_column(COUNT_BY))
+        return known, dtype
 
     def _write_cohort(self: DatasetStore, c: Cohort, values: pl.Series) -> None:
         members_path, record = self._cohort_paths(c.dataset_id, c.id)

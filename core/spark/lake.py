@@ -52,6 +52,7 @@ __all__ = [
     "lake_source_refusal",
     "register_lake_dataset",
     "scan_lake",
+    "table_users",
 ]
 
 #: The registry's file, in the store's root (its stem is not a dataset id: the store skips it).
@@ -404,6 +405,35 @@ def describe_lake_parquet(source: str, *, name: str | None = None) -> LakeDatase
     )  # fmt: skip
 
 
+def table_users(dataset: LakeDataset, users: pl.Series) -> pl.Series:
+    """The distinct ``users`` that are ``user_id`` values of a catalog-table lake dataset, in
+    the table's dtype, found on Spark (a semi join: only the matches come back). What the
+    store checks a cohort of a table against, since only Spark can read the table.
+
+    Raises
+    ------
+    DatasetNotFound
+        The table is not in the catalog of the Spark session.
+    """
+    from core.spark.runner import empty_partition, read_events  # lazy: pyspark
+    from core.spark.session import get_session
+
+    spark = get_session()
+    events = read_events(spark, dataset.source)
+    dtype = empty_partition(events).schema["user_id"]
+    given = users.unique().cast(dtype, strict=False).drop_nulls().rename("user_id")
+    if given.is_empty():
+        return given
+    table = given.to_frame().to_arrow(compat_level=pl.CompatLevel.oldest())
+    wanted = spark.createDataFrame(table)
+    column = events.frame.select("user_id")
+    wanted = wanted.select(wanted["user_id"].cast(dict(column.dtypes)["user_id"]).alias("user_id"))
+    found = column.join(wanted, on="user_id", how="left_semi").distinct().toArrow()
+    out = pl.from_arrow(found)
+    assert isinstance(out, pl.DataFrame)
+    return out.get_column("user_id").cast(dtype)
+
+
 def scan_lake(dataset: LakeDataset) -> pl.LazyFrame:
     """The canonical events of a Parquet lake dataset as a lazy Polars scan (what pages read).
 
@@ -417,7 +447,7 @@ def scan_lake(dataset: LakeDataset) -> pl.LazyFrame:
             f"the lake dataset {dataset.name!r} is the catalog table `{dataset.source}`, which "
             "only Spark can read: with the Spark engine (the Data page, or "
             "PATHLENS_BACKEND=spark) the pages compute on Spark, but what needs its events on "
-            "this server (Cart abandonment, saving cohorts) cannot open it. Analyse "
+            "this server (Cart abandonment) cannot open it. Analyse "
             f"it with `python -m core.batch funnel --input {dataset.source} --backend spark "
             "--out DIR` (or paths, features, segments, rules, score)."
         )
