@@ -47,7 +47,7 @@ def test_the_cart_page_takes_the_typical_cart_once(model, toy, monkeypatch):
         return reason_context(m, events)
 
     monkeypatch.setattr(cart, "reason_context", counted)
-    monkeypatch.setattr(cart, "filtered_events", lambda *a, **k: toy)
+    monkeypatch.setattr(cart, "cart_events", lambda *a, **k: toy)
     cart.cached_reasons.clear()
     cart._reason_context.clear()
     carts = reason_context(model, toy).prefixes["session_id"].head(3).to_list()

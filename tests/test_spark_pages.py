@@ -38,10 +38,12 @@ from core import (  # noqa: E402
     compare_periods,
     detect_currency,
     generate_shop,
+    load_bundled_model,
     load_events,
     overview_metrics,
 )
 from core.cohorts import with_cohort_columns  # noqa: E402
+from core.errors import ParameterError  # noqa: E402
 from core.filters import Condition, FilterParams, apply_filters  # noqa: E402
 from core.overview import dataset_info, event_mix  # noqa: E402
 from core.rules import RulesParams  # noqa: E402
@@ -484,15 +486,47 @@ def test_funnel_by_shared_segments_on_spark_equals_polars(monkeypatch, datasets)
     assert len(by_segment) >= 2  # the breakdown by segment is shown, one row per segment
 
 
-def test_cart_abandonment_is_not_on_spark_and_says_so(monkeypatch, datasets):
-    """The one page that does not compute on Spark says so: a Parquet lake is read with
-    Polars here, a catalog table is refused with the reason."""
+def test_cart_abandonment_on_spark_equals_polars(monkeypatch, datasets):
+    """The Cart page on a catalog table no Polars code can read: the events of the users with
+    a cart are gathered on Spark (with the sidebar's filters applied on the workers) and the
+    page shows the tiles and tables it shows on the same data stored normally."""
     from apptest import run_page
 
+    want = run_page("cart", dataset=datasets["polars"], **SIDEBAR)
+    assert not want.error and len(_numbers(want)) >= 4
     monkeypatch.setenv("PATHLENS_BACKEND", "spark")
-    table = run_page("cart", dataset=datasets["table"])
-    assert any("this page computes with Polars" in c.value for c in table.caption)
-    assert [e.value for e in table.error if "only Spark can read" in e.value]
-    parquet = run_page("cart", dataset=datasets["parquet"])
-    assert any("this page computes with Polars" in c.value for c in parquet.caption)
-    assert not parquet.error and parquet.metric  # the model's figures, from the lake files
+    got = run_page("cart", dataset=datasets["table"], **SIDEBAR)
+    assert not got.error, [e.value for e in got.error]
+    assert any("users with a cart are gathered from the workers" in c.value for c in got.caption)
+    assert _numbers(got) == _numbers(want)
+    assert len(got.dataframe) == len(want.dataframe) >= 2
+    for shown, expected in zip(got.dataframe, want.dataframe, strict=True):
+        assert shown.value.equals(expected.value)
+
+
+def test_cart_events_on_spark_give_the_whole_tables_scores(spark, shop, tmp_path):
+    """Only the users with a cart (and the latest event) come back, and the cart functions
+    give on them what they give on every event: here the latest event is a page view of a
+    user without a cart, two days after the rest, so more carts are idle at that moment."""
+    from core import evaluate, score_carts
+    from core.loader.order import sort_events
+    from core.spark.carts import cart_events_spark
+
+    path, events = shop
+    late = events.filter(pl.col("event_type") == "page_view").tail(1).with_columns(
+        pl.lit("u_late_viewer").alias("user_id"), pl.lit(events["ts"].max() + timedelta(days=2)).alias("ts"))
+    events = sort_events(pl.concat([events, late]))
+    file = tmp_path / "late.parquet"
+    events.write_parquet(file)
+    got = cart_events_spark(str(file), spark=spark, partitions=5)
+    assert got.height < events.height
+    carts = events.filter(pl.col("event_type") == "add_to_cart")["user_id"].unique()
+    assert set(got["user_id"].unique()) == set(carts) | {"u_late_viewer"}
+    model = load_bundled_model()
+    assert_frame_equal(score_carts(model, got), score_carts(model, events))
+    a, b = evaluate(model, got), evaluate(model, events)
+    assert_frame_equal(a.table, b.table)
+    assert_frame_equal(a.predictions, b.predictions)
+    assert (a.n_test_sessions, a.base_rate, a.reason) == (b.n_test_sessions, b.base_rate, b.reason)
+    with pytest.raises(ParameterError, match="more than the 10 this server reads"):
+        cart_events_spark(str(file), spark=spark, max_rows=10)

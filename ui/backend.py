@@ -43,12 +43,14 @@ WHAT_WORKS = (
     "table) on Spark: Overview, Funnels, Paths, Retention, Segments and Basket rules compute "
     "there, comparisons with an earlier period included, with the sidebar's date range, "
     "property filters, cohorts and segments applied on the workers; only their results come "
-    "back (cached like any other dataset's). Cart abandonment is not on Spark: it reads a "
-    "Parquet lake dataset with Polars here and cannot open a catalog table (use `python -m "
-    "core.batch score --backend spark`). Cohorts are found and checked against the dataset's "
-    "users on Spark too, for a Parquet lake dataset and a catalog table alike. With **Polars**, a Parquet path is "
-    "scanned in place on this server (the events left after the filters must fit in its "
-    "memory) and a catalog table cannot be opened (a page says so and shows the sample)."
+    "back (cached like any other dataset's). Cart abandonment gathers the events of the users "
+    "with a cart from the workers (at most 30 million; the page says so when there are more) "
+    "and measures, trains and scores the models here; `python -m core.batch score --backend "
+    "spark` scores every cart on the cluster. Cohorts are found and checked against the "
+    "dataset's users on Spark too, for a Parquet lake dataset and a catalog table alike. With "
+    "**Polars**, a Parquet path is scanned in place on this server (the events left after the "
+    "filters must fit in its memory) and a catalog table cannot be opened (a page says so and "
+    "shows the sample)."
 )
 
 

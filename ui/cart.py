@@ -43,7 +43,8 @@ from core.errors import ModelError, PathLensError
 from core.fmt import PeopleTable
 from core.sessions import DEFAULT_SESSION_GAP
 from ui.cohorts import save_cohort_control
-from ui.data import filtered_events, get_store
+from ui.data import get_store
+from ui.engine import cart_events
 from ui.shell import download_csv
 from ui.view import DataView
 
@@ -94,7 +95,7 @@ def get_model(view: DataView, model_key: str) -> CartModel:
 @st.cache_data(max_entries=8, show_spinner="Checking the carts…")
 def cached_refusal(view: DataView) -> str:
     """Why the view's data cannot be trained on ("" when it can)."""
-    return training_refusal(filtered_events(view))
+    return training_refusal(cart_events(view))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Measuring the models on this data's latest "
@@ -105,7 +106,7 @@ def cached_choice(view: DataView, trained_key: str | None) -> ModelChoice:
     baselines and, with ``trained_key`` (:func:`retrained_model_key`), the model trained for
     this view's data. A resource (read only): the choice holds the models themselves."""
     trained = get_model(view, trained_key) if trained_key else None
-    return choose_model(filtered_events(view), bundled=bundled_model(), train=False,
+    return choose_model(cart_events(view), bundled=bundled_model(), train=False,
                         trained=trained)
 
 
@@ -118,7 +119,7 @@ def chosen_model_key(choice: ModelChoice, trained_key: str | None) -> str:
                                             "(and fitting both baselines)…")
 def cached_evaluation(view: DataView, model_key: str) -> Metrics:
     """Held-out figures of the model and both baselines on the view's data."""
-    return evaluate(get_model(view, model_key), filtered_events(view))
+    return evaluate(get_model(view, model_key), cart_events(view))
 
 
 def chosen_metrics(view: DataView, choice: ModelChoice, model_key: str) -> Metrics | None:
@@ -132,13 +133,13 @@ def chosen_metrics(view: DataView, choice: ModelChoice, model_key: str) -> Metri
 @st.cache_data(max_entries=8, show_spinner="Scoring every cart…")
 def cached_scores(view: DataView, model_key: str) -> pl.DataFrame:
     """Risk of every cart session of the view's data (:func:`core.score_carts`)."""
-    return score_carts(get_model(view, model_key), filtered_events(view))
+    return score_carts(get_model(view, model_key), cart_events(view))
 
 
 @st.cache_data(max_entries=32, show_spinner="Explaining the session…")
 def cached_explanation(view: DataView, model_key: str, session_id: str) -> pl.DataFrame:
     """Occlusion explanation of one session (with its user's earlier sessions as history)."""
-    events = filtered_events(view)
+    events = cart_events(view)
     own = events.filter(pl.col("session_id") == session_id)
     if own.height == 0:
         return explain(get_model(view, model_key), own)
@@ -163,7 +164,7 @@ def cached_status(view: DataView, model_key: str, window_days: int) -> pl.DataFr
 def _reason_context(view: DataView, model_key: str) -> ReasonContext:
     # shared by every cart's explanation (prepares and encodes every cart: seconds on the
     # sample); a resource, not data, so the prepared table is not copied on each use. Read only.
-    return reason_context(get_model(view, model_key), filtered_events(view))
+    return reason_context(get_model(view, model_key), cart_events(view))
 
 
 @st.cache_data(max_entries=32, show_spinner="Explaining the cart…")

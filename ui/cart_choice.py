@@ -27,7 +27,8 @@ from core.cart.evaluate import NEAR_CHANCE_AUC
 from core.cart.registry import describe_filters, save_retrained
 from core.fmt import PeopleTable
 from ui.cart import cached_refusal
-from ui.data import filtered_events, get_store
+from ui.data import get_store
+from ui.engine import cart_events
 from ui.jobs import Job, Progress, job_for, start_job
 from ui.shell import PageContext, download_csv
 from ui.tables import show_table
@@ -65,12 +66,12 @@ def training_key(view: DataView) -> tuple[str, DataView]:
     return ("cart.train", view)
 
 
-def _training_work(view: DataView):
+def _training_work(view: DataView, events: pl.DataFrame):
     def work(progress: Progress) -> None:
         progress(0.0, "waiting for another training on this server to finish")
         with _one_training:
             progress(0.0, "preparing this data's carts")
-            model, card = train_for_dataset(filtered_events(view), seed=0,
+            model, card = train_for_dataset(events, seed=0,
                                             max_epochs=TRAIN_EPOCHS,
                                             time_limit=TRAIN_TIME_LIMIT, progress=progress)
             scope = describe_filters(view.filters, view.seg)
@@ -86,7 +87,9 @@ def _training_work(view: DataView):
 def start_training(view: DataView) -> Job:
     """Train a model for the view's data in the background and store it for this dataset and
     these filters only (the running job when one is already training them)."""
-    return start_job(training_key(view), _training_work(view), name="cart-training")
+    # the events are fetched here, in the page's run: the engine is a setting of the session
+    return start_job(training_key(view), _training_work(view, cart_events(view)),
+                     name="cart-training")
 
 
 def candidates_for_people(choice: ModelChoice) -> PeopleTable:

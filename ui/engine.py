@@ -132,6 +132,21 @@ def spark_earlier(view: DataView, against: str) -> SparkEarlier | None:
     return replace(found, empty=span_spark(found.events())[0] is None)
 
 
+@st.cache_resource(max_entries=4, show_spinner="Gathering the events of the users with a cart "
+                                                 "on Spark…")
+def _spark_cart_events(view: DataView) -> pl.DataFrame:
+    from core.spark.carts import cart_events_spark  # lazy: pyspark only when Spark is chosen
+
+    return cart_events_spark(spark_events(view))
+
+
+def cart_events(view: DataView) -> pl.DataFrame:
+    """The events the Cart page reads: for a view on Spark, those of the users with a cart
+    (and the latest event), gathered per partition (:func:`core.spark.carts.cart_events_spark`,
+    the same numbers on every :mod:`core.cart` function); else the filtered table here."""
+    return _spark_cart_events(view) if runs_on_spark(view) else filtered_events(view)
+
+
 def view_members(view: DataView, draft: Callable[[pl.DataFrame], CohortDraft]) -> CohortDraft:
     """``draft`` (a :mod:`core.cohorts.sources` function of the view's events) on the view's
     events: per partition on Spark (:func:`core.spark.members_spark`) for a view that runs
@@ -153,6 +168,9 @@ _HERE_ONLY = {
                 "one-row-per-user table.",
     "Basket rules": "Frequent itemsets are mined with MLlib FP-growth; the itemset cap applies, "
                     "the time limit does not.",
+    "Cart abandonment": "The events of the users with a cart are gathered from the workers "
+                        "(at most 30 million); the models are measured, trained and scored "
+                        "here.",
 }
 
 
@@ -165,7 +183,7 @@ def where_it_runs(view: DataView, page: str = "") -> str | None:
     if not runs_on_spark(view):
         return (f"Lake dataset `{lake.source}`, read with Polars on this server (the engine is "
                 "Polars): the events left after the filters are loaded into its memory.")
-    if page not in _HERE_ONLY:  # Cart abandonment: the model scores with Polars here
+    if page not in _HERE_ONLY:  # a page not wired to Spark: it reads the lake here
         return (f"The engine is Spark, but this page computes with Polars on this server: it "
                 f"reads the lake files of `{lake.source}` here (a catalog table cannot be "
                 "opened).")
@@ -185,6 +203,7 @@ def show_where_it_runs(view: DataView, page: str = "") -> None:
 __all__ = [
     "ENGINE_KEY",
     "SparkEarlier",
+    "cart_events",
     "spark_earlier",
     "chosen_engine",
     "lake_dataset",

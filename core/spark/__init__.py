@@ -9,7 +9,7 @@ how it runs on Databricks, EMR and Kubernetes (Spark Connect).
 
 Modules: ``session`` (the session, shipping ``core``), ``runner`` (partition and merge),
 ``funnels``, ``paths``, ``segments`` (features, K-means), ``rules`` (MLlib FPGrowth),
-``scoring`` (cart model), ``retention``, ``overview`` (the Overview page's numbers),
+``scoring`` (cart model), ``carts`` (the Cart page's events), ``retention``, ``overview`` (the Overview page's numbers),
 ``trends`` (the funnel trend by attempt), ``dropoff`` (the paths after a funnel drop-off),
 ``views`` (a dashboard view: the sidebar's filters, cohorts and segments applied in every
 partition; the sidebar's summary; earlier windows; cohort members), ``lake`` (registering a
@@ -32,6 +32,7 @@ _EXPORTS = {
     "fit_segments_spark": "core.spark.segments",
     "mine_rules_spark": "core.spark.rules",
     "score_carts_spark": "core.spark.scoring",
+    "cart_events_spark": "core.spark.carts",
     "compute_retention_spark": "core.spark.retention",
     "paths_after_drop_off_spark": "core.spark.dropoff",
     "conversion_by_attempt_spark": "core.spark.trends",

@@ -224,11 +224,9 @@ def map_partitions(
         The only columns ``fn`` reads (those absent from the source are ignored); default all.
         Fewer columns, smaller shuffle.
     split : callable, optional
-        ``pyspark DataFrame -> (shuffled, extra)``, applied to the selected rows (with
-        :data:`ROW_COL`) before the shuffle, to shuffle less: ``shuffled`` (the rows ``fn``
-        reads) is hash-partitioned by ``key``; ``extra`` (rows standing in for the others,
-        the same columns) is appended as partitions of its own without a shuffle, so it must
-        hold whole entities that ``shuffled`` does not hold.
+        ``pyspark DataFrame -> (shuffled, extra)`` on the selected rows (with :data:`ROW_COL`),
+        to shuffle less: ``shuffled`` is hash-partitioned by ``key``; ``extra`` (same columns)
+        is appended unshuffled, so it must hold whole entities that ``shuffled`` does not.
 
     Returns
     -------
