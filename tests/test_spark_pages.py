@@ -497,7 +497,7 @@ def test_cart_abandonment_on_spark_equals_polars(monkeypatch, datasets):
     monkeypatch.setenv("PATHLENS_BACKEND", "spark")
     got = run_page("cart", dataset=datasets["table"], **SIDEBAR)
     assert not got.error, [e.value for e in got.error]
-    assert any("users with a cart are gathered from the workers" in c.value for c in got.caption)
+    assert any("users with a cart are gathered on a local Spark" in c.value for c in got.caption)
     assert _numbers(got) == _numbers(want)
     assert len(got.dataframe) == len(want.dataframe) >= 2
     for shown, expected in zip(got.dataframe, want.dataframe, strict=True):

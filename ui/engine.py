@@ -168,9 +168,7 @@ _HERE_ONLY = {
                 "one-row-per-user table.",
     "Basket rules": "Frequent itemsets are mined with MLlib FP-growth; the itemset cap applies, "
                     "the time limit does not.",
-    "Cart abandonment": "The events of the users with a cart are gathered from the workers "
-                        "(at most 30 million); the models are measured, trained and scored "
-                        "here.",
+    "Cart abandonment": "",
 }
 
 
@@ -188,6 +186,11 @@ def where_it_runs(view: DataView, page: str = "") -> str | None:
                 f"reads the lake files of `{lake.source}` here (a catalog table cannot be "
                 "opened).")
     where = "Spark Connect" if os.environ.get(REMOTE_ENV, "").strip() else "a local Spark"
+    if page == "Cart abandonment":
+        return (f"The events of the users with a cart are gathered on {where} (the engine is "
+                f"Spark) from the lake dataset `{lake.source}`, with the filters, cohorts and "
+                "segments applied on the workers (at most 30 million events); the models are "
+                "measured, trained and scored here.")
     return (f"Computed on {where} (the engine is Spark) from the lake dataset `{lake.source}`: "
             "the filters, cohorts and segments are applied on the workers and only the results "
             "come back. " + _HERE_ONLY[page]).strip()
