@@ -64,7 +64,7 @@ def test_the_panel_says_polars_is_active_and_what_spark_would_need(monkeypatch, 
     assert "Spark Connect: `sc://cluster.example:15002`" in lines
     captions = " ".join(c.value for c in at.caption)
     assert "No lake dataset registered yet." in captions
-    assert "Cart abandonment is not on Spark" in captions  # what works, said plainly
+    assert "Cart abandonment gathers the events of the users with a cart" in captions  # what works, said plainly
 
 
 def test_spark_from_the_environment_or_the_link(monkeypatch, registry):
