@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.backend import BACKENDS, BackendStatus, backend_status
 from core.errors import PathLensError
+from core.spark.carts import MAX_CART_ROWS
 from core.spark.lake import (
     LakeDataset,
     LakeRegistry,
@@ -44,7 +45,8 @@ WHAT_WORKS = (
     "there, comparisons with an earlier period included, with the sidebar's date range, "
     "property filters, cohorts and segments applied on the workers; only their results come "
     "back (cached like any other dataset's). Cart abandonment gathers the events of the users "
-    "with a cart from the workers (at most 30 million; the page says so when there are more) "
+    f"with a cart from the workers (at most {MAX_CART_ROWS:,} events; the page says so when "
+    "there are more) "
     "and measures, trains and scores the models here; `python -m core.batch score --backend "
     "spark` scores every cart on the cluster. Cohorts are found and checked against the "
     "dataset's users on Spark too, for a Parquet lake dataset and a catalog table alike. With "

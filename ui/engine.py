@@ -26,6 +26,7 @@ import streamlit as st
 from core.backend import backend_status
 from core.cohorts import CohortDraft
 from core.compare import ComparisonWindow, comparison_window
+from core.spark.carts import MAX_CART_ROWS
 from core.spark.lake import LakeDataset
 from core.spark.session import REMOTE_ENV
 from ui.data import cohort_members_cached, filtered_events, get_store
@@ -189,8 +190,8 @@ def where_it_runs(view: DataView, page: str = "") -> str | None:
     if page == "Cart abandonment":
         return (f"The events of the users with a cart are gathered on {where} (the engine is "
                 f"Spark) from the lake dataset `{lake.source}`, with the filters, cohorts and "
-                "segments applied on the workers (at most 30 million events); the models are "
-                "measured, trained and scored here.")
+                f"segments applied on the workers (at most {MAX_CART_ROWS:,} events); the models "
+                "are measured, trained and scored here.")
     return (f"Computed on {where} (the engine is Spark) from the lake dataset `{lake.source}`: "
             "the filters, cohorts and segments are applied on the workers and only the results "
             "come back. " + _HERE_ONLY[page]).strip()

@@ -9,12 +9,12 @@ how it runs on Databricks, EMR and Kubernetes (Spark Connect).
 
 Modules: ``session`` (the session, shipping ``core``), ``runner`` (partition and merge),
 ``funnels``, ``paths``, ``segments`` (features, K-means), ``rules`` (MLlib FPGrowth),
-``scoring`` (cart model), ``carts`` (the Cart page's events), ``retention``, ``overview`` (the Overview page's numbers),
-``trends`` (the funnel trend by attempt), ``dropoff`` (the paths after a funnel drop-off),
-``views`` (a dashboard view: the sidebar's filters, cohorts and segments applied in every
-partition; the sidebar's summary; earlier windows; cohort members), ``lake`` (registering a
-lake table as a dataset). The dashboard's pages call them for a lake dataset when Spark is
-the engine (``ui/engine.py``).
+``scoring`` (cart model), ``carts`` (the Cart page's events), ``retention``, ``overview``
+(the Overview page's numbers), ``trends`` (the funnel trend by attempt), ``dropoff`` (the
+paths after a funnel drop-off), ``views`` (a dashboard view: the sidebar's filters, cohorts
+and segments applied in every partition; the sidebar's summary; earlier windows; cohort
+members), ``lake`` (registering a lake table as a dataset). The dashboard's pages call them
+for a lake dataset when Spark is the engine (``ui/engine.py``).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def _cart_users(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _latest(frame: pl.DataFrame) -> pl.DataFrame:
     """The partition's latest event with a time and a user (its last such row in input order
-    among equal times), with whether its user has a cart."""
+    among equal times); no row when there is none."""
     timed = frame.filter(pl.col("ts").is_not_null() & pl.col("user_id").is_not_null())
     if timed.is_empty():
         return timed.head(0)
