@@ -361,10 +361,9 @@ def test_the_panel_says_what_runs_where_per_engine(datasets):
 
     records = sorted(LakeRegistry(DatasetStore().root).all(), key=lambda r: r.kind)
     assert [r.kind for r in records] == ["parquet", "table"]
-    assert lake_table(records, "spark")["pages"].to_list() == [
-        "Overview, Funnels, Paths, Retention, Segments, Rules on Spark; Cart with Polars here",
-        "Overview, Funnels, Paths, Retention, Segments, Rules on Spark",
-    ]
+    on_spark = ("Overview, Funnels, Paths, Retention, Segments, Rules on Spark; Cart: its users' "
+                "events gathered on Spark, the models here")
+    assert lake_table(records, "spark")["pages"].to_list() == [on_spark, on_spark]
     assert lake_table(records, "polars")["pages"].to_list() == [
         "all (Polars on this server)", "none with Polars: choose Spark"]
 

@@ -150,8 +150,8 @@ def _refusal(source: str, engine: str) -> str:
 def _pages(record: LakeDataset, engine: str) -> str:
     """Which pages work on a lake dataset with ``engine``, and where they compute."""
     if engine == "spark":
-        return ("Overview, Funnels, Paths, Retention, Segments, Rules on Spark"
-                + ("; Cart with Polars here" if record.kind == "parquet" else ""))
+        return ("Overview, Funnels, Paths, Retention, Segments, Rules on Spark; Cart: its "
+                "users' events gathered on Spark, the models here")
     if record.kind == "parquet":
         return "all (Polars on this server)"
     return "none with Polars: choose Spark"
