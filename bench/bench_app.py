@@ -32,6 +32,8 @@ Run::
 
     python bench/bench_app.py                    # all pages, writes bench/results_app.md
     python bench/bench_app.py --pages funnels --repeat 3 --label after --no-write
+    python bench/bench_app.py --floor            # also a bare Streamlit app, with and
+                                                 # without one Plotly chart (the floor)
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, store: Path):
+    def __init__(self, store: Path, app: Path = ROOT / "app.py"):
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         env = dict(os.environ, PATHLENS_DATA_DIR=str(store),
@@ -123,7 +125,7 @@ class Server:
         self.log_path = store / f"server-{self.port}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            [sys.executable, "-m", "streamlit", "run", str(app),
              "--server.headless", "true", "--server.address", HOST,
              "--server.port", str(self.port), "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -315,6 +317,44 @@ def first_visit_after_other_page(browser, store: Path, spec: PageSpec) -> float 
         server.stop()
 
 
+# -- the floor: what Streamlit itself takes in this browser on this machine ---------------------
+#: Two one-file apps with nothing of PathLens: a title and a line of text; the same with one
+#: three-bar Plotly chart (what any page with a figure needs at least).
+FLOOR_APPS = {
+    "streamlit alone (title + text)": ('import streamlit as st\nst.title("floor")\n'
+                                       'st.write("hello")\n', "h1"),
+    "streamlit + one 3-bar Plotly chart": (
+        'import plotly.graph_objects as go\nimport streamlit as st\nst.title("floor")\n'
+        'with st.container(key="floor"):\n'
+        '    st.plotly_chart(go.Figure(go.Bar(x=["a", "b", "c"], y=[1, 3, 2])))\n',
+        ".st-key-floor .js-plotly-plot"),
+}
+
+
+def bench_floor(browser, store: Path, repeat: int) -> list[tuple[str, list[float]]]:
+    """(a) for each of :data:`FLOOR_APPS`: new browser contexts on a warm, idle server."""
+    out = []
+    for name, (source, main) in FLOOR_APPS.items():
+        app = store / f"floor_{len(out)}.py"
+        app.write_text(source)
+        server = Server(store, app)
+        try:
+            server.wait_healthy()
+            spec = PageSpec(name, "", main, "", None)
+            _, ctx, _ = open_page(browser, server.url + "/", spec)  # the server's first run
+            ctx.close()
+            server.wait_idle()
+            times = []
+            for _ in range(repeat):
+                dt, ctx, _ = open_page(browser, server.url + "/", spec)
+                ctx.close()
+                times.append(dt)
+            out.append((name, times))
+        finally:
+            server.stop()
+    return out
+
+
 # -- report -----------------------------------------------------------------------------------
 def _med(xs: list[float]) -> str:
     return f"{statistics.median(xs):.2f}" if xs else "–"
@@ -348,6 +388,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--label", default="run")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--floor", action="store_true",
+                    help="also time (a) for a bare Streamlit app, with and without one "
+                         "Plotly chart: the floor under every page")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -362,6 +405,9 @@ def main() -> None:
                                     args=["--no-sandbox", "--disable-gpu",
                                           "--disable-dev-shm-usage"])
         try:
+            floor = bench_floor(browser, store, args.repeat) if args.floor else []
+            for name, times in floor:
+                print(f"floor: {name}: {times}", flush=True)
             for spec in specs:
                 r = bench_page(browser, store, spec, args.repeat)
                 print(f"{spec.name}: cold {r.cold} (idle after {r.idle_after_cold}) after "
@@ -376,6 +422,10 @@ def main() -> None:
             f"load average before {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, after "
             f"{load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} on {os.cpu_count()} cores "
             f"({platform.python_version()}).\n")
+    if floor:
+        body += ("\nThe floor, (a) measured the same way on one-file apps with nothing of "
+                 "PathLens, same browser and machine, median / max s: "
+                 + "; ".join(f"{n} {_med(t)} / {_max(t)}" for n, t in floor) + ".\n")
     print(body)
     if not args.no_write:
         head = ("# App benchmark (issue 14): seconds until each page's main figure is drawn\n\n"

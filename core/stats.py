@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import polars as pl
@@ -16,6 +17,8 @@ import polars as pl
 from core.errors import ParameterError
 
 __all__ = ["holm", "wilson_exprs", "wilson_interval", "z_score"]
+
+_STANDARD_NORMAL = NormalDist()
 
 
 def z_score(confidence: Any) -> float:
@@ -37,9 +40,9 @@ def z_score(confidence: Any) -> float:
         or not 0 < confidence < 1
     ):
         raise ParameterError(f"`confidence` must be between 0 and 1, got {confidence!r}")
-    from scipy.stats import norm  # lazy: scipy is heavy; only trends and tables need it
-
-    return float(norm.ppf(0.5 + confidence / 2))
+    # The standard library's quantile (Wichura's AS241, within 2e-15 of scipy's ``norm.ppf``):
+    # importing scipy.stats for it cost a fresh server's first Funnels page 0.9 s (issue 14).
+    return _STANDARD_NORMAL.inv_cdf(0.5 + confidence / 2)
 
 
 def wilson_interval(

@@ -107,6 +107,28 @@ def test_wilson_interval_contains_the_estimate_and_matches_scipy(x, extra):
     assert (low, high) == pytest.approx((ci.low, ci.high), abs=1e-9)
 
 
+@settings(max_examples=300, deadline=None)
+@given(confidence=st.floats(1e-9, 1 - 1e-9))
+def test_z_score_matches_scipy_norm_ppf(confidence):
+    # z_score uses the standard library's quantile (no scipy import on a page's first run)
+    from scipy.stats import norm
+
+    from core.stats import z_score
+
+    assert z_score(confidence) == pytest.approx(norm.ppf(0.5 + confidence / 2), rel=1e-12,
+                                                abs=1e-12)
+
+
+def test_z_score_known_values_and_refusals():
+    from core.stats import z_score
+
+    assert z_score(0.95) == pytest.approx(1.959963984540054, abs=1e-12)
+    assert z_score(0.99) == pytest.approx(2.5758293035489004, abs=1e-12)
+    for bad in (0, 1, 1.5, -0.1, True, "0.95", None):
+        with pytest.raises(ParameterError):
+            z_score(bad)
+
+
 def _breakdown_events():
     # mobile: 8 enter, 2 convert; desktop: 8 enter, 7 convert; tablet: 2 enter, 1 converts
     j = {}

@@ -411,3 +411,25 @@ def test_any_float_values_give_a_result_never_a_crash(values, k):
                          schema={"user_id": pl.String, "x": pl.Float64, "y": pl.Float64})
     seg = fit_segments(frame, k=k)
     assert seg.is_empty or seg.labels.height == frame.height
+
+
+def test_automatic_k_fitted_side_by_side_equals_one_after_the_other(monkeypatch):
+    # the k of the automatic choice are fitted in threads (issue 14); every fit is seeded, so
+    # the scores, the choice, the labels and the centres equal the sequential run's
+    import numpy as np
+
+    import core.segments.engine as engine
+    from core.segments import SegmentParams
+
+    rng = np.random.default_rng(7)
+    zs = np.concatenate([rng.normal(c, 1.0, (600, 4)) for c in (0, 3, 6)])
+    runs = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(engine, "_WORKERS", workers)
+        runs[workers] = engine._best_k(zs, zs.shape[0], SegmentParams(seed=3), [])
+    one, many = runs[1], runs[3]
+    assert [k for k, _, _ in one.tried] == list(range(2, 9))
+    assert many.tried == one.tried
+    assert many.chosen == one.chosen == 3  # three blobs
+    np.testing.assert_array_equal(many.labels, one.labels)
+    np.testing.assert_array_equal(many.centres, one.centres)

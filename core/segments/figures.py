@@ -103,7 +103,7 @@ def pca_figure(seg: Segmentation) -> go.Figure:
     fig = go.Figure()
     for s_no, name in zip(seg.sizes["segment"], seg.sizes["name"], strict=True):
         part = p.filter(pl.col("segment") == s_no)
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(go.Scatter(
             x=part["pc1"].to_list(), y=part["pc2"].to_list(), mode="markers",
             name=f"{s_no}. {name}",
             marker={"size": 5, "opacity": 0.6, "color": segment_colour(s_no)},
