@@ -84,4 +84,9 @@ def test_the_warm_up_starts_after_the_page_not_beside_it():
     # started beside the first page, it shared two busy cores (and the GIL) with that page
     source = (ROOT / "app.py").read_text()
     assert source.index("watch_link_params(page.run") < source.index("warm_up_in_background()")
-    assert "warm_up" not in (ROOT / "ui" / "shell.py").read_text()
+    # the page's shell only asks for its uploaded dataset to be warmed; nothing starts there
+    shell = (ROOT / "ui" / "shell.py").read_text()
+    assert "request_dataset_warm_up" in shell
+    for starter in ("warm_up_in_background", "warm_up_default_views", "_warm_up_requested",
+                    "ui.cart import warm_up", "Thread("):
+        assert starter not in shell, starter

@@ -99,6 +99,8 @@ def _finish_warm_up() -> None:
     logging.raiseExceptions = False  # its log lines may meet streams already closed at exit
     if _warm_thread is not None:
         _warm_thread.join(timeout=120)
+    for thread in list(_dataset_threads):
+        thread.join(timeout=120)
 
 
 def _warm_up() -> None:
@@ -135,12 +137,82 @@ def warm_up_default_views(view) -> None:
         return
 
 
+#: An uploaded dataset of at most this many events has its default Cart and Segments views
+#: warmed in the background after the first page that shows it (a larger one is left to its
+#: pages: on a shared server the warm-up would hold the cores for minutes). The sample (900k
+#: events) takes about 10 s of CPU.
+WARM_UP_MAX_EVENTS = 2_000_000
+
+_datasets_lock = threading.Lock()
+#: Held while an uploaded dataset is warmed: one at a time on the shared cores.
+_dataset_warm_lock = threading.Lock()
+#: Datasets whose default views this process has warmed or is warming (once each).
+_datasets_warmed: set[str] = set()
+#: Their threads (joined at exit, as the process's warm-up is).
+_dataset_threads: list[threading.Thread] = []
+#: The dataset the current script run's page shows, per script thread (set by the page's
+#: shell, read after the page by :func:`warm_up_in_background`).
+_requested = threading.local()
+
+
+def request_dataset_warm_up(dataset_id: str, events: int) -> None:
+    """Ask for the default Cart and Segments views of the dataset a page shows to be warmed
+    in the background once the page is drawn (:func:`warm_up_in_background`), so that the first
+    visit to those pages after an upload finds them (issue 14). Nothing for the sample (the
+    process's own warm-up fills it) or for a dataset above :data:`WARM_UP_MAX_EVENTS`."""
+    from core.store import SAMPLE_ID  # lazy: see _warm_up
+
+    if dataset_id != SAMPLE_ID and events <= WARM_UP_MAX_EVENTS:
+        _requested.dataset_id = dataset_id
+
+
+def _is_server() -> bool:
+    return runtime.exists()
+
+
+def _warm_up_requested_dataset() -> threading.Thread | None:
+    dataset_id = getattr(_requested, "dataset_id", None)
+    _requested.dataset_id = None
+    if dataset_id is None or not _is_server():
+        return None
+    with _datasets_lock:
+        if dataset_id in _datasets_warmed:
+            return None
+        _datasets_warmed.add(dataset_id)
+
+    def work() -> None:
+        from ui.engine import lake_dataset  # lazy: see _warm_up
+        from ui.view import DataView  # lazy: see _warm_up
+
+        view = DataView(dataset_id)
+        if lake_dataset(view) is not None:  # a lake table: left to its pages (Spark jobs)
+            return
+        if _warm_thread is not None:
+            _warm_thread.join()  # one warm-up at a time on the shared cores
+        with _dataset_warm_lock:
+            if _warm_stop.is_set():
+                return
+            try:
+                warm_up_default_views(view)
+            except Exception:  # a page that fails says why itself; the server goes on
+                logging.getLogger(__name__).exception("warming dataset %s failed", dataset_id)
+
+    thread = threading.Thread(target=work, name="pathlens-warm-up-dataset", daemon=True)
+    with _datasets_lock:
+        _dataset_threads.append(thread)
+    thread.start()
+    return thread
+
+
 def warm_up_in_background() -> threading.Thread:
     """Once per process, after its first page: load the funnel kernels and
     :data:`BACKGROUND_IMPORTS` in a daemon thread and, in a server, fill the caches of the
     sample's default Cart and Segments views (:func:`warm_up_default_views`), so that the
-    first visit to another page does not pay for them. Started after a page rather than before it, so the first page a
-    visitor opens does not share the machine with it (issue 14). Returns the thread."""
+    first visit to another page does not pay for them. Started after a page rather than before
+    it, so the first page a visitor opens does not share the machine with it (issue 14). Then,
+    once per dataset, the same for the uploaded dataset the page showed
+    (:func:`request_dataset_warm_up`), after the process's own warm-up. Returns the
+    process's warm-up thread."""
     global _warm_thread
     with _warm_lock:
         if _warm_thread is None:
@@ -148,4 +220,5 @@ def warm_up_in_background() -> threading.Thread:
                                             daemon=True)
             atexit.register(_finish_warm_up)
             _warm_thread.start()
-        return _warm_thread
+    _warm_up_requested_dataset()
+    return _warm_thread

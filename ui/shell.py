@@ -26,6 +26,7 @@ from core.filters import OPERATORS, Condition, FilterParams, format_condition, p
 from core.overview import DatasetInfo
 from core.segments import SegmentParams
 from core.store import SAMPLE_ID, is_valid_id
+from ui.boot import request_dataset_warm_up
 from ui.data import (
     cached_dataset_info,
     dataset_names,
@@ -321,6 +322,7 @@ def page_setup(title: str, *, icon: str | None = None) -> PageContext:
     whole, info, unusable = _open_dataset(DataView(dataset_id, segments=segments, cohorts=cohorts),
                                           notices)
     _hold(whole.dataset_id)
+    request_dataset_warm_up(whole.dataset_id, info.rows)  # after the page (ui/boot.py)
     date_from, date_to = _date_controls(page, info, notices)
     conditions = _filter_controls(page, info, notices)
     try:
