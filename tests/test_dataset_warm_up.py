@@ -21,7 +21,7 @@ EV = make_events({"u1": [("view_item", "00:00"), ("add_to_cart", "00:02"), ("pur
 def warmed(monkeypatch):
     """The views the background warm-up was started for (recorded, not computed); the
     process looks like a server and its own warm-up is over."""
-    calls: list[str] = []
+    calls: list = []
     monkeypatch.setattr(boot, "warm_up_default_views", lambda view: calls.append(view))
     monkeypatch.setattr(boot, "_is_server", lambda: True)
     monkeypatch.setattr(boot, "_datasets_warmed", set())
@@ -31,10 +31,10 @@ def warmed(monkeypatch):
 
 def _after_page(dataset_id: str, events: int):
     boot.request_dataset_warm_up(dataset_id, events)
-    thread = boot._warm_up_requested_dataset()
-    if thread is not None:
-        thread.join(timeout=60)
-    return thread
+    job = boot._warm_up_requested_dataset()
+    if job is not None:
+        assert job.wait(timeout=60) and not job.error, job.error
+    return job
 
 
 def test_an_uploaded_dataset_is_warmed_once_with_its_default_view(warmed):
@@ -63,11 +63,9 @@ def test_a_request_is_for_one_script_run_only(warmed, monkeypatch):
 
 
 def test_a_page_on_an_uploaded_dataset_requests_its_warm_up(monkeypatch):
-    requested: list[tuple[str, int]] = []
-    monkeypatch.setattr(boot, "request_dataset_warm_up",
-                        lambda ds, n: requested.append((ds, n)))
     import ui.shell
 
+    requested: list[tuple[str, int]] = []
     monkeypatch.setattr(ui.shell, "request_dataset_warm_up",
                         lambda ds, n: requested.append((ds, n)))
     ds = DatasetStore().put(EV.with_columns(pl.lit("w2").alias("tag")), name="shop2.csv")

@@ -23,6 +23,8 @@ import streamlit
 import streamlit as st
 from streamlit import runtime
 
+from ui.jobs import Job, start_job
+
 #: Libraries that pages use through Plotly and Streamlit (numpy, Arrow, pandas, Plotly), in
 #: dependency order.
 SHARED_LIBRARIES = ("numpy", "pyarrow", "pandas", "polars", "plotly.graph_objects", "plotly.io")
@@ -99,8 +101,8 @@ def _finish_warm_up() -> None:
     logging.raiseExceptions = False  # its log lines may meet streams already closed at exit
     if _warm_thread is not None:
         _warm_thread.join(timeout=120)
-    for thread in list(_dataset_threads):
-        thread.join(timeout=120)
+    for job in list(_dataset_jobs):
+        job.wait(timeout=120)
 
 
 def _warm_up() -> None:
@@ -148,8 +150,8 @@ _datasets_lock = threading.Lock()
 _dataset_warm_lock = threading.Lock()
 #: Datasets whose default views this process has warmed or is warming (once each).
 _datasets_warmed: set[str] = set()
-#: Their threads (joined at exit, as the process's warm-up is).
-_dataset_threads: list[threading.Thread] = []
+#: Their jobs (waited for at exit, as the process's warm-up is).
+_dataset_jobs: list[Job] = []
 #: The dataset the current script run's page shows, per script thread (set by the page's
 #: shell, read after the page by :func:`warm_up_in_background`).
 _requested = threading.local()
@@ -170,7 +172,9 @@ def _is_server() -> bool:
     return runtime.exists()
 
 
-def _warm_up_requested_dataset() -> threading.Thread | None:
+def _warm_up_requested_dataset() -> Job | None:
+    """Start the warm-up :func:`request_dataset_warm_up` asked for in this script run, as a
+    background job (:func:`ui.jobs.start_job`), once per dataset and process."""
     dataset_id = getattr(_requested, "dataset_id", None)
     _requested.dataset_id = None
     if dataset_id is None or not _is_server():
@@ -180,7 +184,7 @@ def _warm_up_requested_dataset() -> threading.Thread | None:
             return None
         _datasets_warmed.add(dataset_id)
 
-    def work() -> None:
+    def work(progress) -> None:
         from ui.engine import lake_dataset  # lazy: see _warm_up
         from ui.view import DataView  # lazy: see _warm_up
 
@@ -190,18 +194,13 @@ def _warm_up_requested_dataset() -> threading.Thread | None:
         if _warm_thread is not None:
             _warm_thread.join()  # one warm-up at a time on the shared cores
         with _dataset_warm_lock:
-            if _warm_stop.is_set():
-                return
-            try:
+            if not _warm_stop.is_set():
                 warm_up_default_views(view)
-            except Exception:  # a page that fails says why itself; the server goes on
-                logging.getLogger(__name__).exception("warming dataset %s failed", dataset_id)
 
-    thread = threading.Thread(target=work, name="pathlens-warm-up-dataset", daemon=True)
+    job = start_job(("warm-up", dataset_id), work, name="warm-up-dataset")
     with _datasets_lock:
-        _dataset_threads.append(thread)
-    thread.start()
-    return thread
+        _dataset_jobs.append(job)
+    return job
 
 
 def warm_up_in_background() -> threading.Thread:
