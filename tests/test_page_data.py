@@ -44,6 +44,19 @@ def test_upload_reports_drops_and_switches_the_dataset():
     assert DatasetStore().meta(chosen).name == "taobao.csv"
 
 
+def test_a_failed_load_names_the_uploaded_file_and_leaves_no_progress_bar():
+    # the loader reads the spooled copy ("<sha256>-<name>"); the person sees their file's name
+    import re
+
+    at = fresh()
+    at.file_uploader(key="data.upload").upload("my export.csv", b"when,who\n1,bob\n").run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "'my export.csv'" in message and "unknown format" in message, message
+    assert not re.search(r"[0-9a-f]{64}", message), message
+    assert not [p for p in at.get("progress")], "the progress bar stayed over the error"
+
+
 def test_the_page_states_the_upload_limits():
     at = fresh()
     captions = " ".join(c.value for c in at.caption)

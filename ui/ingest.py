@@ -6,6 +6,7 @@ store, full disk) is kept for the next run of the page, which shows it (:func:`s
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 
@@ -88,23 +89,29 @@ def load_with_progress(upload: SpooledUpload, mapping: Mapping,
 
     The load runs in a worker thread that only records the stage; this (the script's) thread
     draws it, so the cached function itself calls no ``st.*`` (a cache hit would replay it).
-    The bar goes away once the table is loaded (at once when it was loaded before)."""
+    The bar goes away once the table is loaded (at once when it was loaded before) or the
+    load has failed; a failure's message names the file as uploaded."""
     heard = {"stage": "reading", "fraction": 0.0}
 
     def hear(stage: str, fraction: float) -> None:
         heard.update(stage=stage, fraction=fraction)
 
     bar = st.progress(0.0, text=STAGE_TEXT["reading"])
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        job = pool.submit(cached_load, upload, mapping, drop_stray, hear)
-        while True:
-            try:
-                result = job.result(timeout=0.2)
-                break
-            except FuturesTimeout:
-                bar.progress(heard["fraction"], text=STAGE_TEXT[heard["stage"]])
-    bar.empty()
-    return result
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            job = pool.submit(cached_load, upload, mapping, drop_stray, hear)
+            while True:
+                try:
+                    return job.result(timeout=0.2)
+                except FuturesTimeout:
+                    bar.progress(heard["fraction"], text=STAGE_TEXT[heard["stage"]])
+    except PathLensError as e:
+        # the loader names the file it read: the spooled copy, "<sha256>-<name>"; say the
+        # name the person uploaded
+        e.args = (e.message.replace(os.path.basename(upload.path), upload.name), *e.args[1:])
+        raise
+    finally:  # also when the load fails: no bar left saying "Reading the file…" over the error
+        bar.empty()
 
 
 def mapping_editor(columns: list[str]) -> Mapping:
